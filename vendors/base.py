@@ -1,0 +1,195 @@
+"""What every vendor connector offers the workflow, and the values they exchange.
+
+A connector does three things: *assess* a person (membership, role, projects, last login, owned
+assets), *plan* the removal as a list of steps, and *execute* one automated step at a time. Steps a
+vendor's API cannot do are planned as manual steps with exact UI instructions; the workflow waits
+for a person to confirm those in Slack. Every value here is plain data so it can be stored as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class Role(StrEnum):
+    """The one role vocabulary shown to people, whatever the vendor calls it."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    READ_ONLY = "read-only"
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project_id: str
+    project_name: str
+    level: str  # the vendor's own word for the access ("member", "admin", ...)
+
+
+@dataclass(frozen=True)
+class Member:
+    email: str
+    member_id: str  # the id the vendor's member endpoints take (PostHog: the user uuid)
+    name: str
+    role: Role
+    vendor_role: str  # the vendor's own name for the role, shown beside ours
+    projects: tuple[ProjectAccess, ...] = ()
+    last_login: datetime | None = None
+    joined_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # vendor-specific ids, JSON-safe values only
+
+
+@dataclass(frozen=True)
+class Asset:
+    kind: str  # "dashboard", "insight", "feature_flag", "cohort", "experiment", "notebook"
+    asset_id: str
+    name: str
+    project_id: str
+    project_name: str = ""
+    url: str | None = None
+    restricted: bool = False  # only its creator/collaborators may edit it today
+
+
+class AssessmentStatus(StrEnum):
+    MEMBER = "member"
+    NOT_MEMBER = "not_member"
+    UNKNOWN = "unknown"  # the vendor could not be asked (down, bad credentials, ...)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    vendor: str
+    status: AssessmentStatus
+    member: Member | None = None
+    assets: tuple[Asset, ...] = ()
+    warnings: tuple[str, ...] = ()  # things a person should know before approving
+    error: str | None = None  # why the status is UNKNOWN
+
+    def to_json(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One thing to do for one vendor. Automated steps carry what `execute` needs in `params`."""
+
+    kind: str  # e.g. "handover_assets", "demote_owner", "remove_member", "verify_removed", "manual"
+    title: str  # short, for the card: "Remove from organization"
+    params: dict[str, Any] = field(default_factory=dict)
+    manual: bool = False
+    instructions: str = ""  # for manual steps: exactly what to do, where in the vendor's UI
+    key: str = ""  # distinguishes two steps of the same kind for one vendor (e.g. two manual steps)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What an automated step did, in words for the card and in data for the audit log."""
+
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class VendorError(Exception):
+    """A vendor call failed. `message` is safe to show to people: it never contains credentials."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, vendor: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.vendor = vendor
+
+
+class AuthError(VendorError):
+    """401/403: the credentials are wrong, expired, or lack a scope."""
+
+
+class NotFoundError(VendorError):
+    """404: the object is not there (for a removal this usually means it is already gone)."""
+
+
+class ConflictError(VendorError):
+    """The vendor refuses because of its rules, e.g. removing an organization's last owner."""
+
+
+class RateLimitedError(VendorError):
+    """429 that outlasted our retries."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class UnavailableError(VendorError):
+    """5xx, timeouts, refused or dropped connections that outlasted our retries."""
+
+    retryable = True
+
+
+@runtime_checkable
+class Vendor(Protocol):
+    """A connector. Implementations are thread-safe: the workflow calls them from worker threads."""
+
+    name: str  # stable key stored in the database: "posthog"
+    label: str  # for people: "PostHog"
+
+    def assess(self, email: str) -> Assessment:
+        """Membership, role, projects, last login and owned assets. Never raises: failures → UNKNOWN."""
+        ...
+
+    def plan_removal(self, assessment: Assessment, new_owner_email: str | None) -> list[PlannedStep]:
+        """The steps that remove this person, in order, automated and manual."""
+        ...
+
+    def execute(self, step: PlannedStep) -> StepOutcome:
+        """Carry out one automated step. Must be safe to repeat: re-running a step that already took
+        effect (a crash after the vendor acted) reports success without acting twice.
+        Raises VendorError subclasses."""
+        ...
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def assessment_from_json(data: dict[str, Any]) -> Assessment:
+    """The inverse of `Assessment.to_json`, for assessments read back from the database."""
+    member_data = data.get("member")
+    member = None
+    if member_data:
+        member = Member(
+            email=member_data["email"],
+            member_id=member_data["member_id"],
+            name=member_data["name"],
+            role=Role(member_data["role"]),
+            vendor_role=member_data["vendor_role"],
+            projects=tuple(ProjectAccess(**p) for p in member_data.get("projects", ())),
+            last_login=_parse_dt(member_data.get("last_login")),
+            joined_at=_parse_dt(member_data.get("joined_at")),
+            extra=member_data.get("extra", {}),
+        )
+    return Assessment(
+        vendor=data["vendor"],
+        status=AssessmentStatus(data["status"]),
+        member=member,
+        assets=tuple(Asset(**a) for a in data.get("assets", ())),
+        warnings=tuple(data.get("warnings", ())),
+        error=data.get("error"),
+    )
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
