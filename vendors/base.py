@@ -70,7 +70,7 @@ class Assessment:
     error: str | None = None  # why the status is UNKNOWN
 
     def to_json(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return to_jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -155,13 +155,14 @@ class Vendor(Protocol):
         ...
 
 
-def _jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
+    """Datetimes become ISO text and tuples lists, so the value can be stored as JSON."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     return value
 
 

@@ -9,6 +9,7 @@ process can be steered too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -265,10 +266,8 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             if response is None:
                 server._record(request.method, request.path, 0)
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(2)
-                except OSError:
-                    pass
                 return
             payload = response.encoded()
             self.send_response(response.status)

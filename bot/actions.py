@@ -1,0 +1,101 @@
+"""The card's buttons and the reject modal. Each listener acks first, then asks the workflow, and
+tells only the clicker (ephemerally) when the workflow refuses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+
+from bot import blocks
+from bot.deps import Deps
+from bot.workflow import ActionResult
+
+log = logging.getLogger(__name__)
+
+ClickHandler = Callable[[int, str], ActionResult]
+
+
+def register(app: App, deps: Deps) -> None:
+    workflow = deps.workflow
+    simple_clicks: dict[str, ClickHandler] = {
+        blocks.APPROVE: workflow.approve,
+        blocks.CANCEL: workflow.cancel,
+        blocks.RETRY: workflow.retry_step,
+        blocks.CONFIRM: workflow.confirm_manual_step,
+    }
+    for action_id, handler in simple_clicks.items():
+        app.action(action_id)(_click_listener(deps, handler))
+
+    @app.action(blocks.REJECT)
+    def reject_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        open_reject_modal(deps, body, action, client)
+
+    @app.view(blocks.REJECT_MODAL)
+    def reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        handle_reject_submission(deps, ack, body, view)
+
+
+def _click_listener(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
+    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        target = _target_id(action)
+        if target is None:
+            _tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
+            return
+        _tell(deps, body, handler(target, body["user"]["id"]))
+
+    return listener
+
+
+def _target_id(action: dict[str, Any]) -> int | None:
+    value = str(action.get("value", ""))
+    return int(value) if value.isdigit() else None
+
+
+def _tell(deps: Deps, body: dict[str, Any], result: ActionResult) -> None:
+    if result.ok:
+        return
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    user = body["user"]["id"]
+    if channel:
+        deps.notifier.ephemeral(channel, user, result.message)
+    else:
+        deps.notifier.dm(user, blocks.error_message(result.message))
+
+
+def open_reject_modal(deps: Deps, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+    request_id = _target_id(action)
+    if request_id is None:
+        _tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
+        return
+    refusal = deps.workflow.decision_refusal(request_id, body["user"]["id"])
+    if refusal:
+        _tell(deps, body, refusal)
+        return
+    snapshot = deps.workflow.snapshot(request_id)
+    assert snapshot is not None
+    request = snapshot.request
+    view = blocks.reject_modal(request_id, request.card_channel or "", request.card_ts or "")
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def handle_reject_submission(deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    comment = (view["state"]["values"].get("comment", {}).get("comment", {}).get("value") or "").strip()
+    if not comment:
+        ack(response_action="errors", errors={"comment": "Say why, so the requester knows what to do next."})
+        return
+    ack()
+    meta = json.loads(view.get("private_metadata") or "{}")
+    request_id = meta.get("request_id")
+    if not isinstance(request_id, int):
+        return
+    result = deps.workflow.reject(request_id, body["user"]["id"], comment[:2000])
+    if not result.ok:
+        fake_body = {"user": body["user"], "channel": {"id": meta.get("channel")}}
+        _tell(deps, fake_body, result)

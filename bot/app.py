@@ -1,0 +1,112 @@
+"""Wiring: settings in, a running bot out. No logic lives here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot import actions, commands
+from bot.config import Settings
+from bot.deps import Deps
+from bot.directory import SlackDirectory
+from bot.notify import SlackNotifier
+from bot.scheduler import start_scheduler
+from bot.server import HttpServer
+from bot.workflow import Workflow
+from storage.db import Database
+from storage.models import utcnow
+from vendors.base import Vendor
+
+log = logging.getLogger(__name__)
+
+
+def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
+    from vendors.posthog import PostHogVendor
+
+    configured: dict[str, Vendor] = {}
+    if settings.posthog_api_key.get_secret_value():
+        configured["posthog"] = PostHogVendor(
+            api_key=settings.posthog_api_key.get_secret_value(),
+            host=settings.posthog_host,
+            organization_id=settings.posthog_org_id,
+        )
+    return configured
+
+
+def slack_client(settings: Settings) -> WebClient:
+    client = WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url or WebClient.BASE_URL,
+    )
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+@dataclass
+class Bot:
+    app: App
+    deps: Deps
+    db: Database
+    settings: Settings
+    _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
+    _http: HttpServer | None = field(default=None, repr=False)
+
+    @property
+    def workflow(self) -> Workflow:
+        return self.deps.workflow
+
+    def start_background_work(self) -> list[int]:
+        """Resume what a previous run left unfinished, then start the periodic checks."""
+        resumed = self.workflow.resume()
+        self.workflow.run_due()
+        self._scheduler = start_scheduler(self.workflow, self.settings.scheduler_interval_seconds)
+        return resumed
+
+    def start_http(self, host: str = "127.0.0.1", port: int = 0) -> HttpServer:
+        self._http = HttpServer(self.app, host, port).start()
+        return self._http
+
+    def stop(self) -> None:
+        if self._http:
+            self._http.stop()
+        if self._scheduler:
+            self._scheduler.shutdown(wait=False)
+        self.workflow.shutdown(wait=True)
+        self.db.dispose()
+
+
+def create_bot(
+    settings: Settings,
+    *,
+    vendors: Mapping[str, Vendor] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Bot:
+    client = slack_client(settings)
+    db = Database(settings.database_url)
+    db.create_schema()
+    directory = SlackDirectory(client, settings.approvers, settings.approver_group)
+    notifier = SlackNotifier(
+        client,
+        approvals_channel=settings.approvals_channel,
+        notify_channel=settings.notify_channel,
+        contact=settings.contact,
+        clock=clock,
+    )
+    chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings)
+    workflow = Workflow(db, chosen_vendors, notifier, directory.may_approve, clock=clock)
+    deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get_secret_value() or None,
+        request_verification_enabled=not settings.socket_mode,
+    )
+    commands.register(app, deps)
+    actions.register(app, deps)
+    return Bot(app=app, deps=deps, db=db, settings=settings)

@@ -1,0 +1,549 @@
+"""Block Kit rendering: pure functions from workflow state to Slack messages and modals.
+
+Built with `slack_sdk.models.blocks`, whose `to_dict()` checks Slack's field limits; the one limit it
+does not check (50 blocks per message) is enforced by `_fit`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DatePickerElement,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    MultiStaticSelectElement,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+    TimePickerElement,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.workflow import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
+from storage.models import RequestStatus, Step, StepStatus
+from vendors.base import Assessment, AssessmentStatus
+
+# Callback and action ids: the contract between these messages and bot/actions.py.
+REQUEST_MODAL = "offboard_request"
+REJECT_MODAL = "offboard_reject"
+APPROVE = "approve_request"
+REJECT = "reject_request"
+CANCEL = "cancel_request"
+RETRY = "retry_step"
+CONFIRM = "confirm_manual_step"
+
+MAX_BLOCKS = 50
+MAX_TEXT = 2900  # Slack's limit is 3000; leave room for the truncation mark
+
+STATUS_EMOJI = {
+    RequestStatus.ASSESSING: ":mag:",
+    RequestStatus.PENDING_APPROVAL: ":hourglass_flowing_sand:",
+    RequestStatus.SCHEDULED: ":calendar:",
+    RequestStatus.EXECUTING: ":gear:",
+    RequestStatus.AWAITING_MANUAL: ":clipboard:",
+    RequestStatus.NEEDS_ATTENTION: ":warning:",
+    RequestStatus.COMPLETED: ":white_check_mark:",
+    RequestStatus.REJECTED: ":no_entry:",
+    RequestStatus.CANCELLED: ":heavy_minus_sign:",
+}
+STEP_EMOJI = {
+    StepStatus.PENDING: ":white_circle:",
+    StepStatus.RUNNING: ":arrows_counterclockwise:",
+    StepStatus.DONE: ":white_check_mark:",
+    StepStatus.FAILED: ":x:",
+}
+ASSET_WORDS = {
+    "dashboard": ("dashboard", "dashboards"),
+    "insight": ("insight", "insights"),
+    "feature_flag": ("feature flag", "feature flags"),
+    "cohort": ("cohort", "cohorts"),
+    "experiment": ("experiment", "experiments"),
+    "notebook": ("notebook", "notebooks"),
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str  # the notification/fallback text
+    blocks: list[dict]
+
+
+@dataclass(frozen=True)
+class ModalPrefill:
+    subject: str = ""
+    reason: Reason | None = None
+    note: str = ""
+    channel_id: str = ""
+    subject_slack_id: str | None = None
+    subject_name: str = ""
+    vendors: tuple[str, ...] = ()  # every configured vendor
+    chosen_vendors: tuple[str, ...] | None = None  # None: all of them
+    vendor_labels: dict[str, str] = field(default_factory=dict)
+
+
+# -- small helpers ------------------------------------------------------------------------------
+def _md(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=_clip(text))
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_date(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
+    """A date Slack shows in each reader's own time zone, with a UTC fallback."""
+    return f"<!date^{int(moment.timestamp())}^{fmt}|{moment.strftime('%Y-%m-%d %H:%M UTC')}>"
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    days = (now - moment).days
+    if days <= 0:
+        return "today"
+    return "yesterday" if days == 1 else f"{days} days ago"
+
+
+def asset_summary(kinds: Counter[str]) -> str:
+    parts = []
+    for kind, count in sorted(kinds.items()):
+        singular, plural = ASSET_WORDS.get(kind, (kind, kind + "s"))
+        parts.append(f"{count} {singular if count == 1 else plural}")
+    return ", ".join(parts)
+
+
+def person(snapshot: RequestSnapshot) -> str:
+    request = snapshot.request
+    mention = f" (<@{request.subject_slack_id}>)" if request.subject_slack_id else ""
+    return f"{request.subject_email}{mention}"
+
+
+def _reason_label(reason: str) -> str:
+    try:
+        return Reason(reason).label
+    except ValueError:
+        return reason
+
+
+def _fit(blocks: list[Block]) -> list[dict]:
+    """Keep a message inside Slack's 50-block limit, saying what was left out."""
+    rendered = [b.to_dict() for b in blocks]
+    if len(rendered) <= MAX_BLOCKS:
+        return rendered
+    kept = rendered[: MAX_BLOCKS - 2]
+    actions = [b for b in rendered if b["type"] == "actions"][-1:]
+    left_out = len(rendered) - len(kept) - len(actions)
+    note = ContextBlock(elements=[_md(f"_{left_out} more items: use `/offboard status` to see them all._")])
+    return [*kept[: MAX_BLOCKS - 1 - len(actions)], note.to_dict(), *actions]
+
+
+# -- the request modal --------------------------------------------------------------------------
+def request_modal(prefill: ModalPrefill) -> View:
+    reason_options = [Option(value=r.value, label=r.label) for r in Reason]
+    initial_reason = next((o for o in reason_options if prefill.reason and o.value == prefill.reason), None)
+    blocks: list[Block] = [
+        InputBlock(
+            block_id="subject",
+            label="Person to offboard (work email)",
+            element=PlainTextInputElement(
+                action_id="subject", initial_value=prefill.subject or None, placeholder="alice@corp.com"
+            ),
+        ),
+        InputBlock(
+            block_id="reason",
+            label="Reason",
+            element=StaticSelectElement(
+                action_id="reason", options=reason_options, initial_option=initial_reason
+            ),
+        ),
+        InputBlock(
+            block_id="ticket",
+            label="Ticket reference",
+            optional=True,
+            element=PlainTextInputElement(action_id="ticket", placeholder="HR-1234"),
+        ),
+        InputBlock(
+            block_id="new_owner",
+            label="New owner of their dashboards, flags and other assets",
+            optional=True,
+            element=UserSelectElement(action_id="new_owner", placeholder="Choose a person"),
+        ),
+        InputBlock(
+            block_id="effective_date",
+            label="Remove access on (leave empty for now)",
+            optional=True,
+            element=DatePickerElement(action_id="effective_date"),
+        ),
+        InputBlock(
+            block_id="effective_time",
+            label="At (UTC)",
+            optional=True,
+            element=TimePickerElement(action_id="effective_time", initial_time="18:00"),
+        ),
+        InputBlock(
+            block_id="note",
+            label="Note for the approvers",
+            optional=True,
+            element=PlainTextInputElement(action_id="note", multiline=True, initial_value=prefill.note or None),
+        ),
+    ]
+    if len(prefill.vendors) > 1:
+        options = [Option(value=v, label=prefill.vendor_labels.get(v, v)) for v in prefill.vendors]
+        chosen = prefill.chosen_vendors or prefill.vendors
+        blocks.insert(
+            2,
+            InputBlock(
+                block_id="vendors",
+                label="Tools to remove them from",
+                element=MultiStaticSelectElement(
+                    action_id="vendors", options=options, initial_options=[o for o in options if o.value in chosen]
+                ),
+            ),
+        )
+    metadata = {
+        "channel_id": prefill.channel_id,
+        "subject_email": prefill.subject,
+        "subject_slack_id": prefill.subject_slack_id,
+        "subject_name": prefill.subject_name[:200],
+        "vendors": list(prefill.chosen_vendors) if prefill.chosen_vendors else None,
+    }
+    return View(
+        type="modal",
+        callback_id=REQUEST_MODAL,
+        title="Offboard a person",
+        submit="Request approval",
+        close="Cancel",
+        private_metadata=json.dumps(metadata),
+        blocks=blocks,
+    )
+
+
+def reject_modal(request_id: int, card_channel: str, card_ts: str) -> View:
+    return View(
+        type="modal",
+        callback_id=REJECT_MODAL,
+        title="Reject request",
+        submit="Reject",
+        close="Back",
+        private_metadata=json.dumps({"request_id": request_id, "channel": card_channel, "ts": card_ts}),
+        blocks=[
+            InputBlock(
+                block_id="comment",
+                label=f"Why is request #{request_id} rejected? The requester will see this.",
+                element=PlainTextInputElement(action_id="comment", multiline=True),
+            )
+        ],
+    )
+
+
+# -- the approval card ------------------------------------------------------------------------
+def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
+    request = snapshot.request
+    status = snapshot.status
+    title = f"Offboarding request #{snapshot.id}: {request.subject_name or request.subject_email}"
+    blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(title, 150)))]
+    blocks.append(SectionBlock(fields=_card_fields(snapshot)))
+    if request.note:
+        blocks.append(SectionBlock(text=_md("*Note:* " + request.note)))
+    blocks.append(DividerBlock())
+    if status == RequestStatus.ASSESSING:
+        blocks.append(SectionBlock(text=_md(":mag: Checking every tool for this person…")))
+    for vendor in snapshot.vendor_names:
+        blocks.extend(_vendor_blocks(snapshot, vendor, now))
+    blocks.extend(_notification_blocks(snapshot))
+    decision = _decision_line(snapshot)
+    if decision:
+        blocks.append(ContextBlock(elements=[_md(decision)]))
+    if status == RequestStatus.PENDING_APPROVAL:
+        blocks.append(_decision_buttons(snapshot))
+    elif status == RequestStatus.SCHEDULED:
+        blocks.append(ActionsBlock(block_id="decision", elements=[_cancel_button(snapshot.id)]))
+    text = f"Offboarding request #{snapshot.id} for {request.subject_email}: {STATUS_WORDS[status]}"
+    return Message(text=text, blocks=_fit(blocks))
+
+
+def _card_fields(snapshot: RequestSnapshot) -> list[MarkdownTextObject]:
+    request = snapshot.request
+    effective = "now, on approval" if request.effective_at is None else slack_date(request.effective_at)
+    new_owner = f"<@{request.new_owner_slack_id}>" if request.new_owner_slack_id else "_none chosen_"
+    return [
+        _md(f"*Person*\n{person(snapshot)}"),
+        _md(f"*Reason*\n{_reason_label(request.reason)}"),
+        _md(f"*Ticket*\n{request.ticket or '_none_'}"),
+        _md(f"*Requested by*\n<@{request.requester_id}>"),
+        _md(f"*New owner of assets*\n{new_owner}"),
+        _md(f"*Effective*\n{effective}"),
+        _md(f"*Status*\n{STATUS_EMOJI[snapshot.status]} {STATUS_WORDS[snapshot.status].capitalize()}"),
+    ]
+
+
+def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> list[Block]:
+    label = snapshot.vendor_labels.get(vendor, vendor)
+    assessment = snapshot.assessments.get(vendor)
+    lines = [assessment_text(label, assessment, snapshot.request.new_owner_slack_id, now)]
+    steps = snapshot.steps_for(vendor)
+    automated = [s for s in steps if not s.manual]
+    if automated:
+        lines.append("\n".join(_step_line(s) for s in automated))
+    blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)))]
+    decided = snapshot.status not in (RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL)
+    for step in automated:
+        if step.status == StepStatus.FAILED:
+            blocks.append(
+                SectionBlock(
+                    text=_md(f":x: *{step.title} failed:* {step.last_error}"),
+                    accessory=ButtonElement(text="Retry", action_id=RETRY, value=str(step.id)),
+                )
+            )
+    for step in (s for s in steps if s.manual):
+        blocks.append(_manual_step_block(step, actionable=decided and _still_open(snapshot)))
+    return blocks
+
+
+def _still_open(snapshot: RequestSnapshot) -> bool:
+    return snapshot.status not in (RequestStatus.REJECTED, RequestStatus.CANCELLED, RequestStatus.COMPLETED)
+
+
+def assessment_text(
+    label: str, assessment: Assessment | None, new_owner_id: str | None, now: datetime
+) -> str:
+    if assessment is None:
+        return f"*{label}*: not checked yet"
+    if assessment.status == AssessmentStatus.UNKNOWN:
+        return (
+            f"*{label}*: :grey_question: unknown, could not check ({assessment.error}). "
+            "Removal will look the person up again when it runs."
+        )
+    if assessment.status == AssessmentStatus.NOT_MEMBER or assessment.member is None:
+        return f"*{label}*: not a member, nothing to remove"
+    member = assessment.member
+    login = f"last login {ago(member.last_login, now)}" if member.last_login else "never logged in"
+    lines = [f"*{label}*: member, *{member.role.value}* ({member.vendor_role}), {login}"]
+    if member.projects:
+        projects = ", ".join(f"{p.project_name} ({p.level})" for p in member.projects)
+        lines.append(f"Projects: {projects}")
+    if assessment.assets:
+        target = f"<@{new_owner_id}>" if new_owner_id else "_no new owner chosen_"
+        lines.append(f"Owns {asset_summary(Counter(a.kind for a in assessment.assets))} → {target}")
+    lines.extend(f":warning: {w}" for w in assessment.warnings)
+    return "\n".join(lines)
+
+
+def _step_line(step: Step) -> str:
+    line = f"{STEP_EMOJI[StepStatus(step.status)]} {step.title}"
+    if step.status == StepStatus.DONE and step.outcome:
+        line += f": {step.outcome}"
+    if step.attempts > 1:
+        line += f" _(attempt {step.attempts})_"
+    return line
+
+
+def _manual_step_block(step: Step, *, actionable: bool) -> SectionBlock:
+    if step.status == StepStatus.DONE:
+        when = slack_date(step.finished_at) if step.finished_at else ""
+        return SectionBlock(
+            text=_md(f":white_check_mark: ~{step.title}~ confirmed by <@{step.done_by}> {when}")
+        )
+    text = f":white_large_square: *Manual: {step.title}*\n{step.instructions}"
+    if not actionable:
+        return SectionBlock(text=_md(text))
+    button = ButtonElement(text="Mark done", action_id=CONFIRM, value=str(step.id), style="primary")
+    return SectionBlock(text=_md(text), accessory=button)
+
+
+def _notification_blocks(snapshot: RequestSnapshot) -> list[Block]:
+    notices = [s for s in snapshot.steps if s.vendor == "slack"]
+    if not notices:
+        return []
+    lines = [
+        f"{STEP_EMOJI[StepStatus(s.status)]} {s.title}" for s in notices if s.status != StepStatus.FAILED
+    ]
+    blocks: list[Block] = []
+    if lines:
+        blocks.append(ContextBlock(elements=[_md("\n".join(lines))]))
+    for step in (s for s in notices if s.status == StepStatus.FAILED):
+        blocks.append(
+            SectionBlock(
+                text=_md(f":x: *{step.title} failed:* {step.last_error}"),
+                accessory=ButtonElement(text="Retry", action_id=RETRY, value=str(step.id)),
+            )
+        )
+    return blocks
+
+
+def _decision_line(snapshot: RequestSnapshot) -> str:
+    request = snapshot.request
+    if request.status == RequestStatus.CANCELLED:
+        return (
+            f"Cancelled by <@{request.requester_id}> {slack_date(request.completed_at or request.updated_at)}"
+        )
+    if not request.decided_by or not request.decided_at:
+        return ""
+    if request.status == RequestStatus.REJECTED:
+        return f":no_entry: Rejected by <@{request.decided_by}> {slack_date(request.decided_at)}: {request.decision_comment}"
+    line = f":white_check_mark: Approved by <@{request.decided_by}> {slack_date(request.decided_at)}"
+    if request.status == RequestStatus.COMPLETED and request.completed_at:
+        line += f" · completed {slack_date(request.completed_at)}"
+    return line
+
+
+def _decision_buttons(snapshot: RequestSnapshot) -> ActionsBlock:
+    value = str(snapshot.id)
+    removing = sum(
+        1
+        for a in snapshot.assessments.values()
+        if a.status in (AssessmentStatus.MEMBER, AssessmentStatus.UNKNOWN)
+    )
+    confirm = ConfirmObject(
+        title="Approve offboarding?",
+        text=f"Remove {snapshot.request.subject_email} from {removing} tool(s)? This cannot be undone.",
+        confirm="Approve",
+        deny="Back",
+    )
+    return ActionsBlock(
+        block_id="decision",
+        elements=[
+            ButtonElement(text="Approve", action_id=APPROVE, value=value, style="primary", confirm=confirm),
+            ButtonElement(text="Reject", action_id=REJECT, value=value, style="danger"),
+            _cancel_button(snapshot.id),
+        ],
+    )
+
+
+def _cancel_button(request_id: int) -> ButtonElement:
+    return ButtonElement(text="Cancel request", action_id=CANCEL, value=str(request_id))
+
+
+# -- replies to commands ------------------------------------------------------------------------
+HELP_TEXT = """*offboard* removes a person's access to the analytics tools, with approval and a record.
+
+• `/offboard alice@corp.com` or `/offboard @alice`: start an offboarding (a form asks for the reason, ticket, new owner of their assets and when). You may add a reason: `/offboard @alice resignation`.
+• `/offboard status alice@corp.com`: where her requests stand.
+• `/offboard help`: this message.
+
+Reasons: {reasons}.
+An approver who did not ask for the request approves it on the card; the bot then hands over assets, removes the person, checks they are gone, and lists what must be done by hand."""
+
+
+def help_message() -> Message:
+    text = HELP_TEXT.format(reasons=", ".join(f"`{r.value}`" for r in Reason))
+    return Message(text="How to use /offboard", blocks=[SectionBlock(text=_md(text)).to_dict()])
+
+
+def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) -> Message:
+    if not snapshots:
+        text = f"No offboarding request for {email} yet. Start one with `/offboard {email}`."
+        return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(f"Offboarding requests for {email}", 150)))
+    ]
+    for snapshot in snapshots:
+        request = snapshot.request
+        lines = [
+            f"*#{snapshot.id}* {STATUS_EMOJI[snapshot.status]} {STATUS_WORDS[snapshot.status]} · "
+            f"{_reason_label(request.reason)} · asked by <@{request.requester_id}> {slack_date(request.created_at)}"
+        ]
+        for vendor in snapshot.vendor_names:
+            steps = [s for s in snapshot.steps_for(vendor) if not s.manual]
+            done = sum(1 for s in steps if s.status == StepStatus.DONE)
+            failed = [s for s in steps if s.status == StepStatus.FAILED]
+            label = snapshot.vendor_labels.get(vendor, vendor)
+            state = f"{done}/{len(steps)} steps done" if steps else "nothing to do"
+            if failed:
+                state += f", failed: {failed[0].title} ({failed[0].last_error})"
+            lines.append(f"• {label}: {state}")
+        if snapshot.manual_steps_open:
+            lines.append(f"• {len(snapshot.manual_steps_open)} manual step(s) still to confirm on the card")
+        decision = _decision_line(snapshot)
+        if decision:
+            lines.append(decision)
+        blocks.append(SectionBlock(text=_md("\n".join(lines))))
+    return Message(text=f"Offboarding requests for {email}", blocks=_fit(blocks))
+
+
+def error_message(text: str) -> Message:
+    return Message(text=text, blocks=[SectionBlock(text=_md(f":warning: {text}")).to_dict()])
+
+
+# -- notifications -----------------------------------------------------------------------------
+def stakeholder_notification(snapshot: RequestSnapshot, contact: str) -> Message:
+    request = snapshot.request
+    removed_from = [
+        snapshot.vendor_labels.get(s.vendor, s.vendor)
+        for s in snapshot.steps
+        if s.kind == "remove_member" and s.status == StepStatus.DONE
+    ]
+    when = slack_date(request.completed_at) if request.completed_at else "just now"
+    lines = [
+        f":lock: *{request.subject_name or request.subject_email}* ({person(snapshot)}) no longer has access to "
+        f"{', '.join(removed_from)}, as of {when}.",
+        f"*Why:* {_reason_label(request.reason)}" + (f" (ticket {request.ticket})" if request.ticket else ""),
+        f"*Approved by:* <@{request.decided_by}>",
+    ]
+    moved = snapshot.handed_over
+    if moved:
+        owner = f"<@{request.new_owner_slack_id}>" if request.new_owner_slack_id else "the team"
+        lines.append(f"*Assets handed over to {owner}:* {asset_summary(Counter(a['kind'] for a in moved))}")
+    lines.append(f"*Questions:* {contact or f'<@{request.requester_id}>'}")
+    text = f"{request.subject_email} no longer has access to {', '.join(removed_from)}"
+    return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
+
+
+def new_owner_message(snapshot: RequestSnapshot) -> Message:
+    request = snapshot.request
+    moved = snapshot.handed_over
+    lines = [
+        f":package: {request.subject_name or request.subject_email} has left the analytics tools, "
+        f"and you are now the owner of what they made (offboarding request #{snapshot.id}):"
+    ]
+    for asset in moved[:40]:
+        label = snapshot.vendor_labels.get(asset["vendor"], asset["vendor"])
+        name = f"<{asset['url']}|{asset['name']}>" if asset.get("url") else asset["name"]
+        kind = ASSET_WORDS.get(asset["kind"], (asset["kind"],))[0]
+        project = f" in {asset['project_name']}" if asset.get("project_name") else ""
+        lines.append(f"• {label} {kind}: {name}{project}")
+    if len(moved) > 40:
+        lines.append(f"…and {len(moved) - 40} more.")
+    text = f"You now own {len(moved)} analytics assets from {request.subject_email}"
+    return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
+
+
+def requester_outcome(snapshot: RequestSnapshot) -> Message:
+    request = snapshot.request
+    if request.status == RequestStatus.REJECTED:
+        text = (
+            f":no_entry: Your offboarding request #{snapshot.id} for {request.subject_email} was rejected by "
+            f"<@{request.decided_by}>: {request.decision_comment}"
+        )
+    else:
+        removed = [s for s in snapshot.steps if s.kind == "remove_member" and s.status == StepStatus.DONE]
+        if removed:
+            tools = ", ".join(snapshot.vendor_labels.get(s.vendor, s.vendor) for s in removed)
+            text = (
+                f":white_check_mark: Offboarding request #{snapshot.id} is complete: {request.subject_email} "
+                f"was removed from {tools} and the removal was verified. Approved by <@{request.decided_by}>."
+            )
+        else:
+            text = (
+                f":white_check_mark: Offboarding request #{snapshot.id} is complete: {request.subject_email} "
+                "was not a member of any configured tool, so nothing needed removing."
+            )
+    return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
+
+
+NOTIFICATION_RENDERERS = {
+    NotificationKind.DM_REQUESTER: requester_outcome,
+    NotificationKind.DM_NEW_OWNER: new_owner_message,
+}

@@ -1,0 +1,167 @@
+"""`/offboard` and the request modal it opens. Every listener acks first and works after."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks
+from bot.deps import Deps
+from bot.forms import read_request_form
+from bot.parsing import Help, Invalid, Start, Status, Target, parse_command
+from bot.workflow import RequestDraft
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.command("/offboard")
+    def offboard_command(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        ack()
+        handle_offboard(deps, command, respond, client)
+
+    @app.view(blocks.REQUEST_MODAL)
+    def request_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+        handle_request_submission(deps, ack, body, view, client)
+
+
+def _reply(respond: Respond, message: blocks.Message) -> None:
+    respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
+
+
+def handle_offboard(deps: Deps, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    parsed = parse_command(command.get("text") or "", deps.vendor_names)
+    try:
+        match parsed:
+            case Help():
+                _reply(respond, blocks.help_message())
+            case Invalid(message):
+                _reply(respond, blocks.error_message(message))
+            case Status(target):
+                _status(deps, target, respond)
+            case Start():
+                _start(deps, parsed, command, respond, client)
+    except SlackApiError as exc:
+        log.warning("Slack call failed while handling /offboard: %s", exc.response.get("error"))
+        _reply(respond, blocks.error_message(f"Slack did not answer ({exc.response.get('error')}). Try again."))
+
+
+def _resolve(deps: Deps, target: Target) -> tuple[str, str | None, str] | str:
+    """(email, slack id, name) of the person, or a message saying why they cannot be found."""
+    if target.slack_id:
+        found = deps.directory.by_id(target.slack_id)
+        if found is None:
+            return f"I cannot find the Slack user <@{target.slack_id}>."
+        if found.is_bot:
+            return f"<@{found.user_id}> is a bot, not a person."
+        if not found.email:
+            return f"<@{found.user_id}> has no email in their Slack profile. Use their email address instead."
+        return found.email, found.user_id, found.name
+    assert target.email
+    # Leavers are often deactivated in Slack already, so an email Slack does not know is still fine.
+    found = deps.directory.by_email(target.email)
+    return target.email, (found.user_id if found else None), (found.name if found else "")
+
+
+def _status(deps: Deps, target: Target, respond: Respond) -> None:
+    resolved = _resolve(deps, target)
+    if isinstance(resolved, str):
+        _reply(respond, blocks.error_message(resolved))
+        return
+    email = resolved[0]
+    _reply(respond, blocks.status_message(email, deps.workflow.requests_for(email), deps.clock()))
+
+
+def _start(deps: Deps, parsed: Start, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    resolved = _resolve(deps, parsed.target)
+    if isinstance(resolved, str):
+        _reply(respond, blocks.error_message(resolved))
+        return
+    email, slack_id, name = resolved
+    already = deps.workflow.open_request_for(email)
+    if already is not None:
+        _reply(respond, blocks.error_message(_already_open_text(email, already)))
+        return
+    prefill = blocks.ModalPrefill(
+        subject=email,
+        reason=parsed.reason,
+        note=parsed.note,
+        channel_id=command.get("channel_id", ""),
+        subject_slack_id=slack_id,
+        subject_name=name,
+        vendors=deps.vendor_names,
+        chosen_vendors=parsed.vendors,
+        vendor_labels={name: v.label for name, v in deps.workflow.vendors.items()},
+    )
+    client.views_open(trigger_id=command["trigger_id"], view=blocks.request_modal(prefill))
+
+
+def _already_open_text(email: str, request_id: int) -> str:
+    return (
+        f"{email} already has an open offboarding request (#{request_id}). "
+        f"See `/offboard status {email}`, or cancel that one first."
+    )
+
+
+def handle_request_submission(
+    deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+) -> None:
+    meta = json.loads(view.get("private_metadata") or "{}")
+    values = view.get("state", {}).get("values", {})
+    form = read_request_form(values, deps.clock(), subject_slack_id=meta.get("subject_slack_id"))
+    if isinstance(form, dict):
+        ack(response_action="errors", errors=form)
+        return
+    already = deps.workflow.open_request_for(form.subject_email)
+    if already is not None:
+        ack(response_action="errors", errors={"subject": _already_open_text(form.subject_email, already)})
+        return
+    ack()
+
+    requester = body["user"]["id"]
+    subject_id, subject_name = meta.get("subject_slack_id"), meta.get("subject_name", "")
+    if form.subject_email != meta.get("subject_email"):  # the email was edited in the form
+        found = deps.directory.by_email(form.subject_email)
+        subject_id, subject_name = (found.user_id, found.name) if found else (None, "")
+    new_owner_email = None
+    if form.new_owner_slack_id:
+        new_owner = deps.directory.by_id(form.new_owner_slack_id)
+        new_owner_email = new_owner.email if new_owner else None
+    request_id = deps.workflow.create_request(
+        RequestDraft(
+            subject_email=form.subject_email,
+            reason=form.reason,
+            requester_id=requester,
+            subject_slack_id=subject_id,
+            subject_name=subject_name,
+            ticket=form.ticket,
+            note=form.note,
+            new_owner_slack_id=form.new_owner_slack_id,
+            new_owner_email=new_owner_email,
+            effective_at=form.effective_at,
+            vendors=form.vendors or (tuple(meta["vendors"]) if meta.get("vendors") else None),
+            source_channel=meta.get("channel_id"),
+        )
+    )
+    deps.workflow.start_assessment(request_id)
+    _acknowledge_request(deps, requester, meta.get("channel_id"), request_id, form.subject_email)
+
+
+def _acknowledge_request(deps: Deps, requester: str, channel: str | None, request_id: int, email: str) -> None:
+    text = (
+        f"Offboarding request #{request_id} for {email} is created. The approval card is in "
+        f"<#{deps.notifier.approvals_channel}>; I will message you the outcome."
+    )
+    message = blocks.Message(text=text, blocks=[])
+    try:
+        if channel:
+            deps.notifier.client.chat_postEphemeral(channel=channel, user=requester, text=text)
+            return
+    except SlackApiError:
+        pass  # the bot may not be in that channel; a DM always works
+    deps.notifier.dm(requester, message)

@@ -1,0 +1,77 @@
+"""Settings from environment variables, or from a `.env`-style file named by `OFFBOARD_ENV_FILE`
+(default `.env` in the working directory). Every name is listed in the README."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from storage.db import DEFAULT_DATABASE_URL
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=os.environ.get("OFFBOARD_ENV_FILE", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Slack
+    slack_bot_token: SecretStr = Field(SecretStr(""), validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("SLACK_SIGNING_SECRET"))
+    slack_app_token: SecretStr = Field(SecretStr(""), validation_alias=_env("SLACK_APP_TOKEN"))
+    slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
+    port: int = Field(3000, validation_alias=_env("OFFBOARD_PORT", "PORT"))
+    host: str = Field("0.0.0.0", validation_alias=_env("OFFBOARD_HOST"))
+
+    # Where things go and who decides
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
+    approvals_channel: str = Field("", validation_alias=_env("OFFBOARD_APPROVALS_CHANNEL"))
+    notify_channel: str = Field("", validation_alias=_env("OFFBOARD_NOTIFY_CHANNEL"))
+    approvers: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_APPROVERS"))
+    approver_group: str = Field("", validation_alias=_env("OFFBOARD_APPROVER_GROUP"))
+    contact: str = Field("", validation_alias=_env("OFFBOARD_CONTACT"))
+    scheduler_interval_seconds: int = Field(60, validation_alias=_env("OFFBOARD_SCHEDULER_INTERVAL"))
+
+    # PostHog
+    posthog_api_key: SecretStr = Field(SecretStr(""), validation_alias=_env("POSTHOG_API_KEY"))
+    posthog_host: str = Field("us", validation_alias=_env("POSTHOG_HOST"))
+    posthog_org_id: str = Field("@current", validation_alias=_env("POSTHOG_ORG_ID"))
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token.get_secret_value())
+
+    def problems(self) -> list[str]:
+        """What stops `serve` from working, in words an admin can act on."""
+        found = []
+        if not self.slack_bot_token.get_secret_value():
+            found.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…).")
+        if not self.socket_mode and not self.slack_signing_secret.get_secret_value():
+            found.append("SLACK_SIGNING_SECRET is not set (needed in HTTP mode to verify Slack's requests).")
+        if not self.approvals_channel:
+            found.append("OFFBOARD_APPROVALS_CHANNEL is not set (the channel id where approval cards go).")
+        if not self.approvers and not self.approver_group:
+            found.append(
+                "Set OFFBOARD_APPROVERS (Slack user ids) and/or OFFBOARD_APPROVER_GROUP (a user group id)."
+            )
+        if not self.posthog_api_key.get_secret_value():
+            found.append("No vendor is configured: set POSTHOG_API_KEY (and POSTHOG_HOST, POSTHOG_ORG_ID).")
+        return found

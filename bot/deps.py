@@ -1,0 +1,23 @@
+"""What the Slack listeners need, built once by bot/app.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.directory import SlackDirectory
+from bot.notify import SlackNotifier
+from bot.workflow import Workflow
+
+
+@dataclass(frozen=True)
+class Deps:
+    workflow: Workflow
+    directory: SlackDirectory
+    notifier: SlackNotifier
+    clock: Callable[[], datetime]
+
+    @property
+    def vendor_names(self) -> tuple[str, ...]:
+        return tuple(self.workflow.vendors)

@@ -1,0 +1,108 @@
+"""Reading `/offboard` text. Pure: no Slack calls, so every answer is easy to test."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+from bot.workflow import REASON_LABELS, Reason
+
+# Slack escapes mentions as <@U123|name> (or <@U123>) when the command has should_escape on.
+MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+VENDORS_OPTION = re.compile(r"^vendors?=(\S*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Target:
+    email: str | None = None
+    slack_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Status:
+    target: Target
+
+
+@dataclass(frozen=True)
+class Start:
+    target: Target
+    reason: Reason | None = None
+    note: str = ""  # words after the person that are not a known reason
+    vendors: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    message: str
+
+
+Parsed = Help | Status | Start | Invalid
+
+USAGE = "Try `/offboard alice@corp.com`, `/offboard @alice resignation`, or `/offboard help`."
+
+
+def normalise_email(text: str) -> str | None:
+    """The address in canonical form, or None when it is not a valid address."""
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
+def parse_target(token: str) -> Target | Invalid:
+    mention = MENTION.match(token)
+    if mention:
+        return Target(slack_id=mention.group(1))
+    if token.startswith("@"):
+        return Invalid(f"I could not tell who `{token}` is. Pick the person from Slack's @-autocomplete.")
+    if token.startswith("mailto:") or token.startswith("<mailto:"):
+        token = token.removeprefix("<").removeprefix("mailto:").split("|")[0].rstrip(">")
+    email = normalise_email(token)
+    if email is None:
+        return Invalid(f"`{token}` is not a valid email address. {USAGE}")
+    return Target(email=email)
+
+
+def parse_reason(words: str) -> Reason | None:
+    wanted = re.sub(r"[\s\-_]+", " ", words.strip().lower())
+    for reason in Reason:
+        if wanted in (reason.value.replace("_", " "), REASON_LABELS[reason].lower()):
+            return reason
+    return None
+
+
+def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
+    tokens = text.split()
+    if not tokens or tokens[0].lower() in ("help", "-h", "--help", "?"):
+        return Help()
+    if tokens[0].lower() == "status":
+        if len(tokens) != 2:
+            return Invalid("Say whose status you want: `/offboard status alice@corp.com`.")
+        target = parse_target(tokens[1])
+        return target if isinstance(target, Invalid) else Status(target)
+    target = parse_target(tokens[0])
+    if isinstance(target, Invalid):
+        return target
+    vendors: tuple[str, ...] | None = None
+    rest: list[str] = []
+    for token in tokens[1:]:
+        option = VENDORS_OPTION.match(token)
+        if not option:
+            rest.append(token)
+            continue
+        chosen = tuple(dict.fromkeys(v.strip().lower() for v in option.group(1).split(",") if v.strip()))
+        unknown = [v for v in chosen if v not in known_vendors]
+        if not chosen or unknown:
+            listed = ", ".join(known_vendors) or "none configured"
+            return Invalid(f"Unknown vendor(s) `{', '.join(unknown) or '(empty)'}`. Configured: {listed}.")
+        vendors = chosen
+    words = " ".join(rest)
+    reason = parse_reason(words) if words else None
+    return Start(target=target, reason=reason, note="" if reason else words, vendors=vendors)
