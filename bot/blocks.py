@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
-    MultiStaticSelectElement,
+    StaticMultiSelectElement,
     Option,
     PlainTextInputElement,
     PlainTextObject,
@@ -207,7 +207,7 @@ def request_modal(prefill: ModalPrefill) -> View:
             InputBlock(
                 block_id="vendors",
                 label="Tools to remove them from",
-                element=MultiStaticSelectElement(
+                element=StaticMultiSelectElement(
                     action_id="vendors", options=options, initial_options=[o for o in options if o.value in chosen]
                 ),
             ),

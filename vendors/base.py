@@ -68,6 +68,7 @@ class Assessment:
     assets: tuple[Asset, ...] = ()
     warnings: tuple[str, ...] = ()  # things a person should know before approving
     error: str | None = None  # why the status is UNKNOWN
+    email: str = ""  # whom it is about: an UNKNOWN assessment has no member, yet its plan must name them
 
     def to_json(self) -> dict[str, Any]:
         return to_jsonable(asdict(self))
@@ -189,6 +190,7 @@ def assessment_from_json(data: dict[str, Any]) -> Assessment:
         assets=tuple(Asset(**a) for a in data.get("assets", ())),
         warnings=tuple(data.get("warnings", ())),
         error=data.get("error"),
+        email=data.get("email", ""),
     )
 
 

@@ -1,0 +1,123 @@
+"""End-to-end fixtures: the real bot in HTTP mode, driven by signed Slack requests, against the
+PostHog sandbox and the Slack stand-in on loopback, on a real SQLite file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import blocks
+from bot.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, REQUESTER, LocalWorld
+from storage.models import RequestStatus
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(tmp_path / "offboard.db")
+    yield local
+    local.stop()
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Listeners run after the ack, in threads: poll for their effects."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def action_ids(message: dict[str, Any]) -> list[str]:
+    found = []
+    for block in message.get("blocks") or []:
+        found += [e.get("action_id") for e in block.get("elements", []) if isinstance(e, dict)]
+        if "accessory" in block:
+            found.append(block["accessory"].get("action_id"))
+    return [a for a in found if a]
+
+
+def card_text(message: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(message.get("blocks") or []) + (message.get("text") or "")
+
+
+def request_id_of(world: LocalWorld) -> int:
+    with world.bot.db.session() as session:
+        from sqlmodel import select
+
+        from storage.models import OffboardRequest
+
+        ids = session.exec(select(OffboardRequest.id)).all()
+    assert len(ids) == 1, ids
+    return ids[0]
+
+
+def the_card(world: LocalWorld) -> dict[str, Any]:
+    cards = world.slack.messages(APPROVALS_CHANNEL)
+    assert len(cards) == 1, f"expected one card, found {len(cards)}"
+    return cards[0]
+
+
+def wait_for_status(world: LocalWorld, request_id: int, status: RequestStatus, timeout: float = 10.0) -> None:
+    def reached() -> bool:
+        snapshot = world.bot.workflow.snapshot(request_id)
+        return snapshot is not None and snapshot.status == status
+
+    eventually(reached, timeout, f"request #{request_id} to be {status}")
+    # The card is updated right after the state changes: wait until it shows the new state too.
+    eventually(lambda: _shows(world, status), timeout, f"the card to show {status}")
+
+
+def _shows(world: LocalWorld, status: RequestStatus) -> bool:
+    from bot.workflow import STATUS_WORDS
+
+    cards = world.slack.messages(APPROVALS_CHANNEL)
+    return bool(cards) and STATUS_WORDS[status].capitalize() in card_text(cards[0])
+
+
+def open_request(world: LocalWorld, text: str, *, user: str = REQUESTER, **form: Any) -> int:
+    """/offboard <text>, then submit the modal it opened with `form` values; returns the request id
+    once its card is waiting for approval."""
+    before = len(world.slack.calls("views.open"))
+    response = world.driver.slash_command("/offboard", text, user_id=user, channel_id=COMMAND_CHANNEL)
+    assert response.status_code == 200
+    eventually(lambda: len(world.slack.calls("views.open")) > before, what="the request modal")
+    view = world.slack.calls("views.open")[-1].params["view"]
+    values = {"reason": "resignation", **form}
+    submitted = world.driver.submit_view(view, values, user_id=user)
+    assert submitted.status_code == 200
+    assert submitted.text in ("", "{}"), submitted.text  # no validation errors
+    request_id = eventually(lambda: _latest_request(world), what="the request row")
+    wait_for_status(world, request_id, RequestStatus.PENDING_APPROVAL)
+    return request_id
+
+
+def _latest_request(world: LocalWorld) -> int | None:
+    from sqlmodel import col, select
+
+    from storage.models import OffboardRequest
+
+    with world.bot.db.session() as session:
+        return session.exec(select(OffboardRequest.id).order_by(col(OffboardRequest.id).desc())).first()
+
+
+def click(world: LocalWorld, action_id: str, user: str, value: str | None = None) -> None:
+    card = the_card(world)
+    assert action_id in action_ids(card), f"{action_id} not on the card: {action_ids(card)}"
+    response = world.driver.click(card, action_id, user_id=user, value=value, channel_id=APPROVALS_CHANNEL)
+    assert response.status_code == 200
+
+
+def ephemerals_to(world: LocalWorld, user: str) -> list[str]:
+    return [card_text(c.params) for c in world.slack.calls("chat.postEphemeral") if c.params.get("user") == user]
+
+
+__all__ = ["blocks"]

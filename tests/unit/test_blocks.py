@@ -1,0 +1,103 @@
+"""The approval card as a person reads it, built from plain workflow state."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from bot import blocks
+from bot.workflow import RequestSnapshot
+from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
+from vendors.base import Asset, Assessment, AssessmentStatus, Member, ProjectAccess, Role
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def snapshot(status: RequestStatus, steps: list[Step] | None = None, **request: object) -> RequestSnapshot:
+    fields = dict(
+        id=7, status=status, subject_email="alice@corp.com", subject_slack_id="UALICE", subject_name="Alice Example",
+        reason="resignation", ticket="HR-42", requester_id="UREQ", new_owner_slack_id="UBOB", vendors=["posthog"],
+        created_at=NOW, updated_at=NOW,
+    )
+    fields.update(request)
+    member = Member(
+        email="alice@corp.com", member_id="u-1", name="Alice Example", role=Role.OWNER, vendor_role="owner (15)",
+        projects=(ProjectAccess("1", "Production", "admin"),), last_login=NOW - timedelta(days=3),
+    )
+    assets = (Asset("dashboard", "1", "KPIs", "1"), Asset("dashboard", "2", "Funnels", "1"), Asset("cohort", "3", "VIP", "1"))
+    assessment = Assessment("posthog", AssessmentStatus.MEMBER, member, assets, ("Owner: demoted to admin first",))
+    return RequestSnapshot(
+        OffboardRequest(**fields), {"posthog": assessment}, steps or [], [], {"posthog": "PostHog"}
+    )
+
+
+def text_of(message: blocks.Message) -> str:
+    return json.dumps(message.blocks)
+
+
+def action_ids(message: blocks.Message) -> list[str]:
+    found = []
+    for block in message.blocks:
+        found += [e["action_id"] for e in block.get("elements", []) if "action_id" in e]
+        if "accessory" in block:
+            found.append(block["accessory"]["action_id"])
+    return found
+
+
+def test_pending_card_shows_the_assessment_and_the_decision_buttons() -> None:
+    card = blocks.approval_card(snapshot(RequestStatus.PENDING_APPROVAL), NOW)
+    text = text_of(card)
+    for fact in ["alice@corp.com", "Resignation", "HR-42", "<@UREQ>", "*owner* (owner (15))", "last login 3 days ago",
+                 "Production (admin)", "1 cohort, 2 dashboards", "<@UBOB>", "Owner: demoted to admin first"]:
+        assert fact in text, fact
+    assert action_ids(card) == [blocks.APPROVE, blocks.REJECT, blocks.CANCEL]
+
+
+def test_failed_step_offers_retry_and_manual_step_offers_mark_done_once_approved() -> None:
+    steps = [
+        Step(id=1, request_id=7, vendor="posthog", seq=0, kind="remove_member", title="Remove from Corp",
+             status=StepStatus.FAILED, last_error="PostHog answered 503", attempts=1),
+        Step(id=2, request_id=7, vendor="posthog", seq=1, kind="manual", title="Reassign flags", manual=True,
+             instructions="Feature Flags → filter by creator", status=StepStatus.PENDING),
+    ]
+    card = blocks.approval_card(
+        snapshot(RequestStatus.NEEDS_ATTENTION, steps, decided_by="UAPP1", decided_at=NOW), NOW
+    )
+    assert action_ids(card) == [blocks.RETRY, blocks.CONFIRM]
+    assert "PostHog answered 503" in text_of(card)
+    assert "Approved by <@UAPP1>" in text_of(card)
+
+
+def test_manual_steps_are_not_tickable_before_approval() -> None:
+    steps = [Step(id=2, request_id=7, vendor="posthog", seq=1, kind="manual", title="Reassign flags", manual=True)]
+    card = blocks.approval_card(snapshot(RequestStatus.PENDING_APPROVAL, steps), NOW)
+    assert blocks.CONFIRM not in action_ids(card)
+
+
+def test_a_huge_card_stays_within_slacks_block_limit_and_keeps_its_buttons() -> None:
+    steps = [
+        Step(id=i, request_id=7, vendor="posthog", seq=i, kind="manual", title=f"Step {i}", manual=True, key=str(i))
+        for i in range(80)
+    ]
+    card = blocks.approval_card(snapshot(RequestStatus.PENDING_APPROVAL, steps), NOW)
+    assert len(card.blocks) == blocks.MAX_BLOCKS
+    assert card.blocks[-1]["type"] == "actions"
+    assert "more items" in text_of(card)
+
+
+def test_rejected_card_says_who_and_why_and_has_no_buttons() -> None:
+    card = blocks.approval_card(
+        snapshot(RequestStatus.REJECTED, decided_by="UAPP2", decided_at=NOW, decision_comment="Staying on"), NOW
+    )
+    assert "Rejected by <@UAPP2>" in text_of(card) and "Staying on" in text_of(card)
+    assert action_ids(card) == []
+
+
+def test_request_modal_prefills_and_lists_vendors_only_when_there_is_a_choice() -> None:
+    single = blocks.request_modal(blocks.ModalPrefill(subject="alice@corp.com", vendors=("posthog",))).to_dict()
+    assert [b["block_id"] for b in single["blocks"]] == [
+        "subject", "reason", "ticket", "new_owner", "effective_date", "effective_time", "note"
+    ]
+    assert single["blocks"][0]["element"]["initial_value"] == "alice@corp.com"
+    several = blocks.request_modal(blocks.ModalPrefill(vendors=("posthog", "mixpanel"))).to_dict()
+    assert "vendors" in [b["block_id"] for b in several["blocks"]]

@@ -1,0 +1,296 @@
+"""The PostHog sandbox itself: shapes, pagination, guards and auth, spoken to over plain HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from vendors.sandbox.posthog import (
+    ADMIN,
+    EDITABLE,
+    FINANCE_ID,
+    KEY_OWNER_EMAIL,
+    MEMBER,
+    ORG_ID,
+    OWNER,
+    PRODUCTION_ID,
+    RESTRICTED,
+    SANDBOX_API_KEY,
+    STAGING_ID,
+    PostHogSandbox,
+)
+
+MEMBERS = "/api/organizations/@current/members/"
+
+
+def client(sandbox: PostHogSandbox, key: str = SANDBOX_API_KEY) -> httpx.Client:
+    return httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {key}"}, timeout=5)
+
+
+@pytest.fixture
+def api(sandbox: PostHogSandbox) -> Iterator[httpx.Client]:
+    with client(sandbox) as http:
+        yield http
+
+
+def uuid_of(sandbox: PostHogSandbox, email: str) -> str:
+    member = sandbox.member_by_email(email)
+    assert member is not None
+    return member.user.uuid
+
+
+# -- auth -------------------------------------------------------------------------------------------
+def test_a_bad_key_is_refused_in_posthogs_shape(sandbox: PostHogSandbox) -> None:
+    response = client(sandbox, "phx_wrong").get(MEMBERS)
+    assert response.status_code == 401
+    assert response.json() == {"type": "authentication_error", "code": "authentication_failed",
+                               "detail": "Invalid personal API key.", "attr": None}
+
+
+def test_no_key_is_refused(sandbox: PostHogSandbox) -> None:
+    response = httpx.get(sandbox.url + MEMBERS)
+    assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
+
+
+def test_a_key_needs_the_scope(sandbox: PostHogSandbox) -> None:
+    narrow = sandbox.issue_key(KEY_OWNER_EMAIL, scopes=["dashboard:write"])
+    refused = client(sandbox, narrow).get(MEMBERS)
+    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    assert "organization_member:read" in refused.json()["detail"]
+    assert client(sandbox, narrow).get(f"/api/projects/{PRODUCTION_ID}/dashboards/").status_code == 200
+
+
+def test_the_organization_is_its_uuid_or_current(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    assert api.get(f"/api/organizations/{ORG_ID}/members/").json()["count"] == 30
+    assert api.get("/api/organizations/@current/").json()["name"] == "Corp"
+    other = api.get("/api/organizations/00000000-0000-0000-0000-000000000000/members/")
+    assert other.status_code == 404
+    assert other.json() == {"type": "invalid_request", "code": "not_found", "detail": "Not found.", "attr": None}
+
+
+# -- members ----------------------------------------------------------------------------------------
+def test_members_paginate_with_absolute_links(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    first = api.get(MEMBERS, params={"limit": 7}).json()
+    assert first["count"] == 30 and len(first["results"]) == 7 and first["previous"] is None
+    assert first["next"] == f"{sandbox.url}{MEMBERS}?limit=7&offset=7"
+    emails, link = [m["user"]["email"] for m in first["results"]], first["next"]
+    while link:
+        page = httpx.get(link, headers=api.headers).json()
+        emails += [m["user"]["email"] for m in page["results"]]
+        link = page["next"]
+    assert len(emails) == len(set(emails)) == 30
+    assert "ghost@corp.com" not in emails  # inactive users are left out
+    second = api.get(MEMBERS, params={"limit": 7, "offset": 7}).json()
+    assert parse_qs(urlsplit(second["previous"]).query) == {"limit": ["7"]}
+
+
+def test_the_default_page_size_is_configurable(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    sandbox.reset(page_size=10)
+    page = api.get(MEMBERS).json()
+    assert len(page["results"]) == 10 and "limit=10" in page["next"]
+
+
+def test_members_come_newest_first(api: httpx.Client) -> None:
+    joined = [m["joined_at"] for m in api.get(MEMBERS).json()["results"]]
+    assert joined == sorted(joined, reverse=True)
+
+
+def test_the_email_filter_is_exact_and_search_is_not(api: httpx.Client) -> None:
+    alice = api.get(MEMBERS, params={"email": "alice@corp.com"}).json()
+    assert alice["count"] == 1
+    member = alice["results"][0]
+    assert member["level"] == ADMIN and member["user"]["id"] == 42 and member["last_login"].endswith("Z")
+    assert set(member) >= {"id", "level", "joined_at", "updated_at", "is_2fa_enabled", "has_social_auth", "user"}
+    assert api.get(MEMBERS, params={"email": "ALICE@corp.com"}).json()["count"] == 0
+    assert api.get(MEMBERS, params={"email": "erin.ng@corp.com"}).json()["count"] == 0
+    found = api.get(MEMBERS, params={"search": "erin.ng@corp"}).json()["results"]
+    assert [m["user"]["email"] for m in found] == ["Erin.Ng@Corp.com"]
+
+
+def test_nobody_changes_their_own_level(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    response = api.patch(f"{MEMBERS}{uuid_of(sandbox, KEY_OWNER_EMAIL)}/", json={"level": ADMIN})
+    assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+
+
+def test_only_an_owner_makes_an_owner(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    as_admin = client(sandbox, sandbox.issue_key("alice@corp.com"))
+    bob = f"{MEMBERS}{uuid_of(sandbox, 'bob@corp.com')}/"
+    assert as_admin.patch(bob, json={"level": OWNER}).status_code == 403
+    assert as_admin.patch(bob, json={"level": ADMIN}).json()["level"] == ADMIN
+    assert api.patch(bob, json={"level": OWNER}).json()["level"] == OWNER
+
+
+def test_an_admin_cannot_touch_an_owner(sandbox: PostHogSandbox) -> None:
+    as_admin = client(sandbox, sandbox.issue_key("alice@corp.com"))
+    carol = f"{MEMBERS}{uuid_of(sandbox, 'carol@corp.com')}/"
+    assert as_admin.patch(carol, json={"level": ADMIN}).status_code == 403
+    assert as_admin.delete(carol).status_code == 403
+    assert sandbox.delete_count("carol@corp.com") == 0
+
+
+def test_only_level_is_writable_and_must_be_valid(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    bob = f"{MEMBERS}{uuid_of(sandbox, 'bob@corp.com')}/"
+    assert api.patch(bob, json={"joined_at": "2000-01-01T00:00:00Z"}).json()["level"] == MEMBER
+    invalid = api.patch(bob, json={"level": 9})
+    assert invalid.status_code == 400 and invalid.json()["attr"] == "level"
+
+
+def test_an_owner_is_never_deleted_before_demotion(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    carol = f"{MEMBERS}{uuid_of(sandbox, 'carol@corp.com')}/"
+    refused = api.delete(carol)  # although it-ops is an owner too
+    assert refused.status_code == 400
+    assert refused.json() == {"type": "validation_error", "code": "invalid_input",
+                              "detail": "Cannot leave the organization as its owner!", "attr": None}
+    assert api.patch(carol, json={"level": ADMIN}).status_code == 200
+    assert api.delete(carol).status_code == 204
+    assert api.delete(carol).status_code == 404
+    assert sandbox.delete_count("carol@corp.com") == 1 and sandbox.removed_members == ["carol@corp.com"]
+    assert api.get(MEMBERS, params={"email": "carol@corp.com"}).json()["count"] == 0
+
+
+def test_scoped_api_keys_report_metadata_only(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    keys = api.get(f"{MEMBERS}{uuid_of(sandbox, 'alice@corp.com')}/scoped_api_keys/").json()
+    assert keys["has_keys"] and keys["has_keys_active_last_week"]
+    assert [k["name"] for k in keys["keys"]] == ["Zapier export", "Local notebook script"]
+    none = api.get(f"{MEMBERS}{uuid_of(sandbox, 'dave@corp.com')}/scoped_api_keys/").json()
+    assert none == {"has_keys": False, "has_keys_active_last_week": False, "keys": []}
+
+
+def test_make_sole_owner(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    sandbox.make_sole_owner("carol@corp.com")
+    owners = [m["user"]["email"] for m in api.get(MEMBERS).json()["results"] if m["level"] == OWNER]
+    assert owners == ["carol@corp.com"]
+    # The key owner is an admin now, so it may not demote or delete carol.
+    assert api.delete(f"{MEMBERS}{uuid_of(sandbox, 'carol@corp.com')}/").status_code == 403
+
+
+# -- projects and access ------------------------------------------------------------------------------
+def test_projects_and_access_controls(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    projects = api.get("/api/organizations/@current/projects/").json()["results"]
+    assert projects == [{"id": PRODUCTION_ID, "name": "Production", "access_control": False},
+                        {"id": STAGING_ID, "name": "Staging", "access_control": False},
+                        {"id": FINANCE_ID, "name": "Finance", "access_control": True}]
+    finance = api.get(f"/api/projects/{FINANCE_ID}/access_controls").json()
+    assert finance["default_access_level"] == "none"
+    erin = sandbox.member_by_email("Erin.Ng@Corp.com")
+    assert erin is not None
+    entry = next(e for e in finance["access_controls"] if e["organization_member"] == erin.id)
+    assert entry["access_level"] == "admin" and entry["resource"] == "project" and entry["resource_id"] == "1003"
+
+    bob = sandbox.member_by_email("bob@corp.com")
+    assert bob is not None
+    put = api.put(f"/api/projects/{FINANCE_ID}/access_controls",
+                  json={"organization_member": bob.id, "access_level": "member"})
+    assert put.status_code == 200 and put.json()["access_level"] == "member"
+    gone = api.put(f"/api/projects/{FINANCE_ID}/access_controls",
+                   json={"organization_member": bob.id, "access_level": None})
+    assert gone.status_code == 204
+    levels = api.get(f"/api/projects/{FINANCE_ID}/access_controls").json()["access_controls"]
+    assert bob.id not in [e["organization_member"] for e in levels]
+
+
+def test_a_member_without_access_cannot_open_a_private_project(sandbox: PostHogSandbox) -> None:
+    as_bob = client(sandbox, sandbox.issue_key("bob@corp.com"))
+    assert as_bob.get(f"/api/projects/{FINANCE_ID}/insights/").status_code == 403
+    assert [p["name"] for p in as_bob.get("/api/organizations/@current/projects/").json()["results"]] == [
+        "Production", "Staging"]
+
+
+# -- assets ---------------------------------------------------------------------------------------------
+def names(response: httpx.Response, key: str = "name") -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item[key] for item in response.json()["results"]]
+
+
+def test_creator_filters_take_each_kinds_identifier(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    alice_uuid = uuid_of(sandbox, "alice@corp.com")
+    prod = f"/api/projects/{PRODUCTION_ID}"
+    assert names(api.get(f"{prod}/insights/", params={"created_by": "[42]"})) == ["Weekly active users", None]
+    assert names(api.get(f"{prod}/feature_flags/", params={"created_by_id": 42}), "key") == ["new-checkout"]
+    assert names(api.get(f"{prod}/cohorts/", params={"created_by_id": 42})) == ["Power users"]
+    assert names(api.get(f"{prod}/notebooks/", params={"created_by": alice_uuid}), "title") == ["Q3 research notes"]
+    assert names(api.get(f"{prod}/experiments/", params={"created_by_id": 42})) == ["Checkout redesign"]
+    # Dashboards have no creator filter: the parameter is ignored and everybody's come back.
+    assert names(api.get(f"{prod}/dashboards/", params={"created_by": 42})) == [
+        "Growth KPIs", "Alice's scratchpad", "Board metrics"]
+    bad = api.get(f"{prod}/insights/", params={"created_by": "alice"})
+    assert bad.status_code == 400 and bad.json()["type"] == "validation_error"
+
+
+def test_assets_paginate(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    page = api.get(f"/api/projects/{PRODUCTION_ID}/dashboards/", params={"limit": 2}).json()
+    assert page["count"] == 3 and len(page["results"]) == 2 and page["next"]
+
+
+def test_dashboard_restriction_and_deletion(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    scratch = sandbox.assets_of("alice@corp.com", "dashboard")[1]
+    assert scratch.restriction_level == RESTRICTED
+    path = f"/api/projects/{PRODUCTION_ID}/dashboards/{scratch.id}/"
+    assert api.patch(path, json={"restriction_level": EDITABLE}).json()["restriction_level"] == EDITABLE
+    assert sandbox.restriction_changes == [(scratch.id, RESTRICTED, EDITABLE)]
+    assert api.patch(path, json={"restriction_level": 5}).status_code == 400
+    assert api.patch(path, json={"deleted": True}).status_code == 200
+    assert api.get(path).status_code == 404
+    assert scratch.id not in [d["id"] for d in api.get(f"/api/projects/{PRODUCTION_ID}/dashboards/").json()["results"]]
+
+
+def test_experiments_carry_their_dates(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    running = api.get(f"/api/projects/{PRODUCTION_ID}/experiments/", params={"created_by_id": 42}).json()
+    experiment = running["results"][0]
+    assert experiment["start_date"] and experiment["end_date"] is None
+    assert experiment["created_by"]["email"] == "alice@corp.com"
+
+
+# -- invites --------------------------------------------------------------------------------------------
+def test_invites(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    invites = "/api/organizations/@current/invites/"
+    missing = api.post(invites, json={})
+    assert missing.status_code == 400 and missing.json()["code"] == "required"
+    assert missing.json()["attr"] == "target_email"
+    member = api.post(invites, json={"target_email": "bob@corp.com"})
+    assert member.status_code == 400 and "already belongs" in member.json()["detail"]
+    created = api.post(invites, json={"target_email": "new@corp.com", "level": ADMIN})
+    assert created.status_code == 201 and created.json()["level"] == ADMIN and not created.json()["is_expired"]
+    again = api.post(invites, json={"target_email": "new@corp.com"})  # resending replaces the earlier one
+    listed = [i["target_email"] for i in api.get(invites).json()["results"]]
+    assert listed.count("new@corp.com") == 1 and "contractor@agency.example" in listed
+    assert api.delete(f"{invites}{again.json()['id']}/").status_code == 204
+    assert api.delete(f"{invites}{again.json()['id']}/").status_code == 404
+    as_admin = client(sandbox, sandbox.issue_key("alice@corp.com"))
+    assert as_admin.post(invites, json={"target_email": "boss@corp.com", "level": OWNER}).status_code == 403
+
+
+# -- throttling and helpers ---------------------------------------------------------------------------
+def test_throttling_answers_in_posthogs_shape(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    sandbox.rate_limit_per_minute = 2
+    try:
+        statuses = [api.get(MEMBERS).status_code for _ in range(3)]
+    finally:
+        sandbox.rate_limit_per_minute = None
+    assert statuses == [200, 200, 429]
+    sandbox.throttle(9, header=False)
+    throttled = api.get(MEMBERS)
+    assert throttled.status_code == 429 and "Retry-After" not in throttled.headers
+    assert throttled.json() == {"type": "throttled_error", "code": "throttled",
+                                "detail": "Request was throttled. Expected available in 9 seconds.", "attr": None}
+
+
+def test_seed_and_helpers(sandbox: PostHogSandbox) -> None:
+    alice = sandbox.member_by_email("ALICE@corp.com")
+    assert alice is not None and alice.user.id == 42 and alice.level == ADMIN
+    assert alice.last_login == sandbox.now - timedelta(days=2)
+    dave = sandbox.member_by_email("dave@corp.com")
+    assert dave is not None and dave.last_login and sandbox.now - dave.last_login > timedelta(days=90)
+    assert sandbox.assets_of("dave@corp.com") == []
+    assert len(sandbox.assets_of("alice@corp.com")) == 12
+    new = sandbox.add_member("zoe@corp.com", level=ADMIN)
+    flag = sandbox.add_asset("feature_flag", creator="zoe@corp.com", key="zoe-flag", project_id=STAGING_ID)
+    assert new.user.id > 42 and flag.project_id == STAGING_ID and sandbox.assets_of("zoe@corp.com") == [flag]
+    with pytest.raises(ValueError):
+        sandbox.add_member("zoe@corp.com")
+    empty = PostHogSandbox(seed=False)
+    assert empty.member_by_email(KEY_OWNER_EMAIL) is not None and empty.member_by_email("alice@corp.com") is None
