@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 from rich.rule import Rule
+from rich.text import Text
 
 from bot import blocks
 from bot.localrun import (
@@ -45,7 +46,8 @@ def run_demo(console: Console, keep_db: Path | None = None) -> bool:
             return False
         finally:
             world.stop()
-    console.print(f"\n[green]Done.[/] The database with the full audit trail was {db_path}.")
+    kept = f" The database with the full audit trail is {keep_db}." if keep_db else ""
+    console.print(f"\n[green]Done.[/]{kept}")
     return True
 
 
@@ -121,7 +123,7 @@ class _Shower:
 
     def _print(self, title: str, message: dict[str, Any]) -> None:
         body = render_message(message, lambda uid: self.names.get(uid, uid))
-        self.console.print(Panel(body, title=title, title_align="left", expand=False))
+        self.console.print(Panel(Text(body), title=title, title_align="left", expand=False))
 
     def card(self, title: str) -> None:
         self._print(title, self.world.slack.messages(APPROVALS_CHANNEL)[0])

@@ -116,8 +116,13 @@ def click(world: LocalWorld, action_id: str, user: str, value: str | None = None
     assert response.status_code == 200
 
 
-def ephemerals_to(world: LocalWorld, user: str) -> list[str]:
-    return [card_text(c.params) for c in world.slack.calls("chat.postEphemeral") if c.params.get("user") == user]
+def ephemerals_to(world: LocalWorld, user: str, channel: str = APPROVALS_CHANNEL) -> list[str]:
+    """What only `user` was shown in `channel` (refusals on the card go to the card's channel)."""
+    return [
+        card_text(c.params)
+        for c in world.slack.calls("chat.postEphemeral")
+        if c.params.get("user") == user and c.params.get("channel") == channel
+    ]
 
 
 __all__ = ["blocks"]

@@ -198,8 +198,13 @@ def test_an_unknown_vendor_at_assessment_still_removes_and_verifies(world: Local
     assert "unknown" in card_text(the_card(world))
     world.posthog.clear_faults()
     click(world, blocks.APPROVE, APPROVER)
-    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    # Removed and verified; what could not be looked at becomes a manual check.
+    wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
     assert world.posthog.member_by_email("dave@corp.com") is None
+    values = _confirm_values(the_card(world))
+    assert len(values) == 1 and "could not be checked" in card_text(the_card(world))
+    click(world, blocks.CONFIRM, APPROVER, value=values[0])
+    wait_for_status(world, request_id, RequestStatus.COMPLETED)
 
 
 def test_a_restart_resumes_without_repeating_the_removal(world: LocalWorld) -> None:
