@@ -22,11 +22,11 @@ from slack_sdk.models.blocks import (
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
-    StaticMultiSelectElement,
     Option,
     PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
+    StaticMultiSelectElement,
     StaticSelectElement,
     TimePickerElement,
     UserSelectElement,
@@ -392,7 +392,8 @@ def _decision_line(snapshot: RequestSnapshot) -> str:
     if not request.decided_by or not request.decided_at:
         return ""
     if request.status == RequestStatus.REJECTED:
-        return f":no_entry: Rejected by <@{request.decided_by}> {slack_date(request.decided_at)}: {request.decision_comment}"
+        when = slack_date(request.decided_at)
+        return f":no_entry: Rejected by <@{request.decided_by}> {when}: {request.decision_comment}"
     line = f":white_check_mark: Approved by <@{request.decided_by}> {slack_date(request.decided_at)}"
     if request.status == RequestStatus.COMPLETED and request.completed_at:
         line += f" · completed {slack_date(request.completed_at)}"
@@ -427,14 +428,20 @@ def _cancel_button(request_id: int) -> ButtonElement:
 
 
 # -- replies to commands ------------------------------------------------------------------------
-HELP_TEXT = """*offboard* removes a person's access to the analytics tools, with approval and a record.
-
-• `/offboard alice@corp.com` or `/offboard @alice`: start an offboarding (a form asks for the reason, ticket, new owner of their assets and when). You may add a reason: `/offboard @alice resignation`.
-• `/offboard status alice@corp.com`: where her requests stand.
-• `/offboard help`: this message.
-
-Reasons: {reasons}.
-An approver who did not ask for the request approves it on the card; the bot then hands over assets, removes the person, checks they are gone, and lists what must be done by hand."""
+HELP_LINES = (
+    "*offboard* removes a person's access to the analytics tools, with approval and a record.",
+    "",
+    "• `/offboard alice@corp.com` or `/offboard @alice`: start an offboarding. A form asks for the reason,"
+    " ticket, new owner of their assets and when. You may add a reason: `/offboard @alice resignation`,"
+    " and limit the tools: `vendors=posthog`.",
+    "• `/offboard status alice@corp.com`: where her requests stand.",
+    "• `/offboard help`: this message.",
+    "",
+    "Reasons: {reasons}.",
+    "An approver who did not ask for the request approves it on the card; the bot then hands over assets,"
+    " removes the person, checks they are gone, and lists what must be done by hand.",
+)
+HELP_TEXT = "\n".join(HELP_LINES)
 
 
 def help_message() -> Message:

@@ -24,7 +24,9 @@ def record(
 ) -> AuditEvent:
     """Add an event in the caller's transaction, so the event and the change it records commit
     together or not at all."""
-    event = AuditEvent(at=at or utcnow(), request_id=request_id, actor=actor, action=action, details=to_jsonable(details))
+    event = AuditEvent(
+        at=at or utcnow(), request_id=request_id, actor=actor, action=action, details=to_jsonable(details)
+    )
     session.add(event)
     return event
 

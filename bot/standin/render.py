@@ -18,7 +18,7 @@ _EMOJI = {
     ":white_check_mark:": "✅", ":x:": "❌", ":warning:": "⚠️", ":hourglass_flowing_sand:": "⏳",
     ":gear:": "⚙️", ":clipboard:": "📋", ":no_entry:": "⛔", ":mag:": "🔍", ":calendar:": "📅",
     ":white_circle:": "⚪", ":arrows_counterclockwise:": "🔄", ":white_large_square:": "☐",
-    ":grey_question:": "❔", ":lock:": "🔒", ":package:": "📦", ":heavy_minus_sign:": "➖",
+    ":grey_question:": "❔", ":lock:": "🔒", ":package:": "📦", ":heavy_minus_sign:": "—",
 }
 
 

@@ -7,6 +7,7 @@ records every call for tests, and keeps each channel's messages as Slack would s
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -263,8 +264,6 @@ def _params(request: Request) -> dict[str, Any]:
     params.update({k: v[0] for k, v in request.query.items() if k not in params})
     for name in JSON_FIELDS:
         if isinstance(params.get(name), str):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 params[name] = json.loads(params[name])
-            except json.JSONDecodeError:
-                pass
     return params

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bot import blocks
 from bot.workflow import RequestSnapshot
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
-from vendors.base import Asset, Assessment, AssessmentStatus, Member, ProjectAccess, Role
+from vendors.base import Assessment, AssessmentStatus, Asset, Member, ProjectAccess, Role
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -24,7 +24,11 @@ def snapshot(status: RequestStatus, steps: list[Step] | None = None, **request: 
         email="alice@corp.com", member_id="u-1", name="Alice Example", role=Role.OWNER, vendor_role="owner (15)",
         projects=(ProjectAccess("1", "Production", "admin"),), last_login=NOW - timedelta(days=3),
     )
-    assets = (Asset("dashboard", "1", "KPIs", "1"), Asset("dashboard", "2", "Funnels", "1"), Asset("cohort", "3", "VIP", "1"))
+    assets = (
+        Asset("dashboard", "1", "KPIs", "1"),
+        Asset("dashboard", "2", "Funnels", "1"),
+        Asset("cohort", "3", "VIP", "1"),
+    )
     assessment = Assessment("posthog", AssessmentStatus.MEMBER, member, assets, ("Owner: demoted to admin first",))
     return RequestSnapshot(
         OffboardRequest(**fields), {"posthog": assessment}, steps or [], [], {"posthog": "PostHog"}
