@@ -222,12 +222,8 @@ class Workflow:
             row.vendor: assessment_from_json(row.data)
             for row in session.exec(select(VendorAssessment).where(VendorAssessment.request_id == rid))
         }
-        steps = list(
-            session.exec(select(Step).where(Step.request_id == rid).order_by(col(Step.vendor), col(Step.seq)))
-        )
-        approvals = list(
-            session.exec(select(Approval).where(Approval.request_id == rid).order_by(col(Approval.id)))
-        )
+        steps = list(session.exec(select(Step).where(Step.request_id == rid).order_by(col(Step.vendor), col(Step.seq))))
+        approvals = list(session.exec(select(Approval).where(Approval.request_id == rid).order_by(col(Approval.id))))
         labels = {name: v.label for name, v in self.vendors.items()}
         return RequestSnapshot(request, assessments, steps, approvals, labels)
 
@@ -305,9 +301,7 @@ class Workflow:
                 audit.record(session, "awaiting_approval", request_id=request_id, at=now)
         self._show(request_id)
 
-    def _store_assessment(
-        self, session: Session, request_id: int, assessment: Assessment, now: datetime
-    ) -> None:
+    def _store_assessment(self, session: Session, request_id: int, assessment: Assessment, now: datetime) -> None:
         existing = session.exec(
             select(VendorAssessment).where(
                 VendorAssessment.request_id == request_id, VendorAssessment.vendor == assessment.vendor
@@ -329,9 +323,7 @@ class Workflow:
         audit.record(session, "vendor_assessed", request_id=request_id, at=now, **data)
 
     def _store_plan(self, session: Session, request_id: int, vendor: str, plan: list[PlannedStep]) -> None:
-        already = session.exec(
-            select(Step).where(Step.request_id == request_id, Step.vendor == vendor)
-        ).first()
+        already = session.exec(select(Step).where(Step.request_id == request_id, Step.vendor == vendor)).first()
         if already:  # a resumed assessment keeps the plan it made the first time
             return
         for seq, planned in enumerate(plan):
@@ -379,9 +371,7 @@ class Workflow:
             )
             if not won:
                 return self._already_decided(session, request_id)
-            session.add(
-                Approval(request_id=request_id, approver_id=user_id, decision="approved", decided_at=now)
-            )
+            session.add(Approval(request_id=request_id, approver_id=user_id, decision="approved", decided_at=now))
             audit.record(session, "approved", actor=user_id, request_id=request_id, at=now)
             if due_later:
                 audit.record(session, "scheduled", request_id=request_id, at=now, due=request.effective_at)
@@ -462,9 +452,7 @@ class Workflow:
             )
         if not self.may_approve(user_id):
             self._record_refusal(request_id, user_id, "not an approver")
-            return ActionResult(
-                False, "Only approvers can decide on offboarding requests. Nothing was changed."
-            )
+            return ActionResult(False, "Only approvers can decide on offboarding requests. Nothing was changed.")
         return None
 
     def _record_refusal(self, request_id: int, user_id: str, why: str) -> None:
@@ -477,12 +465,8 @@ class Workflow:
         session.refresh(request)
         if request.decided_by:
             verb = "rejected" if request.status == RequestStatus.REJECTED else "approved"
-            return ActionResult(
-                False, f"Request #{request_id} was already {verb} by <@{request.decided_by}>."
-            )
-        return ActionResult(
-            False, f"Request #{request_id} is {_status_words(request.status)}; nothing to decide."
-        )
+            return ActionResult(False, f"Request #{request_id} was already {verb} by <@{request.decided_by}>.")
+        return ActionResult(False, f"Request #{request_id} is {_status_words(request.status)}; nothing to decide.")
 
     # -- execution ------------------------------------------------------------------------------
     def start_execution(self, request_id: int) -> None:
@@ -519,14 +503,7 @@ class Workflow:
         assert step.id is not None
         started = self.clock()
         with self.db.session() as session:
-            claimed = session.execute(
-                update(Step)
-                .where(col(Step.id) == step.id, col(Step.status) == StepStatus.PENDING)
-                .values(
-                    status=StepStatus.RUNNING, attempts=Step.attempts + 1, started_at=started, last_error=""
-                )
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if not self._move_step(session, step.id, StepStatus.PENDING, StepStatus.RUNNING, started, last_error=""):
                 return False
             audit.record(
                 session,
@@ -545,9 +522,7 @@ class Workflow:
             return False
         except Exception as exc:  # a connector bug must not leave the step 'running' forever
             log.exception("step %s of request %s crashed", step.kind, step.request_id)
-            self._finish_step(
-                step, StepStatus.FAILED, error=f"unexpected error in offboard: {type(exc).__name__}"
-            )
+            self._finish_step(step, StepStatus.FAILED, error=f"unexpected error in offboard: {type(exc).__name__}")
             return False
         self._finish_step(step, StepStatus.DONE, outcome=outcome.summary, details=outcome.details)
         return True
@@ -573,9 +548,7 @@ class Workflow:
                 values["details"] = details
             session.execute(update(Step).where(col(Step.id) == step.id).values(**values))
             action = "step_succeeded" if status == StepStatus.DONE else "step_failed"
-            extra: dict[str, Any] = (
-                {"outcome": outcome, "details": details or {}} if outcome else {"error": error}
-            )
+            extra: dict[str, Any] = {"outcome": outcome, "details": details or {}} if outcome else {"error": error}
             audit.record(
                 session,
                 action,
@@ -594,9 +567,7 @@ class Workflow:
             completed = False
             with self.db.session() as session:
                 steps = list(
-                    session.exec(
-                        select(Step).where(Step.request_id == request_id, Step.vendor != NOTIFY_VENDOR)
-                    )
+                    session.exec(select(Step).where(Step.request_id == request_id, Step.vendor != NOTIFY_VENDOR))
                 )
                 target = _status_from_steps(steps)
                 active = [
@@ -610,14 +581,10 @@ class Workflow:
                 if self._transition(session, request_id, active, target, now, completed_at=done_at):
                     if target == RequestStatus.COMPLETED:
                         audit.record(session, "completed", request_id=request_id, at=now)
-                        self._plan_notifications(
-                            session, request_id, self._completion_notices(session, request_id)
-                        )
+                        self._plan_notifications(session, request_id, self._completion_notices(session, request_id))
                         completed = True
                     else:
-                        audit.record(
-                            session, "status_changed", request_id=request_id, at=now, status=str(target)
-                        )
+                        audit.record(session, "status_changed", request_id=request_id, at=now, status=str(target))
             self._show(request_id)
             if completed:
                 self.deliver_notifications(request_id)
@@ -626,9 +593,7 @@ class Workflow:
         request = session.get(OffboardRequest, request_id)
         assert request is not None
         snapshot = self._snapshot(session, request)
-        removed_somewhere = any(
-            s.kind == "remove_member" and s.status == StepStatus.DONE for s in snapshot.steps
-        )
+        removed_somewhere = any(s.kind == "remove_member" and s.status == StepStatus.DONE for s in snapshot.steps)
         kinds = [NotificationKind.DM_REQUESTER]
         if removed_somewhere:
             kinds.append(NotificationKind.STAKEHOLDERS)
@@ -637,14 +602,10 @@ class Workflow:
         return kinds
 
     # -- notifications --------------------------------------------------------------------------
-    def _plan_notifications(
-        self, session: Session, request_id: int, kinds: Iterable[NotificationKind]
-    ) -> None:
+    def _plan_notifications(self, session: Session, request_id: int, kinds: Iterable[NotificationKind]) -> None:
         existing = {
             s.kind
-            for s in session.exec(
-                select(Step).where(Step.request_id == request_id, Step.vendor == NOTIFY_VENDOR)
-            )
+            for s in session.exec(select(Step).where(Step.request_id == request_id, Step.vendor == NOTIFY_VENDOR))
         }
         for seq, kind in enumerate(kinds):
             if kind in existing:
@@ -680,12 +641,7 @@ class Workflow:
     def _deliver(self, step: Step) -> None:
         now = self.clock()
         with self.db.session() as session:
-            claimed = session.execute(
-                update(Step)
-                .where(col(Step.id) == step.id, col(Step.status) == StepStatus.PENDING)
-                .values(status=StepStatus.RUNNING, attempts=Step.attempts + 1, started_at=now)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if not self._move_step(session, step.id, StepStatus.PENDING, StepStatus.RUNNING, now):
                 return
         snapshot = self.snapshot(step.request_id)
         assert snapshot is not None
@@ -697,9 +653,7 @@ class Workflow:
             return
         self._finish_notification(step, StepStatus.DONE, outcome=summary)
 
-    def _finish_notification(
-        self, step: Step, status: StepStatus, *, error: str = "", outcome: str = ""
-    ) -> None:
+    def _finish_notification(self, step: Step, status: StepStatus, *, error: str = "", outcome: str = "") -> None:
         now = self.clock()
         with self.db.session() as session:
             session.execute(
@@ -708,9 +662,7 @@ class Workflow:
                 .values(status=status, finished_at=now, last_error=error, outcome=outcome)
             )
             action = "notification_sent" if status == StepStatus.DONE else "notification_failed"
-            audit.record(
-                session, action, request_id=step.request_id, at=now, kind=step.kind, summary=outcome or error
-            )
+            audit.record(session, action, request_id=step.request_id, at=now, kind=step.kind, summary=outcome or error)
 
     # -- people acting on steps -----------------------------------------------------------------
     def confirm_manual_step(self, step_id: int, user_id: str) -> ActionResult:
@@ -733,12 +685,16 @@ class Workflow:
                     False,
                     f"Request #{request.id} is {_status_words(request.status)}; checklist items wait for approval.",
                 )
-            ticked = session.execute(
-                update(Step)
-                .where(col(Step.id) == step_id, col(Step.status) == StepStatus.PENDING)
-                .values(status=StepStatus.DONE, done_by=user_id, finished_at=now, outcome="confirmed")
+            ticked = self._move_step(
+                session,
+                step_id,
+                StepStatus.PENDING,
+                StepStatus.DONE,
+                done_by=user_id,
+                finished_at=now,
+                outcome="confirmed",
             )
-            if ticked.rowcount != 1:  # type: ignore[attr-defined]
+            if not ticked:
                 session.refresh(step)
                 return ActionResult(False, f"<@{step.done_by}> already confirmed “{step.title}”.")
             audit.record(
@@ -765,21 +721,12 @@ class Workflow:
             refusal = self._refuse_step_action(request, user_id)
             if refusal:
                 return refusal
-            reset = session.execute(
-                update(Step)
-                .where(col(Step.id) == step_id, col(Step.status) == StepStatus.FAILED)
-                .values(status=StepStatus.PENDING)
-            )
-            if reset.rowcount != 1:  # type: ignore[attr-defined]
+            if not self._move_step(session, step_id, StepStatus.FAILED, StepStatus.PENDING):
                 return ActionResult(False, f"“{step.title}” is not failed any more; nothing to retry.")
-            audit.record(
-                session, "retry_requested", actor=user_id, request_id=step.request_id, at=now, step=step.kind
-            )
+            audit.record(session, "retry_requested", actor=user_id, request_id=step.request_id, at=now, step=step.kind)
             request_id, is_notification = step.request_id, step.vendor == NOTIFY_VENDOR
             if not is_notification:
-                self._transition(
-                    session, request_id, [RequestStatus.NEEDS_ATTENTION], RequestStatus.EXECUTING, now
-                )
+                self._transition(session, request_id, [RequestStatus.NEEDS_ATTENTION], RequestStatus.EXECUTING, now)
         self._show(request_id)
         self._submit(self.deliver_notifications if is_notification else self.execute, request_id)
         return ActionResult(True)
@@ -788,9 +735,7 @@ class Workflow:
         if user_id == request.requester_id or self.may_approve(user_id):
             return None
         self._record_refusal(request.id or 0, user_id, "not an approver or the requester")
-        return ActionResult(
-            False, "Only approvers or the requester can act on this request. Nothing was changed."
-        )
+        return ActionResult(False, "Only approvers or the requester can act on this request. Nothing was changed.")
 
     # -- time and restarts ----------------------------------------------------------------------
     def run_due(self, now: datetime | None = None) -> list[int]:
@@ -919,6 +864,24 @@ class Workflow:
             update(OffboardRequest)
             .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.status).in_(expected))
             .values(status=target, updated_at=now, **values)
+        )
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def _move_step(
+        self,
+        session: Session,
+        step_id: int | None,
+        expected: StepStatus,
+        target: StepStatus,
+        started_at: datetime | None = None,
+        **values: Any,
+    ) -> bool:
+        """Move a step from `expected` to `target`; False when someone else moved it first.
+        Passing `started_at` marks the start of an attempt, which is counted."""
+        if started_at is not None:
+            values |= {"started_at": started_at, "attempts": Step.attempts + 1}
+        result = session.execute(
+            update(Step).where(col(Step.id) == step_id, col(Step.status) == expected).values(status=target, **values)
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
