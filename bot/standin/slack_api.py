@@ -1,26 +1,43 @@
-"""A loopback stand-in for Slack's Web API, reached through `WebClient(base_url=url + "/api/")`.
+"""A loopback stand-in for Slack's Web API, reached through `WebClient(base_url=standin.url + "/api/")`.
 
-It answers the methods offboard calls the way Slack does (`{"ok": false, "error": …}` included),
-records every call for tests, and keeps each channel's messages as Slack would show them now
-(`chat.update` replaces in place), so a test or the demo can read the current approval card.
+It answers the methods offboard calls the way Slack does (HTTP 200 with `{"ok": false, "error": …}`,
+429 + Retry-After when throttled), checks Block Kit limits the SDK does not, records every call for
+tests, and keeps each channel's messages as Slack would show them now (`chat.update` replaces in
+place), so a test or the demo can read the current approval card. It also serves the `response_url`
+targets that `respond()` posts to, and the upload URLs of `files_upload_v2`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import hashlib
 import itertools
 import json
+import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from vendors.sandbox.server import LoopbackServer, Request, Response
+from bot.standin import limits
+from vendors.sandbox.server import Fault, LoopbackServer, Request, Response
 
 DEFAULT_TOKEN = "xoxb-test-token"
-JSON_FIELDS = ("blocks", "view", "attachments")
+TEAM_ID = "T1"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+APP_ID = "AOFFBOARD"
+JSON_FIELDS = ("blocks", "view", "attachments", "files")
+MAX_RESPONSE_URL_USES = 5  # Slack: a response_url works five times within 30 minutes
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]+")
+_API_PATH = re.compile(r"/api/(?P<method>[A-Za-z.]+)")
+_FIRST_TS = 1_700_000_000_000_000  # microseconds; ts values read like "1700000000.000100"
+
+Params = dict[str, Any]
+Answer = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -34,16 +51,24 @@ class SlackUser:
     is_bot: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        profile = {
+            "real_name": self.real_name,
+            "real_name_normalized": self.real_name,
+            "display_name": self.name,
+            "email": self.email,
+        }
         return {
             "id": self.id,
-            "team_id": "T1",
+            "team_id": TEAM_ID,
             "name": self.name,
             "real_name": self.real_name,
             "deleted": self.deleted,
             "is_admin": self.is_admin,
+            "is_owner": False,
             "is_bot": self.is_bot,
+            "is_app_user": False,
             "tz": "Europe/London",
-            "profile": {"real_name": self.real_name, "display_name": self.name, "email": self.email},
+            "profile": profile,
         }
 
 
@@ -57,17 +82,48 @@ DEFAULT_USERS = (
     SlackUser("UDAVE", "dave", "Dave Diaz", "dave@corp.com"),
     SlackUser("UMAL", "mallory", "Mallory Outsider", "mallory@corp.com"),
     SlackUser("UGONE", "gone", "Gone Person", "gone@corp.com", deleted=True),
-    SlackUser("BHELPER", "helper-bot", "Helper Bot", "", is_bot=True),
+    SlackUser("UHELPER", "helper-bot", "Helper Bot", "", is_bot=True),
 )
-DEFAULT_GROUPS = {"SAPPROVERS": ["UAPP1", "UAPP2"]}
+DEFAULT_GROUPS: dict[str, list[str]] = {"SAPPROVERS": ["UAPP1", "UAPP2"]}
 
 
 @dataclass(frozen=True)
 class Call:
+    """One Web API call as Slack received it. `status` is the HTTP status (0: connection dropped);
+    `user` is whom the token belongs to, None when the token was refused."""
+
     method: str
-    params: dict[str, Any]
+    params: Params
     token: str | None
+    user: str | None = None
+    response: Answer | None = None
+    status: int = 200
     at: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool((self.response or {}).get("ok"))
+
+
+@dataclass
+class UploadedFile:
+    id: str
+    filename: str
+    length: int
+    content: bytes | None = None  # None until the bytes reach the upload URL
+    title: str | None = None
+    channel: str | None = None  # set by files.completeUploadExternal
+    initial_comment: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """What a response_url belongs to, so replace/delete_original can act on the right message."""
+
+    channel: str | None = None
+    ts: str | None = None
+    user: str | None = None
 
 
 class SlackStandIn(LoopbackServer):
@@ -75,23 +131,25 @@ class SlackStandIn(LoopbackServer):
 
     def __init__(
         self,
-        users: Iterable[SlackUser] = DEFAULT_USERS,
-        groups: dict[str, list[str]] | None = None,
+        users: Iterable[SlackUser] | Mapping[str, SlackUser] = DEFAULT_USERS,
+        groups: Mapping[str, list[str]] | None = None,
         *,
         token: str = DEFAULT_TOKEN,
         port: int = 0,
+        latency: float = 0.0,
+        rate_limit_per_minute: int | None = None,
     ) -> None:
-        super().__init__(port=port)
-        self.users = {u.id: u for u in users}
-        self.groups = dict(DEFAULT_GROUPS if groups is None else groups)
+        super().__init__(port=port, latency=latency, rate_limit_per_minute=rate_limit_per_minute)
+        seeded = users.values() if isinstance(users, Mapping) else users
+        self.users: dict[str, SlackUser] = {u.id: u for u in seeded}
+        groups = DEFAULT_GROUPS if groups is None else groups
+        self.groups: dict[str, list[str]] = {k: list(v) for k, v in groups.items()}
         self.token = token
-        self._calls: list[Call] = []
-        self._messages: dict[str, list[dict[str, Any]]] = {}
-        self._responses: dict[str, list[dict[str, Any]]] = {}
+        self._state = threading.RLock()
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
-        self._state = threading.RLock()
-        self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        self._clear_state()
+        self._methods: dict[str, Callable[[Params], Answer]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
@@ -103,167 +161,456 @@ class SlackStandIn(LoopbackServer):
             "users.lookupByEmail": self._lookup_by_email,
             "conversations.open": self._conversations_open,
             "usergroups.users.list": self._usergroup_users,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
-        self.route("POST", r"/api/(?P<method>[A-Za-z.]+)", self._api)
-        self.route("GET", r"/api/(?P<method>[A-Za-z.]+)", self._api)
-        self.route("POST", r"/response/(?P<key>[\w-]+)", self._response_url)
+        for verb in ("GET", "POST"):
+            self.route(verb, _API_PATH.pattern, self._api)
+        self.route("POST", r"/response/(?P<key>[\w.-]+)", self._response_url)
+        self.route("POST", r"/upload/v1/(?P<file_id>F\w+)", self._upload)
+
+    def _clear_state(self) -> None:
+        with self._state:
+            self._calls: list[Call] = []
+            self._messages: dict[str, list[dict[str, Any]]] = {}
+            self._ephemerals: list[dict[str, Any]] = []
+            self._responses: dict[str, list[dict[str, Any]]] = {}
+            self._bindings: dict[str, _Binding] = {}
+            self._views: dict[str, dict[str, Any]] = {}
+            self._triggers: set[str] = set()
+            self._files: dict[str, UploadedFile] = {}
+
+    # -- seeding -------------------------------------------------------------------------------
+    def add_user(self, user: SlackUser) -> None:
+        with self._state:
+            self.users[user.id] = user
+
+    def set_group(self, group_id: str, members: list[str]) -> None:
+        with self._state:
+            self.groups[group_id] = list(members)
 
     # -- what tests read -----------------------------------------------------------------------
     def calls(self, method: str | None = None) -> list[Call]:  # type: ignore[override]
+        """Every Web API call in arrival order, throttled and refused ones included (see `Call.ok`)."""
         with self._state:
             return [c for c in self._calls if method is None or c.method == method]
 
-    def wait_for(
-        self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 5.0
-    ) -> Call:
+    def wait_for(self, method: str, predicate: Callable[[Call], bool] | None = None, timeout: float = 5.0) -> Call:
+        """The first call of `method` matching `predicate`; polls, because Bolt listeners run after the
+        ack in worker threads and the call may not have happened yet."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for call in self.calls(method):
-                if predicate is None or predicate(call):
-                    return call
+        while True:
+            found = next((c for c in self.calls(method) if predicate is None or predicate(c)), None)
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                seen = [c.params for c in self.calls(method)]
+                raise AssertionError(f"no {method} call matched within {timeout}s; saw {seen!r}")
             time.sleep(0.02)
-        raise AssertionError(f"no {method} call matched within {timeout}s")
 
     def messages(self, channel: str) -> list[dict[str, Any]]:
         """Top-level messages of a channel as they look now, oldest first (thread replies apart)."""
         with self._state:
-            return [dict(m) for m in self._messages.get(channel, []) if not m.get("thread_ts")]
+            return [copy.deepcopy(m) for m in self._messages.get(channel, []) if not _is_reply(m)]
 
     def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         with self._state:
-            return [dict(m) for m in self._messages.get(channel, []) if m.get("thread_ts") == thread_ts]
+            found = self._messages.get(channel, [])
+            return [copy.deepcopy(m) for m in found if _is_reply(m) and m["thread_ts"] == thread_ts]
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         with self._state:
-            return next((dict(m) for m in self._messages.get(channel, []) if m["ts"] == ts), None)
+            found = self._find_message(channel, ts)
+            return copy.deepcopy(found) if found else None
+
+    def channel_of(self, ts: str) -> str | None:
+        """Which channel holds the message `ts` (ts values are unique across the stand-in)."""
+        with self._state:
+            return next((ch for ch, msgs in self._messages.items() if any(m["ts"] == ts for m in msgs)), None)
+
+    def ephemerals(self, *, user: str | None = None, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages only one user saw: chat.postEphemeral and ephemeral response_url answers."""
+        with self._state:
+            return [
+                copy.deepcopy(e)
+                for e in self._ephemerals
+                if (user is None or e["user"] == user) and (channel is None or e["channel"] == channel)
+            ]
 
     def dm_channel(self, user_id: str) -> str:
+        """The stable DM channel id conversations.open returns for `user_id`."""
         return f"D{user_id}"
 
-    def response_url(self, key: str) -> str:
+    def views(self) -> list[dict[str, Any]]:
+        """Modals opened so far, as Slack holds them now (views.update applied), oldest first."""
+        with self._state:
+            return [copy.deepcopy(v) for v in self._views.values()]
+
+    def view(self, view_id: str) -> dict[str, Any] | None:
+        with self._state:
+            found = self._views.get(view_id)
+            return copy.deepcopy(found) if found else None
+
+    def find_view(self, view: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The opened modal that `view` (e.g. a views.open call's `view` param) became, newest first."""
+        with self._state:
+            for opened in reversed(self._views.values()):
+                if opened.get("callback_id") == view.get("callback_id") and opened.get("blocks") == view.get("blocks"):
+                    return copy.deepcopy(opened)
+        return None
+
+    def files(self) -> list[UploadedFile]:
+        with self._state:
+            return [copy.copy(f) for f in self._files.values()]
+
+    def response_url(self, key: str, *, channel: str | None = None, ts: str | None = None,
+                     user: str | None = None) -> str:
+        """A response_url whose payloads are kept under `key`. Bind it to a message (channel + ts) so
+        `replace_original`/`delete_original` act on it, and to a user for ephemeral answers."""
+        with self._state:
+            self._bindings[key] = _Binding(channel, ts, user)
         return f"{self.url}/response/{key}"
 
     def responses(self, key: str) -> list[dict[str, Any]]:
         with self._state:
-            return list(self._responses.get(key, []))
+            return copy.deepcopy(self._responses.get(key, []))
 
     def reset(self) -> None:
-        with self._state:
-            self._calls.clear()
-            self._messages.clear()
-            self._responses.clear()
+        """Forget calls, messages, views, files and faults; users and groups stay."""
+        self._clear_state()
         self.clear_faults()
 
+    # -- faults --------------------------------------------------------------------------------
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int | None = 1) -> None:
+        """Answer the next `times` calls of `method` (None: until cleared) with 429 + Retry-After."""
+        self.inject(
+            Fault(
+                "status",
+                status=429,
+                body={"ok": False, "error": "ratelimited"},
+                headers={"Retry-After": str(retry_after)},
+                path_pattern=rf"^/api/{re.escape(method)}$",
+                times=times,
+            )
+        )
+
+    def throttled(self, retry_after: int) -> Response:
+        return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
+
     # -- dispatch ------------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response | None:
+        response = super().dispatch(request)
+        match = _API_PATH.fullmatch(request.path)
+        if match:
+            # Recorded here, not in the route, so throttled and dropped calls show up too.
+            params, token = _params(request)
+            status = response.status if response else 0
+            body = response.body if response and isinstance(response.body, dict) else None
+            user = BOT_USER_ID if token == self.token and status == 200 else None
+            with self._state:
+                self._calls.append(Call(match["method"], params, token, user, body, status))
+        return response
+
     def _api(self, request: Request) -> Response:
-        params = _params(request)
-        token = request.bearer_token or params.pop("token", None)
-        method = request.params["method"]
-        with self._state:
-            self._calls.append(Call(method, params, token))
+        params, token = _params(request)
         if token != self.token:
-            return Response(200, {"ok": False, "error": "invalid_auth" if token else "not_authed"})
-        handler = self._methods.get(method)
+            return Response(200, _error("invalid_auth" if token else "not_authed"))
+        handler = self._methods.get(request.params["method"])
         if handler is None:
-            return Response(200, {"ok": False, "error": "unknown_method"})
-        return Response(200, handler(params))
-
-    def _response_url(self, request: Request) -> Response:
+            return Response(200, _error("unknown_method"))
         with self._state:
-            self._responses.setdefault(request.params["key"], []).append(request.json() or {})
-        return Response(200, b"ok", {"Content-Type": "text/plain"})
+            return Response(200, handler(params))
 
-    # -- methods -------------------------------------------------------------------------------
-    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "offboard",
+    # -- auth, users, groups, conversations ----------------------------------------------------
+    def _auth_test(self, params: Params) -> Answer:
+        return {"ok": True, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "team_id": TEAM_ID, "user": "offboard",
                 "team": "Corp", "url": "https://corp.slack.com/"}
 
-    def _next_ts(self) -> str:
-        return f"1700000000.{next(self._ts):06d}"
+    def _users_info(self, params: Params) -> Answer:
+        user = self.users.get(params.get("user") or "")
+        return {"ok": True, "user": user.to_json()} if user else _error("user_not_found")
 
-    def _post_message(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = params.get("channel")
+    def _lookup_by_email(self, params: Params) -> Answer:
+        email = (params.get("email") or "").strip().lower()
+        for user in self.users.values():
+            if email and user.email.lower() == email:
+                return {"ok": True, "user": user.to_json()}
+        return _error("users_not_found")
+
+    def _usergroup_users(self, params: Params) -> Answer:
+        members = self.groups.get(params.get("usergroup") or "")
+        return _error("no_such_subteam") if members is None else {"ok": True, "users": list(members)}
+
+    def _conversations_open(self, params: Params) -> Answer:
+        users = [u.strip() for u in str(params.get("users") or "").split(",") if u.strip()]
+        if not users:
+            return _error("users_list_not_supplied")
+        if any(u not in self.users for u in users):
+            return _error("user_not_found")
+        # One person: their DM; several: a group DM whose id depends only on who is in it.
+        channel = self.dm_channel(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
+        return {"ok": True, "channel": {"id": channel}}
+
+    def _resolve_channel(self, channel: str | None) -> str | None:
+        """The channel id a message lands in: C/G ids as they are, a user id goes to their DM."""
         if not channel:
-            return {"ok": False, "error": "channel_not_found"}
-        if not params.get("text") and not params.get("blocks"):
-            return {"ok": False, "error": "no_text"}
-        message = {"type": "message", "user": "UBOT", "bot_id": "BBOT", "ts": self._next_ts(),
-                   "text": params.get("text", ""), "blocks": params.get("blocks") or []}
+            return None
+        if channel in self.users:
+            return self.dm_channel(channel)
+        if channel.startswith("D"):
+            return channel if channel[1:] in self.users else None
+        return channel if _CHANNEL_ID.fullmatch(channel) else None
+
+    # -- chat ----------------------------------------------------------------------------------
+    def _next_ts(self) -> str:
+        micros = _FIRST_TS + next(self._ts) * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _find_message(self, channel: str | None, ts: str | None) -> dict[str, Any] | None:
+        return next((m for m in self._messages.get(channel or "", []) if m["ts"] == ts), None)
+
+    def _content_problem(self, params: Params) -> Answer | None:
+        blocks = params.get("blocks")
+        if not params.get("text") and not blocks and not params.get("attachments"):
+            return _error("no_text")
+        if len(params.get("text") or "") > limits.MAX_MESSAGE_TEXT:
+            return _error("msg_too_long")
+        if blocks is not None and not isinstance(blocks, list):
+            return _error("invalid_blocks_format")
+        problems = limits.blocks_problems(blocks or [], max_blocks=limits.MAX_MESSAGE_BLOCKS)
+        return _error("invalid_blocks", errors=problems, response_metadata=_messages_of(problems)) if problems else None
+
+    def _post_message(self, params: Params) -> Answer:
+        channel = self._resolve_channel(params.get("channel"))
+        if channel is None:
+            return _error("channel_not_found")
+        problem = self._content_problem(params)
+        if problem:
+            return problem
+        message = _bot_message(self._next_ts(), params)
         if params.get("thread_ts"):
-            message["thread_ts"] = params["thread_ts"]
-        with self._state:
-            self._messages.setdefault(channel, []).append(message)
-        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+            message["thread_ts"] = str(params["thread_ts"])
+        self._messages.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": copy.deepcopy(message)}
 
-    def _update(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = params.get("channel"), params.get("ts")
-        with self._state:
-            for message in self._messages.get(channel or "", []):
-                if message["ts"] == ts:
-                    message["text"] = params.get("text", message["text"])
-                    if "blocks" in params:
-                        message["blocks"] = params["blocks"] or []
-                    message["edited"] = {"user": "UBOT", "ts": self._next_ts()}
-                    return {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": message}
-        return {"ok": False, "error": "message_not_found"}
+    def _update(self, params: Params) -> Answer:
+        channel = self._resolve_channel(params.get("channel"))
+        message = self._find_message(channel, params.get("ts"))
+        if message is None:
+            return _error("message_not_found")
+        problem = self._content_problem({**message, **params})
+        if problem:
+            return problem
+        for key in ("text", "blocks", "attachments"):
+            if key in params:
+                message[key] = params[key] or ([] if key != "text" else "")
+        message["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+        return {"ok": True, "channel": channel, "ts": message["ts"], "text": message["text"],
+                "message": copy.deepcopy(message)}
 
-    def _post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _post_ephemeral(self, params: Params) -> Answer:
+        channel = self._resolve_channel(params.get("channel"))
+        if channel is None:
+            return _error("channel_not_found")
         if params.get("user") not in self.users:
-            return {"ok": False, "error": "user_not_in_channel"}
-        return {"ok": True, "message_ts": self._next_ts()}
+            return _error("user_not_in_channel")
+        problem = self._content_problem(params)
+        if problem:
+            return problem
+        ts = self._next_ts()
+        self._ephemerals.append({"channel": channel, "user": params["user"], "ts": ts, "via": "chat.postEphemeral",
+                                 "text": params.get("text") or "", "blocks": params.get("blocks") or []})
+        return {"ok": True, "message_ts": ts}
 
-    def _permalink(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel, ts = params.get("channel", ""), str(params.get("message_ts", ""))
+    def _permalink(self, params: Params) -> Answer:
+        channel = self._resolve_channel(params.get("channel"))
+        ts = str(params.get("message_ts") or "")
+        if self._find_message(channel, ts) is None:
+            return _error("message_not_found")
         return {"ok": True, "channel": channel,
                 "permalink": f"https://corp.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
 
-    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
-        if not params.get("trigger_id"):
-            return {"ok": False, "error": "invalid_trigger_id"}
-        view = params.get("view")
-        if not isinstance(view, dict) or view.get("type") != "modal":
-            return {"ok": False, "error": "invalid_arguments"}
-        opened = {**view, "id": f"V{next(self._ids):08d}", "team_id": "T1", "state": {"values": {}}}
-        return {"ok": True, "view": opened}
+    # -- views ---------------------------------------------------------------------------------
+    def _views_open(self, params: Params) -> Answer:
+        trigger = str(params.get("trigger_id") or "")
+        if not trigger:
+            return _error("invalid_trigger_id")
+        if trigger in self._triggers:
+            return _error("exchanged_trigger_id")  # a trigger_id opens one modal only
+        problem = _view_problem(params.get("view"))
+        if problem:
+            return problem
+        self._triggers.add(trigger)
+        view_id = f"V{next(self._ids):08d}"
+        opened = {
+            "id": view_id, "team_id": TEAM_ID, "private_metadata": "", "callback_id": "", "external_id": "",
+            "clear_on_close": False, "notify_on_close": False,
+            **params["view"],
+            "state": {"values": {}}, "hash": _hash(view_id, 0), "root_view_id": view_id,
+            "previous_view_id": None, "app_id": APP_ID, "bot_id": BOT_ID,
+        }
+        self._views[view_id] = opened
+        return {"ok": True, "view": copy.deepcopy(opened)}
 
-    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        view = params.get("view") or {}
-        return {"ok": True, "view": {**view, "id": params.get("view_id", "")}}
+    def _views_update(self, params: Params) -> Answer:
+        current = self._view_by_id_or_external(params)
+        if current is None:
+            return _error("not_found")
+        if params.get("hash") and params["hash"] != current["hash"]:
+            return _error("hash_conflict")  # someone updated the view since the caller read it
+        problem = _view_problem(params.get("view"))
+        if problem:
+            return problem
+        version = int(current["hash"].split(".")[0]) + 1
+        updated = {**current, **params["view"], "id": current["id"], "hash": _hash(current["id"], version)}
+        self._views[current["id"]] = updated
+        return {"ok": True, "view": copy.deepcopy(updated)}
 
-    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
-        user = self.users.get(params.get("user", ""))
-        return {"ok": True, "user": user.to_json()} if user else {"ok": False, "error": "user_not_found"}
+    def _view_by_id_or_external(self, params: Params) -> dict[str, Any] | None:
+        if params.get("view_id"):
+            return self._views.get(params["view_id"])
+        external = params.get("external_id")
+        return next((v for v in self._views.values() if external and v.get("external_id") == external), None)
 
-    def _lookup_by_email(self, params: dict[str, Any]) -> dict[str, Any]:
-        email = (params.get("email") or "").lower()
-        for user in self.users.values():
-            if user.email and user.email.lower() == email:
-                return {"ok": True, "user": user.to_json()}
-        return {"ok": False, "error": "users_not_found"}
+    # -- files ---------------------------------------------------------------------------------
+    def _upload_url(self, params: Params) -> Answer:
+        filename = params.get("filename")
+        try:
+            length = int(params.get("length") or "")
+        except ValueError:
+            return _error("invalid_arguments")
+        if not filename:
+            return _error("invalid_arguments")
+        file_id = f"F{next(self._ids):08d}"
+        self._files[file_id] = UploadedFile(file_id, filename, length)
+        return {"ok": True, "upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}
 
-    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
-        users = [u for u in str(params.get("users", "")).split(",") if u]
-        if len(users) != 1 or users[0] not in self.users:
-            return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "channel": {"id": self.dm_channel(users[0])}}
+    def _upload(self, request: Request) -> Response:
+        with self._state:
+            upload = self._files.get(request.params["file_id"])
+            if upload is None:
+                return Response(404, b"Not Found", {"Content-Type": "text/plain"})
+            upload.content = request.body
+        return Response(200, f"OK - {len(request.body)}".encode(), {"Content-Type": "text/plain"})
 
-    def _usergroup_users(self, params: dict[str, Any]) -> dict[str, Any]:
-        members = self.groups.get(params.get("usergroup", ""))
-        if members is None:
-            return {"ok": False, "error": "no_such_subteam"}
-        return {"ok": True, "users": list(members)}
+    def _complete_upload(self, params: Params) -> Answer:
+        entries = params.get("files")
+        if not isinstance(entries, list) or not entries:
+            return _error("invalid_arguments")
+        uploads = [self._files.get(str(e.get("id"))) for e in entries]
+        if any(u is None or u.content is None for u in uploads):
+            return _error("file_not_found")
+        channel = self._resolve_channel(params.get("channel_id")) if params.get("channel_id") else None
+        if params.get("channel_id") and channel is None:
+            return _error("channel_not_found")
+        shared = [self._share(u, e, channel, params) for u, e in zip(uploads, entries, strict=True) if u]
+        if channel:
+            self._post_files_message(channel, shared, params)
+        return {"ok": True, "files": [_file_json(u) for u in shared]}
+
+    def _share(self, upload: UploadedFile, entry: dict[str, Any], channel: str | None, params: Params) -> UploadedFile:
+        upload.title = entry.get("title") or upload.filename
+        upload.channel = channel
+        upload.initial_comment = params.get("initial_comment")
+        upload.thread_ts = params.get("thread_ts")
+        return upload
+
+    def _post_files_message(self, channel: str, shared: list[UploadedFile], params: Params) -> None:
+        # Slack shows shared files as a message from the bot carrying the files and the comment.
+        message = _bot_message(self._next_ts(), {"text": params.get("initial_comment") or ""})
+        message["files"] = [_file_json(u) for u in shared]
+        if params.get("thread_ts"):
+            message["thread_ts"] = str(params["thread_ts"])
+        self._messages.setdefault(channel, []).append(message)
+
+    # -- response_url --------------------------------------------------------------------------
+    def _response_url(self, request: Request) -> Response:
+        key = request.params["key"]
+        try:
+            payload = request.json() or {}
+        except ValueError:
+            return Response(400, b"invalid_payload", {"Content-Type": "text/plain"})
+        with self._state:
+            if len(self._responses.get(key, [])) >= MAX_RESPONSE_URL_USES:
+                return Response(404, b"used_url", {"Content-Type": "text/plain"})
+            self._responses.setdefault(key, []).append(payload)
+            self._apply_response(self._bindings.get(key, _Binding()), payload)
+        return Response(200, b"ok", {"Content-Type": "text/plain"})
+
+    def _apply_response(self, binding: _Binding, payload: dict[str, Any]) -> None:
+        """What Slack shows after a response_url post: the original replaced or deleted, a new
+        message in the channel, or (the default) an ephemeral one for the user who acted."""
+        original = self._find_message(binding.channel, binding.ts)
+        if original is not None and _truthy(payload.get("delete_original")):
+            self._messages[binding.channel or ""].remove(original)
+        elif original is not None and _truthy(payload.get("replace_original")):
+            original.update(text=payload.get("text") or "", blocks=payload.get("blocks") or [])
+        elif binding.channel and payload.get("response_type") == "in_channel":
+            self._messages.setdefault(binding.channel, []).append(_bot_message(self._next_ts(), payload))
+        elif binding.channel and binding.user:
+            self._ephemerals.append({"channel": binding.channel, "user": binding.user, "ts": self._next_ts(),
+                                     "via": "response_url", "text": payload.get("text") or "",
+                                     "blocks": payload.get("blocks") or []})
 
 
-def _params(request: Request) -> dict[str, Any]:
-    """WebClient sends form bodies (JSON fields as strings) or JSON bodies; Slack accepts both."""
-    content_type = request.headers.get("content-type", "")
-    if "application/json" in content_type:
-        params: dict[str, Any] = dict(request.json() or {})
+# -- helpers -----------------------------------------------------------------------------------
+def _error(code: str, **extra: Any) -> Answer:
+    return {"ok": False, "error": code, **extra}
+
+
+def _messages_of(problems: list[str]) -> dict[str, list[str]]:
+    return {"messages": [f"[ERROR] {p}" for p in problems]}
+
+
+def _view_problem(view: Any) -> Answer | None:
+    if not isinstance(view, dict):
+        return _error("invalid_arguments", response_metadata=_messages_of(["view must be an object"]))
+    problems = limits.view_problems(view)
+    return _error("invalid_arguments", response_metadata=_messages_of(problems)) if problems else None
+
+
+def _hash(view_id: str, version: int) -> str:
+    return f"{version}.{hashlib.sha1(f'{view_id}:{version}'.encode()).hexdigest()[:10]}"
+
+
+def _bot_message(ts: str, params: Params) -> dict[str, Any]:
+    message: dict[str, Any] = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID,
+                               "team": TEAM_ID, "ts": ts, "text": params.get("text") or "",
+                               "blocks": copy.deepcopy(params.get("blocks") or [])}
+    if params.get("attachments"):
+        message["attachments"] = copy.deepcopy(params["attachments"])
+    return message
+
+
+def _is_reply(message: dict[str, Any]) -> bool:
+    return bool(message.get("thread_ts")) and message["thread_ts"] != message["ts"]
+
+
+def _file_json(upload: UploadedFile) -> dict[str, Any]:
+    return {"id": upload.id, "name": upload.filename, "title": upload.title or upload.filename,
+            "size": len(upload.content or b""), "permalink": f"https://corp.slack.com/files/{BOT_USER_ID}/{upload.id}"}
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _params(request: Request) -> tuple[Params, str | None]:
+    """The call's parameters and token. WebClient sends form bodies (JSON fields as strings), JSON
+    bodies, or a query string (GET); the token comes as a Bearer header or a `token` field."""
+    params: Params
+    if "application/json" in request.headers.get("content-type", ""):
+        try:
+            params = dict(request.json() or {})
+        except ValueError:
+            params = {}
     else:
-        params = {k: v[0] for k, v in parse_qs(request.body.decode(), keep_blank_values=True).items()}
+        params = {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace"), keep_blank_values=True).items()}
     params.update({k: v[0] for k, v in request.query.items() if k not in params})
     for name in JSON_FIELDS:
         if isinstance(params.get(name), str):
             with contextlib.suppress(json.JSONDecodeError):
                 params[name] = json.loads(params[name])
-    return params
+    token = request.bearer_token or params.pop("token", None)
+    params.pop("token", None)
+    return params, token
