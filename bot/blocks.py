@@ -330,7 +330,12 @@ def assessment_text(
         return f"*{label}*: not a member, nothing to remove"
     member = assessment.member
     login = f"last login {ago(member.last_login, now)}" if member.last_login else "never logged in"
-    lines = [f"*{label}*: member, *{member.role.value}* ({member.vendor_role}), {login}"]
+    role = f"*{member.role.value}*"
+    if member.vendor_role and member.vendor_role != member.role.value:
+        # "admin (level 8)" already says admin: show it once, in the vendor's own words.
+        same_word = member.vendor_role.lower().startswith(member.role.value)
+        role = f"*{member.vendor_role}*" if same_word else f"{role} ({member.vendor_role})"
+    lines = [f"*{label}*: member, {role}, {login}"]
     if member.projects:
         projects = ", ".join(f"{p.project_name} ({p.level})" for p in member.projects)
         lines.append(f"Projects: {projects}")

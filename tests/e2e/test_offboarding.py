@@ -43,7 +43,7 @@ def test_full_offboarding_of_an_admin_with_assets(world: LocalWorld) -> None:
     request_id = open_request(world, "alice@corp.com", ticket="HR-42", new_owner="UBOB")
     card = the_card(world)
     text = card_text(card)
-    for fact in ["alice@corp.com", "Resignation", "HR-42", "<@UREQ>", "<@UBOB>", "*admin*", "last login",
+    for fact in ["alice@corp.com", "Resignation", "HR-42", "<@UREQ>", "<@UBOB>", "*admin (level 8)*", "last login",
                  "Production", "dashboards"]:
         assert fact in text, fact
     assert action_ids(card) == [blocks.APPROVE, blocks.REJECT, blocks.CANCEL]

@@ -51,7 +51,7 @@ def action_ids(message: blocks.Message) -> list[str]:
 def test_pending_card_shows_the_assessment_and_the_decision_buttons() -> None:
     card = blocks.approval_card(snapshot(RequestStatus.PENDING_APPROVAL), NOW)
     text = text_of(card)
-    for fact in ["alice@corp.com", "Resignation", "HR-42", "<@UREQ>", "*owner* (owner (15))", "last login 3 days ago",
+    for fact in ["alice@corp.com", "Resignation", "HR-42", "<@UREQ>", "*owner (15)*", "last login 3 days ago",
                  "Production (admin)", "1 cohort, 2 dashboards", "<@UBOB>", "Owner: demoted to admin first"]:
         assert fact in text, fact
     assert action_ids(card) == [blocks.APPROVE, blocks.REJECT, blocks.CANCEL]
