@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.server import HttpServer
 from bot.standin.driver import SlackDriver
 from bot.standin.slack_api import SlackStandIn
+from vendors.http import RetryPolicy
 from vendors.posthog import PostHogVendor
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
 
@@ -81,7 +82,7 @@ def start_bot(db_path: Path, slack: SlackStandIn, posthog: PostHogSandbox, *, ba
     settings = local_settings(db_path, slack, posthog)
     # Short waits between retries keep the demo and the tests quick; the retry logic is the real one.
     vendor = PostHogVendor(
-        SANDBOX_API_KEY, host=posthog.url, organization_id=ORG_ID, backoff=0.01, max_retry_after=1.0
+        SANDBOX_API_KEY, host=posthog.url, organization_id=ORG_ID, policy=RetryPolicy(backoff=0.01, max_retry_after=1.0)
     )
     bot = create_bot(settings, vendors={"posthog": vendor})
     if background:

@@ -66,6 +66,19 @@ class _Failure:
     wait: float | None = None  # what the vendor asked us to wait, if it said
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a connector talks to its vendor: one value that every connector passes through, so a new
+    knob is added here once rather than to each connector's signature."""
+
+    timeout: float = 10.0  # seconds, for every call
+    max_attempts: int = 4  # including the first
+    backoff: float = 0.5  # first wait; doubles each attempt, plus a little jitter
+    max_retry_after: float = 60.0  # a longer Retry-After fails at once rather than blocking a worker
+    max_concurrency: int = 4  # calls on the wire at once, per client
+    sleep: Callable[[float], None] = time.sleep  # injectable so tests need not wait
+
+
 class VendorHTTP:
     """A thread-safe, retrying JSON client for one vendor account.
 
@@ -81,27 +94,25 @@ class VendorHTTP:
         *,
         vendor: str,
         label: str | None = None,
-        timeout: float = 10.0,
-        max_attempts: int = 4,
-        backoff: float = 0.5,
-        max_retry_after: float = 60.0,
-        max_concurrency: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
+        policy: RetryPolicy | None = None,
         detail: DetailHook | None = None,
         retry_hint: RetryHintHook | None = None,
         classify_error: ErrorHook | None = None,
         secrets: Iterable[str] = (),
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if max_attempts < 1:
+        policy = policy or RetryPolicy()
+        if policy.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        self.policy = policy
         self.vendor = vendor
         self.label = label or vendor
         self.base_url = base_url.rstrip("/")
-        self.max_attempts = max_attempts
-        self.backoff = backoff
-        self.max_retry_after = max_retry_after
-        self._sleep = sleep
+        self.max_attempts = policy.max_attempts
+        self.backoff = policy.backoff
+        self.max_retry_after = policy.max_retry_after
+        self._sleep = policy.sleep
+        max_concurrency = policy.max_concurrency
         self._detail = detail or default_detail
         self._retry_hint = retry_hint
         self._classify_error = classify_error
@@ -113,7 +124,7 @@ class VendorHTTP:
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=dict(headers),
-            timeout=httpx.Timeout(timeout),
+            timeout=httpx.Timeout(policy.timeout),
             limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
             follow_redirects=False,  # a redirect to another host must not carry our Authorization header
             transport=transport,

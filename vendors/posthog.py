@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -39,7 +38,7 @@ from vendors.base import (
     StepOutcome,
     VendorError,
 )
-from vendors.http import VendorHTTP, default_detail
+from vendors.http import RetryPolicy, VendorHTTP, default_detail
 
 log = logging.getLogger(__name__)
 
@@ -198,25 +197,20 @@ class PostHogVendor:
         organization_id: str = "@current",
         *,
         page_size: int | None = None,
-        timeout: float = 10.0,
-        max_attempts: int = 4,
-        backoff: float = 0.5,
-        max_retry_after: float = 60.0,
-        max_concurrency: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
+        policy: RetryPolicy | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("a PostHog personal API key is required")
         self.base_url = posthog_base_url(host)
         self.organization_id = organization_id or "@current"
         self.page_size = page_size
-        self._workers = max_concurrency
+        policy = policy or RetryPolicy()
+        self._workers = policy.max_concurrency
         self._org_name: str | None = None
         self._http = VendorHTTP(
             self.base_url,
             {"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            vendor=self.name, label=self.label, timeout=timeout, max_attempts=max_attempts, backoff=backoff,
-            max_retry_after=max_retry_after, max_concurrency=max_concurrency, sleep=sleep,
+            vendor=self.name, label=self.label, policy=policy,
             detail=posthog_detail, retry_hint=throttle_wait, classify_error=_classify,
         )
 

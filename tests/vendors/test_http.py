@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -20,7 +21,7 @@ from vendors.base import (
     UnavailableError,
     VendorError,
 )
-from vendors.http import VendorHTTP, parse_retry_after
+from vendors.http import RetryPolicy, VendorHTTP, parse_retry_after
 from vendors.sandbox.server import Fault, LoopbackServer, Request, Response
 
 SECRET = "sk_live_very_secret_token_123"
@@ -101,7 +102,10 @@ def make_client(server: LoopbackServer, sleeps: list[float], **overrides: object
         "sleep": sleeps.append,
     }
     options.update(overrides)
-    return VendorHTTP(server.url, {"Authorization": f"Bearer {SECRET}"}, **options)  # type: ignore[arg-type]
+    policy_fields = {f.name for f in fields(RetryPolicy)}
+    policy = RetryPolicy(**{k: v for k, v in options.items() if k in policy_fields})  # type: ignore[arg-type]
+    hooks = {k: v for k, v in options.items() if k not in policy_fields}
+    return VendorHTTP(server.url, {"Authorization": f"Bearer {SECRET}"}, policy=policy, **hooks)  # type: ignore[arg-type]
 
 
 def test_retries_server_errors_then_succeeds(server: TinyVendor, sleeps: list[float]) -> None:
@@ -174,8 +178,8 @@ def test_refused_connection_raises_unavailable(sleeps: list[float]) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = VendorHTTP(f"http://127.0.0.1:{port}", {}, vendor="tiny", max_attempts=2, backoff=0.01,
-                        sleep=sleeps.append)
+    client = VendorHTTP(f"http://127.0.0.1:{port}", {}, vendor="tiny",
+                        policy=RetryPolicy(max_attempts=2, backoff=0.01, sleep=sleeps.append))
     with pytest.raises(UnavailableError, match="ConnectError"):
         client.get_json("/ok")
     assert len(sleeps) == 1

@@ -21,6 +21,7 @@ from vendors.base import (
     VendorError,
     assessment_from_json,
 )
+from vendors.http import RetryPolicy
 from vendors.posthog import PostHogVendor, posthog_base_url, role_for_level, throttle_wait
 from vendors.sandbox.posthog import (
     ADMIN,
@@ -43,7 +44,8 @@ def sleeps() -> list[float]:
 
 def make_vendor(sandbox: PostHogSandbox, sleeps: list[float], key: str = SANDBOX_API_KEY) -> PostHogVendor:
     # A small page size makes every list the connector reads span several pages.
-    return PostHogVendor(key, sandbox.url, page_size=4, backoff=0.001, max_attempts=3, sleep=sleeps.append)
+    policy = RetryPolicy(backoff=0.001, max_attempts=3, sleep=sleeps.append)
+    return PostHogVendor(key, sandbox.url, page_size=4, policy=policy)
 
 
 @pytest.fixture
