@@ -238,3 +238,14 @@ def test_a_restart_resumes_without_repeating_the_removal(world: LocalWorld) -> N
             select(Step).where(Step.request_id == request_id, Step.kind == "remove_member")
         ).one()
         assert remove.attempts == 2 and "already" in remove.outcome.lower()
+
+
+def test_clicks_are_acked_before_the_slow_vendor_work(world: LocalWorld) -> None:
+    request_id = open_request(world, "dave@corp.com")
+    world.posthog.inject(Fault("delay", delay=1.5, method="DELETE"))
+    response = world.driver.click(the_card(world), blocks.APPROVE, user_id=APPROVER, channel_id=APPROVALS_CHANNEL)
+    # Slack has its answer while PostHog is still working on the removal.
+    assert response.status_code == 200
+    assert world.posthog.member_by_email("dave@corp.com") is not None
+    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    assert world.posthog.member_by_email("dave@corp.com") is None
