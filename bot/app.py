@@ -37,6 +37,13 @@ def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
             host=settings.posthog_host,
             organization_id=settings.posthog_org_id,
         )
+    if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value():
+        from vendors.kissmetrics import KissmetricsVendor
+
+        configured["kissmetrics"] = KissmetricsVendor(
+            api_key=settings.kissmetrics_api_key.get_secret_value() or None,
+            base_url=settings.kissmetrics_api_url,
+        )
     return configured
 
 

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     posthog_host: str = Field("us", validation_alias=_env("POSTHOG_HOST"))
     posthog_org_id: str = Field("@current", validation_alias=_env("POSTHOG_ORG_ID"))
 
+    # Kissmetrics: no public user API is known, so by default it is a checklist of manual steps.
+    kissmetrics_enabled: bool = Field(False, validation_alias=_env("KISSMETRICS_ENABLED"))
+    kissmetrics_api_key: SecretStr = Field(SecretStr(""), validation_alias=_env("KISSMETRICS_API_KEY"))
+    kissmetrics_api_url: str = Field("https://api.kissmetrics.com", validation_alias=_env("KISSMETRICS_API_URL"))
+
     @field_validator("approvers", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -72,6 +77,10 @@ class Settings(BaseSettings):
             found.append(
                 "Set OFFBOARD_APPROVERS (Slack user ids) and/or OFFBOARD_APPROVER_GROUP (a user group id)."
             )
-        if not self.posthog_api_key.get_secret_value():
-            found.append("No vendor is configured: set POSTHOG_API_KEY (and POSTHOG_HOST, POSTHOG_ORG_ID).")
+        kissmetrics = self.kissmetrics_enabled or self.kissmetrics_api_key.get_secret_value()
+        if not self.posthog_api_key.get_secret_value() and not kissmetrics:
+            found.append(
+                "No vendor is configured: set POSTHOG_API_KEY (and POSTHOG_HOST, POSTHOG_ORG_ID), "
+                "and/or KISSMETRICS_ENABLED=true."
+            )
         return found

@@ -62,3 +62,13 @@ def test_serve_refuses_to_start_and_says_what_is_missing(monkeypatch: pytest.Mon
     assert result.exit_code == 2
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "OFFBOARD_APPROVALS_CHANNEL", "POSTHOG_API_KEY"):
         assert name in result.output
+
+
+def test_vendors_are_built_from_settings() -> None:
+    from bot.app import vendors_from_settings
+
+    assert vendors_from_settings(Settings(_env_file=None)) == {}
+    manual = vendors_from_settings(Settings(_env_file=None, posthog_api_key="phx_x", kissmetrics_enabled=True))
+    assert list(manual) == ["posthog", "kissmetrics"] and manual["kissmetrics"].manual
+    with_api = vendors_from_settings(Settings(_env_file=None, kissmetrics_api_key="km_x"))
+    assert list(with_api) == ["kissmetrics"] and not with_api["kissmetrics"].manual
