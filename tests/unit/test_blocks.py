@@ -105,3 +105,10 @@ def test_request_modal_prefills_and_lists_vendors_only_when_there_is_a_choice() 
     assert single["blocks"][0]["element"]["initial_value"] == "alice@corp.com"
     several = blocks.request_modal(blocks.ModalPrefill(vendors=("posthog", "mixpanel"))).to_dict()
     assert "vendors" in [b["block_id"] for b in several["blocks"]]
+
+
+def test_an_unknown_manual_only_vendor_does_not_promise_an_automatic_lookup() -> None:
+    unknown = Assessment("kissmetrics", AssessmentStatus.UNKNOWN, error="no public API; check by hand")
+    manual_only = blocks.assessment_text("Kissmetrics", unknown, None, NOW, automated=False)
+    assert "done by hand" in manual_only and "look the person up again" not in manual_only
+    assert "look the person up again" in blocks.assessment_text("PostHog", unknown, None, NOW, automated=True)
