@@ -292,9 +292,9 @@ def _card_fields(snapshot: RequestSnapshot) -> list[MarkdownTextObject]:
 def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> list[Block]:
     label = snapshot.vendor_labels.get(vendor, vendor)
     assessment = snapshot.assessments.get(vendor)
-    lines = [assessment_text(label, assessment, snapshot.request.new_owner_slack_id, now)]
     steps = snapshot.steps_for(vendor)
     automated = [s for s in steps if not s.manual]
+    lines = [assessment_text(label, assessment, snapshot.request.new_owner_slack_id, now, automated=bool(automated))]
     if automated:
         lines.append("\n".join(_step_line(s) for s in automated))
     blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)))]
@@ -317,15 +317,17 @@ def _still_open(snapshot: RequestSnapshot) -> bool:
 
 
 def assessment_text(
-    label: str, assessment: Assessment | None, new_owner_id: str | None, now: datetime
+    label: str, assessment: Assessment | None, new_owner_id: str | None, now: datetime, *, automated: bool = True
 ) -> str:
     if assessment is None:
         return f"*{label}*: not checked yet"
     if assessment.status == AssessmentStatus.UNKNOWN:
-        return (
-            f"*{label}*: :grey_question: unknown, could not check ({assessment.error}). "
+        then = (
             "Removal will look the person up again when it runs."
+            if automated
+            else "The steps below are done by hand and confirmed here."
         )
+        return f"*{label}*: :grey_question: unknown, could not check ({assessment.error}). {then}"
     if assessment.status == AssessmentStatus.NOT_MEMBER or assessment.member is None:
         return f"*{label}*: not a member, nothing to remove"
     member = assessment.member
