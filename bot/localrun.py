@@ -12,7 +12,9 @@ from bot.config import Settings
 from bot.server import HttpServer
 from bot.standin.driver import SlackDriver
 from bot.standin.slack_api import SlackStandIn
+from vendors.base import Vendor
 from vendors.http import RetryPolicy
+from vendors.kissmetrics import KissmetricsVendor
 from vendors.posthog import PostHogVendor
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
 
@@ -36,21 +38,25 @@ class LocalWorld:
     http: HttpServer
     driver: SlackDriver
 
+    kissmetrics_manual: bool = False
+
     @classmethod
-    def start(cls, db_path: Path, *, background: bool = True) -> LocalWorld:
+    def start(cls, db_path: Path, *, background: bool = True, kissmetrics_manual: bool = False) -> LocalWorld:
         slack = SlackStandIn()
         slack.start()
         posthog = PostHogSandbox()
         posthog.start()
-        bot = start_bot(db_path, slack, posthog, background=background)
+        bot = start_bot(db_path, slack, posthog, background=background, kissmetrics_manual=kissmetrics_manual)
         http = bot.start_http()
         driver = SlackDriver(http.url, SIGNING_SECRET, slack)
-        return cls(db_path, slack, posthog, bot, http, driver)
+        return cls(db_path, slack, posthog, bot, http, driver, kissmetrics_manual)
 
     def restart_bot(self, *, background: bool = True) -> None:
         """Stop the bot and start a new one on the same database, as after a deploy or a crash."""
         self.bot.stop()
-        self.bot = start_bot(self.db_path, self.slack, self.posthog, background=background)
+        self.bot = start_bot(
+            self.db_path, self.slack, self.posthog, background=background, kissmetrics_manual=self.kissmetrics_manual
+        )
         self.http = self.bot.start_http()
         self.driver = SlackDriver(self.http.url, SIGNING_SECRET, self.slack)
 
@@ -78,13 +84,23 @@ def local_settings(db_path: Path, slack: SlackStandIn, posthog: PostHogSandbox) 
     )
 
 
-def start_bot(db_path: Path, slack: SlackStandIn, posthog: PostHogSandbox, *, background: bool = True) -> Bot:
+def start_bot(
+    db_path: Path,
+    slack: SlackStandIn,
+    posthog: PostHogSandbox,
+    *,
+    background: bool = True,
+    kissmetrics_manual: bool = False,
+) -> Bot:
     settings = local_settings(db_path, slack, posthog)
     # Short waits between retries keep the demo and the tests quick; the retry logic is the real one.
     vendor = PostHogVendor(
         SANDBOX_API_KEY, host=posthog.url, organization_id=ORG_ID, policy=RetryPolicy(backoff=0.01, max_retry_after=1.0)
     )
-    bot = create_bot(settings, vendors={"posthog": vendor})
+    vendors: dict[str, Vendor] = {"posthog": vendor}
+    if kissmetrics_manual:
+        vendors["kissmetrics"] = KissmetricsVendor()  # no API key: a checklist a person confirms
+    bot = create_bot(settings, vendors=vendors)
     if background:
         bot.start_background_work()
     return bot

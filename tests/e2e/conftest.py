@@ -43,6 +43,13 @@ def action_ids(message: dict[str, Any]) -> list[str]:
     return [a for a in found if a]
 
 
+def confirm_values(card: dict[str, Any]) -> list[str]:
+    """The values of the card's Mark done buttons, one per open manual step."""
+    return [
+        b["accessory"]["value"] for b in card["blocks"] if b.get("accessory", {}).get("action_id") == blocks.CONFIRM
+    ]
+
+
 def card_text(message: dict[str, Any]) -> str:
     import json
 

@@ -22,6 +22,7 @@ from tests.e2e.conftest import (
     action_ids,
     card_text,
     click,
+    confirm_values,
     ephemerals_to,
     eventually,
     open_request,
@@ -66,7 +67,7 @@ def test_full_offboarding_of_an_admin_with_assets(world: LocalWorld) -> None:
 
     card = the_card(world)
     assert "Approved by <@UAPP1>" in card_text(card)
-    manual = [v for v in _confirm_values(card)]
+    manual = [v for v in confirm_values(card)]
     assert manual, "PostHog leaves manual steps (flags, experiments, personal keys)"
     for value in manual:
         click(world, blocks.CONFIRM, GROUP_APPROVER, value=value)
@@ -93,14 +94,6 @@ def test_full_offboarding_of_an_admin_with_assets(world: LocalWorld) -> None:
                    "completed", "notification_sent"]:
         assert action in audit, action
     assert audit.count("action_refused") == 1  # the outsider; the requester's refusal needs no record
-
-
-def _confirm_values(card: dict) -> list[str]:
-    return [
-        b["accessory"]["value"]
-        for b in card["blocks"]
-        if b.get("accessory", {}).get("action_id") == blocks.CONFIRM
-    ]
 
 
 def test_two_approvers_clicking_at_once_remove_once(world: LocalWorld) -> None:
@@ -209,7 +202,7 @@ def test_an_unknown_vendor_at_assessment_still_removes_and_verifies(world: Local
     # Removed and verified; what could not be looked at becomes a manual check.
     wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
     assert world.posthog.member_by_email("dave@corp.com") is None
-    values = _confirm_values(the_card(world))
+    values = confirm_values(the_card(world))
     assert len(values) == 1 and "could not be checked" in card_text(the_card(world))
     click(world, blocks.CONFIRM, APPROVER, value=values[0])
     wait_for_status(world, request_id, RequestStatus.COMPLETED)

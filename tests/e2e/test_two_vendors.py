@@ -1,0 +1,46 @@
+"""PostHog (automated) beside Kissmetrics (manual only) on one card, through Slack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import blocks
+from bot.localrun import APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from storage.models import RequestStatus
+from tests.e2e.conftest import (
+    card_text,
+    click,
+    confirm_values,
+    eventually,
+    open_request,
+    the_card,
+    wait_for_status,
+)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(tmp_path / "offboard.db", kissmetrics_manual=True)
+    yield local
+    local.stop()
+
+
+def test_a_manual_vendor_waits_for_its_checklist_beside_an_automated_one(world: LocalWorld) -> None:
+    request_id = open_request(world, "dave@corp.com")
+    text = card_text(the_card(world))
+    assert "PostHog" in text and "Kissmetrics" in text
+    assert "done by hand" in text and "Settings" in text and "Team" in text  # the runbook's click path
+
+    click(world, blocks.APPROVE, APPROVER)
+    wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
+    assert world.posthog.member_by_email("dave@corp.com") is None  # the API part is done at once
+    values = confirm_values(the_card(world))
+    assert len(values) >= 3  # check, (hand over,) remove, verify: each confirmed by a person
+    for value in values:
+        click(world, blocks.CONFIRM, GROUP_APPROVER, value=value)
+    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    notice = card_text(eventually(lambda: world.slack.messages(NOTIFY_CHANNEL), what="the notification")[0])
+    assert "PostHog" in notice
