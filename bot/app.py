@@ -37,6 +37,22 @@ def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
             host=settings.posthog_host,
             organization_id=settings.posthog_org_id,
         )
+    if settings.amplitude_scim_key.get_secret_value():
+        from vendors.amplitude import AmplitudeVendor
+
+        configured["amplitude"] = AmplitudeVendor(
+            settings.amplitude_scim_key.get_secret_value(), region=settings.amplitude_region
+        )
+    if settings.mixpanel_scim_token.get_secret_value():
+        from vendors.mixpanel import MixpanelVendor
+
+        configured["mixpanel"] = MixpanelVendor(
+            settings.mixpanel_scim_token.get_secret_value(),
+            region=settings.mixpanel_region,
+            service_account_username=settings.mixpanel_service_account_username or None,
+            service_account_secret=settings.mixpanel_service_account_secret.get_secret_value() or None,
+            organization_id=settings.mixpanel_org_id or None,
+        )
     if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value():
         from vendors.kissmetrics import KissmetricsVendor
 

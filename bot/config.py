@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     posthog_host: str = Field("us", validation_alias=_env("POSTHOG_HOST"))
     posthog_org_id: str = Field("@current", validation_alias=_env("POSTHOG_ORG_ID"))
 
+    # Amplitude and Mixpanel, through SCIM (an Enterprise feature on both)
+    amplitude_scim_key: SecretStr = Field(SecretStr(""), validation_alias=_env("AMPLITUDE_SCIM_KEY"))
+    amplitude_region: str = Field("us", validation_alias=_env("AMPLITUDE_REGION"))
+    mixpanel_scim_token: SecretStr = Field(SecretStr(""), validation_alias=_env("MIXPANEL_SCIM_TOKEN"))
+    mixpanel_region: str = Field("us", validation_alias=_env("MIXPANEL_REGION"))
+    mixpanel_service_account_username: str = Field("", validation_alias=_env("MIXPANEL_SERVICE_ACCOUNT_USERNAME"))
+    mixpanel_service_account_secret: SecretStr = Field(
+        SecretStr(""), validation_alias=_env("MIXPANEL_SERVICE_ACCOUNT_SECRET")
+    )
+    mixpanel_org_id: str = Field("", validation_alias=_env("MIXPANEL_ORG_ID"))
+
     # Kissmetrics: no public user API is known, so by default it is a checklist of manual steps.
     kissmetrics_enabled: bool = Field(False, validation_alias=_env("KISSMETRICS_ENABLED"))
     kissmetrics_api_key: SecretStr = Field(SecretStr(""), validation_alias=_env("KISSMETRICS_API_KEY"))
@@ -77,10 +88,10 @@ class Settings(BaseSettings):
             found.append(
                 "Set OFFBOARD_APPROVERS (Slack user ids) and/or OFFBOARD_APPROVER_GROUP (a user group id)."
             )
-        kissmetrics = self.kissmetrics_enabled or self.kissmetrics_api_key.get_secret_value()
-        if not self.posthog_api_key.get_secret_value() and not kissmetrics:
+        keys = (self.posthog_api_key, self.amplitude_scim_key, self.mixpanel_scim_token, self.kissmetrics_api_key)
+        if not self.kissmetrics_enabled and not any(k.get_secret_value() for k in keys):
             found.append(
-                "No vendor is configured: set POSTHOG_API_KEY (and POSTHOG_HOST, POSTHOG_ORG_ID), "
-                "and/or KISSMETRICS_ENABLED=true."
+                "No vendor is configured: set POSTHOG_API_KEY, AMPLITUDE_SCIM_KEY, MIXPANEL_SCIM_TOKEN "
+                "and/or KISSMETRICS_ENABLED=true (see the README)."
             )
         return found

@@ -72,3 +72,13 @@ def test_vendors_are_built_from_settings() -> None:
     assert list(manual) == ["posthog", "kissmetrics"] and manual["kissmetrics"].manual
     with_api = vendors_from_settings(Settings(_env_file=None, kissmetrics_api_key="km_x"))
     assert list(with_api) == ["kissmetrics"] and not with_api["kissmetrics"].manual
+
+
+def test_scim_vendors_are_built_from_settings() -> None:
+    from bot.app import vendors_from_settings
+
+    built = vendors_from_settings(
+        Settings(_env_file=None, amplitude_scim_key="amp_x", mixpanel_scim_token="mp_x", mixpanel_region="eu")
+    )
+    assert list(built) == ["amplitude", "mixpanel"]
+    assert "amp_x" not in repr(built["amplitude"]) and "mp_x" not in repr(built["mixpanel"])
