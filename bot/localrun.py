@@ -1,10 +1,10 @@
-"""A whole offboard installation on one machine: the sandbox PostHog, the Slack stand-in, and the
-real bot in HTTP mode on a SQLite file, all on 127.0.0.1. The demo plays through it and the
-end-to-end tests drive it; nothing in it is mocked."""
+"""A whole offboard installation on one machine: vendor sandboxes, the Slack stand-in, and the real
+bot in HTTP mode on a SQLite file, all on 127.0.0.1. The demo plays through it and the end-to-end
+tests drive it; nothing in it is mocked."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.app import Bot, create_bot
@@ -12,11 +12,16 @@ from bot.config import Settings
 from bot.server import HttpServer
 from bot.standin.driver import SlackDriver
 from bot.standin.slack_api import SlackStandIn
+from vendors.amplitude import AmplitudeVendor
 from vendors.base import Vendor
 from vendors.http import RetryPolicy
 from vendors.kissmetrics import KissmetricsVendor
+from vendors.mixpanel import MixpanelVendor
 from vendors.posthog import PostHogVendor
+from vendors.sandbox.amplitude import SANDBOX_SCIM_KEY, AmplitudeSandbox
+from vendors.sandbox.mixpanel import SANDBOX_SCIM_TOKEN, MixpanelSandbox
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
+from vendors.sandbox.server import LoopbackServer
 
 SIGNING_SECRET = "local-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -28,45 +33,86 @@ GROUP_APPROVER = "UAPP2"  # an approver through the SAPPROVERS user group
 REQUESTER = "UREQ"
 OUTSIDER = "UMAL"
 
+# Short waits between retries keep the demo and the tests quick; the retry logic is the real one.
+FAST_RETRIES = RetryPolicy(backoff=0.01, max_retry_after=1.0)
+ALL_VENDORS = ("posthog", "amplitude", "mixpanel", "kissmetrics")
+
 
 @dataclass
 class LocalWorld:
     db_path: Path
     slack: SlackStandIn
-    posthog: PostHogSandbox
+    sandboxes: dict[str, LoopbackServer]
     bot: Bot
     http: HttpServer
     driver: SlackDriver
-
-    kissmetrics_manual: bool = False
+    vendors: tuple[str, ...] = ("posthog",)
+    _background: bool = field(default=True, repr=False)
 
     @classmethod
-    def start(cls, db_path: Path, *, background: bool = True, kissmetrics_manual: bool = False) -> LocalWorld:
+    def start(
+        cls, db_path: Path, *, background: bool = True, vendors: tuple[str, ...] = ("posthog",)
+    ) -> LocalWorld:
+        """`vendors` names what to run: PostHog, Amplitude and Mixpanel each get a sandbox;
+        Kissmetrics runs as the manual checklist it is by default."""
         slack = SlackStandIn()
         slack.start()
-        posthog = PostHogSandbox()
-        posthog.start()
-        bot = start_bot(db_path, slack, posthog, background=background, kissmetrics_manual=kissmetrics_manual)
+        sandboxes = _start_sandboxes(vendors)
+        bot = start_bot(db_path, slack, sandboxes, vendors, background=background)
         http = bot.start_http()
         driver = SlackDriver(http.url, SIGNING_SECRET, slack)
-        return cls(db_path, slack, posthog, bot, http, driver, kissmetrics_manual)
+        return cls(db_path, slack, sandboxes, bot, http, driver, vendors, background)
 
-    def restart_bot(self, *, background: bool = True) -> None:
+    @property
+    def posthog(self) -> PostHogSandbox:
+        sandbox = self.sandboxes["posthog"]
+        assert isinstance(sandbox, PostHogSandbox)
+        return sandbox
+
+    def restart_bot(self) -> None:
         """Stop the bot and start a new one on the same database, as after a deploy or a crash."""
         self.bot.stop()
-        self.bot = start_bot(
-            self.db_path, self.slack, self.posthog, background=background, kissmetrics_manual=self.kissmetrics_manual
-        )
+        self.bot = start_bot(self.db_path, self.slack, self.sandboxes, self.vendors, background=self._background)
         self.http = self.bot.start_http()
         self.driver = SlackDriver(self.http.url, SIGNING_SECRET, self.slack)
 
     def stop(self) -> None:
         self.bot.stop()
-        self.posthog.stop()
+        for sandbox in self.sandboxes.values():
+            sandbox.stop()
         self.slack.stop()
 
 
-def local_settings(db_path: Path, slack: SlackStandIn, posthog: PostHogSandbox) -> Settings:
+def _start_sandboxes(vendors: tuple[str, ...]) -> dict[str, LoopbackServer]:
+    kinds: dict[str, type[LoopbackServer]] = {
+        "posthog": PostHogSandbox,
+        "amplitude": AmplitudeSandbox,
+        "mixpanel": MixpanelSandbox,
+    }
+    started: dict[str, LoopbackServer] = {}
+    for name in vendors:
+        if name in kinds:
+            started[name] = kinds[name]()
+            started[name].start()
+    return started
+
+
+def _connectors(sandboxes: dict[str, LoopbackServer], vendors: tuple[str, ...]) -> dict[str, Vendor]:
+    connectors: dict[str, Vendor] = {}
+    for name in vendors:
+        if name == "posthog":
+            url = sandboxes[name].url
+            connectors[name] = PostHogVendor(SANDBOX_API_KEY, host=url, organization_id=ORG_ID, policy=FAST_RETRIES)
+        elif name == "amplitude":
+            connectors[name] = AmplitudeVendor(SANDBOX_SCIM_KEY, sandboxes[name].url, policy=FAST_RETRIES)
+        elif name == "mixpanel":
+            connectors[name] = MixpanelVendor(SANDBOX_SCIM_TOKEN, sandboxes[name].url, policy=FAST_RETRIES)
+        elif name == "kissmetrics":
+            connectors[name] = KissmetricsVendor()  # no API key: a checklist a person confirms
+    return connectors
+
+
+def local_settings(db_path: Path, slack: SlackStandIn) -> Settings:
     return Settings(
         _env_file=None,
         slack_bot_token=BOT_TOKEN,
@@ -78,29 +124,18 @@ def local_settings(db_path: Path, slack: SlackStandIn, posthog: PostHogSandbox) 
         approvers=[APPROVER],
         approver_group="SAPPROVERS",
         contact="<#CITHELP|it-help>",
-        posthog_api_key=SANDBOX_API_KEY,
-        posthog_host=posthog.url,
-        posthog_org_id=ORG_ID,
     )
 
 
 def start_bot(
     db_path: Path,
     slack: SlackStandIn,
-    posthog: PostHogSandbox,
+    sandboxes: dict[str, LoopbackServer],
+    vendors: tuple[str, ...],
     *,
     background: bool = True,
-    kissmetrics_manual: bool = False,
 ) -> Bot:
-    settings = local_settings(db_path, slack, posthog)
-    # Short waits between retries keep the demo and the tests quick; the retry logic is the real one.
-    vendor = PostHogVendor(
-        SANDBOX_API_KEY, host=posthog.url, organization_id=ORG_ID, policy=RetryPolicy(backoff=0.01, max_retry_after=1.0)
-    )
-    vendors: dict[str, Vendor] = {"posthog": vendor}
-    if kissmetrics_manual:
-        vendors["kissmetrics"] = KissmetricsVendor()  # no API key: a checklist a person confirms
-    bot = create_bot(settings, vendors=vendors)
+    bot = create_bot(local_settings(db_path, slack), vendors=_connectors(sandboxes, vendors))
     if background:
         bot.start_background_work()
     return bot

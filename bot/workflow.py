@@ -475,15 +475,15 @@ class Workflow:
     def execute(self, request_id: int) -> None:
         """Run every automated step that is due, vendors in parallel, each vendor's steps in order."""
         snapshot = self.snapshot(request_id)
-        if snapshot is None or snapshot.status not in (RequestStatus.EXECUTING,):
+        if snapshot is None or snapshot.status not in (RequestStatus.EXECUTING, RequestStatus.AWAITING_MANUAL):
             return
         vendor_names = [v for v in snapshot.vendor_names if snapshot.steps_for(v)]
         list(self._vendor_pool.map(lambda name: self._run_vendor_chain(request_id, name), vendor_names))
         self._settle(request_id)
 
     def _run_vendor_chain(self, request_id: int, vendor_name: str) -> None:
-        """Steps run in order; the chain stops at a failure or at a step another worker holds, so a
-        removal never runs before its hand-over succeeded."""
+        """Steps run in order; the chain stops at a failure, at a step another worker holds, or at a
+        manual step nobody has confirmed yet, so a removal never runs before its hand-over is done."""
         vendor = self.vendors[vendor_name]
         with self.db.session() as session:
             steps = list(
@@ -494,8 +494,10 @@ class Workflow:
                 )
             )
         for step in steps:
-            if step.manual or step.status == StepStatus.DONE:
+            if step.status == StepStatus.DONE:
                 continue
+            if step.manual:  # a person must confirm this first (e.g. a hand-over before removal)
+                return
             if step.status != StepStatus.PENDING or not self._run_step(step, vendor):
                 return
 
@@ -707,7 +709,8 @@ class Workflow:
                 step=step.title,
             )
             request_id = step.request_id
-        self._settle(request_id)
+        # The tick may free automated steps that waited for it; execute runs them, then settles.
+        self._submit(self.execute, request_id)
         return ActionResult(True)
 
     def retry_step(self, step_id: int, user_id: str) -> ActionResult:
@@ -900,12 +903,17 @@ class Workflow:
 
 
 def _status_from_steps(steps: list[Step]) -> RequestStatus | None:
-    """None while some automated step is still pending or running (a worker is on it)."""
+    """None while some vendor's next step is automated (a worker is on it). A vendor whose next step
+    is manual waits for a person, however many automated steps follow it."""
     if any(s.status == StepStatus.FAILED for s in steps):
         return RequestStatus.NEEDS_ATTENTION
-    if any(not s.manual and s.status in (StepStatus.PENDING, StepStatus.RUNNING) for s in steps):
+    by_vendor: dict[str, list[Step]] = {}
+    for step in sorted(steps, key=lambda s: (s.vendor, s.seq)):
+        by_vendor.setdefault(step.vendor, []).append(step)
+    next_steps = [next((s for s in chain if s.status != StepStatus.DONE), None) for chain in by_vendor.values()]
+    if any(step is not None and not step.manual for step in next_steps):
         return None
-    if any(s.manual and s.status != StepStatus.DONE for s in steps):
+    if any(step is not None for step in next_steps):
         return RequestStatus.AWAITING_MANUAL
     return RequestStatus.COMPLETED
 

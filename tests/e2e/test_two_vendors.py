@@ -23,7 +23,7 @@ from tests.e2e.conftest import (
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", kissmetrics_manual=True)
+    local = LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog", "kissmetrics"))
     yield local
     local.stop()
 

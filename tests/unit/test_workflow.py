@@ -42,9 +42,17 @@ class ScriptedVendor:
     name = "acme"
     label = "Acme Analytics"
 
-    def __init__(self, *, member: bool = True, manual_steps: int = 0, failures: dict[str, int] | None = None):
+    def __init__(
+        self,
+        *,
+        member: bool = True,
+        manual_steps: int = 0,
+        failures: dict[str, int] | None = None,
+        manual_first: bool = False,
+    ):
         self.member = member
         self.manual_steps = manual_steps
+        self.manual_first = manual_first
         self.failures = dict(failures or {})
         self.executed: list[str] = []
         self._lock = threading.Lock()
@@ -63,11 +71,11 @@ class ScriptedVendor:
             PlannedStep("remove_member", "Remove from organization", {"email": assessment.member.email}),
             PlannedStep("verify_removed", "Verify removal", {}),
         ]
-        steps += [
+        manual = [
             PlannedStep("manual", f"Manual thing {i}", manual=True, instructions="Click here", key=f"m{i}")
             for i in range(self.manual_steps)
         ]
-        return steps
+        return manual + steps if self.manual_first else steps + manual
 
     def execute(self, step: PlannedStep) -> StepOutcome:
         with self._lock:
@@ -324,5 +332,19 @@ def test_a_future_effective_time_waits_and_runs_once(db: Database) -> None:
     clock.now += timedelta(days=2, minutes=1)
     assert workflow.run_due() == [request_id]
     assert workflow.run_due() == []
+    assert vendor.executed == ["handover_assets", "remove_member", "verify_removed"]
+    assert status(workflow, request_id) == RequestStatus.COMPLETED
+
+
+def test_a_manual_step_before_the_removal_holds_it_until_ticked(db: Database) -> None:
+    # Amplitude deletes what a removed user owned, so its hand-over is confirmed before removal runs.
+    vendor = ScriptedVendor(manual_steps=1, manual_first=True)
+    workflow, _ = make(db, vendor)
+    request_id = new_request(workflow)
+    workflow.approve(request_id, "UAPP1")
+    assert vendor.executed == []
+    assert status(workflow, request_id) == RequestStatus.AWAITING_MANUAL
+    manual = next(s for s in workflow.snapshot(request_id).steps if s.manual)
+    assert workflow.confirm_manual_step(manual.id, "UAPP2").ok
     assert vendor.executed == ["handover_assets", "remove_member", "verify_removed"]
     assert status(workflow, request_id) == RequestStatus.COMPLETED

@@ -1,0 +1,65 @@
+"""One person in all four tools, offboarded through Slack: PostHog, Amplitude and Mixpanel through
+their sandboxes' APIs, Kissmetrics as the manual checklist it is without an API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot import blocks
+from bot.localrun import ALL_VENDORS, APPROVER, GROUP_APPROVER, LocalWorld
+from storage.models import RequestStatus
+from tests.e2e.conftest import (
+    card_text,
+    click,
+    confirm_values,
+    eventually,
+    open_request,
+    the_card,
+    wait_for_status,
+)
+from vendors.sandbox.amplitude import AmplitudeSandbox
+from vendors.sandbox.mixpanel import MixpanelSandbox
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(tmp_path / "offboard.db", vendors=ALL_VENDORS)
+    yield local
+    local.stop()
+
+
+def test_alice_leaves_all_four_tools(world: LocalWorld) -> None:
+    amplitude = world.sandboxes["amplitude"]
+    mixpanel = world.sandboxes["mixpanel"]
+    assert isinstance(amplitude, AmplitudeSandbox) and isinstance(mixpanel, MixpanelSandbox)
+
+    request_id = open_request(world, "alice@corp.com", new_owner="UBOB")
+    text = card_text(the_card(world))
+    for label in ("PostHog", "Amplitude", "Mixpanel", "Kissmetrics"):
+        assert label in text, label
+
+    click(world, blocks.APPROVE, APPROVER)
+    wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
+    # PostHog has no step that must wait for a person; Amplitude and Mixpanel wait for their hand-overs.
+    assert world.posthog.member_by_email("alice@corp.com") is None
+    assert amplitude.user("alice@corp.com") is not None
+    assert amplitude.delete_count("alice@corp.com") == 0
+
+    # A person works through the checklist; each tick lets the automated steps behind it run.
+    for _ in range(30):
+        values = confirm_values(the_card(world))
+        if not values:
+            break
+        click(world, blocks.CONFIRM, GROUP_APPROVER, value=values[0])
+        eventually(lambda ticked=values[0]: ticked not in confirm_values(the_card(world)), what="the tick to show")
+    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+
+    assert world.posthog.delete_count("alice@corp.com") == 1
+    assert amplitude.user("alice@corp.com") is None and amplitude.delete_count("alice@corp.com") == 1
+    deactivated = mixpanel.user("alice@corp.com")
+    assert deactivated is None or not deactivated.active
+    assert mixpanel.groups_of("alice@corp.com") == []
+
