@@ -331,7 +331,10 @@ def assessment_text(
     if assessment.status == AssessmentStatus.NOT_MEMBER or assessment.member is None:
         return f"*{label}*: not a member, nothing to remove"
     member = assessment.member
-    login = f"last login {ago(member.last_login, now)}" if member.last_login else "never logged in"
+    if member.last_login:
+        login = f"last login {ago(member.last_login, now)}"
+    else:
+        login = "never logged in" if member.last_login_known else "last login not given by its API"
     role = f"*{member.role.value}*"
     if member.vendor_role and member.vendor_role != member.role.value:
         # "admin (level 8)" already says admin: show it once, in the vendor's own words.

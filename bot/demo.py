@@ -16,6 +16,7 @@ from rich.text import Text
 
 from bot import blocks
 from bot.localrun import (
+    ALL_VENDORS,
     APPROVALS_CHANNEL,
     APPROVER,
     COMMAND_CHANNEL,
@@ -27,6 +28,8 @@ from bot.localrun import (
 )
 from bot.standin.render import render_message
 from storage.models import RequestStatus
+from vendors.sandbox.amplitude import AmplitudeSandbox
+from vendors.sandbox.mixpanel import MixpanelSandbox
 
 SUBJECT = "alice@corp.com"
 
@@ -38,7 +41,7 @@ class DemoError(Exception):
 def run_demo(console: Console, keep_db: Path | None = None) -> bool:
     with tempfile.TemporaryDirectory(prefix="offboard-demo-") as scratch:
         db_path = keep_db or Path(scratch) / "offboard.db"
-        world = LocalWorld.start(db_path)
+        world = LocalWorld.start(db_path, vendors=ALL_VENDORS)
         try:
             _play(console, world)
         except DemoError as exc:
@@ -55,10 +58,11 @@ def _play(console: Console, world: LocalWorld) -> None:
     names = {u.id: u.name for u in world.slack.users.values()}
     show = _Shower(console, world, names)
     console.print(Rule("offboard demo"))
+    sandboxes = ", ".join(f"{name} at {sandbox.url}" for name, sandbox in world.sandboxes.items())
     console.print(
-        f"Sandbox PostHog at {world.posthog.url}, Slack stand-in at {world.slack.url}, "
-        f"bot at {world.http.url}.\n@rita asks to offboard {SUBJECT}; @alex and @sam are approvers; "
-        "@mallory is not."
+        f"Sandboxes: {sandboxes}; Kissmetrics as a manual checklist (it has no public user API). "
+        f"Slack stand-in at {world.slack.url}, bot at {world.http.url}.\n"
+        f"@rita asks to offboard {SUBJECT}; @alex and @sam are approvers; @mallory is not."
     )
 
     _step(console, f"@rita types  /offboard {SUBJECT} resignation")
@@ -80,7 +84,7 @@ def _play(console: Console, world: LocalWorld) -> None:
     _step(console, "@alex clicks Approve")
     show.click(blocks.APPROVE, APPROVER)
     _wait_status(world, request_id, RequestStatus.AWAITING_MANUAL)
-    show.card("The card after hand-over, removal and verification")
+    show.card("The card once every API step that needs no person has run")
 
     card = world.slack.messages(APPROVALS_CHANNEL)[0]
     for block in card["blocks"]:
@@ -96,12 +100,22 @@ def _play(console: Console, world: LocalWorld) -> None:
     show.dm("UBOB", "@bob's DM")
     show.dm(REQUESTER, "@rita's DM")
 
-    console.print(Rule("PostHog afterwards"))
+    console.print(Rule("The tools afterwards"))
     member = world.posthog.member_by_email(SUBJECT)
-    console.print(f"{SUBJECT} in the organization: {'STILL THERE' if member else 'gone'}; "
+    console.print(f"PostHog: {SUBJECT} {'is STILL a member' if member else 'is gone'}; "
                   f"DELETE calls for her: {world.posthog.delete_count(SUBJECT)}")
     if member is not None:
-        raise DemoError(f"{SUBJECT} is still a member")
+        raise DemoError(f"{SUBJECT} is still a PostHog member")
+    amplitude, mixpanel = world.sandboxes["amplitude"], world.sandboxes["mixpanel"]
+    assert isinstance(amplitude, AmplitudeSandbox) and isinstance(mixpanel, MixpanelSandbox)
+    console.print(f"Amplitude: {'STILL there' if amplitude.user(SUBJECT) else 'gone'}; "
+                  f"DELETE calls for her: {amplitude.delete_count(SUBJECT)}")
+    in_mixpanel = mixpanel.user(SUBJECT)
+    active = in_mixpanel is not None and in_mixpanel.active
+    console.print(f"Mixpanel: {'STILL active' if active else 'deactivated'}; "
+                  f"Teams left: {mixpanel.groups_of(SUBJECT) or 'none'}")
+    if amplitude.user(SUBJECT) or active:
+        raise DemoError(f"{SUBJECT} still has access somewhere")
     restricted = [a for a in world.posthog.assets_of(SUBJECT, "dashboard") if a.restriction_level != 21]
     console.print(f"Her dashboards still restricted to her: {len(restricted)}")
     snapshot = world.bot.workflow.snapshot(request_id)

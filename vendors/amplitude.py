@@ -142,6 +142,7 @@ class AmplitudeVendor:
             email=str(user.get("userName") or email), member_id=user_id, name=user_name(user),
             role=Role.MEMBER, vendor_role=UNKNOWN_ROLE,
             extra={"user_id": user_id, "active": bool(user.get("active", True)), "permission_groups": groups},
+            last_login_known=False,
         )
         warnings = [
             "Amplitude's SCIM API does not show a member's role, last login, projects, or the charts, dashboards "

@@ -41,6 +41,7 @@ class Member:
     last_login: datetime | None = None
     joined_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # vendor-specific ids, JSON-safe values only
+    last_login_known: bool = True  # False where the vendor's API does not say (None then means unknown, not never)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def assessment_from_json(data: dict[str, Any]) -> Assessment:
             last_login=_parse_dt(member_data.get("last_login")),
             joined_at=_parse_dt(member_data.get("joined_at")),
             extra=member_data.get("extra", {}),
+            last_login_known=member_data.get("last_login_known", True),
         )
     return Assessment(
         vendor=data["vendor"],

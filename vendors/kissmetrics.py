@@ -290,6 +290,7 @@ def _member(raw: dict[str, Any], email: str) -> Member:
         email=str(raw.get("email") or email), member_id=str(raw["id"]), name=str(raw.get("name") or raw.get("email")),
         role=role_for(vendor_role), vendor_role=vendor_role, projects=tuple(projects),
         extra={"user_id": str(raw["id"]), "api": "seed-documented, UNVERIFIED"},
+        last_login_known=False,
     )
 
 

@@ -188,7 +188,8 @@ class MixpanelVendor:
         vendor_role = (f"{best[2]} (from their Teams)" if best[2]
                        else "unknown (SCIM does not expose roles; none of their Teams names one)")
         member = Member(email=str(user.get("userName") or email), member_id=user_id, name=user_name(user),
-                        role=best[1], vendor_role=vendor_role, projects=tuple(projects.values()), extra=extra)
+                        role=best[1], vendor_role=vendor_role, projects=tuple(projects.values()), extra=extra,
+                        last_login_known=False)
         return Assessment(self.name, AssessmentStatus.MEMBER, member=member, warnings=tuple(warnings), email=email)
 
     def _service_accounts_of(self, email: str, warnings: list[str]) -> list[dict[str, Any]] | None:

@@ -112,3 +112,15 @@ def test_an_unknown_manual_only_vendor_does_not_promise_an_automatic_lookup() ->
     manual_only = blocks.assessment_text("Kissmetrics", unknown, None, NOW, automated=False)
     assert "done by hand" in manual_only and "look the person up again" not in manual_only
     assert "look the person up again" in blocks.assessment_text("PostHog", unknown, None, NOW, automated=True)
+
+
+def test_a_last_login_the_api_does_not_give_is_not_called_never() -> None:
+    hidden = Member(email="a@corp.com", member_id="a", name="A", role=Role.MEMBER, vendor_role="member",
+                    last_login_known=False)
+    never = Member(email="a@corp.com", member_id="a", name="A", role=Role.MEMBER, vendor_role="member")
+    assert "not given by its API" in blocks.assessment_text(
+        "Amplitude", Assessment("amplitude", AssessmentStatus.MEMBER, hidden), None, NOW
+    )
+    assert "never logged in" in blocks.assessment_text(
+        "PostHog", Assessment("posthog", AssessmentStatus.MEMBER, never), None, NOW
+    )
