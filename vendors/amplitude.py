@@ -11,7 +11,6 @@ Every step looks the person up again when it runs and does nothing that is alrea
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 import httpx
@@ -26,11 +25,10 @@ from vendors.base import (
     Role,
     StepOutcome,
     VendorError,
+    assess_safely,
 )
 from vendors.http import RetryPolicy, VendorHTTP
 from vendors.scim import ScimClient, scim_classify, scim_detail, user_name
-
-log = logging.getLogger(__name__)
 
 BASE_URLS = {"us": "https://core.amplitude.com/scim/1", "eu": "https://core.eu.amplitude.com/scim/1"}
 SCIM_PATH = "/scim/1"
@@ -91,15 +89,7 @@ class AmplitudeVendor:
 
     # -- Vendor protocol ---------------------------------------------------------------------------
     def assess(self, email: str) -> Assessment:
-        email = email.strip()
-        try:
-            return self._assess(email)
-        except VendorError as exc:
-            return Assessment(self.name, AssessmentStatus.UNKNOWN, error=_explained(exc).message, email=email)
-        except Exception:  # a malformed answer must not sink the other vendors' assessments
-            log.exception("Amplitude assessment of %s failed unexpectedly", email)
-            return Assessment(self.name, AssessmentStatus.UNKNOWN, email=email,
-                              error="Amplitude answered in a way offboard did not expect (details in the bot's log)")
+        return assess_safely(self.name, self.label, email, self._assess, _explained)
 
     def plan_removal(self, assessment: Assessment, new_owner_email: str | None) -> list[PlannedStep]:
         if assessment.status == AssessmentStatus.NOT_MEMBER:

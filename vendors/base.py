@@ -8,10 +8,14 @@ for a person to confirm those in Slack. Every value here is plain data so it can
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -198,3 +202,25 @@ def assessment_from_json(data: dict[str, Any]) -> Assessment:
 
 def _parse_dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def assess_safely(
+    vendor: str,
+    label: str,
+    email: str,
+    assess: Callable[[str], Assessment],
+    explain: Callable[[VendorError], VendorError] = lambda exc: exc,
+) -> Assessment:
+    """Run a connector's assessment so that it never raises, as the protocol promises: a vendor
+    error becomes UNKNOWN with the vendor's message (through `explain`, which may add how to fix
+    it), and anything unexpected is logged and becomes UNKNOWN too, so one vendor's malformed
+    answer never sinks the other vendors' assessments."""
+    email = email.strip()
+    try:
+        return assess(email)
+    except VendorError as exc:
+        return Assessment(vendor, AssessmentStatus.UNKNOWN, error=explain(exc).message, email=email)
+    except Exception:
+        log.exception("%s assessment of %s failed unexpectedly", label, email)
+        error = f"{label} answered in a way offboard did not expect (details in the bot's log)"
+        return Assessment(vendor, AssessmentStatus.UNKNOWN, error=error, email=email)

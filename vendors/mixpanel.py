@@ -13,7 +13,6 @@ Every step looks the person up again when it runs and does nothing that is alrea
 from __future__ import annotations
 
 import base64
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,11 +29,10 @@ from vendors.base import (
     Role,
     StepOutcome,
     VendorError,
+    assess_safely,
 )
 from vendors.http import RetryPolicy, VendorHTTP
 from vendors.scim import ScimClient, scim_classify, scim_detail, user_name
-
-log = logging.getLogger(__name__)
 
 HOSTS = {"us": "https://mixpanel.com", "eu": "https://eu.mixpanel.com", "in": "https://in.mixpanel.com"}
 SCIM_PATH = "/api/app/scim/v2"
@@ -109,15 +107,7 @@ class MixpanelVendor:
 
     # -- Vendor protocol ---------------------------------------------------------------------------
     def assess(self, email: str) -> Assessment:
-        email = email.strip()
-        try:
-            return self._assess(email)
-        except VendorError as exc:
-            return Assessment(self.name, AssessmentStatus.UNKNOWN, error=_explained(exc).message, email=email)
-        except Exception:  # a malformed answer must not sink the other vendors' assessments
-            log.exception("Mixpanel assessment of %s failed unexpectedly", email)
-            return Assessment(self.name, AssessmentStatus.UNKNOWN, email=email,
-                              error="Mixpanel answered in a way offboard did not expect (details in the bot's log)")
+        return assess_safely(self.name, self.label, email, self._assess, _explained)
 
     def plan_removal(self, assessment: Assessment, new_owner_email: str | None) -> list[PlannedStep]:
         if assessment.status == AssessmentStatus.NOT_MEMBER:

@@ -14,7 +14,6 @@ workflow may run it twice (after a crash) without acting twice.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,10 +36,9 @@ from vendors.base import (
     Role,
     StepOutcome,
     VendorError,
+    assess_safely,
 )
 from vendors.http import RetryPolicy, VendorHTTP, default_detail
-
-log = logging.getLogger(__name__)
 
 HOSTS = {"us": "https://us.posthog.com", "eu": "https://eu.posthog.com"}
 MEMBER_LEVEL, ADMIN_LEVEL, OWNER_LEVEL = 1, 8, 15
@@ -222,14 +220,7 @@ class PostHogVendor:
 
     # -- Vendor protocol ---------------------------------------------------------------------------
     def assess(self, email: str) -> Assessment:
-        email = email.strip()
-        try:
-            return self._assess(email)
-        except VendorError as exc:
-            return self._unknown(email, _explained(exc).message)
-        except Exception:  # a malformed answer must not sink the other vendors' assessments
-            log.exception("PostHog assessment of %s failed unexpectedly", email)
-            return self._unknown(email, "PostHog answered in a way offboard did not expect (details in the bot's log)")
+        return assess_safely(self.name, self.label, email, self._assess, _explained)
 
     def plan_removal(self, assessment: Assessment, new_owner_email: str | None) -> list[PlannedStep]:
         if assessment.status == AssessmentStatus.NOT_MEMBER:
@@ -264,9 +255,6 @@ class PostHogVendor:
             raise _explained(exc) from None
 
     # -- assessment --------------------------------------------------------------------------------
-    def _unknown(self, email: str, error: str) -> Assessment:
-        return Assessment(self.name, AssessmentStatus.UNKNOWN, error=error, email=email)
-
     def _assess(self, email: str) -> Assessment:
         raw = self._find_member(email)
         if raw is None:
