@@ -24,8 +24,10 @@ from vendors.base import (
     PlannedStep,
     Role,
     StepOutcome,
+    StepRunner,
     VendorError,
     assess_safely,
+    run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP
 from vendors.scim import ScimClient, scim_classify, scim_detail, user_name
@@ -108,17 +110,11 @@ class AmplitudeVendor:
         return steps
 
     def execute(self, step: PlannedStep) -> StepOutcome:
-        runners = {"remove_member": self._remove, "verify_removed": self._verify}
-        runner = runners.get(step.kind)
-        if step.manual or runner is None:
-            raise VendorError(f"offboard cannot run the Amplitude step “{step.title}” by itself", vendor=self.name)
-        email = str(step.params.get("email") or "").strip()
-        if not email:
-            raise VendorError(f"The Amplitude step “{step.title}” does not say whom it is about", vendor=self.name)
-        try:
-            return runner(email)
-        except AuthError as exc:
-            raise _explained(exc) from None
+        runners: dict[str, StepRunner] = {
+            "remove_member": lambda params: self._remove(params["email"]),
+            "verify_removed": lambda params: self._verify(params["email"]),
+        }
+        return run_step(self.name, self.label, step, runners, _explained)
 
     # -- steps -------------------------------------------------------------------------------------
     def _assess(self, email: str) -> Assessment:

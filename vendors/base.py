@@ -9,7 +9,7 @@ for a person to confirm those in Slack. Every value here is plain data so it can
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -224,3 +224,28 @@ def assess_safely(
         log.exception("%s assessment of %s failed unexpectedly", label, email)
         error = f"{label} answered in a way offboard did not expect (details in the bot's log)"
         return Assessment(vendor, AssessmentStatus.UNKNOWN, error=error, email=email)
+
+
+StepRunner = Callable[[dict[str, Any]], StepOutcome]
+
+
+def run_step(
+    vendor: str,
+    label: str,
+    step: PlannedStep,
+    runners: Mapping[str, StepRunner],
+    explain: Callable[[VendorError], VendorError] = lambda exc: exc,
+) -> StepOutcome:
+    """Carry out one automated step with the connector's runner for its kind. Refuses, in words a
+    person can act on, a manual step, a kind the connector does not know, or a step that does not
+    name its person; an auth failure goes through `explain` (which says which setting to fix)."""
+    runner = runners.get(step.kind)
+    if step.manual or runner is None:
+        raise VendorError(f"offboard cannot run the {label} step “{step.title}” by itself", vendor=vendor)
+    email = str(step.params.get("email") or "").strip()
+    if not email:
+        raise VendorError(f"The {label} step “{step.title}” does not say whom it is about", vendor=vendor)
+    try:
+        return runner({**step.params, "email": email})
+    except AuthError as exc:
+        raise explain(exc) from None

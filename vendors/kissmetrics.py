@@ -40,6 +40,7 @@ from vendors.base import (
     Role,
     StepOutcome,
     VendorError,
+    run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP
 
@@ -179,15 +180,7 @@ class KissmetricsVendor:
             raise VendorError(f"offboard has no Kissmetrics API configured, so it cannot run “{step.title}”; "
                               "do it by hand in Kissmetrics", vendor=self.name)
         runners = {"remove_member": self._remove, "verify_removed": self._verify}
-        runner = runners.get(step.kind)
-        if runner is None:
-            raise VendorError(f"offboard cannot run the Kissmetrics step “{step.title}” by itself", vendor=self.name)
-        if not step.params.get("email"):
-            raise VendorError(f"The Kissmetrics step “{step.title}” does not say whom it is about", vendor=self.name)
-        try:
-            return runner(step.params)
-        except AuthError as exc:
-            raise _explained(exc) from None
+        return run_step(self.name, self.label, step, runners, _explained)
 
     # -- opt-in API (UNVERIFIED) ---------------------------------------------------------------------
     def invite(self, email: str, role: str, projects: list[str] | None = None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from vendors.base import (
     StepOutcome,
     VendorError,
     assess_safely,
+    run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP, default_detail
 
@@ -244,15 +245,7 @@ class PostHogVendor:
             "remove_member": self._remove,
             "verify_removed": self._verify,
         }
-        runner = runners.get(step.kind)
-        if step.manual or runner is None:
-            raise VendorError(f"offboard cannot run the PostHog step “{step.title}” by itself", vendor=self.name)
-        if not step.params.get("email"):
-            raise VendorError(f"The PostHog step “{step.title}” does not say whom it is about", vendor=self.name)
-        try:
-            return runner(step.params)
-        except AuthError as exc:
-            raise _explained(exc) from None
+        return run_step(self.name, self.label, step, runners, _explained)
 
     # -- assessment --------------------------------------------------------------------------------
     def _assess(self, email: str) -> Assessment:
