@@ -27,6 +27,7 @@ from bot.localrun import (
     LocalWorld,
 )
 from bot.standin.render import render_message
+from storage.audit import events_for
 from storage.models import RequestStatus
 from vendors.sandbox.amplitude import AmplitudeSandbox
 from vendors.sandbox.mixpanel import MixpanelSandbox
@@ -118,14 +119,10 @@ def _play(console: Console, world: LocalWorld) -> None:
         raise DemoError(f"{SUBJECT} still has access somewhere")
     restricted = [a for a in world.posthog.assets_of(SUBJECT, "dashboard") if a.restriction_level != 21]
     console.print(f"Her dashboards still restricted to her: {len(restricted)}")
-    snapshot = world.bot.workflow.snapshot(request_id)
-    assert snapshot is not None
     console.print(f"Audit trail: {len(_audit(world, request_id))} events for request #{request_id}.")
 
 
 def _audit(world: LocalWorld, request_id: int) -> list[Any]:
-    from storage.audit import events_for
-
     with world.bot.db.session() as session:
         return events_for(session, request_id)
 

@@ -3,16 +3,19 @@ PostHog sandbox and the Slack stand-in on loopback, on a real SQLite file."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
 from bot import blocks
 from bot.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, REQUESTER, LocalWorld
-from storage.models import RequestStatus
+from bot.workflow import STATUS_WORDS
+from storage.models import OffboardRequest, RequestStatus
 
 
 @pytest.fixture
@@ -51,20 +54,7 @@ def confirm_values(card: dict[str, Any]) -> list[str]:
 
 
 def card_text(message: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(message.get("blocks") or []) + (message.get("text") or "")
-
-
-def request_id_of(world: LocalWorld) -> int:
-    with world.bot.db.session() as session:
-        from sqlmodel import select
-
-        from storage.models import OffboardRequest
-
-        ids = session.exec(select(OffboardRequest.id)).all()
-    assert len(ids) == 1, ids
-    return ids[0]
 
 
 def the_card(world: LocalWorld) -> dict[str, Any]:
@@ -84,8 +74,6 @@ def wait_for_status(world: LocalWorld, request_id: int, status: RequestStatus, t
 
 
 def _shows(world: LocalWorld, status: RequestStatus) -> bool:
-    from bot.workflow import STATUS_WORDS
-
     cards = world.slack.messages(APPROVALS_CHANNEL)
     return bool(cards) and STATUS_WORDS[status].capitalize() in card_text(cards[0])
 
@@ -108,10 +96,6 @@ def open_request(world: LocalWorld, text: str, *, user: str = REQUESTER, **form:
 
 
 def _latest_request(world: LocalWorld) -> int | None:
-    from sqlmodel import col, select
-
-    from storage.models import OffboardRequest
-
     with world.bot.db.session() as session:
         return session.exec(select(OffboardRequest.id).order_by(col(OffboardRequest.id).desc())).first()
 
@@ -131,5 +115,3 @@ def ephemerals_to(world: LocalWorld, user: str, channel: str = APPROVALS_CHANNEL
         if c.params.get("user") == user and c.params.get("channel") == channel
     ]
 
-
-__all__ = ["blocks"]
