@@ -862,6 +862,7 @@ class Workflow:
         **values: Any,
     ) -> bool:
         if target in expected and len(expected) > 1:
+            # Settling often lands where the request already is: that is no change, and no audit event.
             expected = [s for s in expected if s != target]
         result = session.execute(
             update(OffboardRequest)
