@@ -31,6 +31,15 @@ def register(app: App, deps: Deps) -> None:
     for action_id, handler in simple_clicks.items():
         app.action(action_id)(_click_listener(deps, handler))
 
+    @app.action(blocks.REASSESS)
+    def reassess_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        request_id, _, vendor = str(action.get("value", "")).partition(":")
+        if not request_id.isdigit() or not vendor:
+            _tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
+            return
+        _tell(deps, body, workflow.reassess(int(request_id), vendor, body["user"]["id"]))
+
     @app.action(blocks.REJECT)
     def reject_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()

@@ -30,20 +30,21 @@ log = logging.getLogger(__name__)
 def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
     from vendors.posthog import PostHogVendor
 
+    manual = {name.lower() for name in settings.manual_vendors}
     configured: dict[str, Vendor] = {}
-    if settings.posthog_api_key.get_secret_value():
+    if settings.posthog_api_key.get_secret_value() and "posthog" not in manual:
         configured["posthog"] = PostHogVendor(
             api_key=settings.posthog_api_key.get_secret_value(),
             host=settings.posthog_host,
             organization_id=settings.posthog_org_id,
         )
-    if settings.amplitude_scim_key.get_secret_value():
+    if settings.amplitude_scim_key.get_secret_value() and "amplitude" not in manual:
         from vendors.amplitude import AmplitudeVendor
 
         configured["amplitude"] = AmplitudeVendor(
             settings.amplitude_scim_key.get_secret_value(), region=settings.amplitude_region
         )
-    if settings.mixpanel_scim_token.get_secret_value():
+    if settings.mixpanel_scim_token.get_secret_value() and "mixpanel" not in manual:
         from vendors.mixpanel import MixpanelVendor
 
         configured["mixpanel"] = MixpanelVendor(
@@ -53,14 +54,25 @@ def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
             service_account_secret=settings.mixpanel_service_account_secret.get_secret_value() or None,
             organization_id=settings.mixpanel_org_id or None,
         )
-    if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value():
+    if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value() or "kissmetrics" in manual:
         from vendors.kissmetrics import KissmetricsVendor
 
-        configured["kissmetrics"] = KissmetricsVendor(
-            api_key=settings.kissmetrics_api_key.get_secret_value() or None,
-            base_url=settings.kissmetrics_api_url,
-        )
+        api_key = settings.kissmetrics_api_key.get_secret_value() if "kissmetrics" not in manual else ""
+        configured["kissmetrics"] = KissmetricsVendor(api_key=api_key or None, base_url=settings.kissmetrics_api_url)
+    for name in sorted(manual - set(configured)):
+        configured[name] = manual_vendor(name)
     return configured
+
+
+def manual_vendor(name: str) -> Vendor:
+    """A vendor worked by hand with its connector module's click paths (see vendors.manual)."""
+    import importlib
+
+    from vendors.manual import ManualVendor
+
+    module = importlib.import_module(f"vendors.{name}")
+    labels = {"posthog": "PostHog", "amplitude": "Amplitude", "mixpanel": "Mixpanel"}
+    return ManualVendor(name, labels.get(name, name.title()), module.manual_step)
 
 
 def slack_client(settings: Settings) -> WebClient:

@@ -45,6 +45,7 @@ REJECT = "reject_request"
 CANCEL = "cancel_request"
 RETRY = "retry_step"
 CONFIRM = "confirm_manual_step"
+REASSESS = "reassess_vendor"
 
 MAX_BLOCKS = 50
 MAX_TEXT = 2900  # Slack's limit is 3000; leave room for the truncation mark
@@ -297,7 +298,7 @@ def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> lis
     lines = [assessment_text(label, assessment, snapshot.request.new_owner_slack_id, now, automated=bool(automated))]
     if automated:
         lines.append("\n".join(_step_line(s) for s in automated))
-    blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)))]
+    blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)), accessory=_check_again_button(snapshot, vendor))]
     decided = snapshot.status not in (RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL)
     for step in automated:
         if step.status == StepStatus.FAILED:
@@ -310,6 +311,15 @@ def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> lis
     for step in (s for s in steps if s.manual):
         blocks.append(_manual_step_block(step, actionable=decided and _still_open(snapshot)))
     return blocks
+
+
+def _check_again_button(snapshot: RequestSnapshot, vendor: str) -> ButtonElement | None:
+    """Offered while a decision is pending for a vendor that could not be checked but can be."""
+    assessment = snapshot.assessments.get(vendor)
+    if (snapshot.status != RequestStatus.PENDING_APPROVAL or vendor not in snapshot.checkable
+            or assessment is None or assessment.status != AssessmentStatus.UNKNOWN):
+        return None
+    return ButtonElement(text="Check again", action_id=REASSESS, value=f"{snapshot.id}:{vendor}")
 
 
 def _still_open(snapshot: RequestSnapshot) -> bool:
@@ -327,7 +337,7 @@ def assessment_text(
             if automated
             else "The steps below are done by hand and confirmed here."
         )
-        return f"*{label}*: :grey_question: unknown, could not check ({assessment.error}). {then}"
+        return f"*{label}*: :grey_question: unknown — could not check ({assessment.error}). {then}"
     if assessment.status == AssessmentStatus.NOT_MEMBER or assessment.member is None:
         return f"*{label}*: not a member, nothing to remove"
     member = assessment.member
@@ -497,15 +507,11 @@ def error_message(text: str) -> Message:
 # -- notifications -----------------------------------------------------------------------------
 def stakeholder_notification(snapshot: RequestSnapshot, contact: str) -> Message:
     request = snapshot.request
-    removed_from = [
-        snapshot.vendor_labels.get(s.vendor, s.vendor)
-        for s in snapshot.steps
-        if s.kind == "remove_member" and s.status == StepStatus.DONE
-    ]
+    removed_from = [snapshot.vendor_labels.get(s.vendor, s.vendor) for s in snapshot.removals]
     when = slack_date(request.completed_at) if request.completed_at else "just now"
     lines = [
         f":lock: *{request.subject_name or request.subject_email}* ({person(snapshot)}) no longer has access to "
-        f"{', '.join(removed_from)}, as of {when}.",
+        f"{removal_summary(snapshot)}, as of {when}.",
         f"*Why:* {_reason_label(request.reason)}" + (f" (ticket {request.ticket})" if request.ticket else ""),
         f"*Approved by:* <@{request.decided_by}>",
     ]
@@ -516,6 +522,25 @@ def stakeholder_notification(snapshot: RequestSnapshot, contact: str) -> Message
     lines.append(f"*Questions:* {contact or f'<@{request.requester_id}>'}")
     text = f"{request.subject_email} no longer has access to {', '.join(removed_from)}"
     return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
+
+
+def removal_summary(snapshot: RequestSnapshot) -> str:
+    """Where the person was removed and how: "PostHog and Amplitude (through their APIs, verified) and
+    Kissmetrics (by hand, confirmed by @ann)". Never claims an API removal that a person did."""
+    by_api = [s for s in snapshot.removals if not s.manual]
+    by_hand = [s for s in snapshot.removals if s.manual]
+    parts = []
+    if by_api:
+        labels = _and([snapshot.vendor_labels.get(s.vendor, s.vendor) for s in by_api])
+        parts.append(f"{labels} (through {'their APIs' if len(by_api) > 1 else 'its API'}, verified)")
+    for step in by_hand:
+        who = f"<@{step.done_by}>" if step.done_by else "a person"
+        parts.append(f"{snapshot.vendor_labels.get(step.vendor, step.vendor)} (by hand, confirmed by {who})")
+    return _and(parts)
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def new_owner_message(snapshot: RequestSnapshot) -> Message:
@@ -545,12 +570,10 @@ def requester_outcome(snapshot: RequestSnapshot) -> Message:
             f"<@{request.decided_by}>: {request.decision_comment}"
         )
     else:
-        removed = [s for s in snapshot.steps if s.kind == "remove_member" and s.status == StepStatus.DONE]
-        if removed:
-            tools = ", ".join(snapshot.vendor_labels.get(s.vendor, s.vendor) for s in removed)
+        if snapshot.removals:
             text = (
                 f":white_check_mark: Offboarding request #{snapshot.id} is complete: {request.subject_email} "
-                f"was removed from {tools} and the removal was verified. Approved by <@{request.decided_by}>."
+                f"was removed from {removal_summary(snapshot)}. Approved by <@{request.decided_by}>."
             )
         else:
             text = (

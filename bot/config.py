@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from storage.db import DEFAULT_DATABASE_URL
 
 CommaList = Annotated[list[str], NoDecode]
+KNOWN_VENDORS = ("posthog", "amplitude", "mixpanel", "kissmetrics")
 
 
 def _env(*names: str) -> AliasChoices:
@@ -64,7 +65,12 @@ class Settings(BaseSettings):
     kissmetrics_api_key: SecretStr = Field(SecretStr(""), validation_alias=_env("KISSMETRICS_API_KEY"))
     kissmetrics_api_url: str = Field("https://api.kissmetrics.com", validation_alias=_env("KISSMETRICS_API_URL"))
 
-    @field_validator("approvers", mode="before")
+    # Vendors worked by hand: enabled without credentials, never called (e.g. no Enterprise plan for SCIM).
+    manual_vendors: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_MANUAL_VENDORS"))
+
+    # Audit evidence and retention (issue 5): fields go below this line.
+
+    @field_validator("approvers", "manual_vendors", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -89,9 +95,13 @@ class Settings(BaseSettings):
                 "Set OFFBOARD_APPROVERS (Slack user ids) and/or OFFBOARD_APPROVER_GROUP (a user group id)."
             )
         keys = (self.posthog_api_key, self.amplitude_scim_key, self.mixpanel_scim_token, self.kissmetrics_api_key)
-        if not self.kissmetrics_enabled and not any(k.get_secret_value() for k in keys):
+        if not self.kissmetrics_enabled and not self.manual_vendors and not any(k.get_secret_value() for k in keys):
             found.append(
-                "No vendor is configured: set POSTHOG_API_KEY, AMPLITUDE_SCIM_KEY, MIXPANEL_SCIM_TOKEN "
-                "and/or KISSMETRICS_ENABLED=true (see the README)."
+                "No vendor is configured: set POSTHOG_API_KEY, AMPLITUDE_SCIM_KEY, MIXPANEL_SCIM_TOKEN, "
+                "KISSMETRICS_ENABLED=true and/or OFFBOARD_MANUAL_VENDORS (see the README)."
             )
+        unknown = [v for v in self.manual_vendors if v.lower() not in KNOWN_VENDORS]
+        if unknown:
+            found.append(f"OFFBOARD_MANUAL_VENDORS names unknown vendor(s) {', '.join(unknown)}: use "
+                         f"{', '.join(KNOWN_VENDORS)}.")
         return found

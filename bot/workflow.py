@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from storage import audit
@@ -36,7 +36,16 @@ from storage.models import (
     VendorAssessment,
     utcnow,
 )
-from vendors.base import Assessment, AssessmentStatus, PlannedStep, Vendor, VendorError, assessment_from_json
+from vendors.base import (
+    Assessment,
+    AssessmentStatus,
+    Capability,
+    PlannedStep,
+    StepKind,
+    Vendor,
+    VendorError,
+    assessment_from_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +115,7 @@ class RequestSnapshot:
     steps: list[Step]
     approvals: list[Approval]
     vendor_labels: dict[str, str] = field(default_factory=dict)
+    checkable: frozenset[str] = frozenset()  # vendors whose API can look the person up again
 
     @property
     def id(self) -> int:
@@ -126,6 +136,11 @@ class RequestSnapshot:
     @property
     def manual_steps_open(self) -> list[Step]:
         return [s for s in self.steps if s.manual and s.status != StepStatus.DONE]
+
+    @property
+    def removals(self) -> list[Step]:
+        """The removals done: through an API, or by a person who confirmed it in Slack."""
+        return [s for s in self.steps if is_removal(s) and s.status == StepStatus.DONE]
 
     @property
     def handed_over(self) -> list[dict[str, Any]]:
@@ -225,7 +240,8 @@ class Workflow:
         steps = list(session.exec(select(Step).where(Step.request_id == rid).order_by(col(Step.vendor), col(Step.seq))))
         approvals = list(session.exec(select(Approval).where(Approval.request_id == rid).order_by(col(Approval.id))))
         labels = {name: v.label for name, v in self.vendors.items()}
-        return RequestSnapshot(request, assessments, steps, approvals, labels)
+        checkable = frozenset(n for n, v in self.vendors.items() if Capability.FIND_MEMBER in v.capabilities)
+        return RequestSnapshot(request, assessments, steps, approvals, labels, checkable)
 
     # -- creating and assessing -----------------------------------------------------------------
     def create_request(self, draft: RequestDraft) -> int:
@@ -322,7 +338,11 @@ class Workflow:
             )
         audit.record(session, "vendor_assessed", request_id=request_id, at=now, **data)
 
-    def _store_plan(self, session: Session, request_id: int, vendor: str, plan: list[PlannedStep]) -> None:
+    def _store_plan(
+        self, session: Session, request_id: int, vendor: str, plan: list[PlannedStep], *, replace: bool = False
+    ) -> None:
+        if replace:  # only before approval, when none of these steps can have run
+            session.execute(delete(Step).where(col(Step.request_id) == request_id, col(Step.vendor) == vendor))
         already = session.exec(select(Step).where(Step.request_id == request_id, Step.vendor == vendor)).first()
         if already:  # a resumed assessment keeps the plan it made the first time
             return
@@ -347,6 +367,50 @@ class Workflow:
             vendor=vendor,
             steps=[{"kind": p.kind, "title": p.title, "manual": p.manual} for p in plan],
         )
+
+    def reassess(self, request_id: int, vendor: str, user_id: str) -> ActionResult:
+        """Ask one vendor again while the request waits for approval (it could not be checked the
+        first time, e.g. it was down). Reading is harmless, so anyone may ask; it is recorded."""
+        with self.db.session() as session:
+            request = session.get(OffboardRequest, request_id)
+            if request is None:
+                return ActionResult(False, f"Request #{request_id} does not exist.")
+            if vendor not in request.vendors or vendor not in self.vendors:
+                return ActionResult(False, f"Request #{request_id} does not involve {vendor}.")
+            if request.status != RequestStatus.PENDING_APPROVAL:
+                return ActionResult(
+                    False, f"Request #{request_id} is {_status_words(request.status)}: its checks no longer change."
+                )
+            if Capability.FIND_MEMBER not in self.vendors[vendor].capabilities:
+                label = self.vendors[vendor].label
+                return ActionResult(False, f"offboard cannot look people up in {label}: its steps are done by hand.")
+            audit.record(session, "reassessment_requested", actor=user_id, request_id=request_id, vendor=vendor)
+        self._submit(lambda rid: self._reassess(rid, vendor), request_id)
+        return ActionResult(True)
+
+    def _reassess(self, request_id: int, vendor: str) -> None:
+        with self.db.session() as session:
+            request = session.get(OffboardRequest, request_id)
+            assert request is not None
+            email, new_owner = request.subject_email, request.new_owner_email
+        connector = self.vendors[vendor]
+        assessment = connector.assess(email)
+        plan = connector.plan_removal(assessment, new_owner)
+        now = self.clock()
+        with self.db.session() as session:
+            # Touching the row first holds it: an approval racing us waits for the new plan, and if
+            # the approval came first, the plan it approved stays as it was.
+            held = session.execute(
+                update(OffboardRequest)
+                .where(col(OffboardRequest.id) == request_id,
+                       col(OffboardRequest.status) == RequestStatus.PENDING_APPROVAL)
+                .values(updated_at=now)
+            )
+            if held.rowcount != 1:  # type: ignore[attr-defined]
+                return
+            self._store_assessment(session, request_id, assessment, now)
+            self._store_plan(session, request_id, vendor, plan, replace=True)
+        self._show(request_id)
 
     # -- decisions ------------------------------------------------------------------------------
     def approve(self, request_id: int, user_id: str) -> ActionResult:
@@ -595,9 +659,8 @@ class Workflow:
         request = session.get(OffboardRequest, request_id)
         assert request is not None
         snapshot = self._snapshot(session, request)
-        removed_somewhere = any(s.kind == "remove_member" and s.status == StepStatus.DONE for s in snapshot.steps)
         kinds = [NotificationKind.DM_REQUESTER]
-        if removed_somewhere:
+        if snapshot.removals:
             kinds.append(NotificationKind.STAKEHOLDERS)
         if snapshot.handed_over and request.new_owner_slack_id:
             kinds.append(NotificationKind.DM_NEW_OWNER)
@@ -934,6 +997,14 @@ STATUS_WORDS = {
 
 def _status_words(status: str) -> str:
     return STATUS_WORDS.get(RequestStatus(status), status)
+
+
+def is_removal(step: Step) -> bool:
+    """A step that takes the person out of a vendor: the API's, or the manual one a person confirms
+    (manual steps are keyed "<vendor>_<capability>", see `Vendor.manual_step`)."""
+    if step.manual:
+        return step.key.endswith(f"_{Capability.REMOVE_MEMBER}")
+    return step.kind == StepKind.REMOVE_MEMBER
 
 
 def assessment_is_member(assessment: Assessment | None) -> bool:

@@ -9,7 +9,7 @@ for a person to confirm those in Slack. Every value here is plain data so it can
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,6 +25,44 @@ class Role(StrEnum):
     ADMIN = "admin"
     MEMBER = "member"
     READ_ONLY = "read-only"
+
+
+class Capability(StrEnum):
+    """What a connector can do through its vendor's API. A connector declares the set it has
+    (`Vendor.capabilities`); for everything else the plan holds a manual step (`Vendor.manual_step`)."""
+
+    FIND_MEMBER = "find_member"  # look a person up by email
+    LIST_MEMBERS = "list_members"  # stream every member, page by page
+    READ_ROLE = "read_role"
+    READ_LAST_LOGIN = "read_last_login"
+    READ_PROJECTS = "read_projects"
+    LIST_ASSETS = "list_assets"  # the dashboards, flags, ... a person created
+    HANDOVER_ASSETS = "handover_assets"
+    CHANGE_ROLE = "change_role"
+    REMOVE_FROM_PROJECT = "remove_from_project"  # the person stays in the organization
+    REMOVE_MEMBER = "remove_member"  # from the whole organization
+    VERIFY_REMOVAL = "verify_removal"  # a fresh lookup proves they are gone
+    INVITE = "invite"
+    CANCEL_INVITE = "cancel_invite"
+
+
+class StepKind(StrEnum):
+    """The automated step kinds every connector understands (a connector may add its own, such as
+    PostHog's "demote_owner"). Runners act only when needed and check the result by a fresh lookup,
+    so running one twice never acts twice.
+
+    Params: every kind takes "email"; CHANGE_ROLE also "role" (a `Role` value); REMOVE_FROM_PROJECT
+    "project_id"; INVITE "role", "projects" (project ids, may be empty) and optionally "message".
+    """
+
+    HANDOVER_ASSETS = "handover_assets"
+    CHANGE_ROLE = "change_role"
+    REMOVE_FROM_PROJECT = "remove_from_project"
+    REMOVE_MEMBER = "remove_member"
+    VERIFY_REMOVED = "verify_removed"
+    INVITE = "invite"
+    CANCEL_INVITE = "cancel_invite"
+    MANUAL = "manual"
 
 
 @dataclass(frozen=True)
@@ -139,15 +177,32 @@ class UnavailableError(VendorError):
     retryable = True
 
 
+class UnsupportedError(VendorError):
+    """The connector was asked for something it declared it cannot do (see `Vendor.capabilities`)."""
+
+
 @runtime_checkable
 class Vendor(Protocol):
     """A connector. Implementations are thread-safe: the workflow calls them from worker threads."""
 
     name: str  # stable key stored in the database: "posthog"
     label: str  # for people: "PostHog"
+    capabilities: frozenset[Capability]  # what its API lets it do; the rest is planned as manual steps
 
     def assess(self, email: str) -> Assessment:
         """Membership, role, projects, last login and owned assets. Never raises: failures → UNKNOWN."""
+        ...
+
+    def iter_members(self) -> Iterator[Member]:
+        """Every member, fetched page by page as the iterator is consumed (never the whole list in
+        memory), with role, projects and last login where the API has them.
+        Raises UnsupportedError without `Capability.LIST_MEMBERS`, VendorError when the vendor fails."""
+        ...
+
+    def manual_step(self, capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
+        """The step a person does in the vendor's UI instead of `capability` (exact click path, the
+        person and the details, e.g. {"role": "read-only"} or {"project_id": "2", "project_name": "Web"}).
+        Defined for every capability, including those the connector has."""
         ...
 
     def plan_removal(self, assessment: Assessment, new_owner_email: str | None) -> list[PlannedStep]:
@@ -241,7 +296,7 @@ def run_step(
     name its person; an auth failure goes through `explain` (which says which setting to fix)."""
     runner = runners.get(step.kind)
     if step.manual or runner is None:
-        raise VendorError(f"offboard cannot run the {label} step “{step.title}” by itself", vendor=vendor)
+        raise UnsupportedError(f"offboard cannot run the {label} step “{step.title}” by itself", vendor=vendor)
     email = str(step.params.get("email") or "").strip()
     if not email:
         raise VendorError(f"The {label} step “{step.title}” does not say whom it is about", vendor=vendor)

@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -36,6 +36,7 @@ from vendors.base import (
     UnavailableError,
     VendorError,
 )
+from vendors.ratelimit import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,12 @@ class RetryPolicy:
     backoff: float = 0.5  # first wait; doubles each attempt, plus a little jitter
     max_retry_after: float = 60.0  # a longer Retry-After fails at once rather than blocking a worker
     max_concurrency: int = 4  # calls on the wire at once, per client
+    per_minute: float | None = None  # the vendor's rate limit; None = not paced (see vendors.ratelimit)
     sleep: Callable[[float], None] = time.sleep  # injectable so tests need not wait
+
+    def scaled(self, factor: float) -> RetryPolicy:
+        """The same policy with the rate limit multiplied by `factor` (benchmarks shrink time with it)."""
+        return replace(self, per_minute=self.per_minute * factor if self.per_minute else None)
 
 
 class VendorHTTP:
@@ -121,6 +127,7 @@ class VendorHTTP:
         # Held only while a request is on the wire, not while backing off, so a sleeping retry does
         # not starve the other workers of this client.
         self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.rate_limit = RateLimit(policy.per_minute, sleep=policy.sleep) if policy.per_minute else None
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=dict(headers),
@@ -218,6 +225,8 @@ class VendorHTTP:
 
     # -- one attempt -----------------------------------------------------------------------------
     def _send(self, method: str, path: str, params: Params | None, json: Any) -> httpx.Response:
+        if self.rate_limit:  # every attempt counts against the vendor's limit, retries included
+            self.rate_limit.acquire()
         with self._slots:
             return self._client.request(method, path, params=params, json=json)
 

@@ -124,3 +124,39 @@ def test_a_last_login_the_api_does_not_give_is_not_called_never() -> None:
     assert "never logged in" in blocks.assessment_text(
         "PostHog", Assessment("posthog", AssessmentStatus.MEMBER, never), None, NOW
     )
+
+
+def unknown_snapshot(status: RequestStatus, checkable: frozenset[str]) -> RequestSnapshot:
+    base = snapshot(status, vendors=["posthog", "kissmetrics"])
+    down = Assessment("posthog", AssessmentStatus.UNKNOWN, error="PostHog answered 503", email="alice@corp.com")
+    manual = Assessment("kissmetrics", AssessmentStatus.UNKNOWN, error="no public API", email="alice@corp.com")
+    return RequestSnapshot(base.request, {"posthog": down, "kissmetrics": manual}, [], [],
+                           {"posthog": "PostHog", "kissmetrics": "Kissmetrics"}, checkable)
+
+
+def test_a_vendor_that_could_not_be_checked_offers_check_again_while_pending() -> None:
+    card = blocks.approval_card(unknown_snapshot(RequestStatus.PENDING_APPROVAL, frozenset({"posthog"})), NOW)
+    assert action_ids(card) == [blocks.REASSESS, blocks.APPROVE, blocks.REJECT, blocks.CANCEL]
+    button = next(b["accessory"] for b in card.blocks if b.get("accessory", {}).get("action_id") == blocks.REASSESS)
+    assert button["value"] == "7:posthog"  # only PostHog: Kissmetrics cannot be looked up at all
+    assert "could not check (PostHog answered 503)" in text_of(card)
+    decided = blocks.approval_card(unknown_snapshot(RequestStatus.EXECUTING, frozenset({"posthog"})), NOW)
+    assert blocks.REASSESS not in action_ids(decided)
+
+
+def test_the_notices_say_which_removals_a_person_did_by_hand() -> None:
+    steps = [
+        Step(id=1, request_id=7, vendor="posthog", seq=0, kind="remove_member", title="Remove",
+             status=StepStatus.DONE),
+        Step(id=2, request_id=7, vendor="kissmetrics", seq=0, kind="manual", key="kissmetrics_remove_member",
+             title="Remove them in Kissmetrics", manual=True, status=StepStatus.DONE, done_by="UAPP2"),
+        Step(id=3, request_id=7, vendor="kissmetrics", seq=1, kind="manual", key="kissmetrics_verify_removal",
+             title="Check", manual=True, status=StepStatus.DONE, done_by="UAPP2"),
+    ]
+    done = snapshot(RequestStatus.COMPLETED, steps, vendors=["posthog", "kissmetrics"], decided_by="UAPP1",
+                    completed_at=NOW)
+    done = RequestSnapshot(done.request, done.assessments, steps, [],
+                           {"posthog": "PostHog", "kissmetrics": "Kissmetrics"})
+    expected = "PostHog (through its API, verified) and Kissmetrics (by hand, confirmed by <@UAPP2>)"
+    assert expected in text_of(blocks.stakeholder_notification(done, ""))
+    assert expected in text_of(blocks.requester_outcome(done))

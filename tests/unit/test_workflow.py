@@ -5,6 +5,7 @@ records what people would be shown."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +20,13 @@ from storage.models import AuditEvent, RequestStatus, Step, StepStatus
 from vendors.base import (
     Assessment,
     AssessmentStatus,
+    Capability,
     Member,
     PlannedStep,
     Role,
     StepOutcome,
     UnavailableError,
+    UnsupportedError,
 )
 
 APPROVERS = {"UAPP1", "UAPP2"}
@@ -41,6 +44,7 @@ class InlineExecutor(Executor):
 class ScriptedVendor:
     name = "acme"
     label = "Acme Analytics"
+    capabilities = frozenset({Capability.FIND_MEMBER, Capability.REMOVE_MEMBER, Capability.VERIFY_REMOVAL})
 
     def __init__(
         self,
@@ -49,7 +53,9 @@ class ScriptedVendor:
         manual_steps: int = 0,
         failures: dict[str, int] | None = None,
         manual_first: bool = False,
+        down_for: int = 0,
     ):
+        self.down_for = down_for  # how many assessments fail before the vendor answers
         self.member = member
         self.manual_steps = manual_steps
         self.manual_first = manual_first
@@ -58,14 +64,27 @@ class ScriptedVendor:
         self._lock = threading.Lock()
 
     def assess(self, email: str) -> Assessment:
+        if self.down_for > 0:
+            self.down_for -= 1
+            return Assessment(self.name, AssessmentStatus.UNKNOWN, error="Acme answered 503", email=email)
         if not self.member:
             return Assessment(self.name, AssessmentStatus.NOT_MEMBER)
         member = Member(email=email, member_id="m-1", name="Alice", role=Role.ADMIN, vendor_role="admin")
         return Assessment(self.name, AssessmentStatus.MEMBER, member=member)
 
+    def iter_members(self) -> Iterator[Member]:
+        raise UnsupportedError("not needed here")
+
+    def manual_step(self, capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
+        return PlannedStep("manual", f"By hand: {capability}", manual=True, key=f"acme_{capability}",
+                           instructions=f"In Acme, do {capability} for {email}")
+
     def plan_removal(self, assessment: Assessment, new_owner_email: str | None) -> list[PlannedStep]:
         if assessment.status == AssessmentStatus.NOT_MEMBER:
             return []
+        if assessment.status == AssessmentStatus.UNKNOWN:
+            return [self.manual_step(Capability.FIND_MEMBER, assessment.email, {}),
+                    PlannedStep("remove_member", "Remove from organization", {"email": assessment.email})]
         steps = [
             PlannedStep("handover_assets", "Hand over assets", {"to": new_owner_email}),
             PlannedStep("remove_member", "Remove from organization", {"email": assessment.member.email}),
@@ -348,3 +367,49 @@ def test_a_manual_step_before_the_removal_holds_it_until_ticked(db: Database) ->
     assert workflow.confirm_manual_step(manual.id, "UAPP2").ok
     assert vendor.executed == ["handover_assets", "remove_member", "verify_removed"]
     assert status(workflow, request_id) == RequestStatus.COMPLETED
+
+
+def test_a_vendor_that_was_down_can_be_checked_again_before_approval(db: Database) -> None:
+    vendor = ScriptedVendor(down_for=1)
+    workflow, _ = make(db, vendor)
+    request_id = new_request(workflow)
+    before = workflow.snapshot(request_id)
+    assert before.assessments["acme"].status == AssessmentStatus.UNKNOWN and "acme" in before.checkable
+    assert [s.kind for s in before.steps] == ["manual", "remove_member"]
+    assert workflow.reassess(request_id, "acme", "UREQ").ok
+    after = workflow.snapshot(request_id)
+    assert after.assessments["acme"].status == AssessmentStatus.MEMBER
+    assert [s.kind for s in after.steps] == ["handover_assets", "remove_member", "verify_removed"]
+    assert after.status == RequestStatus.PENDING_APPROVAL
+    assert actions(db, request_id)[-3:] == ["reassessment_requested", "vendor_assessed", "plan_made"]
+
+
+def test_checking_again_after_the_decision_changes_nothing(db: Database) -> None:
+    vendor = ScriptedVendor(down_for=1)
+    workflow, _ = make(db, vendor)
+    request_id = new_request(workflow)
+    assert workflow.approve(request_id, "UAPP1").ok
+    steps_before = [(s.id, s.kind, s.status) for s in workflow.snapshot(request_id).steps]
+    result = workflow.reassess(request_id, "acme", "UAPP2")
+    assert not result.ok and "no longer change" in result.message
+    assert [(s.id, s.kind, s.status) for s in workflow.snapshot(request_id).steps] == steps_before
+    refused = workflow.reassess(request_id, "nope", "UAPP2")
+    assert not refused.ok and "does not involve nope" in refused.message
+
+
+def test_a_removal_confirmed_by_hand_counts_as_a_removal_for_the_notices(db: Database) -> None:
+    vendor = ScriptedVendor(down_for=1)
+    workflow, notifier = make(db, vendor)
+    request_id = new_request(workflow)
+    # While Acme is unknown the plan asks a person to find and check; mark the removal manual too.
+    with db.session() as session:
+        for step in session.exec(select(Step).where(Step.request_id == request_id)):
+            step.manual, step.kind, step.key = True, "manual", f"acme_{step.key or Capability.REMOVE_MEMBER}"
+            session.add(step)
+    assert workflow.approve(request_id, "UAPP1").ok
+    for step in workflow.snapshot(request_id).manual_steps_open:
+        assert workflow.confirm_manual_step(step.id, "UAPP2").ok
+    snapshot = workflow.snapshot(request_id)
+    assert snapshot.status == RequestStatus.COMPLETED and vendor.executed == []
+    assert [s.key for s in snapshot.removals] == ["acme_remove_member"]
+    assert NotificationKind.STAKEHOLDERS in notifier.delivered

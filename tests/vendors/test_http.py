@@ -267,3 +267,27 @@ def test_concurrency_is_bounded_per_client(server: TinyVendor, sleeps: list[floa
 @pytest.mark.parametrize(("value", "expected"), [("5", 5.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None)])
 def test_parse_retry_after(value: str, expected: float | None) -> None:
     assert parse_retry_after(value) == expected
+
+
+def test_a_rate_limited_client_paces_every_call_through_one_allowance(server: TinyVendor) -> None:
+    waits: list[float] = []
+    policy = RetryPolicy(per_minute=60, sleep=waits.append, max_concurrency=4)
+    client = VendorHTTP(server.url, {}, vendor="tiny", policy=policy)
+    assert client.rate_limit is not None
+    burst = client.rate_limit.burst
+    threads = [threading.Thread(target=client.get_json, args=("/ok",)) for _ in range(burst + 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert server.count("GET /ok") == burst + 5
+    # Nobody actually slept (the sleep is recorded): the burst went at once, the next five were
+    # told to wait one, two, ... steady intervals, whichever thread they were on.
+    assert sorted(w for w in waits if w > 0) == [pytest.approx(i * client.rate_limit.interval, abs=0.05)
+                                                for i in range(1, 6)]
+
+
+def test_a_policy_scales_its_rate_limit_and_leaves_an_unlimited_one_alone() -> None:
+    assert RetryPolicy(per_minute=100).scaled(10).per_minute == 1000
+    assert RetryPolicy().scaled(10).per_minute is None
+    assert VendorHTTP("http://127.0.0.1:9", {}, vendor="tiny").rate_limit is None
