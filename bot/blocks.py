@@ -519,6 +519,8 @@ def stakeholder_notification(snapshot: RequestSnapshot, contact: str) -> Message
     if moved:
         owner = f"<@{request.new_owner_slack_id}>" if request.new_owner_slack_id else "the team"
         lines.append(f"*Assets handed over to {owner}:* {asset_summary(Counter(a['kind'] for a in moved))}")
+    lines.append("*Per tool:*")
+    lines += [f"• {vendor_outcome(snapshot, vendor)}" for vendor in snapshot.vendor_names]
     lines.append(f"*Questions:* {contact or f'<@{request.requester_id}>'}")
     text = f"{request.subject_email} no longer has access to {', '.join(removed_from)}"
     return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
@@ -537,6 +539,32 @@ def removal_summary(snapshot: RequestSnapshot) -> str:
         who = f"<@{step.done_by}>" if step.done_by else "a person"
         parts.append(f"{snapshot.vendor_labels.get(step.vendor, step.vendor)} (by hand, confirmed by {who})")
     return _and(parts)
+
+
+def vendor_outcome(snapshot: RequestSnapshot, vendor: str) -> str:
+    """One tool's line in the notice: what happened there and how it is known."""
+    label = snapshot.vendor_labels.get(vendor, vendor)
+    assessment = snapshot.assessments.get(vendor)
+    removal = next((s for s in snapshot.removals if s.vendor == vendor), None)
+    if removal is None:
+        if assessment is not None and assessment.status == AssessmentStatus.NOT_MEMBER:
+            return f"{label}: was not a member"
+        return f"{label}: not removed"
+    if removal.manual:
+        who = f"<@{removal.done_by}>" if removal.done_by else "a person"
+        words = f"{label}: removed by hand, confirmed by {who}"
+    else:
+        words = f"{label}: removed through its API and verified"
+    if assessment and assessment.member:
+        words += f" (was {assessment.member.role.value})"
+    moved = [a for a in snapshot.handed_over if a["vendor"] == vendor]
+    if moved:
+        words += f"; {asset_summary(Counter(a['kind'] for a in moved))} handed over"
+    ticked = [s for s in snapshot.steps if s.vendor == vendor and s.manual and s is not removal
+              and s.status == StepStatus.DONE]
+    if ticked:
+        words += f"; {len(ticked)} checklist item{'s' if len(ticked) > 1 else ''} done by hand"
+    return words
 
 
 def _and(items: list[str]) -> str:

@@ -160,3 +160,20 @@ def test_the_notices_say_which_removals_a_person_did_by_hand() -> None:
     expected = "PostHog (through its API, verified) and Kissmetrics (by hand, confirmed by <@UAPP2>)"
     assert expected in text_of(blocks.stakeholder_notification(done, ""))
     assert expected in text_of(blocks.requester_outcome(done))
+
+
+def test_the_notice_has_a_line_for_every_tool_including_those_they_were_not_in() -> None:
+    steps = [
+        Step(id=1, request_id=7, vendor="posthog", seq=0, kind="remove_member", title="Remove",
+             status=StepStatus.DONE),
+        Step(id=2, request_id=7, vendor="posthog", seq=1, kind="manual", key="posthog_feature_flags",
+             title="Flags", manual=True, status=StepStatus.DONE, done_by="UAPP2"),
+    ]
+    base = snapshot(RequestStatus.COMPLETED, steps, vendors=["posthog", "amplitude"], decided_by="UAPP1",
+                    completed_at=NOW)
+    absent = Assessment("amplitude", AssessmentStatus.NOT_MEMBER, email="alice@corp.com")
+    done = RequestSnapshot(base.request, {**base.assessments, "amplitude": absent}, steps, [],
+                           {"posthog": "PostHog", "amplitude": "Amplitude"})
+    text = text_of(blocks.stakeholder_notification(done, ""))
+    assert "PostHog: removed through its API and verified (was owner); 1 checklist item done by hand" in text
+    assert "Amplitude: was not a member" in text

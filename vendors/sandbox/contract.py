@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from vendors.base import Role, Vendor
 from vendors.http import RetryPolicy
+from vendors.sandbox.server import Fault, LoggedRequest
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,17 @@ class ContractSandbox(Protocol):
 
     def member_count(self) -> int:
         """How many members (joined or pending, not deactivated) the sandbox holds now."""
+        ...
+
+    # Given by `LoopbackServer` and each sandbox's vendor-shaped 429:
+    def inject(self, fault: Fault) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+    def calls(self, method: str | None = None, path_pattern: str | None = None) -> list[LoggedRequest]: ...
+
+    def throttle(self, seconds: int, *, times: int | None = 1, path_pattern: str | None = None) -> Fault:
+        """Answer the next `times` calls with the vendor's own 429 and `Retry-After: seconds`."""
         ...
 
     def writes_about(self, email: str) -> int:
