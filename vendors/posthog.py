@@ -9,13 +9,17 @@ replacing personal API keys, reviewing an admin's changes) becomes manual steps 
 
 Every step looks the person up again when it runs and does nothing that is already done, so the
 workflow may run it twice (after a crash) without acting twice.
+
+Besides removals it changes access (role, project access, invitations) through the same steps, and
+`manual_step` gives PostHog's click paths for anything a person does instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -28,25 +32,32 @@ from vendors.base import (
     AssessmentStatus,
     Asset,
     AuthError,
+    Capability,
     ConflictError,
     Member,
     NotFoundError,
     PlannedStep,
     ProjectAccess,
     Role,
+    StepKind,
     StepOutcome,
+    UnsupportedError,
     VendorError,
     assess_safely,
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP, default_detail
+from vendors.roles import ROLE_MAPS, common_role, vendor_role
 
+VENDOR = "posthog"
 HOSTS = {"us": "https://us.posthog.com", "eu": "https://eu.posthog.com"}
-MEMBER_LEVEL, ADMIN_LEVEL, OWNER_LEVEL = 1, 8, 15
 EDITABLE, RESTRICTED = 21, 37  # dashboard restriction levels
 _THROTTLE_WAIT = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
 _OWNER_CANNOT_LEAVE = "cannot leave the organization as its owner"
 _MEMBERS_UI = "Settings → Organization → Members"
+_ACCESS_UI = "switch to the project, then Settings → Project → Access control"
+_NO_READ_ONLY = ("PostHog has no read-only organization role (its levels are member, admin and owner), so offboard "
+                 "cannot set one.")
 _KEY_HINT = " Check POSTHOG_API_KEY: it must be a valid personal API key of an owner of the organization."
 
 
@@ -64,17 +75,35 @@ def posthog_base_url(host: str) -> str:
     return url.rstrip("/")
 
 
+def posthog_level(role: Role) -> int | None:
+    """The organization level PostHog's API takes for `role`; None where PostHog has no such role (read-only)."""
+    word = vendor_role(VENDOR, role)
+    return int(word) if word is not None else None
+
+
+# The levels PostHog knows, lowest first, as vendors.roles writes them (1 member, 8 admin, 15 owner).
+_KNOWN_LEVELS = tuple(sorted(int(word) for word in ROLE_MAPS[VENDOR].writing.values()))
+
+
 def role_for_level(level: int) -> Role:
-    """PostHog's organization levels 1/8/15 in our vocabulary (levels in between round down)."""
-    if level >= OWNER_LEVEL:
-        return Role.OWNER
-    if level >= ADMIN_LEVEL:
-        return Role.ADMIN
-    return Role.MEMBER
+    """A PostHog organization level in our vocabulary; a level between known ones rounds down."""
+    known = max((k for k in _KNOWN_LEVELS if k <= level), default=_KNOWN_LEVELS[0])
+    return common_role(VENDOR, str(known))
 
 
 def level_name(level: int) -> str:
-    return {OWNER_LEVEL: "owner", ADMIN_LEVEL: "admin", MEMBER_LEVEL: "member"}.get(level, f"level {level}")
+    """PostHog's own name for a level ("admin"), or "level 5" for one it does not name."""
+    return role_for_level(level).value if level in _KNOWN_LEVELS else f"level {level}"
+
+
+def _known_level(role: Role) -> int:
+    level = posthog_level(role)
+    if level is None:
+        raise RuntimeError(f"vendors.roles has no PostHog level for {role.value}")
+    return level
+
+
+MEMBER_LEVEL, ADMIN_LEVEL, OWNER_LEVEL = (_known_level(r) for r in (Role.MEMBER, Role.ADMIN, Role.OWNER))
 
 
 def throttle_wait(response: httpx.Response) -> float | None:
@@ -93,13 +122,43 @@ def posthog_detail(response: httpx.Response) -> str:
     return f"{detail} (field: {attr})" if attr and detail else detail
 
 
+class PostHogRejection(VendorError):
+    """A 400: PostHog's own words (`detail`) kept apart, so a step can quote them beside its advice."""
+
+    def __init__(self, message: str, *, detail: str, status: int = 400) -> None:
+        super().__init__(message, status=status, vendor=VENDOR)
+        self.detail = detail
+
+
+class PostHogRefusal(AuthError):
+    """A 403 (a guard on levels, or a missing scope), with PostHog's own words in `detail`."""
+
+    def __init__(self, message: str, *, detail: str, status: int = 403) -> None:
+        super().__init__(message, status=status, vendor=VENDOR)
+        self.detail = detail
+
+
 def _classify(response: httpx.Response, detail: str) -> VendorError | None:
-    if response.status_code == 400 and _OWNER_CANNOT_LEAVE in detail.lower():
+    status = response.status_code
+    if status == 400 and _OWNER_CANNOT_LEAVE in detail.lower():
         return ConflictError(
             "PostHog will not remove an owner. Demote them to admin first "
             f"({_MEMBERS_UI} → their role), then press Retry."
         )
+    if status == 400:
+        return PostHogRejection(f"PostHog: {_call_of(response)} failed (400: {detail})", detail=detail)
+    if status == 403:
+        return PostHogRefusal(f"PostHog refused {_call_of(response)} (403: {detail}); the key may lack a "
+                              "permission or scope", detail=detail)
     return None
+
+
+def _call_of(response: httpx.Response) -> str:
+    try:
+        request = response.request
+    except RuntimeError:  # a response built by hand (tests) has no request
+        return "the call"
+    return f"{request.method} {request.url.path}"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -138,6 +197,27 @@ class _Person:
             membership_id=str(raw["id"]), level=int(raw["level"]),
             last_login=_parse_time(raw.get("last_login")), joined_at=_parse_time(raw.get("joined_at")),
         )
+
+
+@dataclass(frozen=True)
+class _AccessMap:
+    """Who may open one project: explicit entries by membership id, and the level everyone else gets."""
+
+    default_level: str
+    levels: Mapping[str, str]  # membership id → "none" | "member" | "admin"
+
+    @classmethod
+    def from_controls(cls, controls: Any) -> _AccessMap:
+        controls = controls if isinstance(controls, dict) else {}
+        levels = {
+            str(entry["organization_member"]): str(entry.get("access_level") or "none")
+            for entry in controls.get("access_controls") or []
+            if entry.get("organization_member") and entry.get("resource") == "project"
+        }
+        return cls(str(controls.get("default_access_level") or "member"), levels)
+
+    def level_of(self, membership_id: str) -> str:
+        return self.levels.get(membership_id, self.default_level)
 
 
 # -- asset kinds ----------------------------------------------------------------------------------------
@@ -186,8 +266,16 @@ class PostHogVendor:
     The key should belong to an owner: only an owner may demote (and so remove) another owner.
     """
 
-    name = "posthog"
+    name = VENDOR
     label = "PostHog"
+    # PostHog's API does all of it (vendor-apis.md); "hand-over" is what `_handover` does, since
+    # `created_by` cannot be changed: open restricted dashboards to the project, record the new owner.
+    capabilities: frozenset[Capability] = frozenset({
+        Capability.FIND_MEMBER, Capability.LIST_MEMBERS, Capability.READ_ROLE, Capability.READ_LAST_LOGIN,
+        Capability.READ_PROJECTS, Capability.LIST_ASSETS, Capability.HANDOVER_ASSETS, Capability.CHANGE_ROLE,
+        Capability.REMOVE_FROM_PROJECT, Capability.REMOVE_MEMBER, Capability.VERIFY_REMOVAL, Capability.INVITE,
+        Capability.CANCEL_INVITE,
+    })
 
     def __init__(
         self,
@@ -240,12 +328,41 @@ class PostHogVendor:
 
     def execute(self, step: PlannedStep) -> StepOutcome:
         runners = {
-            "handover_assets": self._handover,
+            StepKind.HANDOVER_ASSETS.value: self._handover,
             "demote_owner": self._demote,
-            "remove_member": self._remove,
-            "verify_removed": self._verify,
+            StepKind.REMOVE_MEMBER.value: self._remove,
+            StepKind.VERIFY_REMOVED.value: self._verify,
+            StepKind.CHANGE_ROLE.value: self._change_role,
+            StepKind.REMOVE_FROM_PROJECT.value: self._remove_from_project,
+            StepKind.INVITE.value: self._invite,
+            StepKind.CANCEL_INVITE.value: self._cancel_invite,
         }
         return run_step(self.name, self.label, step, runners, _explained)
+
+    def iter_members(self) -> Iterator[Member]:
+        """Every member, a page at a time. A member's projects come from each project's access
+        controls, read once per project for the whole walk (on first need) rather than per member."""
+        try:
+            yield from self._walk_members()
+        except AuthError as exc:
+            raise _explained(exc) from None
+
+    def _walk_members(self) -> Iterator[Member]:
+        projects = self._projects()
+        access: dict[str, _AccessMap] = {}
+
+        def access_to(project: dict[str, Any]) -> _AccessMap:
+            pid = str(project["id"])
+            if pid not in access:
+                access[pid] = self._readable_access_map(project, [])
+            return access[pid]
+
+        for raw in self._list(self._org_path("members/"), {}):
+            person = _Person.from_member(raw)
+            yield self._member(person, _projects_of(person, projects, access_to), self._person_ids(person))
+
+    def manual_step(self, capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
+        return manual_step(capability, email, details)
 
     # -- assessment --------------------------------------------------------------------------------
     def _assess(self, email: str) -> Assessment:
@@ -260,38 +377,38 @@ class PostHogVendor:
         owned = self._owned_assets(person, projects)
         extra = self._member_extra(person, org, owned, warnings)
         warnings[:0] = self._role_warnings(person, org, extra)
-        member = Member(
-            email=person.email, member_id=person.user_uuid, name=person.name, role=role_for_level(person.level),
-            vendor_role=f"{level_name(person.level)} (level {person.level})", projects=access,
-            last_login=person.last_login, joined_at=person.joined_at, extra=extra,
-        )
+        member = self._member(person, access, extra)
         return Assessment(
             self.name, AssessmentStatus.MEMBER, member=member, assets=tuple(o.asset for o in owned),
             warnings=tuple(warnings), email=email,
         )
 
+    def _member(self, person: _Person, projects: tuple[ProjectAccess, ...], extra: dict[str, Any]) -> Member:
+        return Member(
+            email=person.email, member_id=person.user_uuid, name=person.name, role=role_for_level(person.level),
+            vendor_role=f"{level_name(person.level)} (level {person.level})", projects=projects,
+            last_login=person.last_login, joined_at=person.joined_at, extra=extra,
+        )
+
+    def _person_ids(self, person: _Person) -> dict[str, Any]:
+        return {"organization_id": self.organization_id, "membership_id": person.membership_id,
+                "user_id": person.user_id, "user_uuid": person.user_uuid, "level": person.level}
+
     def _member_projects(
         self, person: _Person, projects: list[dict[str, Any]], warnings: list[str]
     ) -> tuple[ProjectAccess, ...]:
-        if person.level >= ADMIN_LEVEL:  # org admins and owners are admins of every project
-            return tuple(ProjectAccess(str(p["id"]), p["name"], "admin") for p in projects)
-        access = []
-        for project in projects:
-            level = self._project_level(person, project, warnings)
-            if level != "none":
-                access.append(ProjectAccess(str(project["id"]), project["name"], level))
-        return tuple(access)
+        return _projects_of(person, projects, lambda project: self._readable_access_map(project, warnings))
 
-    def _project_level(self, person: _Person, project: dict[str, Any], warnings: list[str]) -> str:
+    def _readable_access_map(self, project: dict[str, Any], warnings: list[str]) -> _AccessMap:
+        """The project's access map; where the key may not read it, a guess that says so."""
         try:
-            controls = self._http.get_json(f"/api/projects/{project['id']}/access_controls")
+            return self._access_map(project["id"])
         except (AuthError, NotFoundError) as exc:
             warnings.append(f"Could not read who may open {project['name']} ({exc.message}).")
-            return "member" if not project.get("access_control") else "unknown"
-        for entry in controls.get("access_controls") or []:
-            if entry.get("organization_member") == person.membership_id and entry.get("resource") == "project":
-                return str(entry.get("access_level") or "none")
-        return str(controls.get("default_access_level") or "member")
+            return _AccessMap("member" if not project.get("access_control") else "unknown", {})
+
+    def _access_map(self, project_id: Any) -> _AccessMap:
+        return _AccessMap.from_controls(self._http.get_json(f"/api/projects/{project_id}/access_controls"))
 
     def _owned_assets(self, person: _Person, projects: list[dict[str, Any]]) -> list[_Owned]:
         pairs = [(project, kind) for project in projects for kind in _KINDS]
@@ -318,12 +435,9 @@ class PostHogVendor:
         self, person: _Person, org: dict[str, Any], owned: list[_Owned], warnings: list[str]
     ) -> dict[str, Any]:
         extra: dict[str, Any] = {
+            **self._person_ids(person),
             "organization_id": org.get("id", self.organization_id),
             "organization_name": self._org_label(),
-            "membership_id": person.membership_id,
-            "user_id": person.user_id,
-            "user_uuid": person.user_uuid,
-            "level": person.level,
             "active_feature_flags": [o.asset.asset_id for o in owned
                                      if o.asset.kind == "feature_flag" and o.raw.get("active")],
             "running_experiments": [o.asset.asset_id for o in owned if o.asset.kind == "experiment"
@@ -354,7 +468,7 @@ class PostHogVendor:
             )
         if person.level < OWNER_LEVEL:
             return warnings
-        if not self._other_owners(person):
+        if not self._has_another_owner(person):
             warnings.append(
                 f"{person.email} is the ONLY owner of {org_name}: make someone else an owner first "
                 f"({_MEMBERS_UI}), or removal will stop."
@@ -447,20 +561,36 @@ class PostHogVendor:
                            {"from_level": OWNER_LEVEL, "to_level": ADMIN_LEVEL, "changed": True})
 
     def _demote_owner(self, person: _Person) -> None:
-        org_name = self._org_label()
-        if not self._other_owners(person):
+        self._require_another_owner(person)
+        self._patch_level(person, ADMIN_LEVEL)
+
+    def _require_another_owner(self, person: _Person) -> None:
+        """PostHog keeps an owner: the only one cannot be demoted (nor, so, removed)."""
+        if not self._has_another_owner(person):
             raise ConflictError(
-                f"{person.email} is the only owner of {org_name}. Make someone else an owner first "
+                f"{person.email} is the only owner of {self._org_label()}. Make someone else an owner first "
                 f"({_MEMBERS_UI}), then press Retry.", vendor=self.name,
             )
+
+    def _patch_level(self, person: _Person, level: int) -> None:
         try:
-            self._http.send_json("PATCH", self._member_path(person), {"level": ADMIN_LEVEL})
+            self._http.send_json("PATCH", self._member_path(person), {"level": level})
         except AuthError as exc:
-            raise ConflictError(
-                f"PostHog refused to demote {person.email} ({exc.status}). The API key offboard uses must belong "
-                f"to another owner of {org_name}; change POSTHOG_API_KEY or demote them by hand "
-                f"({_MEMBERS_UI}), then press Retry.", status=exc.status, vendor=self.name,
-            ) from None
+            if exc.status != 403:
+                raise
+            raise ConflictError(self._level_refusal(person, level, exc), status=exc.status, vendor=self.name) from None
+
+    def _level_refusal(self, person: _Person, level: int, exc: AuthError) -> str:
+        words = getattr(exc, "detail", "") or exc.message
+        org_name = self._org_label()
+        if OWNER_LEVEL in (level, person.level):
+            who = f"only an owner can make or unmake owners, so the key must belong to another owner of {org_name}"
+        else:
+            who = f"the key must belong to an admin or owner of {org_name} ranking at least as high as {person.email}"
+        return (f"PostHog refused to change {person.email} from {level_name(person.level)} to {level_name(level)} "
+                f"({exc.status}: {words}). The API key offboard uses (POSTHOG_API_KEY) belongs to the wrong account "
+                f"or lacks the organization_member:write scope: {who}. Change POSTHOG_API_KEY, or change their role "
+                f"by hand ({_MEMBERS_UI} → their role), then press Retry.")
 
     def _remove(self, params: dict[str, Any]) -> StepOutcome:
         email = params["email"]
@@ -500,7 +630,189 @@ class PostHogVendor:
         return StepOutcome(f"Checked: {email} is no longer a member of {org_name}",
                            {"verified_at": datetime.now(UTC).isoformat()})
 
+    # -- access changes ----------------------------------------------------------------------------
+    def _change_role(self, params: dict[str, Any]) -> StepOutcome:
+        email, role = params["email"], _wanted_role(params)
+        level = posthog_level(role)
+        if level is None:
+            raise UnsupportedError(f"{_NO_READ_ONLY} Change {email}'s access by hand instead.", vendor=self.name)
+        person = self._member_for(email, f"give them the role {role.value}")
+        before = role_for_level(person.level).value
+        if person.level == level:
+            return StepOutcome(f"{email} is already {role.value} in {self._org_label()}; nothing to change",
+                               {"from_role": before, "to_role": role.value, "changed": False})
+        self._check_level_change(person, level)
+        self._patch_level(person, level)
+        after = self._find_person(email)
+        if after is None or after.level != level:
+            now = "no longer a member" if after is None else level_name(after.level)
+            raise VendorError(
+                f"PostHog accepted the change, yet {email} is {now} rather than {role.value}. Check their role in "
+                f"{_MEMBERS_UI}, then press Retry.", vendor=self.name,
+            )
+        return StepOutcome(f"Changed {email}'s role in {self._org_label()} from {before} to {role.value}",
+                           {"from_role": before, "to_role": role.value, "changed": True})
+
+    def _check_level_change(self, person: _Person, level: int) -> None:
+        """PostHog's guards, checked first so the refusal says what to do rather than just "403"."""
+        if self._key_owner_uuid() == person.user_uuid:
+            raise ConflictError(
+                f"{person.email} owns the personal API key offboard uses for PostHog, and PostHog lets nobody "
+                f"change their own level. Change it by hand from another owner's account ({_MEMBERS_UI} → their "
+                "role), or set POSTHOG_API_KEY to a key of another owner, then press Retry.", vendor=self.name,
+            )
+        if person.level >= OWNER_LEVEL > level:
+            self._require_another_owner(person)
+
+    def _remove_from_project(self, params: dict[str, Any]) -> StepOutcome:
+        email = params["email"]
+        project_id = str(params.get("project_id") or "").strip()
+        if not project_id:
+            raise VendorError(f"The PostHog step for {email} does not say which project to remove them from",
+                              vendor=self.name)
+        project = str(params.get("project_name") or f"project {project_id}")
+        details: dict[str, Any] = {"project_id": project_id, "project_name": project}
+        person = self._find_person(email)
+        if person is None:
+            return StepOutcome(f"{email} is not a member of {self._org_label()}; nothing to remove from {project}",
+                               {**details, "member": False, "changed": False})
+        if person.level >= ADMIN_LEVEL:
+            raise ConflictError(self._implicit_access(person, project), vendor=self.name)
+        before = self._project_access(project_id, project).level_of(person.membership_id)
+        if before == "none":
+            return StepOutcome(f"{email} already cannot open {project}; nothing to change",
+                               {**details, "from_level": before, "to_level": "none", "changed": False})
+        self._put_no_access(person, project_id, project)
+        after = self._project_access(project_id, project).level_of(person.membership_id)
+        if after != "none":
+            raise VendorError(
+                f"PostHog accepted the change, yet {email} can still open {project} ({after}). Check the project's "
+                f"access control ({_ACCESS_UI}), then press Retry.", vendor=self.name,
+            )
+        return StepOutcome(f"Removed {email} from {project} (was {before}); they stay in {self._org_label()}",
+                           {**details, "from_level": before, "to_level": "none", "changed": True})
+
+    def _implicit_access(self, person: _Person, project: str) -> str:
+        role = level_name(person.level)
+        return (f"{person.email} is an organization {role} of {self._org_label()}, and PostHog lets admins and "
+                f"owners open every project whatever the project says, so offboard cannot take {project} away "
+                f"from them alone. Lower them to member first ({_MEMBERS_UI} → their role), or remove them from "
+                "the organization, then press Retry.")
+
+    def _project_access(self, project_id: str, project: str) -> _AccessMap:
+        try:
+            return self._access_map(project_id)
+        except NotFoundError:
+            raise NotFoundError(
+                f"PostHog has no project {project} (id {project_id}) that offboard's key can open. Check the "
+                "project still exists and POSTHOG_API_KEY belongs to an owner, then press Retry.",
+                status=404, vendor=self.name,
+            ) from None
+
+    def _put_no_access(self, person: _Person, project_id: str, project: str) -> None:
+        # An explicit "none" for their membership: it overrides the project's default, so they cannot
+        # open the project even where everyone else in the organization can.
+        body = {"organization_member": person.membership_id, "access_level": "none"}
+        try:
+            self._http.send_json("PUT", f"/api/projects/{project_id}/access_controls", body)
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            raise ConflictError(
+                f"PostHog refused to remove {person.email} from {project} ({exc.status}: "
+                f"{getattr(exc, 'detail', '') or exc.message}). The API key offboard uses (POSTHOG_API_KEY) must "
+                f"belong to an admin of that project (any organization admin or owner is one), or remove them by "
+                f"hand ({_ACCESS_UI}), then press Retry.", status=exc.status, vendor=self.name,
+            ) from None
+
+    def _invite(self, params: dict[str, Any]) -> StepOutcome:
+        email, role = params["email"], _wanted_role(params)
+        level = posthog_level(role)
+        if level is None:
+            raise UnsupportedError(f"{_NO_READ_ONLY} Invite {email} as a member and limit their access by hand.",
+                                   vendor=self.name)
+        org_name = self._org_label()
+        member = self._find_person(email)
+        if member is not None:
+            current = role_for_level(member.level).value
+            return StepOutcome(f"{email} is already a member of {org_name} (as {current}); no invitation sent",
+                               {"status": "already_member", "invite_id": None, "role": current})
+        pending = self._live_invites(email)
+        if pending:  # POSTing again would replace it and email them a second time
+            return _already_invited(email, org_name, pending[0], role)
+        created = self._post_invite(email, role, level, params)
+        created_id = str(created.get("id") or "") if isinstance(created, dict) else ""
+        found = [str(i.get("id")) for i in self._live_invites(email)
+                 if int(i.get("level") or 0) == level and (not created_id or str(i.get("id")) == created_id)]
+        if not found:
+            raise VendorError(
+                f"PostHog accepted the invitation of {email}, yet it is not among the pending invitations as "
+                f"{role.value}. Check {_MEMBERS_UI} → Pending invites, then press Retry.", vendor=self.name,
+            )
+        invite_id = found[0]
+        projects = ", ".join(str(p) for p in params.get("projects") or [])
+        suffix = f", with access to project(s) {projects}" if projects else ""
+        return StepOutcome(f"Invited {email} to {org_name} as {role.value}{suffix}",
+                           {"status": "invited", "invite_id": invite_id, "role": role.value})
+
+    def _post_invite(self, email: str, role: Role, level: int, params: dict[str, Any]) -> Any:
+        body: dict[str, Any] = {
+            "target_email": email,
+            "level": level,
+            "private_project_access": [{"id": _project_key(p), "level": "member"}
+                                       for p in params.get("projects") or []],
+        }
+        if params.get("message"):
+            body["message"] = str(params["message"])
+        try:
+            # A POST: VendorHTTP retries it only when it certainly did not reach PostHog, so a lost
+            # answer never sends a second invitation; a rerun of the step finds the first one.
+            return self._http.send_json("POST", self._org_path("invites/"), body)
+        except (PostHogRejection, PostHogRefusal) as exc:
+            hint = (" Only an owner can invite an owner, and an admin at most an admin: check whose key "
+                    "POSTHOG_API_KEY is." if exc.status == 403 else "")
+            raise VendorError(
+                f"PostHog refused to invite {email} as {role.value}: {exc.detail.rstrip('.')}.{hint} Or invite "
+                f"them by hand ({_MEMBERS_UI} → Invite team member), then press Retry.", status=exc.status,
+                vendor=self.name,
+            ) from None
+
+    def _cancel_invite(self, params: dict[str, Any]) -> StepOutcome:
+        email = params["email"]
+        org_name = self._org_label()
+        pending = self._live_invites(email)
+        if not pending:
+            return StepOutcome(f"{email} has no pending invitation to {org_name}; nothing to cancel",
+                               {"cancelled": [], "changed": False})
+        for invite in pending:
+            with contextlib.suppress(NotFoundError):  # cancelled by someone else meanwhile: just as good
+                self._http.send_json("DELETE", self._org_path(f"invites/{invite['id']}/"))
+        if self._live_invites(email):
+            raise VendorError(
+                f"{email} still has a pending invitation to {org_name} in PostHog. Cancel it by hand "
+                f"({_MEMBERS_UI} → Pending invites → ⋯ → Cancel invite), then press Retry.", vendor=self.name,
+            )
+        return StepOutcome(f"Cancelled {email}'s pending invitation to {org_name}",
+                           {"cancelled": [str(i["id"]) for i in pending], "changed": True})
+
     # -- lookups -----------------------------------------------------------------------------------
+    def _find_person(self, email: str) -> _Person | None:
+        raw = self._find_member(email)
+        return _Person.from_member(raw) if raw is not None else None
+
+    def _member_for(self, email: str, purpose: str) -> _Person:
+        person = self._find_person(email)
+        if person is None:
+            raise NotFoundError(f"{email} is not a member of {self._org_label()} in PostHog, so offboard cannot "
+                                f"{purpose}. Invite them instead, or check the address.", vendor=self.name)
+        return person
+
+    def _live_invites(self, email: str) -> list[dict[str, Any]]:
+        """Pending, unexpired invitations for `email` (the list has no email filter, so all are read)."""
+        wanted = email.strip().casefold()
+        return [i for i in self._list(self._org_path("invites/"), {})
+                if str(i.get("target_email", "")).casefold() == wanted and not i.get("is_expired")]
+
     def _find_member(self, email: str) -> dict[str, Any] | None:
         """The membership for `email`, case-insensitively.
 
@@ -515,12 +827,12 @@ class PostHogVendor:
                     return raw
         return None
 
-    def _other_owners(self, person: _Person) -> list[str]:
-        # No level filter exists, so this reads the whole member list.
-        return [
-            raw["user"]["email"] for raw in self._list(self._org_path("members/"), {})
-            if int(raw.get("level", 0)) >= OWNER_LEVEL and raw["user"]["uuid"] != person.user_uuid
-        ]
+    def _has_another_owner(self, person: _Person) -> bool:
+        # No level filter or ordering exists, so this reads the member list until it meets another owner.
+        return any(
+            int(raw.get("level", 0)) >= OWNER_LEVEL and raw["user"]["uuid"] != person.user_uuid
+            for raw in self._list(self._org_path("members/"), {})
+        )
 
     def _projects(self) -> list[dict[str, Any]]:
         return list(self._list(self._org_path("projects/"), {}))
@@ -583,6 +895,37 @@ def _explained(exc: VendorError) -> VendorError:
 
 def _restricted(dashboard: dict[str, Any]) -> bool:
     return int(dashboard.get("restriction_level") or EDITABLE) >= RESTRICTED
+
+
+def _projects_of(person: _Person, projects: list[dict[str, Any]],
+                 access_to: Callable[[dict[str, Any]], _AccessMap]) -> tuple[ProjectAccess, ...]:
+    if person.level >= ADMIN_LEVEL:  # org admins and owners are admins of every project
+        return tuple(ProjectAccess(str(p["id"]), p["name"], "admin") for p in projects)
+    levels = ((p, access_to(p).level_of(person.membership_id)) for p in projects)
+    return tuple(ProjectAccess(str(p["id"]), p["name"], level) for p, level in levels if level != "none")
+
+
+def _wanted_role(params: Mapping[str, Any]) -> Role:
+    try:
+        return Role(str(params.get("role") or ""))
+    except ValueError:
+        raise VendorError(f"The PostHog step names no role offboard knows ({params.get('role')!r})",
+                          vendor=VENDOR) from None
+
+
+def _project_key(project_id: Any) -> Any:
+    """PostHog's project (team) ids are integers; the steps carry them as text."""
+    text = str(project_id).strip()
+    return int(text) if text.isdigit() else text
+
+
+def _already_invited(email: str, org_name: str, invite: dict[str, Any], wanted: Role) -> StepOutcome:
+    invited_as = role_for_level(int(invite.get("level") or MEMBER_LEVEL))
+    note = "" if invited_as == wanted else (f"; it is for {invited_as.value}, not {wanted.value}: cancel it and "
+                                            "invite again to change that")
+    return StepOutcome(f"{email} already has a pending invitation to {org_name}{note}; not sent again",
+                       {"status": "already_invited", "invite_id": str(invite.get("id") or ""),
+                        "role": invited_as.value})
 
 
 # -- plans ------------------------------------------------------------------------------------------------
@@ -706,3 +1049,153 @@ def _unassessed_review_step(email: str, reason: str) -> PlannedStep:
             f"their new owner. If they were an admin or owner, also review their recent changes under Activity."
         ),
     )
+
+
+# -- manual steps for every capability (also what ManualVendor uses when PostHog is set up as manual-only) ----
+# Click paths quoted from the PostHog runbook (/work/shared/runbooks/posthog-remove-user.txt): Settings →
+# Organization → Members, ⋯ → Remove member, Settings → Project → Members → Remove from project, Dashboards /
+# Feature Flags filtered by creator, Settings → User → Personal API keys. UNVERIFIED (the runbook does not name
+# them; today's PostHog UI as best known): "Invite team member", "Pending invites" and "Cancel invite", the
+# project's "Access control" page with "No access", and the dashboard Share options' wording.
+_ManualText = Callable[[str, Mapping[str, Any]], tuple[str, str]]
+
+
+def manual_step(capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
+    """What a person does in PostHog's UI instead of `capability` for `email` (click paths from the
+    PostHog runbook). `details` may hold "role", "project_id", "project_name", "projects",
+    "new_owner_email", "reason" and "after_invite"."""
+    title, instructions = _MANUAL_TEXTS[capability](email, details)
+    project_id = details.get("project_id")
+    key = f"{VENDOR}_{capability.value}" + (f"_{project_id}" if project_id else "")
+    return PlannedStep(StepKind.MANUAL.value, title, {"email": email, **details}, manual=True,
+                       instructions=instructions, key=key)
+
+
+def _find_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    why = f"offboard did not look in PostHog: {details['reason']}. " if details.get("reason") else ""
+    return ("Check whether they are in PostHog",
+            f"{why}In PostHog open {_MEMBERS_UI} and search for {email}. Look under Pending invites too. If they "
+            "are there, note their level (Member, Admin or Owner) and do the other PostHog steps; if not, there is "
+            "nothing to do in PostHog.")
+
+
+def _list_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    return ("List PostHog's members by hand",
+            f"In PostHog open {_MEMBERS_UI}: it lists every member with their level (Member, Admin or Owner), "
+            "when they joined and when they last logged in, and below it the pending invites. Copy what is needed, "
+            f"starting with {email}'s row (or their pending invite).")
+
+
+def _role_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    return (f"Check {email}'s role in PostHog",
+            f"In PostHog open {_MEMBERS_UI} and find {email}: their level (Member, Admin or Owner) is on their row.")
+
+
+def _last_login_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    return (f"Check when {email} last logged in to PostHog",
+            f"In PostHog open {_MEMBERS_UI} and find {email}: their row says when they last logged in.")
+
+
+def _projects_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    return (f"Check which PostHog projects {email} can open",
+            f"In PostHog open {_MEMBERS_UI} and find {email}: an Admin or Owner can open every project. For a "
+            "Member, switch to each project (the project switcher, top left) and open Settings → Project → Access "
+            "control: the project's default access and any entry for them say whether they can open it.")
+
+
+def _assets_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    return (f"List what {email} created in PostHog",
+            "In each PostHog project open Dashboards, Product analytics (insights), Feature Flags, Experiments, "
+            f"Cohorts and Notebooks, and filter each list by creator {email}. Note what they made, and which "
+            "dashboards are restricted (only their collaborators can edit them).")
+
+
+def _handover_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    successor = details.get("new_owner_email") or "the colleague taking over their work"
+    return (f"Hand over {email}'s PostHog work to {successor}",
+            f"PostHog keeps everything {email} created after they leave, but nobody can change who created it. "
+            f"In each project: open Dashboards, filter by creator {email}, and for each dashboard still needed "
+            "make it editable by the team (dashboard → Share → “Everyone in the project can edit”) or add "
+            f"{successor} as an editor; delete the obsolete ones. Open Feature Flags, filter by creator, write each "
+            f"flag's purpose and status into its description and name {successor} as its owner there. Open "
+            f"Experiments: for each running one, note its status and results so far and tell {successor} it is "
+            f"theirs. Finally find the scripts and integrations that use {email}'s personal API keys and replace "
+            f"them with a key of {successor} (Settings → User → Personal API keys), or with the project API key "
+            "where that is enough.")
+
+
+def _change_role_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    role = str(details.get("role") or "")
+    start = f"Once {email} has accepted the PostHog invitation, in" if details.get("after_invite") else "In"
+    if role == Role.READ_ONLY.value:
+        return (f"Give {email} the nearest PostHog has to read-only",
+                f"{_NO_READ_ONLY} Do the nearest instead. {start} PostHog open {_MEMBERS_UI}, find {email} and set "
+                "their level to Member (an Admin or Owner can change everything). Then, in each project (Settings → "
+                "Project → Access control), give them “Member” access only where they need it and “No access” "
+                "elsewhere. Members can still edit a project's shared dashboards and insights, so restrict the "
+                "dashboards they must not change (dashboard → Share → “Only those invited to this dashboard can "
+                "edit”).")
+    level = role.capitalize() or "the agreed level"
+    return (f"Make {email} {role or 'the agreed role'} in PostHog",
+            f"{start} PostHog open {_MEMBERS_UI}, find {email} and change their level to {level}. Only an owner "
+            "can make someone an owner or change an owner's level, nobody can change their own level, and the "
+            "organization must keep an owner: make someone else an owner before demoting the last one.")
+
+
+def _remove_from_project_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    project = details.get("project_name") or details.get("project_id") or "the project"
+    return (f"Remove {email} from PostHog project {project}",
+            f"In PostHog switch to {project} (the project switcher, top left), open Settings → Project → Access "
+            f"control, find {email} and set their access to “No access” (older PostHog: Settings → Project → "
+            "Members → ⋯ → Remove from project). They stay in the organization and keep their other projects. "
+            "An organization Admin or Owner can open every project whatever is set there: lower them to Member "
+            f"first ({_MEMBERS_UI}).")
+
+
+def _remove_member_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    return (f"Remove {email} from PostHog",
+            f"In PostHog open {_MEMBERS_UI}, find {email}, click ⋯ → Remove member and confirm. PostHog does not "
+            "remove an owner: an owner first changes their level to Admin (make someone else an owner if they are "
+            "the only one). The removal is immediate and cannot be undone; their dashboards, insights and flags "
+            "stay with the project.")
+
+
+def _verify_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    return (f"Check {email} is gone from PostHog",
+            f"In PostHog open {_MEMBERS_UI} and search for {email}: they must not be listed, nor under Pending "
+            "invites. If they still are, remove them (⋯ → Remove member) or cancel the invitation.")
+
+
+def _invite_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    role = str(details.get("role") or Role.MEMBER.value)
+    level = "Member" if role == Role.READ_ONLY.value else role.capitalize()
+    projects = ", ".join(str(p) for p in details.get("projects") or [])
+    where = f" Under project access, give them access to: {projects}." if projects else ""
+    read_only = (f" {_NO_READ_ONLY} Invite them as Member, then limit what they can change (see the role "
+                 "step).") if role == Role.READ_ONLY.value else ""
+    return (f"Invite {email} to PostHog as {role}",
+            f"In PostHog open {_MEMBERS_UI} → Invite team member, enter {email} and choose the level {level}."
+            f"{where} Send the invitation. Only an owner can invite an owner.{read_only}")
+
+
+def _cancel_invite_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    return (f"Cancel {email}'s PostHog invitation",
+            f"In PostHog open {_MEMBERS_UI}, find {email} under Pending invites, click ⋯ → Cancel invite and "
+            "confirm.")
+
+
+_MANUAL_TEXTS: dict[Capability, _ManualText] = {
+    Capability.FIND_MEMBER: _find_text,
+    Capability.LIST_MEMBERS: _list_text,
+    Capability.READ_ROLE: _role_text,
+    Capability.READ_LAST_LOGIN: _last_login_text,
+    Capability.READ_PROJECTS: _projects_text,
+    Capability.LIST_ASSETS: _assets_text,
+    Capability.HANDOVER_ASSETS: _handover_text,
+    Capability.CHANGE_ROLE: _change_role_text,
+    Capability.REMOVE_FROM_PROJECT: _remove_from_project_text,
+    Capability.REMOVE_MEMBER: _remove_member_text,
+    Capability.VERIFY_REMOVAL: _verify_text,
+    Capability.INVITE: _invite_text,
+    Capability.CANCEL_INVITE: _cancel_invite_text,
+}

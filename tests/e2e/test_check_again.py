@@ -25,7 +25,7 @@ def world(tmp_path: Path) -> Iterator[LocalWorld]:
 
 def test_check_again_after_an_outage_replans_and_the_request_completes(world: LocalWorld) -> None:
     world.posthog.inject(Fault("status", 503, {"detail": "down for maintenance"}, times=None))
-    request_id = open_request(world, "bob@corp.com")
+    request_id = open_request(world, "dave@corp.com")
     card = the_card(world)
     assert "could not check" in card_text(card) and blocks.REASSESS in action_ids(card)
     assert world.bot.workflow.snapshot(request_id).assessments["posthog"].member is None
@@ -43,5 +43,5 @@ def test_check_again_after_an_outage_replans_and_the_request_completes(world: Lo
 
     click(world, blocks.APPROVE, APPROVER)
     wait_for_status(world, request_id, RequestStatus.COMPLETED)
-    assert world.posthog.member_by_email("bob@corp.com") is None
-    assert world.posthog.delete_count("bob@corp.com") == 1
+    assert world.posthog.member_by_email("dave@corp.com") is None
+    assert world.posthog.delete_count("dave@corp.com") == 1

@@ -282,9 +282,13 @@ def test_a_rate_limited_client_paces_every_call_through_one_allowance(server: Ti
         thread.join()
     assert server.count("GET /ok") == burst + 5
     # Nobody actually slept (the sleep is recorded): the burst went at once, the next five were
-    # told to wait one, two, ... steady intervals, whichever thread they were on.
-    assert sorted(w for w in waits if w > 0) == [pytest.approx(i * client.rate_limit.interval, abs=0.05)
-                                                for i in range(1, 6)]
+    # told to wait one, two, ... steady intervals, whichever thread they were on (less the moments
+    # that passed between their reservations on a busy machine, never more).
+    interval = client.rate_limit.interval
+    positive = sorted(w for w in waits if w > 0)
+    assert len(positive) == 5
+    for i, wait in enumerate(positive, start=1):
+        assert i * interval - 0.5 < wait <= i * interval
 
 
 def test_a_policy_scales_its_rate_limit_and_leaves_an_unlimited_one_alone() -> None:

@@ -22,7 +22,15 @@ from vendors.base import (
     assessment_from_json,
 )
 from vendors.http import RetryPolicy
-from vendors.posthog import PostHogVendor, posthog_base_url, role_for_level, throttle_wait
+from vendors.posthog import (
+    PostHogVendor,
+    level_name,
+    posthog_base_url,
+    posthog_level,
+    role_for_level,
+    throttle_wait,
+)
+from vendors.roles import vendor_role
 from vendors.sandbox.posthog import (
     ADMIN,
     EDITABLE,
@@ -74,9 +82,17 @@ def test_bad_hosts(host: str) -> None:
         posthog_base_url(host)
 
 
-@pytest.mark.parametrize(("level", "role"), [(1, Role.MEMBER), (8, Role.ADMIN), (15, Role.OWNER), (5, Role.MEMBER)])
+@pytest.mark.parametrize(("level", "role"), [(1, Role.MEMBER), (8, Role.ADMIN), (15, Role.OWNER), (5, Role.MEMBER),
+                                            (10, Role.ADMIN), (20, Role.OWNER), (0, Role.MEMBER)])
 def test_role_for_level(level: int, role: Role) -> None:
-    assert role_for_level(level) == role
+    assert role_for_level(level) == role  # levels between PostHog's round down
+
+
+def test_levels_come_from_the_one_role_table() -> None:
+    assert [posthog_level(r) for r in (Role.MEMBER, Role.ADMIN, Role.OWNER)] == [
+        int(vendor_role("posthog", r) or 0) for r in (Role.MEMBER, Role.ADMIN, Role.OWNER)] == [1, 8, 15]
+    assert posthog_level(Role.READ_ONLY) is None
+    assert [level_name(level) for level in (1, 8, 15, 5)] == ["member", "admin", "owner", "level 5"]
 
 
 def test_throttle_wait_reads_posthogs_detail() -> None:

@@ -9,6 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from vendors.base import AssessmentStatus, Role
+from vendors.http import RetryPolicy
+from vendors.sandbox.contract import ContractSandbox, Seat
 from vendors.sandbox.posthog import (
     ADMIN,
     EDITABLE,
@@ -23,6 +26,7 @@ from vendors.sandbox.posthog import (
     STAGING_ID,
     PostHogSandbox,
 )
+from vendors.sandbox.server import Fault
 
 MEMBERS = "/api/organizations/@current/members/"
 
@@ -65,7 +69,7 @@ def test_a_key_needs_the_scope(sandbox: PostHogSandbox) -> None:
 
 
 def test_the_organization_is_its_uuid_or_current(sandbox: PostHogSandbox, api: httpx.Client) -> None:
-    assert api.get(f"/api/organizations/{ORG_ID}/members/").json()["count"] == 30
+    assert api.get(f"/api/organizations/{ORG_ID}/members/").json()["count"] == 300
     assert api.get("/api/organizations/@current/").json()["name"] == "Corp"
     other = api.get("/api/organizations/00000000-0000-0000-0000-000000000000/members/")
     assert other.status_code == 404
@@ -75,14 +79,14 @@ def test_the_organization_is_its_uuid_or_current(sandbox: PostHogSandbox, api: h
 # -- members ----------------------------------------------------------------------------------------
 def test_members_paginate_with_absolute_links(sandbox: PostHogSandbox, api: httpx.Client) -> None:
     first = api.get(MEMBERS, params={"limit": 7}).json()
-    assert first["count"] == 30 and len(first["results"]) == 7 and first["previous"] is None
+    assert first["count"] == 300 and len(first["results"]) == 7 and first["previous"] is None
     assert first["next"] == f"{sandbox.url}{MEMBERS}?limit=7&offset=7"
     emails, link = [m["user"]["email"] for m in first["results"]], first["next"]
     while link:
-        page = httpx.get(link, headers=api.headers).json()
+        page = api.get(link).json()  # an absolute link, followed on the same keep-alive connection
         emails += [m["user"]["email"] for m in page["results"]]
         link = page["next"]
-    assert len(emails) == len(set(emails)) == 30
+    assert len(emails) == len(set(emails)) == 300
     assert "ghost@corp.com" not in emails  # inactive users are left out
     second = api.get(MEMBERS, params={"limit": 7, "offset": 7}).json()
     assert parse_qs(urlsplit(second["previous"]).query) == {"limit": ["7"]}
@@ -162,7 +166,8 @@ def test_scoped_api_keys_report_metadata_only(sandbox: PostHogSandbox, api: http
 
 def test_make_sole_owner(sandbox: PostHogSandbox, api: httpx.Client) -> None:
     sandbox.make_sole_owner("carol@corp.com")
-    owners = [m["user"]["email"] for m in api.get(MEMBERS).json()["results"] if m["level"] == OWNER]
+    everyone = api.get(MEMBERS, params={"limit": 1000}).json()["results"]
+    owners = [m["user"]["email"] for m in everyone if m["level"] == OWNER]
     assert owners == ["carol@corp.com"]
     # The key owner is an admin now, so it may not demote or delete carol.
     assert api.delete(f"{MEMBERS}{uuid_of(sandbox, 'carol@corp.com')}/").status_code == 403
@@ -191,6 +196,31 @@ def test_projects_and_access_controls(sandbox: PostHogSandbox, api: httpx.Client
     assert gone.status_code == 204
     levels = api.get(f"/api/projects/{FINANCE_ID}/access_controls").json()["access_controls"]
     assert bob.id not in [e["organization_member"] for e in levels]
+
+
+def test_access_control_puts_are_checked_as_posthog_checks_them(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    path = f"/api/projects/{PRODUCTION_ID}/access_controls"
+    bob = sandbox.member_by_email("bob@corp.com")
+    assert bob is not None
+    bad_level = api.put(path, json={"organization_member": bob.id, "access_level": "viewer"})
+    assert bad_level.status_code == 400 and bad_level.json()["attr"] == "access_level"
+    assert bad_level.json()["detail"] == "Invalid access level. Must be one of: none, member, admin"
+    not_an_id = api.put(path, json={"organization_member": "bob@corp.com", "access_level": "none"})
+    assert not_an_id.status_code == 400 and "Invalid organization member id" in not_an_id.json()["detail"]
+    nobody = api.put(path, json={"organization_member": "00000000-0000-0000-0000-000000000000",
+                                 "access_level": "none"})
+    assert nobody.status_code == 400 and nobody.json()["code"] == "does_not_exist"
+    as_member = client(sandbox, sandbox.issue_key("dave@corp.com"))
+    refused = as_member.put(path, json={"organization_member": bob.id, "access_level": "none"})
+    assert refused.status_code == 403 and refused.json()["detail"] == "Must be admin to modify project permissions."
+    assert sandbox.seat("bob@corp.com").project_ids == {str(PRODUCTION_ID), str(STAGING_ID)}  # type: ignore[union-attr]
+    # An explicit "none" overrides an open project's default, for a member; an org admin opens every project.
+    assert api.put(path, json={"organization_member": bob.id, "access_level": "none"}).status_code == 200
+    assert sandbox.seat("bob@corp.com").project_ids == {str(STAGING_ID)}  # type: ignore[union-attr]
+    alice = sandbox.member_by_email("alice@corp.com")
+    assert alice is not None
+    assert api.put(path, json={"organization_member": alice.id, "access_level": "none"}).status_code == 200
+    assert str(PRODUCTION_ID) in sandbox.seat("alice@corp.com").project_ids  # type: ignore[union-attr]
 
 
 def test_a_member_without_access_cannot_open_a_private_project(sandbox: PostHogSandbox) -> None:
@@ -262,6 +292,106 @@ def test_invites(sandbox: PostHogSandbox, api: httpx.Client) -> None:
     assert api.delete(f"{invites}{again.json()['id']}/").status_code == 404
     as_admin = client(sandbox, sandbox.issue_key("alice@corp.com"))
     assert as_admin.post(invites, json={"target_email": "boss@corp.com", "level": OWNER}).status_code == 403
+
+
+def test_invites_check_private_project_access(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    invites = "/api/organizations/@current/invites/"
+
+    def invite(access: object, key: str = SANDBOX_API_KEY) -> httpx.Response:
+        return client(sandbox, key).post(invites, json={"target_email": "new@corp.com",
+                                                        "private_project_access": access})
+
+    assert invite({"id": FINANCE_ID}).json()["detail"] == "The field must be a list of dictionaries."
+    assert invite([{"id": str(FINANCE_ID), "level": "member"}]).json()["detail"] == 'The "id" field must be an integer.'
+    assert "valid access level" in invite([{"id": FINANCE_ID, "level": "owner"}]).json()["detail"]
+    unknown = invite([{"id": 4242, "level": "member"}])
+    assert unknown.status_code == 400 and unknown.json()["attr"] == "private_project_access"
+    assert unknown.json()["detail"].startswith("Project does not exist on this organization")
+    # A member who cannot administer the private Finance project may not invite anyone into it.
+    as_grace = sandbox.issue_key("grace@corp.com")
+    assert invite([{"id": FINANCE_ID, "level": "member"}], as_grace).status_code == 400
+    assert invite([{"id": PRODUCTION_ID, "level": "member"}], as_grace).status_code == 201
+    created = invite([{"id": FINANCE_ID, "level": "member"}])
+    assert created.status_code == 201 and created.json()["private_project_access"] == [
+        {"id": FINANCE_ID, "level": "member"}]
+    seat = sandbox.seat("new@corp.com")
+    assert seat == Seat(Role.MEMBER, frozenset({str(FINANCE_ID)}), pending=True)
+
+
+def test_members_are_ordered_only_by_joining(api: httpx.Client) -> None:
+    oldest_first = [m["joined_at"] for m in api.get(MEMBERS, params={"order": "joined_at"}).json()["results"]]
+    assert oldest_first == sorted(oldest_first)
+    by_level = [m["joined_at"] for m in api.get(MEMBERS, params={"order": "-level"}).json()["results"]]
+    assert by_level == sorted(by_level, reverse=True)  # not an ordering PostHog offers: the default
+
+
+# -- the contract suite's view ----------------------------------------------------------------------------
+def test_it_is_a_contract_sandbox(sandbox: PostHogSandbox) -> None:
+    assert isinstance(sandbox, ContractSandbox) and sandbox.vendor_name == "posthog"
+    assert sandbox.project_ids() == [str(PRODUCTION_ID), str(STAGING_ID), str(FINANCE_ID)]
+
+
+def test_reset_with_no_arguments_brings_back_the_seeded_world(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    sandbox.reset(page_size=5, seed=False)
+    sandbox.rate_limit_per_minute = 1
+    sandbox.inject(Fault("status", 500, times=None))
+    assert sandbox.member_count() == 1 and sandbox.project_ids() == []
+    sandbox.reset()
+    assert sandbox.member_count() == 300 and len(sandbox.project_ids()) == 3
+    assert sandbox.page_size == 100 and sandbox.rate_limit_per_minute is None
+    assert len(sandbox.assets_of("alice@corp.com")) == 12 and sandbox.writes_about("bob@corp.com") == 0
+    page = api.get(MEMBERS).json()
+    assert page["count"] == 300 and len(page["results"]) == 100  # faults cleared, default page size
+    finance_members = [e for e in api.get(f"/api/projects/{FINANCE_ID}/access_controls").json()["access_controls"]]
+    assert len(finance_members) > 50  # the crowd is spread over the projects too
+
+
+def test_seed_person_gives_exactly_the_projects_asked_for(sandbox: PostHogSandbox) -> None:
+    sandbox.seed_person("pat@corp.com", Role.MEMBER, [str(FINANCE_ID)])
+    assert sandbox.seat("pat@corp.com") == Seat(Role.MEMBER, frozenset({str(FINANCE_ID)}))
+    sandbox.seed_person("pat@corp.com", Role.MEMBER, [str(PRODUCTION_ID), str(STAGING_ID)])
+    assert sandbox.seat("pat@corp.com") == Seat(Role.MEMBER, frozenset({str(PRODUCTION_ID), str(STAGING_ID)}))
+    sandbox.seed_person("pat@corp.com", Role.ADMIN)
+    every = frozenset(sandbox.project_ids())
+    assert sandbox.seat("pat@corp.com") == Seat(Role.ADMIN, every)
+    sandbox.seed_person("ro@corp.com", Role.READ_ONLY, [str(PRODUCTION_ID)])  # the nearest PostHog has
+    assert sandbox.seat("ro@corp.com") == Seat(Role.MEMBER, frozenset({str(PRODUCTION_ID)}))
+    sandbox.seed_person("boss@corp.com", Role.OWNER)
+    assert sandbox.member_by_email("boss@corp.com").level == OWNER  # type: ignore[union-attr]
+    assert sandbox.seat("nobody@corp.com") is None and sandbox.member_count() == 303
+
+
+def test_seeded_assets_are_what_the_connector_finds(sandbox: PostHogSandbox) -> None:
+    sandbox.seed_person("pat@corp.com", Role.MEMBER, [str(STAGING_ID)])
+    count = sandbox.seed_assets("pat@corp.com")
+    assessment = sandbox.connector(RetryPolicy(), page_size=20).assess("pat@corp.com")
+    assert count == 6 and len(assessment.assets) == count
+    assert {a.project_name for a in assessment.assets} == {"Staging"}
+    assert sum(a.restricted for a in assessment.assets) == 1
+
+
+def test_the_connector_with_rejected_credentials(sandbox: PostHogSandbox) -> None:
+    assessment = sandbox.connector(RetryPolicy(), valid_credentials=False).assess("bob@corp.com")
+    assert assessment.status == AssessmentStatus.UNKNOWN and assessment.error
+    assert "Invalid personal API key." in assessment.error
+
+
+def test_writes_about_counts_the_calls_that_reached_posthog(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    bob = sandbox.member_by_email("bob@corp.com")
+    assert bob is not None
+    member = f"{MEMBERS}{bob.user.uuid}/"
+    api.patch(member, json={"level": ADMIN})
+    api.patch(member, json={"level": 9})  # refused, yet a call about bob
+    api.put(f"/api/projects/{PRODUCTION_ID}/access_controls", json={"organization_member": bob.id,
+                                                                    "access_level": "none"})
+    sandbox.inject(Fault("status", 503, method="DELETE", times=1))
+    assert api.delete(member).status_code == 503  # answered by the fault: never reached PostHog
+    assert api.delete(member).status_code == 204
+    assert sandbox.writes_about("BOB@corp.com") == 4
+    invites = "/api/organizations/@current/invites/"
+    created = api.post(invites, json={"target_email": "new@corp.com"}).json()
+    api.delete(f"{invites}{created['id']}/")
+    assert sandbox.writes_about("new@corp.com") == 2 and sandbox.writes_about("alice@corp.com") == 0
 
 
 # -- throttling and helpers ---------------------------------------------------------------------------

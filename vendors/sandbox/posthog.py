@@ -10,7 +10,12 @@ filter on `created_by.id` itself gets everybody's dashboards).
 
 `PostHogSandbox()` seeds the demo world described in `_seed_demo`; `PostHogSandbox(seed=False)`
 starts with just the key owner so a test can build its own. Every helper takes the state lock, so
-tests may call them while the server is answering.
+tests may call them while the server is answering. It implements `ContractSandbox`, so the connector
+contract suite (tests/contract) runs against it too.
+
+Project access works as in PostHog's access control: organization admins and owners open every
+project; a member opens a project by their own entry if they have one, else by the project's default
+("member" for an open project, "none" for a private one, i.e. one with access control on).
 """
 
 from __future__ import annotations
@@ -20,15 +25,21 @@ import re
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from vendors.base import Role
+from vendors.http import RetryPolicy
+from vendors.posthog import PostHogVendor
+from vendors.roles import common_role, vendor_role
+from vendors.sandbox.contract import Seat
 from vendors.sandbox.server import Fault, LoopbackServer, Request, Response
 
 SANDBOX_API_KEY = "phx_sandbox_it_ops_personal_key_00000000000000000"
+REJECTED_API_KEY = "phx_sandbox_never_issued_key_000000000000000000000"  # the sandbox answers it with 401
 KEY_OWNER_EMAIL = "it-ops@corp.com"
 ORG_NAME = "Corp"
 _NAMESPACE = uuid.UUID("5b0c6a4e-8f0e-4a8e-9a57-6a1f3c2d9e10")
@@ -42,6 +53,7 @@ EDITABLE, RESTRICTED = 21, 37  # dashboard restriction levels
 ACCESS_LEVELS = ("none", "member", "admin")
 INVITE_LIFETIME = timedelta(days=3)
 FIRST_USER_ID = 41  # so the seeded alice is user 42, as in the reference's examples
+GENERATED_MEMBERS = 292  # member001..member292@corp.com: with the named people, 300 active members
 
 # URL segment → asset kind. The creator filter each list understands is in `_CREATOR_FILTERS`.
 ASSET_PATHS = {
@@ -195,7 +207,7 @@ class SandboxInvite:
             "first_name": self.first_name,
             "emailing_attempt_made": False,
             "level": self.level,
-            "is_expired": now - self.created_at > INVITE_LIFETIME,
+            "is_expired": now - self.created_at > INVITE_LIFETIME,  # as `PostHogSandbox._expired`
             "created_by": self.created_by.basic(),
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.created_at),
@@ -223,6 +235,7 @@ ProjectHandler = Callable[[Request, SandboxMembership, SandboxProject], Response
 
 class PostHogSandbox(LoopbackServer):
     name = "posthog-sandbox"
+    vendor_name = "posthog"
 
     def __init__(
         self,
@@ -236,19 +249,21 @@ class PostHogSandbox(LoopbackServer):
     ) -> None:
         super().__init__(port=port, latency=latency, rate_limit_per_minute=rate_limit_per_minute)
         self._state = threading.RLock()
+        self._defaults = (page_size, latency, rate_limit_per_minute)  # what `reset()` returns to
         self.org_id = ORG_ID
         self.org_name = ORG_NAME
         self._register_routes()
         self.reset(seed=seed, page_size=page_size, now=now)
 
     def reset(self, *, seed: bool = True, page_size: int | None = None, now: datetime | None = None) -> None:
-        """Start over with a fresh world (and no faults), keeping the server running.
+        """Start over with a fresh world (and no faults), keeping the server running. With no
+        arguments: the seeded demo world, the page size, latency and rate limit it was built with.
 
         Lets a test suite share one started server: stopping one takes half a second.
         """
         with self._state:
-            if page_size is not None:
-                self.page_size = page_size
+            default_page_size, self.latency, self.rate_limit_per_minute = self._defaults
+            self.page_size = page_size if page_size is not None else default_page_size
             self.now = (now or datetime.now(UTC)).replace(microsecond=0)
             self._users: dict[str, SandboxUser] = {}  # by uuid; users outlive their membership
             self._members: dict[str, SandboxMembership] = {}  # by user uuid
@@ -267,6 +282,7 @@ class PostHogSandbox(LoopbackServer):
             self.delete_counts: Counter[str] = Counter()
             self.level_changes: list[tuple[str, int, int]] = []  # (email, old, new)
             self.restriction_changes: list[tuple[int, int, int]] = []  # (dashboard id, old, new)
+            self._writes: Counter[str] = Counter()  # casefolded email → mutating calls about them (`writes_about`)
             if seed:
                 self._seed_demo()
             else:
@@ -389,6 +405,24 @@ class PostHogSandbox(LoopbackServer):
             membership = self._require_member(email)
             self._put_access(project_id, membership.id, access_level)
 
+    def add_invite(self, email: str, *, level: int = MEMBER, invited_by: str = KEY_OWNER_EMAIL,
+                   age: timedelta = timedelta(hours=1), projects: Iterable[int] = ()) -> SandboxInvite:
+        """A pending invitation sent `age` ago (older than INVITE_LIFETIME: expired)."""
+        with self._state:
+            invite = SandboxInvite(
+                id=str(uuid.uuid5(_NAMESPACE, f"invite:{self._next_invite}")), target_email=email, first_name="",
+                level=level, created_by=self._require_member(invited_by).user, created_at=self.now - age,
+                private_project_access=[{"id": pid, "level": "member"} for pid in projects],
+            )
+            self._next_invite += 1
+            self._invites[invite.id] = invite
+            return invite
+
+    def invites_for(self, email: str) -> list[SandboxInvite]:
+        """Every invitation for `email`, expired ones included."""
+        with self._state:
+            return [i for i in self._invites.values() if i.target_email.casefold() == email.casefold()]
+
     def make_sole_owner(self, email: str) -> None:
         """The "only owner" scenario: `email` becomes owner and every other owner an admin.
 
@@ -436,6 +470,100 @@ class PostHogSandbox(LoopbackServer):
         fault = Fault("status", 429, _throttled_body(seconds), headers, path_pattern=path_pattern, times=times)
         self.inject(fault)
         return fault
+
+    # -- ContractSandbox: the connector contract suite reads and sets state through these -------------
+    def connector(self, policy: RetryPolicy, *, page_size: int | None = None,
+                  valid_credentials: bool = True) -> PostHogVendor:
+        key = SANDBOX_API_KEY if valid_credentials else REJECTED_API_KEY
+        return PostHogVendor(key, self.url, ORG_ID, page_size=page_size, policy=policy)
+
+    def seed_person(self, email: str, role: Role, project_ids: Sequence[str] = ()) -> None:
+        """A joined member at `role`'s level (read-only, which PostHog lacks, becomes a member). A member
+        opens exactly `project_ids`: an entry "member" where the project is private, "none" where it is
+        open and not listed. Admins and owners open every project, whatever `project_ids` says."""
+        with self._state:
+            level = int(vendor_role(self.vendor_name, role) or MEMBER)
+            membership = self.member_by_email(email) or self.add_member(email, level=level)
+            membership.level, membership.user.is_active = level, True
+            for key in [k for k in self._access if k[1] == membership.id]:
+                del self._access[key]
+            for invite in [i for i in self._invites.values() if i.target_email.casefold() == email.casefold()]:
+                del self._invites[invite.id]  # joining uses up the invitation
+            if level < ADMIN:
+                self._grant_exactly(membership, {int(p) for p in project_ids})
+
+    def _grant_exactly(self, membership: SandboxMembership, project_ids: set[int]) -> None:
+        unknown = project_ids - set(self._projects)
+        if unknown:
+            raise ValueError(f"no such projects: {sorted(unknown)}")
+        for project in self._projects.values():
+            listed = project.id in project_ids
+            if listed and project.default_access_level == "none":
+                self._put_access(project.id, membership.id, "member")
+            elif not listed and project.default_access_level != "none":
+                self._put_access(project.id, membership.id, "none")
+
+    def seed_assets(self, email: str) -> int:
+        """Two dashboards (one restricted), two feature flags (one off) and two insights, in the first
+        project they can open."""
+        with self._state:
+            membership = self._require_member(email)
+            project_id = next((p.id for p in sorted(self._projects.values(), key=lambda p: p.id)
+                               if self._access_level(membership, p) != "none"), PRODUCTION_ID)
+            slug = re.sub(r"[^a-z0-9]+", "-", email.split("@")[0].lower()).strip("-")
+            made = [
+                self.add_asset("dashboard", creator=email, project_id=project_id, name=f"{slug} overview"),
+                self.add_asset("dashboard", creator=email, project_id=project_id, name=f"{slug} private notes",
+                               restriction_level=RESTRICTED),
+                self.add_asset("feature_flag", creator=email, project_id=project_id, key=f"{slug}-beta"),
+                self.add_asset("feature_flag", creator=email, project_id=project_id, key=f"{slug}-old",
+                               active=False),
+                self.add_asset("insight", creator=email, project_id=project_id, name=f"{slug} weekly signups"),
+                self.add_asset("insight", creator=email, project_id=project_id, name=None,
+                               derived_name="Pageview count"),
+            ]
+            return len(made)
+
+    def seat(self, email: str) -> Seat | None:
+        """A member's seat; else, for a live invitation, a pending one whose projects are those the
+        invitation grants (PostHog's `private_project_access`)."""
+        with self._state:
+            membership = self.member_by_email(email)
+            if membership is not None and membership.user.is_active:
+                projects = frozenset(str(p.id) for p in self._projects.values()
+                                     if self._access_level(membership, p) != "none")
+                return Seat(common_role(self.vendor_name, str(membership.level)), projects)
+            invite = self._live_invite(email)
+            if invite is None:
+                return None
+            granted = frozenset(str(item["id"]) for item in invite.private_project_access)
+            return Seat(common_role(self.vendor_name, str(invite.level)), granted, pending=True)
+
+    def project_ids(self) -> list[str]:
+        with self._state:
+            return [str(pid) for pid in sorted(self._projects)]
+
+    def member_count(self) -> int:
+        """Active members, as PostHog's member list counts them. Unlike SCIM vendors, PostHog keeps
+        invitations apart from members (its own list, no membership until accepted), so a pending
+        invitee is no member here, nor in the connector's `iter_members`; `seat` reports them pending."""
+        with self._state:
+            return sum(1 for m in self._members.values() if m.user.is_active)
+
+    def writes_about(self, email: str) -> int:
+        """Mutating calls about `email` that reached the API: PATCH/DELETE of their membership (by user
+        uuid), access-control PUTs for their membership, invitation POSTs/DELETEs for their address.
+        Refused calls count (a call a connector should not have made is still one); calls a `Fault`
+        answered never reached the API and do not."""
+        with self._state:
+            return self._writes[email.casefold()]
+
+    def _live_invite(self, email: str) -> SandboxInvite | None:
+        return next((i for i in self._invites.values()
+                     if i.target_email.casefold() == email.casefold() and not self._expired(i)), None)
+
+    def _expired(self, invite: SandboxInvite) -> bool:
+        return self.now - invite.created_at > INVITE_LIFETIME
 
     # -- routes ------------------------------------------------------------------------------------
     def _register_routes(self) -> None:
@@ -511,13 +639,13 @@ class PostHogSandbox(LoopbackServer):
         search = (request.arg("search") or "").casefold()
         if search:
             members = [m for m in members if search in f"{m.email} {m.user.first_name} {m.user.last_name}".casefold()]
-        order = request.arg("order") or "-joined_at"
-        field_name = order.lstrip("-")
-        if field_name in ("joined_at", "updated_at", "level", "id"):
-            members.sort(key=lambda m: getattr(m, field_name), reverse=order.startswith("-"))
-        return self._page(request, [m.to_json() for m in members])
+        # PostHog orders only by joining (an index serves it); any other `order` gets the default.
+        order = request.arg("order") if request.arg("order") in ("joined_at", "-joined_at") else "-joined_at"
+        members.sort(key=lambda m: m.joined_at, reverse=order == "-joined_at")
+        return self._page(request, members, SandboxMembership.to_json)
 
     def _patch_member(self, request: Request, actor: SandboxMembership) -> Response:
+        self._count_write_for_user(request.params["user_uuid"])
         target = self._members.get(request.params["user_uuid"])
         if target is None:
             return self.not_found()
@@ -546,6 +674,7 @@ class PostHogSandbox(LoopbackServer):
         return None
 
     def _delete_member(self, request: Request, actor: SandboxMembership) -> Response:
+        self._count_write_for_user(request.params["user_uuid"])
         target = self._members.get(request.params["user_uuid"])
         if target is None:
             return self.not_found()
@@ -593,28 +722,58 @@ class PostHogSandbox(LoopbackServer):
         email = (body.get("target_email") or "").strip()
         if not email:
             return _error(400, "validation_error", "required", "This field is required.", "target_email")
+        self._count_write(email)
         level = body.get("level", MEMBER)
         if level not in LEVELS:
             return _error(400, "validation_error", "invalid_choice", f'"{level}" is not a valid choice.', "level")
         if level > actor.level:
-            return _denied("You cannot invite a user with a higher level than your own.")
+            return _denied("You cannot invite a user with a higher permission level than your own.")
+        access = body.get("private_project_access") or []
+        refusal = self._refuse_project_access(actor, access)
+        if refusal:
+            return refusal
         if self.member_by_email(email):
             return _error(400, "validation_error", "invalid_input",
-                          "A user with this email address already belongs to the organization.", "target_email")
+                          "A user with this email address already belongs to the organization.")
         for stale in [i for i in self._invites.values() if i.target_email.casefold() == email.casefold()]:
             del self._invites[stale.id]  # resending replaces the earlier invite
         invite = SandboxInvite(
             id=str(uuid.uuid5(_NAMESPACE, f"invite:{self._next_invite}")), target_email=email,
             first_name=body.get("first_name") or "", level=level, created_by=actor.user, created_at=self.now,
-            message=body.get("message"), private_project_access=list(body.get("private_project_access") or []),
+            message=body.get("message"), private_project_access=list(access),
         )
         self._next_invite += 1
         self._invites[invite.id] = invite
         return Response(201, invite.to_json(self.now))
 
+    def _refuse_project_access(self, actor: SandboxMembership, access: Any) -> Response | None:
+        """PostHog's checks of `private_project_access`, with its words (posthog/models/organization_invite.py)."""
+        def invalid(detail: str) -> Response:
+            return _error(400, "validation_error", "invalid", detail, "private_project_access")
+
+        if not isinstance(access, list):
+            return invalid("The field must be a list of dictionaries.")
+        for item in access:
+            if not isinstance(item, dict):
+                return invalid("Each item in the list must be a dictionary.")
+            if "id" not in item or "level" not in item:
+                return invalid('Each dictionary must contain "id" and "level" keys.')
+            if not isinstance(item["id"], int) or isinstance(item["id"], bool):
+                return invalid('The "id" field must be an integer.')
+            if item["level"] not in ("member", "admin"):
+                return invalid('The "level" field must be a valid access level.')
+            project = self._projects.get(item["id"])
+            # A member may invite to a private project only as an admin of it; org admins anywhere.
+            if project is None or (project.access_control and self._access_level(actor, project) != "admin"):
+                return invalid("Project does not exist on this organization, or it is private and you do not "
+                               "have access to it.")
+        return None
+
     def _delete_invite(self, request: Request, actor: SandboxMembership) -> Response:
-        if self._invites.pop(request.params["invite_id"], None) is None:
+        invite = self._invites.pop(request.params["invite_id"], None)
+        if invite is None:
             return self.not_found()
+        self._count_write(invite.target_email)
         return Response(204)
 
     # -- project access ----------------------------------------------------------------------------
@@ -635,23 +794,31 @@ class PostHogSandbox(LoopbackServer):
         })
 
     def _put_access_control(self, request: Request, actor: SandboxMembership, project: SandboxProject) -> Response:
-        if self._access_level(actor, project) != "admin":
-            return _denied("You do not have permission to perform this action.")
         body = request.json() or {}
+        member_id = body.get("organization_member")
+        target = next((m for m in self._members.values() if m.id == member_id), None)
+        if target is not None:
+            self._count_write(target.email)
+        if self._access_level(actor, project) != "admin":
+            return _denied("Must be admin to modify project permissions.")
         level = body.get("access_level")
         if level is not None and level not in ACCESS_LEVELS:
-            return _error(400, "validation_error", "invalid_choice", f'"{level}" is not a valid choice.',
-                          "access_level")
-        member_id = body.get("organization_member")
+            return _error(400, "validation_error", "invalid_input",
+                          f"Invalid access level. Must be one of: {', '.join(ACCESS_LEVELS)}", "access_level")
         if member_id is None:  # no member and no role: the project's default level
             if level is None:
                 return _error(400, "validation_error", "invalid_input", "Access level is required.", "access_level")
             project.default_access_level = level
             project.access_control = level == "none"
             return Response(200, {"access_level": level, "resource": "project", "resource_id": str(project.id)})
-        if not any(m.id == member_id for m in self._members.values()):
-            return _error(400, "validation_error", "invalid_input", "Organization member does not exist.",
-                          "organization_member")
+        if not _is_uuid(member_id):
+            return _error(400, "validation_error", "invalid", "Invalid organization member id. Use the 'id' field "
+                          "from the /api/organizations/<organization_id>/members/ endpoint.", "organization_member")
+        if target is None:
+            return _error(400, "validation_error", "does_not_exist",
+                          f'Invalid pk "{member_id}" - object does not exist.', "organization_member")
+        # An entry for an organization admin or owner is accepted and stored, but changes nothing:
+        # PostHog lets them open every project whatever the project says (see `_access_level`).
         entry = self._put_access(project.id, member_id, level)
         return Response(204) if entry is None else Response(200, entry.to_json())
 
@@ -714,8 +881,9 @@ class PostHogSandbox(LoopbackServer):
         return Response(200, dashboard.to_json())
 
     # -- pagination --------------------------------------------------------------------------------
-    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
-        """DRF's LimitOffsetPagination: bad numbers fall back to the defaults rather than failing."""
+    def _page(self, request: Request, items: list[Any], to_json: Callable[[Any], Any] = lambda item: item) -> Response:
+        """DRF's LimitOffsetPagination: bad numbers fall back to the defaults rather than failing.
+        Only the page's own items go through `to_json`, so long lists stay cheap to page through."""
         limit = _positive_int(request.arg("limit"), self.page_size) or self.page_size
         offset = _positive_int(request.arg("offset"), 0)
         base = f"http://{request.headers.get('host', f'127.0.0.1:{self.port}')}{request.path}"
@@ -723,10 +891,19 @@ class PostHogSandbox(LoopbackServer):
             "count": len(items),
             "next": _page_link(base, request, limit, offset + limit) if offset + limit < len(items) else None,
             "previous": _page_link(base, request, limit, max(0, offset - limit)) if offset > 0 else None,
-            "results": items[offset:offset + limit],
+            "results": [to_json(item) for item in items[offset:offset + limit]],
         })
 
     # -- internals ---------------------------------------------------------------------------------
+    def _count_write(self, email: str) -> None:
+        """A mutating call about `email` reached the API (past faults, auth and scopes), accepted or refused."""
+        self._writes[email.casefold()] += 1
+
+    def _count_write_for_user(self, user_uuid: str) -> None:
+        user = self._users.get(user_uuid)
+        if user is not None:
+            self._count_write(user.email)
+
     def _user_by_email(self, email: str) -> SandboxUser | None:
         return next((u for u in self._users.values() if u.email.casefold() == email.casefold()), None)
 
@@ -747,7 +924,7 @@ class PostHogSandbox(LoopbackServer):
 
     # -- the demo world ----------------------------------------------------------------------------
     def _seed_demo(self) -> None:
-        """Org "Corp": projects Production, Staging and the private Finance; 30 active members.
+        """Org "Corp": projects Production, Staging and the private Finance; 300 active members.
 
         it-ops@corp.com   owner (15), holds SANDBOX_API_KEY
         alice@corp.com    admin (8), user id 42; owns 3 dashboards (1 restricted), 4 insights, 1 feature
@@ -759,7 +936,8 @@ class PostHogSandbox(LoopbackServer):
         Erin.Ng@Corp.com  member (1), mixed-case email; Finance admin, Staging none (explicit)
         frank@corp.com    member (1), never logged in
         grace@corp.com    member (1), Finance member, last login 95 days ago
-        + 22 more members (member01..member22@corp.com) and an inactive ghost@corp.com (never listed)
+        + 292 more members (member001..member292@corp.com, see `_seed_crowd`), so 300 active members,
+        and an inactive ghost@corp.com (never listed)
         """
         self.add_project("Production", project_id=PRODUCTION_ID)
         self.add_project("Staging", project_id=STAGING_ID)
@@ -786,10 +964,7 @@ class PostHogSandbox(LoopbackServer):
             self.add_member(email, level=level, first_name=first, last_name=last, joined_at=days_ago(joined),
                             last_login=None if login is None else days_ago(login))
         self.issue_key(KEY_OWNER_EMAIL, key=SANDBOX_API_KEY)
-        for n in range(1, 23):
-            self.add_member(f"member{n:02d}@corp.com", level=ADMIN if n % 11 == 0 else MEMBER,
-                            first_name=f"Member{n:02d}", last_name="Corp", joined_at=days_ago(250 - n * 7),
-                            last_login=days_ago(n * 9))
+        self._seed_crowd(days_ago)
         self.add_member("ghost@corp.com", first_name="Ghost", joined_at=days_ago(1000), is_active=False)
         self.set_access("Erin.Ng@Corp.com", FINANCE_ID, "admin")
         self.set_access("Erin.Ng@Corp.com", STAGING_ID, "none")
@@ -802,6 +977,22 @@ class PostHogSandbox(LoopbackServer):
             first_name="Casey", level=MEMBER, created_by=alice.user, created_at=self.now - timedelta(days=1),
         )
         self._invites[invite.id] = invite
+
+    def _seed_crowd(self, days_ago: Callable[[float], datetime]) -> None:
+        """The rest of the organization, so lists span pages: every 11th an admin, every 5th member also
+        in Finance, every 9th member shut out of Staging, every 17th never logged in."""
+        for n in range(1, GENERATED_MEMBERS + 1):
+            email = f"member{n:03d}@corp.com"
+            level = ADMIN if n % 11 == 0 else MEMBER
+            self.add_member(email, level=level, first_name=f"Member{n:03d}", last_name="Corp",
+                            joined_at=days_ago(3 + n * 2.5),
+                            last_login=None if n % 17 == 0 else days_ago((n * 7) % 400 + 0.5))
+            if level == MEMBER and n % 5 == 0:
+                self.set_access(email, FINANCE_ID, "member")
+            if level == MEMBER and n % 9 == 0:
+                self.set_access(email, STAGING_ID, "none")
+            if n % 20 == 0:
+                self.add_asset("insight", creator=email, project_id=STAGING_ID, name=f"Member{n:03d}'s funnel")
 
     def _seed_alice_assets(self) -> None:
         alice = "alice@corp.com"
@@ -887,6 +1078,14 @@ def _denied(detail: str) -> Response:
 def _throttled_body(seconds: int) -> dict[str, Any]:
     return {"type": "throttled_error", "code": "throttled",
             "detail": f"Request was throttled. Expected available in {seconds} seconds.", "attr": None}
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
 
 
 def _iso(value: datetime | None) -> str | None:
