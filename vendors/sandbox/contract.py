@@ -60,7 +60,9 @@ class ContractSandbox(Protocol):
         ...
 
     def member_count(self) -> int:
-        """How many members (joined or pending, not deactivated) the sandbox holds now."""
+        """How many people the vendor's member list shows now, as `iter_members` should stream them
+        (PostHog lists joined members only; Amplitude's SCIM lists invitees too; deactivated users
+        are left out)."""
         ...
 
     # Given by `LoopbackServer` and each sandbox's vendor-shaped 429:
