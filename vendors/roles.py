@@ -58,7 +58,8 @@ ROLE_MAPS: dict[str, RoleMap] = {
         reading={"account owner": Role.OWNER, "owner": Role.OWNER, "admin": Role.ADMIN, "administrator": Role.ADMIN,
                  "member": Role.MEMBER, "user": Role.MEMBER, "editor": Role.MEMBER, "analyst": Role.MEMBER,
                  "read only": Role.READ_ONLY, "readonly": Role.READ_ONLY, "viewer": Role.READ_ONLY},
-        writing={Role.ADMIN: "admin", Role.MEMBER: "member", Role.READ_ONLY: "read_only"},
+        # "user" for a member: the word the runbook's invite example sends (its "User" permission level).
+        writing={Role.ADMIN: "admin", Role.MEMBER: "user", Role.READ_ONLY: "read_only"},
         note="the Account Owner is made only by an ownership transfer",
     ),
 }

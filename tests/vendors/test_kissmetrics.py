@@ -16,13 +16,15 @@ from vendors.base import (
     ConflictError,
     PlannedStep,
     Role,
+    UnsupportedError,
     Vendor,
     VendorError,
     assessment_from_json,
 )
 from vendors.http import RetryPolicy
-from vendors.kissmetrics import DEFAULT_POLICY, MANUAL_EXPLANATION, KissmetricsVendor, role_for
-from vendors.sandbox.kissmetrics import SANDBOX_API_KEY, KissmetricsSandbox
+from vendors.kissmetrics import DEFAULT_POLICY, MANUAL_EXPLANATION, KissmetricsVendor
+from vendors.roles import common_role, vendor_role
+from vendors.sandbox.kissmetrics import ROLES, SANDBOX_API_KEY, KissmetricsSandbox
 from vendors.sandbox.server import Fault
 
 ALICE = "alice@corp.com"
@@ -62,6 +64,7 @@ def test_manual_is_the_default_and_is_a_vendor() -> None:
     manual = KissmetricsVendor()
     assert isinstance(manual, Vendor) and (manual.name, manual.label) == ("kissmetrics", "Kissmetrics")
     assert manual.manual and manual.base_url == "https://api.kissmetrics.com"
+    assert manual.capabilities == frozenset()
 
 
 def test_manual_assess_is_a_calm_unknown() -> None:
@@ -75,8 +78,9 @@ def test_manual_plan_quotes_the_runbook() -> None:
     manual = KissmetricsVendor()
     plan = manual.plan_removal(manual.assess(ALICE), "bob@corp.com")
     assert all(s.manual and s.kind == "manual" for s in plan)
-    assert [s.key for s in plan] == ["kissmetrics_check_member", "kissmetrics_handover", "kissmetrics_remove",
-                                     "kissmetrics_verify"]
+    assert [s.key for s in plan] == ["kissmetrics_find_member", "kissmetrics_handover_assets",
+                                     "kissmetrics_remove_member", "kissmetrics_verify_removal"]
+    assert all(s.params["email"] == ALICE for s in plan)
     check, handover, remove, verify = (s.instructions for s in plan)
     runbook = RUNBOOK.read_text() if RUNBOOK.exists() else ""
     quoted = ["Click your profile icon in the top-right corner", "Select Settings from the dropdown menu",
@@ -93,26 +97,35 @@ def test_manual_plan_quotes_the_runbook() -> None:
     assert "bob@corp.com" in handover and "scheduled reports" in handover.lower()
     assert "disappears from the team member list" in verify and ALICE in verify
     assert KissmetricsVendor().plan_removal(Assessment("kissmetrics", AssessmentStatus.UNKNOWN), None)  # no email
+    nobody_named = manual.plan_removal(manual.assess(ALICE), None)[1].instructions
+    assert "the colleague taking over their work" in nobody_named
 
 
 def test_manual_execute_refuses() -> None:
     manual = KissmetricsVendor()
     plan = manual.plan_removal(manual.assess(ALICE), None)
-    with pytest.raises(VendorError, match="manual Kissmetrics step"):
+    with pytest.raises(UnsupportedError, match="cannot run the Kissmetrics step"):
         manual.execute(plan[2])
-    with pytest.raises(VendorError, match="no Kissmetrics API configured"):
+    with pytest.raises(UnsupportedError, match="no Kissmetrics API configured"):
         manual.execute(PlannedStep("remove_member", "Remove", {"email": ALICE}))
 
 
-# -- pure helpers -----------------------------------------------------------------------------------
+# -- roles, through vendors.roles ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("word", "role"),
     [("account_owner", Role.OWNER), ("Account Owner", Role.OWNER), ("admin", Role.ADMIN),
-     ("Administrator", Role.ADMIN), ("member", Role.MEMBER), ("read_only", Role.READ_ONLY),
+     ("Administrator", Role.ADMIN), ("user", Role.MEMBER), ("member", Role.MEMBER), ("read_only", Role.READ_ONLY),
      ("Read-Only", Role.READ_ONLY), ("viewer", Role.READ_ONLY), ("something new", Role.MEMBER)],
 )
-def test_role_for(word: str, role: Role) -> None:
-    assert role_for(word) == role
+def test_kissmetrics_words_read_as_our_roles(word: str, role: Role) -> None:
+    assert common_role("kissmetrics", word) == role
+
+
+def test_the_role_table_speaks_the_sandbox_words() -> None:
+    written = {role: vendor_role("kissmetrics", role) for role in Role}
+    assert written == {Role.OWNER: None, Role.ADMIN: "admin", Role.MEMBER: "user", Role.READ_ONLY: "read_only"}
+    assert set(ROLES) == {"account_owner", *(w for w in written.values() if w)}
+    assert {common_role("kissmetrics", w) for w in ROLES} == set(Role)
 
 
 def test_default_policy_suits_15_a_minute() -> None:
@@ -125,12 +138,17 @@ def test_sandbox_shapes(sandbox: KissmetricsSandbox) -> None:
         found = api.get("/v1/users", params={"email": "BOB@corp.com"}).json()
         assert found["total"] == 1 and found["users"][0]["email"] == "bob@corp.com"
         assert found["users"][0]["projects"] == [{"id": "prod_website", "name": "Corp Website"}]
+        assert found["users"][0]["status"] == "active" and found["users"][0]["role"] == "user"
         assert len(api.get("/v1/users").json()["users"]) >= 7
-        invite = api.post("/v1/users/invite", json={"email": "new@corp.com", "role": "member", "projects": []})
+        invite = api.post("/v1/users/invite", json={"email": "new@corp.com", "role": "user", "projects": []})
         assert invite.status_code == 201 and invite.json()["status"] == "pending"
-        assert api.post("/v1/users/invite", json={"email": "new@corp.com", "role": "member"}).status_code == 409
-        assert api.post("/v1/users/invite", json={"email": ALICE, "role": "member"}).status_code == 409
+        again = api.post("/v1/users/invite", json={"email": "new@corp.com", "role": "user"})
+        assert again.status_code == 409 and again.json()["error"] == "already_invited"
+        assert api.post("/v1/users/invite", json={"email": ALICE, "role": "user"}).json()["error"] == "already_exists"
         assert api.post("/v1/users/invite", json={"email": "x@corp.com", "role": "god"}).status_code == 400
+        assert api.post("/v1/users/invite", json={"email": "x@corp.com", "role": "account_owner"}).status_code == 400
+        pending = api.get("/v1/users", params={"email": "new@corp.com"}).json()["users"][0]
+        assert pending["status"] == "pending" and api.delete(f"/v1/users/{pending['id']}").status_code == 409
         assert api.delete("/v1/users/usr_nope").json() == {"error": "not_found", "message": "User not found."}
         owner = sandbox.user("carol@corp.com")
         assert owner is not None and api.delete(f"/v1/users/{owner.id}").status_code == 409
@@ -241,7 +259,8 @@ def test_the_account_owner(sandbox: KissmetricsSandbox, vendor: KissmetricsVendo
     assessment = vendor.assess("carol@corp.com")
     assert any("transfer ownership first" in w for w in assessment.warnings)
     plan = vendor.plan_removal(assessment, None)
-    assert plan[0].key == "kissmetrics_transfer_ownership" and plan[1].kind == "remove_member"
+    assert plan[0].key == "kissmetrics_change_role" and plan[0].title == "Transfer account ownership first"
+    assert plan[0].manual and "carol@corp.com" in plan[0].instructions and plan[1].kind == "remove_member"
     with pytest.raises(ConflictError, match="transfer ownership first"):
         vendor.execute(plan[1])
     assert sandbox.user("carol@corp.com") is not None
@@ -254,17 +273,11 @@ def test_removal_rides_out_a_flaky_delete(sandbox: KissmetricsSandbox, vendor: K
 
 
 def test_other_steps_are_refused(vendor: KissmetricsVendor) -> None:
-    with pytest.raises(VendorError, match="manual Kissmetrics step"):
-        vendor.execute(PlannedStep("manual", "Hand over", manual=True, key="kissmetrics_handover"))
-    with pytest.raises(VendorError, match="by itself"):
+    with pytest.raises(UnsupportedError, match="by itself"):
+        vendor.execute(PlannedStep("manual", "Hand over", manual=True, key="kissmetrics_handover_assets"))
+    with pytest.raises(UnsupportedError, match="by itself"):
         vendor.execute(PlannedStep("launch_rocket", "Launch", {"email": ALICE}))
+    with pytest.raises(UnsupportedError, match="by itself"):  # no documented call changes a role
+        vendor.execute(PlannedStep("change_role", "Promote", {"email": ALICE, "role": "admin"}))
     with pytest.raises(VendorError, match="does not say whom"):
         vendor.execute(PlannedStep("remove_member", "Remove", {}))
-
-
-def test_invite(sandbox: KissmetricsSandbox, vendor: KissmetricsVendor) -> None:
-    invite = vendor.invite("new.hire@corp.com", "member", ["prod_app"])
-    assert invite["email"] == "new.hire@corp.com" and invite["projects"] == ["prod_app"]
-    with pytest.raises(ConflictError):
-        vendor.invite(ALICE, "member")
-    assert len(sandbox.requests("POST", "/v1/users/invite")) == 2  # a POST is never repeated
