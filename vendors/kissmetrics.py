@@ -29,8 +29,9 @@ one of those texts.
 ##########################################################################################################
 
 Rate limit: a third party quotes 15 requests a minute. The default `RetryPolicy` here therefore
-sends one call at a time (`max_concurrency=1`) and backs off from 4 s (60 s / 15), honouring
-`Retry-After` up to a minute; an offboarding makes two or three calls, so this rarely matters.
+sends one call at a time (`max_concurrency=1`), paces calls to stay under 15 in any minute (shared by
+every request at once), and backs off from 4 s (60 s / 15), honouring `Retry-After` up to a minute;
+an offboarding makes two or three calls, so this rarely matters except in bulk.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ VENDOR = "kissmetrics"
 DEFAULT_BASE_URL = "https://api.kissmetrics.com"
 RATE_LIMIT_PER_MINUTE = 15  # quoted by a third party, UNVERIFIED
 # One call on the wire at a time, first retry after 60/15 s: gentle enough for 15 requests a minute.
-DEFAULT_POLICY = RetryPolicy(max_concurrency=1, backoff=60.0 / RATE_LIMIT_PER_MINUTE, max_retry_after=60.0)
+DEFAULT_POLICY = RetryPolicy(max_concurrency=1, backoff=60.0 / RATE_LIMIT_PER_MINUTE, max_retry_after=60.0,
+                             per_minute=RATE_LIMIT_PER_MINUTE)
 DEFAULT_PAGE_SIZE = 100  # users per `GET /v1/users` page (UNVERIFIED, like the pagination itself)
 MAX_PAGES = 10_000
 API_KEY_SETTING = "KISSMETRICS_API_KEY"  # the setting people are told to check when the key is refused

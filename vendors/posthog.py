@@ -50,6 +50,11 @@ from vendors.http import RetryPolicy, VendorHTTP, default_detail
 from vendors.roles import ROLE_MAPS, common_role, vendor_role
 
 VENDOR = "posthog"
+# PostHog's documented limit for personal API keys on CRUD endpoints (480/minute, 4800/hour). The
+# per-minute one binds first for bursts; an afternoon of bulk work at 432/minute would meet the hourly
+# one, and its 429 + Retry-After is honoured like any other.
+RATE_LIMIT_PER_MINUTE = 480
+DEFAULT_POLICY = RetryPolicy(per_minute=RATE_LIMIT_PER_MINUTE)
 HOSTS = {"us": "https://us.posthog.com", "eu": "https://eu.posthog.com"}
 EDITABLE, RESTRICTED = 21, 37  # dashboard restriction levels
 _THROTTLE_WAIT = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
@@ -291,7 +296,7 @@ class PostHogVendor:
         self.base_url = posthog_base_url(host)
         self.organization_id = organization_id or "@current"
         self.page_size = page_size
-        policy = policy or RetryPolicy()
+        policy = policy or DEFAULT_POLICY
         self._workers = policy.max_concurrency
         self._org_name: str | None = None
         self._http = VendorHTTP(
