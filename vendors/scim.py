@@ -2,8 +2,8 @@
 
 It does only what offboarding needs: find a user by `userName`, stream the users or groups page by
 page (1-based `startIndex`; the page-size parameter is `count` in the RFC, `itemsPerPage` at
-Amplitude), list a user's groups, add/remove group members with a PatchOp, deactivate a user
-(`active: false`) and delete one. SCIM error bodies (`{"schemas": [...Error], "status": "409",
+Amplitude), list a user's groups, add/remove group members with a PatchOp, create a user, set a
+user's `active` flag and delete one. SCIM error bodies (`{"schemas": [...Error], "status": "409",
 "detail": "..."}`) become our error classes, the body's `status` winning over the HTTP one when the
 two disagree (409 → `ConflictError`, 404 → `NotFoundError`).
 
@@ -12,6 +12,7 @@ Lists are generators: a directory of thousands of people is never held in memory
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,6 +87,23 @@ def user_name(user: dict[str, Any]) -> str:
     return user.get("displayName") or " ".join(p for p in parts if p) or str(user.get("userName", ""))
 
 
+def name_from_email(email: str) -> tuple[str, str]:
+    """A given and a family name guessed from an address ("ann.lee@x" → "Ann", "Lee"): SCIM providers
+    want a name on create and offboard knows only the address. The person can correct it after joining."""
+    local = email.split("@", 1)[0]
+    parts = [p for p in re.split(r"[._+-]+", local) if p]
+    if not parts:
+        return local, ""
+    return parts[0].title(), " ".join(p.title() for p in parts[1:])
+
+
+def new_user_body(email: str) -> dict[str, Any]:
+    """The RFC 7643 User resource a SCIM create takes: `userName`, `name` and the primary email."""
+    given, family = name_from_email(email)
+    return {"schemas": [USER_SCHEMA], "userName": email, "name": {"givenName": given, "familyName": family},
+            "emails": [{"value": email, "primary": True}], "active": True}
+
+
 class ScimClient:
     """SCIM calls relative to `http`'s base URL (which ends at the SCIM root, e.g. `…/scim/1`)."""
 
@@ -139,6 +157,11 @@ class ScimClient:
         except NotFoundError:
             return None
 
+    def create_user(self, email: str) -> dict[str, Any]:
+        """POST /Users. A POST is never retried once it may have reached the vendor (see `VendorHTTP`);
+        a 409 (someone created them meanwhile) is raised as `ConflictError` for the caller to judge."""
+        return self.http.send_json("POST", "/Users", new_user_body(email)) or {}
+
     def delete_user(self, user_id: str) -> bool:
         """False when the user was not there (already deleted)."""
         try:
@@ -149,7 +172,11 @@ class ScimClient:
 
     def deactivate_user(self, user_id: str) -> dict[str, Any] | None:
         """PATCH `active: false`; None when the user was not there."""
-        body = {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+        return self.set_active(user_id, False)
+
+    def set_active(self, user_id: str, active: bool) -> dict[str, Any] | None:
+        """PATCH `active`; None when the user was not there."""
+        body = {"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": active}]}
         try:
             return self.http.send_json("PATCH", f"/Users/{_segment(user_id)}", body) or {}
         except NotFoundError:
@@ -170,6 +197,9 @@ class ScimClient:
         body = {"schemas": [PATCH_SCHEMA],
                 "Operations": [{"op": op, "path": "members", "value": [{"value": v} for v in member_values]}]}
         self.http.send_json("PATCH", f"/Groups/{_segment(group_id)}", body)
+
+    def add_to_group(self, group_id: str, member_value: str) -> None:
+        self.patch_members(group_id, "add", [member_value])
 
     def remove_from_group(self, group_id: str, member_value: str) -> bool:
         """False when the group is gone."""

@@ -6,22 +6,29 @@ from collections.abc import Iterator
 
 import pytest
 
+from vendors import amplitude
 from vendors.amplitude import UNKNOWN_ROLE, AmplitudeVendor, amplitude_base_url
 from vendors.base import (
     Assessment,
     AssessmentStatus,
     AuthError,
+    Capability,
     ConflictError,
     PlannedStep,
     Role,
+    StepKind,
     StepOutcome,
+    UnsupportedError,
     Vendor,
     VendorError,
     assessment_from_json,
 )
 from vendors.http import RetryPolicy
+from vendors.manual import REMOVAL_BY_HAND, ManualVendor
+from vendors.planning import Invitation, InviteCancellation, ProjectRemoval, RoleChange, plan_change
 from vendors.sandbox.amplitude import SANDBOX_SCIM_KEY, AmplitudeSandbox
-from vendors.sandbox.server import Fault
+from vendors.sandbox.scim import scim_error
+from vendors.sandbox.server import Fault, Response
 
 ALICE = "alice@corp.com"
 
@@ -209,3 +216,160 @@ def test_execute_retries_throttled_delete(vendor: AmplitudeVendor, sandbox: Ampl
     outcome = vendor.execute(PlannedStep("remove_member", "Remove", {"email": ALICE}))
     assert outcome.details["already_removed"] is False and sleeps == [1.0]
     assert sandbox.delete_count(ALICE) == 1
+
+
+# -- capabilities -----------------------------------------------------------------------------------
+def test_declares_what_scim_can_do(vendor: AmplitudeVendor) -> None:
+    assert vendor.capabilities == {Capability.FIND_MEMBER, Capability.LIST_MEMBERS, Capability.REMOVE_MEMBER,
+                                   Capability.VERIFY_REMOVAL, Capability.INVITE, Capability.CANCEL_INVITE}
+    assert vendor.invite_role == Role.READ_ONLY
+
+
+@pytest.mark.parametrize("kind", [StepKind.CHANGE_ROLE, StepKind.REMOVE_FROM_PROJECT, StepKind.HANDOVER_ASSETS])
+def test_what_scim_cannot_do_is_refused_without_a_call(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox,
+                                                       kind: StepKind) -> None:
+    with pytest.raises(UnsupportedError):
+        vendor.execute(PlannedStep(kind, "Do it", {"email": ALICE, "role": "admin", "project_id": "1"}))
+    assert sandbox.requests() == []
+
+
+def test_role_and_project_changes_are_planned_by_hand(vendor: AmplitudeVendor) -> None:
+    [role] = plan_change(vendor, ALICE, RoleChange(Role.MEMBER))
+    assert role.manual and role.key == "amplitude_change_role"
+    assert "Organization Role: Member" in role.instructions and "Settings → Members & Groups" in role.instructions
+    [project] = plan_change(vendor, ALICE, ProjectRemoval({"77": "Web"}))
+    assert project.manual and project.key == "amplitude_remove_from_project_77"
+    assert "Web (project 77)" in project.instructions and ALICE in project.instructions
+
+
+# -- listing ----------------------------------------------------------------------------------------
+def test_iter_members_streams_pages_lazily_without_groups(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox) -> None:
+    members = vendor.iter_members()
+    first = next(members)
+    assert len(sandbox.requests("GET", r"/Users$")) == 1  # one item, one page
+    everyone = [first, *members]
+    assert len(everyone) == sandbox.member_count() == 255
+    assert len({m.email for m in everyone}) == 255
+    assert len(sandbox.requests("GET", r"/Users$")) == 9  # 255 at 30 a page
+    assert sandbox.requests("GET", r"/Groups") == []  # groups are left out of the stream
+    dave = next(m for m in everyone if m.email == "dave@corp.com")  # pending: listed like everyone else
+    assert dave.role == Role.MEMBER and dave.vendor_role == UNKNOWN_ROLE and not dave.last_login_known
+
+
+# -- invite -----------------------------------------------------------------------------------------
+NEW = "new.person@corp.com"
+
+
+def invite_step(email: str = NEW, role: Role = Role.READ_ONLY, projects: tuple[str, ...] = ()) -> PlannedStep:
+    return PlannedStep(StepKind.INVITE, "Invite", {"email": email, "role": role.value, "projects": list(projects),
+                                                   "message": ""})
+
+
+def test_invite_creates_a_viewer_once(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox) -> None:
+    first = vendor.execute(invite_step())
+    assert first.details["status"] == "invited" and first.details["not_given"] == []
+    assert first.details["invited_by_offboard"] is True
+    seat = sandbox.seat(NEW)
+    assert seat is not None and seat.role == Role.READ_ONLY and seat.pending
+    user = sandbox.user(NEW)
+    assert user is not None and (user.given_name, user.family_name) == ("New", "Person")
+    again = vendor.execute(invite_step())
+    assert again.details["status"] == "already_member" and "joined or invited" in again.summary
+    assert sandbox.writes_about(NEW) == 1 and len(sandbox.requests("POST", r"/Users$")) == 1
+
+
+def test_inviting_someone_listed_sends_nothing(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox) -> None:
+    outcome = vendor.execute(invite_step(ALICE))
+    assert outcome.details["status"] == "already_member"
+    assert sandbox.writes_about(ALICE) == 0 and sandbox.role(ALICE) == "Manager"
+
+
+def test_a_409_race_reads_as_already_listed(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def someone_else_invites_first(user_name: str) -> Response:
+        sandbox.add_user(user_name)
+        return scim_error(409, f"User {user_name} already exists", "uniqueness")
+
+    monkeypatch.setattr(sandbox, "refuse_create", someone_else_invites_first)
+    outcome = vendor.execute(invite_step())
+    assert outcome.details["status"] == "already_member"
+    assert len(sandbox.requests("POST", r"/Users$")) == 1 and sandbox.user(NEW) is not None
+
+
+def test_a_409_for_someone_still_unlisted_is_not_success(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox) -> None:
+    sandbox.inject(Fault("status", 409, {"schemas": [], "status": "409", "detail": "taken"}, method="POST"))
+    with pytest.raises(ConflictError):
+        vendor.execute(invite_step())
+    assert sandbox.user(NEW) is None
+
+
+def test_invite_at_another_role_says_what_it_did_not_give(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox) -> None:
+    invite, raise_role = plan_change(vendor, NEW, Invitation(Role.MEMBER, ("7",), "welcome"))
+    assert raise_role.manual and raise_role.params["after_invite"] is True
+    assert "Organization Role: Member" in raise_role.instructions
+    assert "accepted the invitation" in raise_role.instructions
+    outcome = vendor.execute(invite)
+    assert outcome.details["status"] == "invited" and len(outcome.details["not_given"]) == 3
+    assert "the member role" in outcome.summary and "projects 7" in outcome.summary
+    assert sandbox.role(NEW) == "Viewer"
+
+
+# -- cancel invite ----------------------------------------------------------------------------------
+def cancel_step(email: str = NEW, **extra: object) -> PlannedStep:
+    return PlannedStep(StepKind.CANCEL_INVITE, "Cancel", {"email": email, **extra})
+
+
+def test_cancel_an_invitation_offboard_sent(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox) -> None:
+    invited = vendor.execute(invite_step())
+    step = cancel_step(invited_by_offboard=invited.details["invited_by_offboard"])
+    outcome = vendor.execute(step)
+    assert outcome.details["status"] == "cancelled" and "cannot tell" in outcome.summary
+    assert sandbox.seat(NEW) is None and sandbox.delete_count(NEW) == 1
+    writes = sandbox.writes_about(NEW)
+    again = vendor.execute(step)
+    assert again.details["status"] == "already_gone" and sandbox.writes_about(NEW) == writes == 2
+
+
+def test_cancel_refuses_to_guess_without_offboard_having_invited(vendor: AmplitudeVendor,
+                                                                 sandbox: AmplitudeSandbox) -> None:
+    [step] = plan_change(vendor, "dave@corp.com", InviteCancellation())
+    with pytest.raises(ConflictError) as caught:
+        vendor.execute(step)
+    assert "same way" in caught.value.message and "Settings → Members & Groups" in caught.value.message
+    assert sandbox.seat("dave@corp.com") is not None and sandbox.writes_about("dave@corp.com") == 0
+
+
+def test_cancel_for_someone_not_listed_makes_no_call(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox) -> None:
+    outcome = vendor.execute(cancel_step("nobody@corp.com", invited_by_offboard=True))
+    assert outcome.details["status"] == "already_gone" and sandbox.requests("DELETE") == []
+
+
+# -- manual steps -----------------------------------------------------------------------------------
+def test_every_capability_has_a_click_path() -> None:
+    details = {"role": "read-only", "new_owner_email": "bob@corp.com", "reason": "manual-only"}
+    steps = {c: amplitude.manual_step(c, ALICE, details) for c in Capability}
+    assert len({s.key for s in steps.values()}) == len(Capability)
+    for capability, step in steps.items():
+        assert step.manual and step.kind == StepKind.MANUAL and step.key == f"amplitude_{capability}"
+        assert ALICE in step.instructions and step.params["email"] == ALICE
+    assert "Organization Role: Viewer" in steps[Capability.CHANGE_ROLE].instructions
+    assert "bob@corp.com" in steps[Capability.HANDOVER_ASSETS].instructions
+    assert "manual-only" in steps[Capability.FIND_MEMBER].instructions
+    assert "Remove from Organization → Remove" in steps[Capability.REMOVE_MEMBER].instructions
+    assert "Last Login column" in steps[Capability.READ_LAST_LOGIN].instructions
+
+
+def test_manual_only_amplitude_uses_these_click_paths() -> None:
+    vendor = ManualVendor("amplitude", "Amplitude", amplitude.manual_step)
+    plan = vendor.plan_removal(vendor.assess(ALICE), "bob@corp.com")
+    assert [s.key for s in plan] == [f"amplitude_{c}" for c in REMOVAL_BY_HAND]
+    assert "change the Owner field to bob@corp.com" in plan[1].instructions
+
+
+def test_a_removal_the_vendor_acknowledged_but_did_not_do_is_not_reported_done(vendor: AmplitudeVendor,
+                                                                                sandbox: AmplitudeSandbox) -> None:
+    sandbox.inject(Fault("status", 204, method="DELETE"))  # answers "done" without acting
+    with pytest.raises(VendorError) as caught:
+        vendor.execute(PlannedStep(StepKind.REMOVE_MEMBER, "Remove", {"email": ALICE}))
+    assert "still lists" in caught.value.message and "Remove from Organization" in caught.value.message
+    assert sandbox.user(ALICE) is not None

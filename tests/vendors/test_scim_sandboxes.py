@@ -9,12 +9,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from vendors.base import AuthError, ConflictError, NotFoundError, RateLimitedError, VendorError
+from vendors.base import AuthError, ConflictError, NotFoundError, RateLimitedError, Role, VendorError
 from vendors.http import RetryPolicy, VendorHTTP
 from vendors.sandbox.amplitude import SANDBOX_SCIM_KEY, AmplitudeSandbox
-from vendors.sandbox.mixpanel import ORG_ID, SA_SECRET, SA_USERNAME, SANDBOX_SCIM_TOKEN, MixpanelSandbox
+from vendors.sandbox.contract import ContractSandbox, Seat
+from vendors.sandbox.mixpanel import (
+    DEACTIVATED,
+    ORG_ID,
+    SA_SECRET,
+    SA_USERNAME,
+    SANDBOX_SCIM_TOKEN,
+    MixpanelSandbox,
+)
 from vendors.sandbox.scim import ERROR_SCHEMA
-from vendors.scim import ScimClient, scim_classify, scim_detail, scim_filter_eq
+from vendors.sandbox.server import Fault
+from vendors.scim import ScimClient, name_from_email, new_user_body, scim_classify, scim_detail, scim_filter_eq
 
 DEMO = ("alice@corp.com", "bob@corp.com", "carol@corp.com", "dave@corp.com")
 
@@ -67,6 +76,14 @@ def mp_client(mp: MixpanelSandbox, sleeps: list[float], page_size: int = 100) ->
 # -- helpers ----------------------------------------------------------------------------------------
 def test_filter_is_quoted() -> None:
     assert scim_filter_eq("userName", 'a"b\\c@x.com') == 'userName eq "a\\"b\\\\c@x.com"'
+
+
+def test_a_new_user_is_named_from_the_address() -> None:
+    assert name_from_email("ann.lee-smith@corp.com") == ("Ann", "Lee Smith")
+    assert name_from_email("ops@corp.com") == ("Ops", "")
+    body = new_user_body("ann.lee@corp.com")
+    assert body["userName"] == "ann.lee@corp.com" and body["emails"] == [{"value": "ann.lee@corp.com", "primary": True}]
+    assert body["name"] == {"givenName": "Ann", "familyName": "Lee"}
 
 
 # -- Amplitude sandbox ------------------------------------------------------------------------------
@@ -168,8 +185,6 @@ def test_429_retry_after_is_honoured(amp: AmplitudeSandbox, sleeps: list[float])
 
 
 def test_scim_body_status_wins(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
-    from vendors.sandbox.server import Fault
-
     amp.inject(Fault("status", 400, {"schemas": [ERROR_SCHEMA], "status": "409", "detail": "taken"}))
     with pytest.raises(ConflictError):
         amp_client(amp, sleeps).find_user("alice@corp.com")
@@ -183,8 +198,8 @@ def test_mixpanel_demo_and_paging(mp: MixpanelSandbox, sleeps: list[float]) -> N
     scim = mp_client(mp, sleeps, page_size=60)
     for email in DEMO:
         assert scim.find_user(email) is not None
-    assert len(list(scim.users())) == 255
-    assert len(mp.requests("GET", r"/Users$")) == 4 + 5  # four lookups, then 255 people at 60 a page
+    assert len(list(scim.users())) == 256  # 255 active and one deactivated: Mixpanel keeps listing them
+    assert len(mp.requests("GET", r"/Users$")) == 4 + 5  # four lookups, then 256 people at 60 a page
 
 
 def test_mixpanel_teams_carry_role_and_projects(mp: MixpanelSandbox, sleeps: list[float]) -> None:
@@ -228,3 +243,120 @@ def test_mixpanel_service_accounts_use_basic_auth(mp: MixpanelSandbox) -> None:
     sa_id = created["results"]["id"]
     assert httpx.delete(f"{url}/{sa_id}", auth=(SA_USERNAME, SA_SECRET)).json()["status"] == "ok"
     assert httpx.get(f"{url}/{sa_id}", auth=(SA_USERNAME, SA_SECRET)).status_code == 404
+
+
+# -- ContractSandbox: state read and set directly -------------------------------------------------------------
+def test_both_are_contract_sandboxes_and_reset_restores_the_seeded_world(amp: AmplitudeSandbox,
+                                                                         mp: MixpanelSandbox) -> None:
+    for sandbox, members in ((amp, 255), (mp, 255)):
+        assert isinstance(sandbox, ContractSandbox)
+        sandbox.seed_person("extra@corp.com", Role.MEMBER)
+        sandbox.reset()
+        assert sandbox.member_count() == members and sandbox.seat("extra@corp.com") is None
+        assert sandbox.seed_assets("alice@corp.com") == 0
+    assert (amp.vendor_name, mp.vendor_name) == ("amplitude", "mixpanel")
+    assert amp.project_ids() == [] and mp.project_ids() == ["101", "102", "103"]
+
+
+def test_amplitude_seats_follow_the_internal_role_words(amp: AmplitudeSandbox) -> None:
+    assert amp.seat("alice@corp.com") == Seat(Role.ADMIN, frozenset())  # a Manager reads as admin
+    assert amp.seat("dave@corp.com") == Seat(Role.READ_ONLY, frozenset(), pending=True)
+    amp.seed_person("boss@corp.com", Role.OWNER, ["ignored"])
+    assert amp.role("boss@corp.com") == "Admin" and amp.seat("boss@corp.com") == Seat(Role.ADMIN, frozenset())
+    amp.seed_person("dave@corp.com", Role.MEMBER)
+    assert amp.seat("dave@corp.com") == Seat(Role.MEMBER, frozenset())
+    assert amp.seat("nobody@corp.com") is None and amp.member_count() == 256
+
+
+def test_mixpanel_seats_come_from_teams(mp: MixpanelSandbox) -> None:
+    assert mp.seat("alice@corp.com") == Seat(Role.MEMBER, frozenset({"101", "102", "103"}))
+    assert mp.seat("it-ops@corp.com") == Seat(Role.OWNER, frozenset({"101", "102", "103"}))
+    assert mp.seat("dave@corp.com") == Seat(Role.MEMBER, frozenset())  # in no Team: an org Member
+    assert mp.seat(DEACTIVATED) == Seat(Role.MEMBER, frozenset(), active=False)
+    assert mp.member_count() == 255 and len(mp.users) == 256
+
+
+def test_mixpanel_seed_person_gives_one_team_per_project(mp: MixpanelSandbox) -> None:
+    mp.seed_person("pat@corp.com", Role.ADMIN, ["101", "103"])
+    assert sorted(mp.groups_of("pat@corp.com")) == ["Admins · Finance", "Admins · Web App"]
+    assert mp.seat("pat@corp.com") == Seat(Role.ADMIN, frozenset({"101", "103"}))
+    mp.seed_person("pat@corp.com", Role.MEMBER, ["101", "102"])  # re-seeding replaces the Teams
+    assert mp.groups_of("pat@corp.com") == ["Members · Web App", "Members · Mobile"]
+    mp.seed_person("quinn@corp.com", Role.MEMBER, ["101"])  # an existing Team is reused
+    assert mp.groups_of("quinn@corp.com") == ["Members · Web App"]
+    mp.seed_person("ro@corp.com", Role.READ_ONLY, ["102"])  # no read-only org role: Member, Consumer access
+    assert mp.seat("ro@corp.com") == Seat(Role.MEMBER, frozenset({"102"}))
+    mp.seed_person("boss@corp.com", Role.OWNER)
+    assert mp.seat("boss@corp.com") == Seat(Role.OWNER, frozenset())
+
+
+# -- writes_about ---------------------------------------------------------------------------------------------
+def test_writes_about_counts_mutating_calls_naming_the_person(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
+    scim = amp_client(amp, sleeps)
+    scim.find_user("bob@corp.com")
+    list(scim.groups())
+    assert amp.writes_about("bob@corp.com") == 0  # reads are not writes
+    scim.remove_from_group("1", "BOB@corp.com")
+    with pytest.raises(ConflictError):
+        scim.create_user("bob@corp.com")  # refused, yet sent: it counts
+    scim.delete_user("bob@corp.com")
+    scim.delete_user("bob@corp.com")  # 404, yet sent
+    assert amp.writes_about("Bob@Corp.com") == 4 and amp.writes_about("alice@corp.com") == 0
+
+
+def test_writes_about_ignores_calls_a_fault_stopped(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
+    amp.inject(Fault("status", 503, times=None))
+    with pytest.raises(VendorError):
+        amp_client(amp, sleeps).delete_user("bob@corp.com")
+    assert amp.writes_about("bob@corp.com") == 0
+
+
+def test_mixpanel_writes_about_maps_opaque_ids_to_the_person(mp: MixpanelSandbox, sleeps: list[float]) -> None:
+    scim = mp_client(mp, sleeps)
+    alice = scim.find_user("alice@corp.com")
+    assert alice is not None and not alice["id"].count("@")
+    team = mp.group("Finance Viewers")
+    assert team is not None
+    scim.remove_from_group(team.id, alice["id"])
+    scim.deactivate_user(alice["id"])
+    assert mp.writes_about("alice@corp.com") == 2
+
+
+# -- Mixpanel's Owner rules -----------------------------------------------------------------------------------
+def test_mixpanel_only_an_owner_assigns_owner(mp: MixpanelSandbox, sleeps: list[float]) -> None:
+    scim = mp_client(mp, sleeps)
+    owners = mp.group("Owners")
+    alice = scim.find_user("alice@corp.com")
+    assert owners is not None and alice is not None
+    with pytest.raises(AuthError) as caught:  # the bare client knows no better than a 403
+        scim.add_to_group(owners.id, alice["id"])
+    assert caught.value.status == 403 and "Only an organization Owner" in caught.value.message
+    assert mp.org_role("alice@corp.com") == Role.MEMBER
+
+
+def test_mixpanel_keeps_an_owner(mp: MixpanelSandbox, sleeps: list[float]) -> None:
+    scim = mp_client(mp, sleeps)
+    owners = mp.group("Owners")
+    it_ops = scim.find_user("it-ops@corp.com")
+    assert owners is not None and it_ops is not None
+    for attempt in (lambda: scim.remove_from_group(owners.id, it_ops["id"]),
+                    lambda: scim.deactivate_user(it_ops["id"]),
+                    lambda: scim.delete_user(it_ops["id"]),
+                    lambda: scim.http.send_json("DELETE", f"/Groups/{owners.id}")):
+        with pytest.raises(VendorError) as caught:
+            attempt()
+        assert caught.value.status == 400 and "at least one Owner" in caught.value.message
+    assert mp.seat("it-ops@corp.com") == Seat(Role.OWNER, frozenset({"101", "102", "103"}))
+    mp.seed_person("second.owner@corp.com", Role.OWNER)
+    scim.deactivate_user(it_ops["id"])  # another Owner remains: deprovisioning an Owner works
+    assert mp.seat("it-ops@corp.com") == Seat(Role.MEMBER, frozenset(), active=False)
+
+
+def test_a_refused_patchop_changes_nothing(mp: MixpanelSandbox, sleeps: list[float]) -> None:
+    scim = mp_client(mp, sleeps)
+    owners = mp.group("Owners")
+    assert owners is not None
+    ids = [u["id"] for u in (scim.find_user("bob@corp.com"), scim.find_user("it-ops@corp.com")) if u]
+    with pytest.raises(VendorError):
+        scim.patch_members(owners.id, "remove", ids)  # bob is no Owner (a no-op); it-ops is the last one
+    assert mp.groups_of("it-ops@corp.com") == ["Owners", "Org Admins"]

@@ -8,14 +8,25 @@ shows none of them: the sandbox keeps each user's role internally and refuses to
 Admin, as the product keeps at least one.
 
 `AmplitudeSandbox()` seeds the demo world of `seed()`; `AmplitudeSandbox(seed=False)` starts empty.
+It implements `ContractSandbox` (vendors/sandbox/contract.py): roles are read and written through
+vendors.roles, Amplitude has no projects over SCIM and no asset API, and a seat is pending while the
+internal `pending` flag says the invitation has not been accepted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from vendors.amplitude import AmplitudeVendor
+from vendors.base import Role
+from vendors.http import RetryPolicy
+from vendors.roles import common_role, vendor_role
+from vendors.sandbox.contract import Seat
 from vendors.sandbox.scim import ScimSandbox, ScimUser, filler_people, scim_error
 from vendors.sandbox.server import Response
 
 SANDBOX_SCIM_KEY = "amp_scim_sandbox_key_0000000000000000"
+REJECTED_SCIM_KEY = "amp_scim_regenerated_away_000000000000"  # what a regenerated (dead) key looks like
 ROLES = ("Viewer", "Member", "Manager", "Admin")
 FILLER_COUNT = 250
 DEMO_PEOPLE = {  # email → (given, family, role, pending)
@@ -29,6 +40,7 @@ DEMO_PEOPLE = {  # email → (given, family, role, pending)
 
 class AmplitudeSandbox(ScimSandbox):
     name = "amplitude-sandbox"
+    vendor_name = "amplitude"
     base_path = "/scim/1"
     page_size_param = "itemsPerPage"
     max_page_size = 100
@@ -79,6 +91,39 @@ class AmplitudeSandbox(ScimSandbox):
                 if user.extra.get("role") == "Admin":
                     user.extra["role"] = "Manager"
             self.set_role(email, "Admin")
+
+    # -- ContractSandbox ------------------------------------------------------------------------------
+    def connector(self, policy: RetryPolicy, *, page_size: int | None = None,
+                  valid_credentials: bool = True) -> AmplitudeVendor:
+        key = SANDBOX_SCIM_KEY if valid_credentials else REJECTED_SCIM_KEY
+        return AmplitudeVendor(key, self.url, page_size=page_size, policy=policy)
+
+    def seed_person(self, email: str, role: Role, project_ids: Sequence[str] = ()) -> None:
+        """A joined member with Amplitude's word for `role` (Owner becomes Admin, its top role).
+        `project_ids` are ignored: SCIM knows no projects."""
+        word = vendor_role(self.vendor_name, role) or "Member"
+        with self._state:
+            if self.user(email) is None:
+                self.add_user(email, role=word, pending=False)
+            self.set_role(email, word)
+
+    def seed_assets(self, email: str) -> int:
+        return 0  # no API lists what an Amplitude user owns
+
+    def seat(self, email: str) -> Seat | None:
+        with self._state:
+            user = self.user(email)
+            if user is None:
+                return None
+            return Seat(common_role(self.vendor_name, str(user.extra["role"])), frozenset(),
+                        pending=bool(user.extra.get("pending")))
+
+    def project_ids(self) -> list[str]:
+        return []
+
+    def member_count(self) -> int:
+        with self._state:
+            return len(self.users)  # joined and pending; `active: false` removes at Amplitude
 
     # -- the demo world -------------------------------------------------------------------------------
     def seed(self) -> None:

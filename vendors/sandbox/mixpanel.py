@@ -8,28 +8,53 @@ answers `{"results": …, "status": "ok"}` or `{"error": "…", "status": "error
 
 Mixpanel documents neither its SCIM shapes nor its pagination: the sandbox follows RFC 7644
 (`startIndex`/`count`), and each guess is marked UNVERIFIED where it is made.
+
+Mixpanel's rules it keeps (UNVERIFIED as SCIM behaviour): only verified domains; the organization
+keeps at least one active Owner (a deactivation, deletion or Team change that would leave none is
+refused); only an Owner gives the Owner role, and the SCIM token acts with an org **Admin**'s rights
+(`token_role`), so adding anyone to a Team that carries the Owner role is refused with 403. Taking
+the Owner role away (deprovisioning) is allowed while another Owner remains: that is what SCIM
+deprovisioning from an identity provider is for.
+
+A person's org role is the highest one their Teams carry, Member when none (as SCIM creates users);
+their projects are those their Teams give. It implements `ContractSandbox`
+(vendors/sandbox/contract.py).
 """
 
 from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from vendors.base import Role
+from vendors.http import RetryPolicy
+from vendors.mixpanel import MixpanelVendor
+from vendors.roles import common_role, vendor_role
+from vendors.sandbox.contract import Seat
 from vendors.sandbox.scim import ScimGroup, ScimSandbox, ScimUser, filler_people, scim_error
 from vendors.sandbox.server import Request, Response
+from vendors.scim import name_from_email
 
 SANDBOX_SCIM_TOKEN = "mp_scim_sandbox_token_000000000000000"
+REJECTED_SCIM_TOKEN = "mp_scim_revoked_token_000000000000000"
 ORG_ID = 4242
 SA_USERNAME = "offboard.1a2b3c.mp-service-account"
 SA_SECRET = "mp_sa_sandbox_secret_0000000000000000"
+REJECTED_SA_SECRET = "mp_sa_rotated_secret_0000000000000000"
 VERIFIED_DOMAINS = ("corp.com",)
 FILLER_COUNT = 250
 PROJECTS = {101: "Web App", 102: "Mobile", 103: "Finance"}
 # UNVERIFIED: Mixpanel's SCIM Groups show only displayName and members. The sandbox adds the Team's
 # org role and project access under this extension so a connector can show them when a server has them.
 TEAM_EXTENSION = "urn:mixpanel:params:scim:schemas:extension:team:2.0:Team"
+OWNER_TEAM_ROLE = "owner"
+DEACTIVATED = "former.staff@corp.com"  # listed with active:false, as Mixpanel keeps deactivated users
+# The access a Team made by `seed_person` gives on each project, by the org role it carries.
+PROJECT_LEVEL = {Role.OWNER: "owner", Role.ADMIN: "admin", Role.MEMBER: "analyst", Role.READ_ONLY: "consumer"}
+_RANKED = (Role.READ_ONLY, Role.MEMBER, Role.ADMIN, Role.OWNER)
 DEMO_PEOPLE = {  # email → (given, family)
     "it-ops@corp.com": ("Ivy", "Ops"),
     "alice@corp.com": ("Alice", "Anders"),
@@ -42,6 +67,8 @@ _SA = r"/api/app/organizations/(?P<org>\d+)/service-accounts"
 
 class MixpanelSandbox(ScimSandbox):
     name = "mixpanel-sandbox"
+    vendor_name = "mixpanel"
+    token_role = "admin"  # UNVERIFIED: the SCIM token acts with an org Admin's rights
     base_path = "/api/app/scim/v2"
     page_size_param = "count"  # UNVERIFIED: RFC 7644's name
     max_page_size = 100  # UNVERIFIED
@@ -75,6 +102,22 @@ class MixpanelSandbox(ScimSandbox):
             return scim_error(400, f"{user_name} is not on a verified domain of this organization", "invalidValue")
         return None
 
+    def refuse_removal(self, user: ScimUser) -> Response | None:
+        if self._owner_teams(user) and not self._an_owner_remains(user, leaving=None):
+            return _last_owner(user)
+        return None
+
+    def refuse_group_change(self, group: ScimGroup, op: str, user: ScimUser) -> Response | None:
+        if group.extra.get("org_role") != OWNER_TEAM_ROLE:
+            return None
+        if op == "add" and self.token_role != OWNER_TEAM_ROLE:
+            # UNVERIFIED: status and wording.
+            return scim_error(403, "Only an organization Owner can assign the Owner role; this SCIM token acts "
+                                   f"as an organization {self.token_role.title()}.")
+        if op == "remove" and not self._an_owner_remains(user, leaving=group):
+            return _last_owner(user)
+        return None
+
     def on_deactivate(self, user: ScimUser) -> None:
         # UNVERIFIED: a deactivated user stays listed with active:false and leaves every Team.
         user.active = False
@@ -101,6 +144,16 @@ class MixpanelSandbox(ScimSandbox):
         return super().authorize(request)
 
     # -- helpers for tests ----------------------------------------------------------------------------
+    def org_role(self, email: str) -> Role | None:
+        """Their org role: the highest their Teams carry, Member when none; None when not listed."""
+        with self._state:
+            user = self.user(email)
+            if user is None:
+                return None
+            words = [str(g.extra.get("org_role", "member")) for g in self._teams_of(user)]
+            roles = [common_role(self.vendor_name, word) for word in words]
+            return max(roles, key=_RANKED.index, default=Role.MEMBER)
+
     def add_team(self, name: str, members: list[str], *, org_role: str = "member",
                  projects: dict[int, str] | None = None) -> ScimGroup:
         return self.add_group(name, members, org_role=org_role, projects=dict(projects or {}))
@@ -120,6 +173,73 @@ class MixpanelSandbox(ScimSandbox):
             self.service_accounts[self._next_sa] = account
             self._next_sa += 1
             return account
+
+    # -- ContractSandbox ------------------------------------------------------------------------------
+    def connector(self, policy: RetryPolicy, *, page_size: int | None = None,
+                  valid_credentials: bool = True) -> MixpanelVendor:
+        token, secret = ((SANDBOX_SCIM_TOKEN, SA_SECRET) if valid_credentials
+                         else (REJECTED_SCIM_TOKEN, REJECTED_SA_SECRET))
+        return MixpanelVendor(token, self.url, service_account_username=SA_USERNAME, service_account_secret=secret,
+                              organization_id=ORG_ID, page_size=page_size, policy=policy)
+
+    def seed_person(self, email: str, role: Role, project_ids: Sequence[str] = ()) -> None:
+        """An active user whose Teams give exactly `role` and `project_ids`: one Team per project
+        (found, or made), so that each project can be taken away alone. Read-only, which Mixpanel has
+        only per project, becomes an org Member with Consumer access. Verified domains are not checked:
+        this is the sandbox's own state, not a SCIM create."""
+        word = vendor_role(self.vendor_name, role) or "member"
+        level = PROJECT_LEVEL[role]
+        with self._state:
+            user = self.user(email) or self.add_user(email, *name_from_email(email))
+            user.active = True
+            for group in self._teams_of(user):
+                group.members.remove(user.id)
+            wanted = [{int(pid): level} for pid in project_ids] or ([{}] if word != "member" else [])
+            for projects in wanted:
+                self._team_for(word, projects).members.append(user.id)
+
+    def seed_assets(self, email: str) -> int:
+        return 0  # no API lists what a Mixpanel user created
+
+    def seat(self, email: str) -> Seat | None:
+        with self._state:
+            user = self.user(email)
+            role = self.org_role(email)
+            if user is None or role is None:
+                return None
+            projects = frozenset(str(pid) for g in self._teams_of(user) for pid in g.extra.get("projects", {}))
+            return Seat(role, projects, active=user.active)
+
+    def project_ids(self) -> list[str]:
+        return [str(pid) for pid in PROJECTS]
+
+    def member_count(self) -> int:
+        with self._state:
+            return sum(1 for user in self.users.values() if user.active)
+
+    # -- Teams and Owners -----------------------------------------------------------------------------
+    def _teams_of(self, user: ScimUser) -> list[ScimGroup]:
+        return [g for g in self.groups.values() if user.id in g.members]
+
+    def _owner_teams(self, user: ScimUser) -> list[ScimGroup]:
+        return [g for g in self._teams_of(user) if g.extra.get("org_role") == OWNER_TEAM_ROLE]
+
+    def _an_owner_remains(self, user: ScimUser, *, leaving: ScimGroup | None) -> bool:
+        """Whether an active Owner remains once `user` leaves the Team `leaving` (None: leaves the org)."""
+        for other in self.users.values():
+            teams = self._owner_teams(other) if other.active else []
+            if other is user:
+                teams = [g for g in teams if leaving is not None and g is not leaving]
+            if teams:
+                return True
+        return False
+
+    def _team_for(self, org_role: str, projects: dict[int, str]) -> ScimGroup:
+        for group in self.groups.values():
+            if group.extra.get("org_role") == org_role and set(group.extra.get("projects", {})) == set(projects):
+                return group
+        where = " · " + ", ".join(PROJECTS.get(pid, str(pid)) for pid in projects) if projects else ""
+        return self.add_team(f"{org_role.title()}s{where}", [], org_role=org_role, projects=projects)
 
     # -- service-account routes ----------------------------------------------------------------------
     def _org_ok(self, request: Request) -> Response | None:
@@ -162,6 +282,9 @@ class MixpanelSandbox(ScimSandbox):
         for email, (given, family) in DEMO_PEOPLE.items():
             self.add_user(email, given, family)
         fillers = [e for e, g, f in filler_people(FILLER_COUNT) if self.add_user(e, g, f)]
+        self.add_user(DEACTIVATED, "Fay", "Former", active=False)
+        self.add_team("Owners", ["it-ops@corp.com"], org_role=OWNER_TEAM_ROLE,
+                      projects={101: "owner", 102: "owner", 103: "owner"})
         self.add_team("Org Admins", ["it-ops@corp.com", "carol@corp.com"], org_role="admin",
                       projects={101: "owner", 102: "owner", 103: "owner"})
         self.add_team("Product Analytics", ["alice@corp.com", "bob@corp.com", *fillers[:30]],
@@ -170,3 +293,9 @@ class MixpanelSandbox(ScimSandbox):
         self.add_service_account("etl-export.5f6e7d.mp-service-account", creator="alice@corp.com",
                                  role="admin", projects=(101,))
         self.add_service_account("warehouse-sync.9a8b7c.mp-service-account", creator="carol@corp.com")
+
+
+def _last_owner(user: ScimUser) -> Response:
+    # UNVERIFIED: status and wording; Mixpanel documents only that an organization keeps an Owner.
+    return scim_error(400, f"Cannot remove {user.user_name}: an organization must keep at least one Owner.",
+                      "mutability")

@@ -7,8 +7,14 @@ PATCH (`active`), DELETE → 204, group PatchOps that add or remove members, Bea
 and every error — 429 with `Retry-After` included — in the SCIM error shape.
 
 Subclasses set the class attributes, seed their world in `seed()`, and may refuse or change what a
-call does through the hooks (`refuse_create`, `refuse_removal`, `on_deactivate`, `group_json`).
-Every helper takes the state lock, so tests may call them while the server is answering.
+call does through the hooks (`refuse_create`, `refuse_removal`, `refuse_group_change`,
+`on_deactivate`, `group_json`). Every helper takes the state lock, so tests may call them while the
+server is answering.
+
+`writes_about(email)` counts the mutating calls about a person that reached the API (past auth and
+injected faults), whatever the answer: a user POST/PUT/PATCH/DELETE naming them (by id or
+`userName`), and a group POST/PATCH/DELETE adding or removing them. A refused call counts too: the
+connector did send it.
 """
 
 from __future__ import annotations
@@ -114,6 +120,7 @@ class ScimSandbox(LoopbackServer):
             self.delete_counts: Counter[str] = Counter()  # successful user DELETEs, by email
             self.deactivations: Counter[str] = Counter()  # successful active:false, by email
             self.group_removals: list[tuple[str, str]] = []  # (group name, email)
+            self.writes: Counter[str] = Counter()  # mutating calls about a person, by case-folded email
             if seed:
                 self.seed()
         self.clear_faults()
@@ -157,6 +164,10 @@ class ScimSandbox(LoopbackServer):
 
     def refuse_removal(self, user: ScimUser) -> Response | None:
         """Called before a DELETE or `active: false` takes effect."""
+        return None
+
+    def refuse_group_change(self, group: ScimGroup, op: str, user: ScimUser) -> Response | None:
+        """Called before a group PatchOp adds (`op` "add") or removes ("remove") `user`."""
         return None
 
     def on_deactivate(self, user: ScimUser) -> None:
@@ -210,6 +221,10 @@ class ScimSandbox(LoopbackServer):
         with self._state:
             found = self.user(email)
             return [g.display_name for g in self.groups.values() if found and found.id in g.members]
+
+    def writes_about(self, email: str) -> int:
+        with self._state:
+            return self.writes[email.casefold()]
 
     def delete_count(self, email: str) -> int:
         with self._state:
@@ -274,6 +289,7 @@ class ScimSandbox(LoopbackServer):
         if not user_name:
             return scim_error(400, "userName is required", "invalidValue")
         with self._state:
+            self._note_write(user_name)
             if self.user(user_name):
                 return scim_error(409, f"User {user_name} already exists", "uniqueness")
             refusal = self.refuse_create(user_name)
@@ -292,10 +308,12 @@ class ScimSandbox(LoopbackServer):
             return Response(200, user.to_json()) if user and self.listed(user) else self.not_found()
 
     def _put_user(self, request: Request) -> Response:
+        self._note_user_write(request.params["id"])
         body = request.json() or {}
         return self._set_active(request.params["id"], body.get("active", True))
 
     def _patch_user(self, request: Request) -> Response:
+        self._note_user_write(request.params["id"])
         body = request.json() or {}
         if PATCH_SCHEMA not in (body.get("schemas") or []):
             return scim_error(400, "Request is not a PatchOp", "invalidSyntax")
@@ -328,6 +346,7 @@ class ScimSandbox(LoopbackServer):
 
     def _delete_user(self, request: Request) -> Response:
         with self._state:
+            self._note_user_write(request.params["id"])
             user = self._find(request.params["id"])
             if not user or not self.listed(user):
                 return self.not_found()
@@ -364,6 +383,8 @@ class ScimSandbox(LoopbackServer):
             if self.group(name):
                 return scim_error(409, f"Group {name} already exists", "uniqueness")
             members = [str(m.get("value", "")) for m in body.get("members") or []]
+            for member in members:
+                self._note_user_write(member)
             unknown = [m for m in members if not self._find(m)]
             if unknown:
                 return scim_error(400, f"Unknown members: {', '.join(unknown)}", "invalidValue")
@@ -380,35 +401,72 @@ class ScimSandbox(LoopbackServer):
         if PATCH_SCHEMA not in (body.get("schemas") or []):
             return scim_error(400, "Request is not a PatchOp", "invalidSyntax")
         with self._state:
+            for op in body.get("Operations") or []:
+                values = op.get("value")
+                for entry in values if isinstance(values, list) else []:
+                    self._note_user_write(str(entry.get("value", "")))
             group = self.groups.get(unquote(request.params["id"]))
             if not group:
                 return self.not_found()
-            for op in body.get("Operations") or []:
-                kind = str(op.get("op", "")).lower()
-                if kind not in ("add", "remove") or str(op.get("path", "")).lower() != "members":
-                    return scim_error(400, f"Unsupported operation: {op}", "invalidPath")
-                for entry in op.get("value") or []:
-                    user = self._find(str(entry.get("value", "")))
-                    if user is None:
-                        if kind == "add":
-                            return scim_error(400, f"Unknown member {entry.get('value')}", "invalidValue")
-                        continue  # removing someone who is not there is a no-op
-                    if kind == "add" and user.id not in group.members:
-                        group.members.append(user.id)
-                    elif kind == "remove" and user.id in group.members:
-                        group.members.remove(user.id)
-                        self.group_removals.append((group.display_name, user.user_name))
+            changes, refusal = self._member_changes(group, body.get("Operations") or [])
+            if refusal:
+                return refusal
+            for kind, user in changes:  # all checked first, so a refused PatchOp changes nothing
+                if kind == "add" and user.id not in group.members:
+                    group.members.append(user.id)
+                elif kind == "remove" and user.id in group.members:
+                    group.members.remove(user.id)
+                    self.group_removals.append((group.display_name, user.user_name))
             return Response(200, self.group_json(group))
+
+    def _member_changes(self, group: ScimGroup, operations: list[dict[str, Any]]
+                        ) -> tuple[list[tuple[str, ScimUser]], Response | None]:
+        changes: list[tuple[str, ScimUser]] = []
+        for op in operations:
+            kind = str(op.get("op", "")).lower()
+            if kind not in ("add", "remove") or str(op.get("path", "")).lower() != "members":
+                return [], scim_error(400, f"Unsupported operation: {op}", "invalidPath")
+            for entry in op.get("value") or []:
+                user = self._find(str(entry.get("value", "")))
+                if user is None:
+                    if kind == "add":
+                        return [], scim_error(400, f"Unknown member {entry.get('value')}", "invalidValue")
+                    continue  # removing someone who is not there is a no-op
+                if (kind == "add") != (user.id in group.members):  # only real changes meet the vendor's rules
+                    refusal = self.refuse_group_change(group, kind, user)
+                    if refusal:
+                        return [], refusal
+                changes.append((kind, user))
+        return changes, None
 
     def _delete_group(self, request: Request) -> Response:
         with self._state:
-            if self.groups.pop(unquote(request.params["id"]), None) is None:
+            group = self.groups.get(unquote(request.params["id"]))
+            if group is None:
                 return self.not_found()
+            members = [u for u in (self.users.get(self._key(m)) for m in group.members) if u]
+            for user in members:
+                self._note_write(user.user_name)
+            for user in members:
+                refusal = self.refuse_group_change(group, "remove", user)
+                if refusal:
+                    return refusal
+            del self.groups[group.id]
             return Response(204)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _key(self, user_id: str) -> str:
         return user_id.casefold() if self.ids_case_insensitive else user_id
+
+    def _note_write(self, email: str) -> None:
+        self.writes[email.casefold()] += 1
+
+    def _note_user_write(self, raw_id: str) -> None:
+        """Count a write about the user `raw_id` names: by their email when known (an unknown id is
+        counted as given, which at Amplitude, where the id is the email, is the email too)."""
+        with self._state:
+            user = self._find(raw_id)
+            self._note_write(user.user_name if user else unquote(raw_id))
 
     def _user_name_of(self, user_id: str) -> str:
         user = self.users.get(self._key(user_id))
