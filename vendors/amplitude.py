@@ -39,6 +39,8 @@ from vendors.http import RetryPolicy, VendorHTTP
 from vendors.roles import vendor_role
 from vendors.scim import ScimClient, scim_classify, scim_detail, user_name
 
+RATE_LIMIT_PER_MINUTE = 100  # Amplitude's documented SCIM limit, per organization
+DEFAULT_POLICY = RetryPolicy(per_minute=RATE_LIMIT_PER_MINUTE)
 BASE_URLS = {"us": "https://core.amplitude.com/scim/1", "eu": "https://core.eu.amplitude.com/scim/1"}
 SCIM_PATH = "/scim/1"
 MAX_PAGE_SIZE = 100  # Amplitude's itemsPerPage maximum
@@ -95,7 +97,8 @@ class AmplitudeVendor:
         self.base_url = amplitude_base_url(region)
         self._http = VendorHTTP(
             self.base_url, {"Authorization": f"Bearer {scim_key}", "Accept": "application/scim+json"},
-            vendor=self.name, label=self.label, policy=policy, detail=scim_detail, classify_error=_classify,
+            vendor=self.name, label=self.label, policy=policy or DEFAULT_POLICY, detail=scim_detail,
+            classify_error=_classify,
         )
         self._scim = ScimClient(self._http, page_size_param="itemsPerPage",
                                 page_size=min(page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE))
