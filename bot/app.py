@@ -136,7 +136,8 @@ def create_bot(
     )
     chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings)
     workflow = Workflow(db, chosen_vendors, notifier, directory.may_approve, clock=clock)
-    deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock)
+    deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
+                audit_admins=frozenset(settings.audit_admins))
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() or None,

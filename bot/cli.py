@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.evidence import Evidence, VendorBefore
+    from storage.db import Database
 
 app = typer.Typer(help="offboard: remove (and grant) access to analytics tools, from Slack.", no_args_is_help=True)
 console = Console()
@@ -77,6 +85,229 @@ def demo(
 
     ok = run_demo(console, keep_db)
     raise typer.Exit(0 if ok else 1)
+
+
+# -- audit evidence -------------------------------------------------------------------------------
+audit_app = typer.Typer(
+    help="Audit evidence: verify the tamper-evident log, show a request's evidence, export the removal log, "
+    "purge personal data past retention.",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
+error_console = Console(stderr=True)
+EnvFile = Annotated[Path | None, typer.Option(help="A .env-style file with the settings (DATABASE_URL, …).")]
+
+
+def _audit_database(env_file: Path | None) -> tuple[Database, Settings]:
+    from bot.config import Settings
+    from storage.db import Database
+
+    settings = Settings(_env_file=env_file) if env_file else Settings()
+    db = Database(settings.database_url)
+    db.create_schema()
+    return db, settings
+
+
+def _where(db: Database) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(db.url).render_as_string(hide_password=True)
+
+
+@audit_app.command("verify")
+def audit_verify(env_file: EnvFile = None) -> None:
+    """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted."""
+    from storage.audit import verify_chain
+
+    db, _ = _audit_database(env_file)
+    try:
+        with db.session() as session:
+            result = verify_chain(session)
+    finally:
+        db.dispose()
+    console.print(f"Audit log in {_where(db)}")
+    if result.problem is None:
+        purged = f" ({result.purged_entries} purged after retention)" if result.purged_entries else ""
+        console.print(f"[bold green]✓ The chain is intact:[/] {result.entries} entries{purged}.")
+        console.print(f"  Head: entry {result.head_seq}, hash {result.head_hash}")
+        console.print("  Keep this head hash somewhere else (a ticket, an email to your auditor): a log rewritten "
+                      "from scratch would show a different one.")
+        return
+    problem = result.problem
+    console.print(f"[bold red]✗ The chain is broken at entry {problem.seq}: {problem.kind}.[/]")
+    console.print(f"  {problem.message}")
+    console.print(f"  Entries 1…{result.entries} before it verify.")
+    raise typer.Exit(1)
+
+
+@audit_app.command("show")
+def audit_show(
+    target: Annotated[str, typer.Argument(help="A request number (12 or #12) or the person's email.")],
+    env_file: EnvFile = None,
+) -> None:
+    """Show the evidence of a request, or of every request for a person.
+
+    Timeline, approvals, before and after per tool, assets moved, manual checks, notifications, and how
+    long each part took."""
+    from bot import evidence
+    from storage.audit import BOT_ACTOR
+
+    db, _ = _audit_database(env_file)
+    try:
+        with db.session() as session:
+            try:
+                found = evidence.evidence_for(session, target)
+            except ValueError as exc:
+                error_console.print(f"[bold red]Error:[/] {exc}")
+                raise typer.Exit(2) from None
+            for item in found:
+                evidence.record_access(session, evidence.VIEWED, BOT_ACTOR, via="cli", request_id=item.request_id)
+    finally:
+        db.dispose()
+    if not found:
+        console.print(f"No offboarding evidence for {target}.")
+        raise typer.Exit(1)
+    for item in found:
+        _print_evidence(item)
+
+
+def _print_evidence(item: Evidence) -> None:
+    from rich.table import Table
+
+    from bot.evidence import iso_utc
+
+    def span(delta: timedelta | None) -> str:
+        return f"{delta.total_seconds() / 3600:.2f} h" if delta is not None else "n/a"
+
+    purged = " [dim](personal data purged after retention)[/]" if item.purged else ""
+    console.rule(f"Request #{item.request_id}: {item.subject}")
+    facts = Table.grid(padding=(0, 2))
+    for label, value in [
+        ("Person", f"{item.subject} {item.subject_name}".strip() + purged),
+        ("Reason", item.reason_label),
+        ("Status", item.status),
+        ("Ticket", item.ticket or "none"),
+        ("Asked by", f"{item.requested_by} at {iso_utc(item.requested_at)}"),
+        ("New owner", item.new_owner or "none named"),
+        ("Effective", item.effective_at or "at approval"),
+        ("Tools", ", ".join(item.vendors)),
+        ("Request → approval", span(item.request_to_approval)),
+        ("Approval → verified removal", span(item.approval_to_removal)),
+    ]:
+        facts.add_row(f"[bold]{label}[/]", value)
+    console.print(facts)
+    _print_table("Decisions", ["decision", "by", "at (UTC)", "comment"],
+                 [[d.decision, d.by, iso_utc(d.at), d.comment] for d in item.decisions])
+    befores = {b.vendor: b for b in item.before}
+    _print_table(
+        "Membership before → after, per tool",
+        ["tool", "before (assessed)", "role", "projects", "last login", "assets", "after", "verified at (UTC)", "by"],
+        [[a.vendor, *_before_cells(befores.get(a.vendor)), a.state.replace("_", " "), iso_utc(a.at), ", ".join(a.by)]
+         for a in item.after],
+    )
+    _print_table("Assets moved", ["tool", "kind", "name", "project", "from", "to", "what was done"],
+                 [[m.vendor, m.kind, m.name, m.project, m.from_email, m.to_email, m.action] for m in item.assets_moved])
+    _print_table("Done by hand", ["tool", "step", "by", "at (UTC)"],
+                 [[t.vendor, t.step, t.by, iso_utc(t.at)] for t in item.manual_ticks])
+    _print_table("Notifications", ["kind", "delivered", "summary", "at (UTC)"],
+                 [[n.kind, "yes" if n.delivered else "FAILED", n.summary, iso_utc(n.at)] for n in item.notifications])
+    _print_table("Timeline (audit entries)", ["#", "at (UTC)", "actor", "what"],
+                 [[str(t.seq), iso_utc(t.at), t.actor, t.text] for t in item.timeline])
+
+
+def _before_cells(before: VendorBefore | None) -> list[str]:
+    if before is None:
+        return ["not assessed", "", "", "", ""]
+    from collections import Counter
+
+    from bot.blocks import asset_summary
+
+    assets = asset_summary(Counter(dict(before.assets)))
+    role = before.vendor_role or before.role
+    return [before.status, role, ", ".join(before.projects), before.last_login, assets]
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(escape(v) for v in row))
+    console.print(table)
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[str, typer.Option(help="Removals verified on or after this date (YYYY-MM-DD, UTC).")],
+    export_format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="Write here instead of to standard output.")] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Export the removal log as CSV or JSON.
+
+    One row per completed offboarding: user, date and time (UTC), removed by, reason, approved by,
+    assets transferred (to whom), verification, ticket, and the timeliness figures."""
+    from bot import evidence
+    from storage.audit import BOT_ACTOR, verify_chain
+    from storage.models import utcnow
+
+    try:
+        start = evidence.parse_since(since)
+        chosen = evidence.parse_format(export_format)
+    except ValueError as exc:
+        error_console.print(f"[bold red]Error:[/] {exc}")
+        raise typer.Exit(2) from None
+    db, _ = _audit_database(env_file)
+    try:
+        with db.session() as session:
+            rows = evidence.removal_rows(session, start)
+            chain = verify_chain(session) if chosen == evidence.ExportFormat.JSON else None
+            content = evidence.render_export(rows, chosen, since=start, generated_at=utcnow(), chain=chain)
+            if output is not None:
+                output.write_text(content, encoding="utf-8")
+            evidence.record_access(session, evidence.EXPORTED, BOT_ACTOR, via="cli", format=str(chosen),
+                                   rows=len(rows), since=start, request_ids=[r.request_id for r in rows])
+    finally:
+        db.dispose()
+    if output is None:
+        sys.stdout.write(content)
+    else:
+        error_console.print(f"Wrote {len(rows)} removal(s) to {output}.")
+
+
+@audit_app.command("purge")
+def audit_purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be purged; change nothing.")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Erase the personal data of requests past their retention period.
+
+    Emails, names and free text go; the process facts stay. The purge is recorded in the audit log, which
+    still verifies afterwards."""
+    from storage.models import utcnow
+    from storage.retention import policy_with, purge
+
+    db, settings = _audit_database(env_file)
+    policy = policy_with(settings.retention_years, settings.retention_other_years)
+    try:
+        with db.session() as session:
+            report = purge(session, policy, utcnow(), dry_run=dry_run)
+    finally:
+        db.dispose()
+    verb = "Would purge" if dry_run else "Purged"
+    if not report.requests and not report.unlinked_seqs:
+        console.print("Nothing is past its retention period; nothing was purged.")
+        return
+    _print_table(f"{verb} the personal data of these requests", ["request", "reason", "retained until (UTC)"],
+                 [[f"#{c.request_id}", c.reason, c.retained_until.strftime("%Y-%m-%d %H:%M")] for c in report.requests])
+    console.print(f"{verb} {report.audit_entries} audit entries"
+                  + (f", {len(report.unlinked_seqs)} of them not tied to a request." if report.unlinked_seqs else "."))
+    if report.purge_seq is not None:
+        console.print(f"The purge is audit entry {report.purge_seq}.")
 
 
 def main() -> None:

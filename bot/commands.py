@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks
+from bot import audit_blocks, blocks, evidence
 from bot.deps import Deps
 from bot.forms import read_request_form
-from bot.parsing import Help, Invalid, Start, Status, Target, parse_command
+from bot.parsing import (
+    AuditAsk,
+    AuditExport,
+    AuditShow,
+    AuditUsage,
+    Help,
+    Invalid,
+    Start,
+    Status,
+    Target,
+    parse_command,
+)
 from bot.workflow import RequestDraft
 
 log = logging.getLogger(__name__)
@@ -46,6 +58,8 @@ def handle_offboard(deps: Deps, command: dict[str, Any], respond: Respond, clien
                 _status(deps, target, respond)
             case Start():
                 _start(deps, parsed, command, respond, client)
+            case AuditShow() | AuditExport() | AuditUsage():
+                _audit(deps, parsed, command, respond, client)
     except SlackApiError as exc:
         log.warning("Slack call failed while handling /offboard: %s", exc.response.get("error"))
         _reply(respond, blocks.error_message(f"Slack did not answer ({exc.response.get('error')}). Try again."))
@@ -99,6 +113,64 @@ def _start(deps: Deps, parsed: Start, command: dict[str, Any], respond: Respond,
         vendor_labels={name: v.label for name, v in deps.workflow.vendors.items()},
     )
     client.views_open(trigger_id=command["trigger_id"], view=blocks.request_modal(prefill))
+
+
+# -- audit evidence (admins only) ---------------------------------------------------------------
+def may_see_audit(deps: Deps, user_id: str) -> bool:
+    """Audit admins (OFFBOARD_AUDIT_ADMINS), or, when none are configured, whoever may approve."""
+    if deps.audit_admins:
+        return user_id in deps.audit_admins
+    return deps.workflow.may_approve(user_id)
+
+
+def _audit(deps: Deps, parsed: AuditAsk, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    user = command["user_id"]
+    if not may_see_audit(deps, user):
+        with deps.workflow.db.session() as session:
+            evidence.record_access(session, evidence.REFUSED, user, via="slack",
+                                   asked=f"/offboard {command.get('text') or ''}".strip())
+        _reply(respond, audit_blocks.refusal_message())
+        return
+    match parsed:
+        case AuditUsage(message):
+            _reply(respond, audit_blocks.usage_message(message))
+        case AuditShow(target):
+            _audit_show(deps, user, target, respond)
+        case AuditExport(since):
+            _audit_export(deps, user, since, respond, client)
+
+
+def _audit_show(deps: Deps, user: str, target: Target, respond: Respond) -> None:
+    resolved = _resolve(deps, target)
+    if isinstance(resolved, str):
+        _reply(respond, blocks.error_message(resolved))
+        return
+    email = resolved[0]
+    with deps.workflow.db.session() as session:
+        found = evidence.evidence_for(session, email)
+        for item in found[: audit_blocks.MAX_REQUESTS]:
+            evidence.record_access(session, evidence.VIEWED, user, via="slack", request_id=item.request_id)
+    labels = {name: v.label for name, v in deps.workflow.vendors.items()}
+    _reply(respond, audit_blocks.evidence_message(email, found, labels))
+
+
+def _audit_export(deps: Deps, user: str, since: datetime | None, respond: Respond, client: WebClient) -> None:
+    with deps.workflow.db.session() as session:
+        rows = evidence.removal_rows(session, since)
+    content = evidence.render_csv(rows)
+    day = deps.clock().strftime("%Y-%m-%d")
+    channel = client.conversations_open(users=user)["channel"]["id"]
+    client.files_upload_v2(
+        channel=channel,
+        filename=f"offboard-removals-{day}.csv",
+        content=content,
+        title=f"Offboarding removal log {day}",
+        initial_comment=audit_blocks.export_comment(len(rows), since),
+    )
+    with deps.workflow.db.session() as session:
+        evidence.record_access(session, evidence.EXPORTED, user, via="slack", format="csv", rows=len(rows),
+                               since=since, request_ids=[r.request_id for r in rows])
+    _reply(respond, audit_blocks.export_sent_message(len(rows), since))
 
 
 def _already_open_text(email: str, request_id: int) -> str:

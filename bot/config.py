@@ -69,6 +69,51 @@ class Settings(BaseSettings):
     manual_vendors: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_MANUAL_VENDORS"))
 
     # Audit evidence and retention (issue 5): fields go below this line.
+    # Who may see audit data in Slack (Slack user ids); empty: whoever may approve.
+    audit_admins: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_AUDIT_ADMINS"))
+    # Years to keep a request's personal data, per reason, e.g. "termination=7,security_incident=forever";
+    # reasons not named keep the defaults of storage.retention.DEFAULT_RETENTION_YEARS.
+    retention_years: Annotated[dict[str, int | None], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("OFFBOARD_RETENTION_YEARS")
+    )
+    # Years to keep audit entries that belong to no request (e.g. refused looks at audit data).
+    # Default: storage.retention.DEFAULT_OTHER_YEARS.
+    retention_other_years: int | None = Field(7, validation_alias=_env("OFFBOARD_RETENTION_OTHER_YEARS"))
+
+    @field_validator("audit_admins", mode="before")
+    @classmethod
+    def _split_audit_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("retention_years", mode="before")
+    @classmethod
+    def _read_retention_years(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.strip() for part in value.split(",") if part.strip()]
+            parsed: dict[str, object] = {}
+            for pair in pairs:
+                reason, sep, years = pair.partition("=")
+                if not sep:
+                    raise ValueError(f"OFFBOARD_RETENTION_YEARS: write reason=years, not {pair!r}")
+                parsed[reason.strip().lower()] = years.strip()
+            value = parsed
+        if not isinstance(value, dict):
+            return value
+        from storage.retention import DEFAULT_RETENTION_YEARS
+
+        unknown = sorted(set(map(str, value)) - set(DEFAULT_RETENTION_YEARS))
+        if unknown:
+            raise ValueError(f"OFFBOARD_RETENTION_YEARS names unknown reason(s) {', '.join(unknown)}; reasons are "
+                             f"{', '.join(DEFAULT_RETENTION_YEARS)}")
+        return {str(reason): _retention_period(f"OFFBOARD_RETENTION_YEARS {reason}", years)
+                for reason, years in value.items()}
+
+    @field_validator("retention_other_years", mode="before")
+    @classmethod
+    def _read_other_years(cls, value: object) -> object:
+        return _retention_period("OFFBOARD_RETENTION_OTHER_YEARS", value)
 
     @field_validator("approvers", "manual_vendors", mode="before")
     @classmethod
@@ -105,3 +150,19 @@ class Settings(BaseSettings):
             found.append(f"OFFBOARD_MANUAL_VENDORS names unknown vendor(s) {', '.join(unknown)}: use "
                          f"{', '.join(KNOWN_VENDORS)}.")
         return found
+
+
+FOREVER_WORDS = ("forever", "permanent", "permanently")
+
+
+def _retention_period(name: str, value: object) -> int | None:
+    """Whole years (at least 1), or None for "forever"."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in FOREVER_WORDS):
+        return None
+    try:
+        years = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not a number of years or 'forever'") from None
+    if years < 1:
+        raise ValueError(f"{name}: keep records at least 1 year, or write 'forever'")
+    return years

@@ -17,6 +17,7 @@ class Deps:
     directory: SlackDirectory
     notifier: SlackNotifier
     clock: Callable[[], datetime]
+    audit_admins: frozenset[str] = frozenset()  # who may see audit data; empty: whoever may approve
 
     @property
     def vendor_names(self) -> tuple[str, ...]:

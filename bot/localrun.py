@@ -7,21 +7,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.app import Bot, create_bot
+from bot.app import Bot, create_bot, manual_vendor
 from bot.config import Settings
 from bot.server import HttpServer
 from bot.standin.driver import SlackDriver
 from bot.standin.slack_api import SlackStandIn
-from vendors.amplitude import AmplitudeVendor
 from vendors.base import Vendor
 from vendors.http import RetryPolicy
 from vendors.kissmetrics import KissmetricsVendor
-from vendors.mixpanel import MixpanelVendor
-from vendors.posthog import PostHogVendor
-from vendors.sandbox.amplitude import SANDBOX_SCIM_KEY, AmplitudeSandbox
-from vendors.sandbox.mixpanel import SANDBOX_SCIM_TOKEN, MixpanelSandbox
-from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
-from vendors.sandbox.server import LoopbackServer
+from vendors.sandbox.amplitude import AmplitudeSandbox
+from vendors.sandbox.contract import ContractSandbox
+from vendors.sandbox.kissmetrics import KissmetricsSandbox
+from vendors.sandbox.mixpanel import MixpanelSandbox
+from vendors.sandbox.posthog import PostHogSandbox
 
 SIGNING_SECRET = "local-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -36,32 +34,45 @@ OUTSIDER = "UMAL"
 # Short waits between retries keep the demo and the tests quick; the retry logic is the real one.
 FAST_RETRIES = RetryPolicy(backoff=0.01, max_retry_after=1.0)
 ALL_VENDORS = ("posthog", "amplitude", "mixpanel", "kissmetrics")
+SANDBOXES: dict[str, type[ContractSandbox]] = {
+    "posthog": PostHogSandbox,
+    "amplitude": AmplitudeSandbox,
+    "mixpanel": MixpanelSandbox,
+    "kissmetrics": KissmetricsSandbox,  # only with `kissmetrics_api`: its API is opt-in and UNVERIFIED
+}
 
 
 @dataclass
 class LocalWorld:
     db_path: Path
     slack: SlackStandIn
-    sandboxes: dict[str, LoopbackServer]
+    sandboxes: dict[str, ContractSandbox]
     bot: Bot
     http: HttpServer
     driver: SlackDriver
     vendors: tuple[str, ...] = ("posthog",)
+    manual: tuple[str, ...] = ()
     _background: bool = field(default=True, repr=False)
 
     @classmethod
     def start(
-        cls, db_path: Path, *, background: bool = True, vendors: tuple[str, ...] = ("posthog",)
+        cls,
+        db_path: Path,
+        *,
+        background: bool = True,
+        vendors: tuple[str, ...] = ("posthog",),
+        manual: tuple[str, ...] = ("kissmetrics",),
     ) -> LocalWorld:
-        """`vendors` names what to run: PostHog, Amplitude and Mixpanel each get a sandbox;
-        Kissmetrics runs as the manual checklist it is by default."""
+        """`vendors` names what to run. Each gets its sandbox and its connector, except those in
+        `manual`, which are worked by hand as OFFBOARD_MANUAL_VENDORS would set up: Kissmetrics by
+        default, as it has no public API (leave it out of `manual` to use its opt-in API)."""
         slack = SlackStandIn()
         slack.start()
-        sandboxes = _start_sandboxes(vendors)
+        sandboxes = _start_sandboxes(tuple(v for v in vendors if v not in manual))
         bot = start_bot(db_path, slack, sandboxes, vendors, background=background)
         http = bot.start_http()
         driver = SlackDriver(http.url, SIGNING_SECRET, slack)
-        return cls(db_path, slack, sandboxes, bot, http, driver, vendors, background)
+        return cls(db_path, slack, sandboxes, bot, http, driver, vendors, manual, background)
 
     @property
     def posthog(self) -> PostHogSandbox:
@@ -83,32 +94,24 @@ class LocalWorld:
         self.slack.stop()
 
 
-def _start_sandboxes(vendors: tuple[str, ...]) -> dict[str, LoopbackServer]:
-    kinds: dict[str, type[LoopbackServer]] = {
-        "posthog": PostHogSandbox,
-        "amplitude": AmplitudeSandbox,
-        "mixpanel": MixpanelSandbox,
-    }
-    started: dict[str, LoopbackServer] = {}
+def _start_sandboxes(vendors: tuple[str, ...]) -> dict[str, ContractSandbox]:
+    started: dict[str, ContractSandbox] = {}
     for name in vendors:
-        if name in kinds:
-            started[name] = kinds[name]()
-            started[name].start()
+        sandbox = SANDBOXES[name]()
+        sandbox.start()
+        started[name] = sandbox
     return started
 
 
-def _connectors(sandboxes: dict[str, LoopbackServer], vendors: tuple[str, ...]) -> dict[str, Vendor]:
+def _connectors(sandboxes: dict[str, ContractSandbox], vendors: tuple[str, ...]) -> dict[str, Vendor]:
     connectors: dict[str, Vendor] = {}
     for name in vendors:
-        if name == "posthog":
-            url = sandboxes[name].url
-            connectors[name] = PostHogVendor(SANDBOX_API_KEY, host=url, organization_id=ORG_ID, policy=FAST_RETRIES)
-        elif name == "amplitude":
-            connectors[name] = AmplitudeVendor(SANDBOX_SCIM_KEY, sandboxes[name].url, policy=FAST_RETRIES)
-        elif name == "mixpanel":
-            connectors[name] = MixpanelVendor(SANDBOX_SCIM_TOKEN, sandboxes[name].url, policy=FAST_RETRIES)
+        if name in sandboxes:
+            connectors[name] = sandboxes[name].connector(FAST_RETRIES)
         elif name == "kissmetrics":
-            connectors[name] = KissmetricsVendor()  # no API key: a checklist a person confirms
+            connectors[name] = KissmetricsVendor()  # its own checklist, the runbook's word for word
+        else:
+            connectors[name] = manual_vendor(name)
     return connectors
 
 
@@ -130,7 +133,7 @@ def local_settings(db_path: Path, slack: SlackStandIn) -> Settings:
 def start_bot(
     db_path: Path,
     slack: SlackStandIn,
-    sandboxes: dict[str, LoopbackServer],
+    sandboxes: dict[str, ContractSandbox],
     vendors: tuple[str, ...],
     *,
     background: bool = True,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 
+from bot.evidence import parse_since
 from bot.workflow import REASON_LABELS, Reason
 
 # Slack escapes mentions as <@U123|name> (or <@U123>) when the command has should_escape on.
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 VENDORS_OPTION = re.compile(r"^vendors?=(\S*)$", re.IGNORECASE)
+SINCE_OPTION = re.compile(r"^(?:--)?since=", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,29 @@ class Invalid:
     message: str
 
 
-Parsed = Help | Status | Start | Invalid
+@dataclass(frozen=True)
+class AuditShow:
+    """`/offboard audit <person>`: the evidence of that person's offboardings."""
+
+    target: Target
+
+
+@dataclass(frozen=True)
+class AuditExport:
+    """`/offboard audit export [since=YYYY-MM-DD]`: the removal log as a CSV file."""
+
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditUsage:
+    """`/offboard audit` with missing or bad words; still an ask for audit data, so still admins only."""
+
+    message: str = ""
+
+
+AuditAsk = AuditShow | AuditExport | AuditUsage
+Parsed = Help | Status | Start | Invalid | AuditShow | AuditExport | AuditUsage
 
 USAGE = "Try `/offboard alice@corp.com`, `/offboard @alice resignation`, or `/offboard help`."
 
@@ -78,10 +103,31 @@ def parse_reason(words: str) -> Reason | None:
     return None
 
 
+def parse_audit(tokens: list[str]) -> AuditAsk:
+    """The words after `/offboard audit`."""
+    if not tokens or tokens[0].lower() in ("help", "-h", "--help", "?"):
+        return AuditUsage()
+    if tokens[0].lower() == "export":
+        if len(tokens) > 2:
+            return AuditUsage("Say at most one start date: `/offboard audit export since=2024-01-01`.")
+        if len(tokens) == 1:
+            return AuditExport()
+        try:
+            return AuditExport(parse_since(SINCE_OPTION.sub("", tokens[1])))
+        except ValueError as exc:
+            return AuditUsage(str(exc))
+    if len(tokens) != 1:
+        return AuditUsage("Say whose evidence you want: `/offboard audit alice@corp.com`.")
+    target = parse_target(tokens[0])
+    return AuditUsage(target.message) if isinstance(target, Invalid) else AuditShow(target)
+
+
 def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
     tokens = text.split()
     if not tokens or tokens[0].lower() in ("help", "-h", "--help", "?"):
         return Help()
+    if tokens[0].lower() == "audit":
+        return parse_audit(tokens[1:])
     if tokens[0].lower() == "status":
         if len(tokens) != 2:
             return Invalid("Say whose status you want: `/offboard status alice@corp.com`.")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Integer, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -151,13 +151,50 @@ class Approval(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only: rows are inserted, never updated or deleted."""
+    """Append-only: rows are inserted, never updated or deleted, with one exception: a retention
+    purge blanks the personal fields of a request past its retention (see storage/retention.py).
+
+    The rows form a hash chain (storage/audit.py): `seq` counts 1, 2, 3… without gaps, and `hash`
+    covers the entry's public fields, the digest of its personal fields, and `prev_hash`, the hash
+    of the entry before it."""
 
     __tablename__ = "audit_event"
 
     id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_column=Column(Integer, nullable=False, unique=True))
     at: datetime = _time_column(nullable=False, index=True)
     request_id: int | None = Field(default=None, index=True)
     actor: str  # a Slack user id, or "offboard" for the bot itself
     action: str
     details: dict[str, Any] = _json_column(dict)
+    # Where the personal data sits: paths into {"actor": …, "details": …}, fixed when the entry is
+    # recorded so that verifying never depends on today's idea of what is personal.
+    personal_paths: list[list[str | int]] = _json_column(list)
+    salt: str | None = None  # random; erased by a retention purge, which makes the digest unlinkable
+    personal_digest: str = ""
+    prev_hash: str
+    hash: str = Field(index=True)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """One row: the last entry of the audit chain. Every append updates it first, so the row lock
+    (PostgreSQL) or the write lock (SQLite) puts concurrent appends in one order; it also shows
+    when entries were cut off the end of the chain."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str
+
+
+class RetentionPurge(SQLModel, table=True):
+    """A request whose personal data a retention purge removed, and when."""
+
+    __tablename__ = "retention_purge"
+
+    request_id: int = Field(primary_key=True)
+    reason: str
+    retained_until: datetime = _time_column(nullable=False)
+    purged_at: datetime = _time_column(nullable=False)
+    purge_seq: int  # the audit entry that records the purge

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import blocks
-from bot.localrun import ALL_VENDORS, APPROVER, GROUP_APPROVER, LocalWorld
+from bot.localrun import ALL_VENDORS, APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
 from storage.models import RequestStatus
 from tests.e2e.conftest import (
     card_text,
@@ -63,3 +63,38 @@ def test_alice_leaves_all_four_tools(world: LocalWorld) -> None:
     assert deactivated is None or not deactivated.active
     assert mixpanel.groups_of("alice@corp.com") == []
 
+
+
+@pytest.fixture
+def world_with_kissmetrics_api(tmp_path: Path) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(tmp_path / "offboard.db", vendors=ALL_VENDORS, manual=())
+    yield local
+    local.stop()
+
+
+def test_alice_leaves_all_four_sandboxes_with_kissmetrics_opt_in_api(world_with_kissmetrics_api: LocalWorld) -> None:
+    world = world_with_kissmetrics_api
+    sandboxes = world.sandboxes
+    before = {name: sandboxes[name].seat("alice@corp.com") for name in ALL_VENDORS}
+    assert all(seat is not None for seat in before.values()), before
+
+    request_id = open_request(world, "alice@corp.com", new_owner="UBOB")
+    text = card_text(the_card(world))
+    assert "could not check" not in text  # every tool, Kissmetrics too, was looked up through its API
+    click(world, blocks.APPROVE, APPROVER)
+    wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
+    for _ in range(30):
+        values = confirm_values(the_card(world))
+        if not values:
+            break
+        click(world, blocks.CONFIRM, GROUP_APPROVER, value=values[0])
+        eventually(lambda ticked=values[0]: ticked not in confirm_values(the_card(world)), what="the tick to show")
+    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+
+    for name in ALL_VENDORS:
+        seat = sandboxes[name].seat("alice@corp.com")
+        assert seat is None or not seat.active, (name, seat)
+        assert sandboxes[name].writes_about("alice@corp.com") >= 1, name
+    notice = card_text(eventually(lambda: world.slack.messages(NOTIFY_CHANNEL), what="the notification")[0])
+    for label in ("PostHog", "Amplitude", "Mixpanel", "Kissmetrics"):
+        assert f"{label}: removed through its API and verified" in notice, label
