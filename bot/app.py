@@ -22,6 +22,7 @@ from bot.server import HttpServer
 from bot.workflow import Workflow
 from storage.db import Database
 from storage.models import utcnow
+from storage.retention import policy_with, purge
 from vendors.base import Vendor
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,18 @@ class Bot:
         """Resume what a previous run left unfinished, then start the periodic checks."""
         resumed = self.workflow.resume()
         self.workflow.run_due()
-        self._scheduler = start_scheduler(self.workflow, self.settings.scheduler_interval_seconds)
+        self._scheduler = start_scheduler(
+            self.workflow, self.settings.scheduler_interval_seconds, daily=self.purge_past_retention
+        )
         return resumed
+
+    def purge_past_retention(self) -> None:
+        """The daily retention purge (storage.retention), recorded in the audit chain like the CLI's."""
+        policy = policy_with(self.settings.retention_years, self.settings.retention_other_years)
+        with self.db.session() as session:
+            report = purge(session, policy, utcnow(), via="scheduler")
+        if report.purge_seq is not None:
+            log.info("retention purge erased %d audit entries' personal data", report.audit_entries)
 
     def start_http(self, host: str = "127.0.0.1", port: int = 0) -> HttpServer:
         self._http = HttpServer(self.app, host, port).start()

@@ -455,6 +455,8 @@ HELP_LINES = (
     " ticket, new owner of their assets and when. You may add a reason: `/offboard @alice resignation`,"
     " and limit the tools: `vendors=posthog`.",
     "• `/offboard status alice@corp.com`: where her requests stand.",
+    "• `/offboard audit alice@corp.com` / `/offboard audit export`: audit evidence, and the removal log as"
+    " a CSV file (audit admins only).",
     "• `/offboard help`: this message.",
     "",
     "Reasons: {reasons}.",

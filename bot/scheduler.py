@@ -4,14 +4,23 @@ two processes never run the same item twice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.workflow import Workflow
 
 
-def start_scheduler(workflow: Workflow, interval_seconds: int = 60) -> BackgroundScheduler:
+def start_scheduler(
+    workflow: Workflow, interval_seconds: int = 60, daily: Callable[[], object] | None = None
+) -> BackgroundScheduler:
+    """`daily` (the retention purge) runs once a day at 03:00 UTC, once after downtime."""
     scheduler = BackgroundScheduler(timezone="UTC")
+    if daily is not None:
+        scheduler.add_job(daily, CronTrigger(hour=3, timezone="UTC"), id="daily_housekeeping",
+                          replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=None)
     scheduler.add_job(
         workflow.run_due,
         IntervalTrigger(seconds=interval_seconds),

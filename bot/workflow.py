@@ -591,7 +591,16 @@ class Workflow:
             self._finish_step(step, StepStatus.FAILED, error=f"unexpected error in offboard: {type(exc).__name__}")
             return False
         self._finish_step(step, StepStatus.DONE, outcome=outcome.summary, details=outcome.details)
+        if step.kind == StepKind.VERIFY_REMOVED:
+            self._record_membership_after(step, vendor)
         return True
+
+    def _record_membership_after(self, step: Step, vendor: Vendor) -> None:
+        """The "after" picture auditors ask for beside the assessment's "before": a fresh look at the
+        person in this vendor once removal is verified (assessments never raise)."""
+        after = vendor.assess(str(step.params.get("email") or ""))
+        with self.db.session() as session:
+            audit.record(session, "membership_after", request_id=step.request_id, at=self.clock(), **after.to_json())
 
     def _finish_step(
         self,
@@ -770,6 +779,9 @@ class Workflow:
                 at=now,
                 vendor=step.vendor,
                 step=step.title,
+                key=step.key,
+                kind=step.kind,
+                removal=is_removal(step),
             )
             request_id = step.request_id
         # The tick may free automated steps that waited for it; execute runs them, then settles.

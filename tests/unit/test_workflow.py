@@ -199,6 +199,9 @@ def test_approval_runs_every_step_then_completes_and_notifies(db: Database) -> N
     assert [a.approver_id for a in snapshot.approvals] == ["UAPP1"]
     assert "completed" in actions(db, request_id)
     assert actions(db, request_id).count("notification_sent") == 3
+    # The "after" picture for the auditors: a fresh look once removal was verified.
+    recorded = actions(db, request_id)
+    assert recorded.index("membership_after") > recorded.index("step_succeeded")
 
 
 def test_the_requester_cannot_approve_their_own_request(db: Database) -> None:
