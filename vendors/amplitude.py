@@ -13,7 +13,7 @@ the result with a fresh lookup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from vendors.base import (
     AuthError,
     Capability,
     ConflictError,
+    ManualText,
     Member,
     PlannedStep,
     Role,
@@ -33,6 +34,7 @@ from vendors.base import (
     StepRunner,
     VendorError,
     assess_safely,
+    build_manual_step,
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP
@@ -292,11 +294,7 @@ def _explained(exc: VendorError) -> VendorError:
 # -- manual steps (the click paths are those of /work/shared/runbooks/amplitude-remove-user.txt) ----------
 def manual_step(capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
     """What a person does in Amplitude's UI instead of `capability`, naming `email` and the details."""
-    title, instructions = _BY_HAND[capability](email, details)
-    project_id = str(details.get("project_id") or "")
-    key = f"amplitude_{capability}" + (f"_{project_id}" if project_id else "")
-    return PlannedStep(StepKind.MANUAL, title, {"email": email, **details}, manual=True,
-                       instructions=instructions, key=key)
+    return build_manual_step("amplitude", _BY_HAND, capability, email, details)
 
 
 def _role_word(details: Mapping[str, Any]) -> str:
@@ -424,7 +422,7 @@ def _cancel_invite_by_hand(email: str, details: Mapping[str, Any]) -> tuple[str,
     return "Cancel their Amplitude invitation", _cancel_by_hand(email)
 
 
-_BY_HAND: dict[Capability, Callable[[str, Mapping[str, Any]], tuple[str, str]]] = {
+_BY_HAND: dict[Capability, ManualText] = {
     Capability.FIND_MEMBER: _find_by_hand,
     Capability.LIST_MEMBERS: _list_by_hand,
     Capability.READ_ROLE: _role_read_by_hand,

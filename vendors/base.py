@@ -282,6 +282,21 @@ def assess_safely(
 
 
 StepRunner = Callable[[dict[str, Any]], StepOutcome]
+ManualText = Callable[[str, Mapping[str, Any]], tuple[str, str]]  # (email, details) → (title, instructions)
+
+
+def build_manual_step(
+    vendor: str, texts: Mapping[Capability, ManualText], capability: Capability, email: str,
+    details: Mapping[str, Any],
+) -> PlannedStep:
+    """A connector's manual step for `capability`, from its table of UI texts. The key is
+    "<vendor>_<capability>" (and "_<project id>" when one is named), so two steps of one vendor never
+    collide and the workflow can tell which step is the removal."""
+    title, instructions = texts[capability](email, details)
+    project_id = str(details.get("project_id") or "")
+    key = f"{vendor}_{capability.value}" + (f"_{project_id}" if project_id else "")
+    return PlannedStep(StepKind.MANUAL.value, title, {"email": email, **details}, manual=True,
+                       instructions=instructions, key=key)
 
 
 def run_step(

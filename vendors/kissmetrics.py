@@ -37,7 +37,7 @@ an offboarding makes two or three calls, so this rarely matters except in bulk.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,7 @@ from vendors.base import (
     AuthError,
     Capability,
     ConflictError,
+    ManualText,
     Member,
     NotFoundError,
     PlannedStep,
@@ -58,6 +59,7 @@ from vendors.base import (
     UnsupportedError,
     VendorError,
     assess_safely,
+    build_manual_step,
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP
@@ -460,7 +462,6 @@ def _explained(exc: VendorError) -> VendorError:
 
 
 # -- manual steps for every capability (also what ManualVendor uses when Kissmetrics is set up as manual-only)
-_ManualText = Callable[[str, Mapping[str, Any]], tuple[str, str]]
 
 
 def manual_step(capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
@@ -468,11 +469,7 @@ def manual_step(capability: Capability, email: str, details: Mapping[str, Any]) 
     the seed runbooks; where they describe none, we say so). `details` may hold "role", "project_id",
     "project_name", "projects", "message", "new_owner_email", "reason", "after_invite", and
     "current_role" ("owner" turns a role change into the Account Owner's ownership transfer)."""
-    title, instructions = _MANUAL_TEXTS[capability](email, details)
-    project_id = str(details.get("project_id") or "")
-    key = f"{VENDOR}_{capability.value}" + (f"_{project_id}" if project_id else "")
-    return PlannedStep(StepKind.MANUAL.value, title, {"email": email, **details}, manual=True,
-                       instructions=instructions, key=key)
+    return build_manual_step(VENDOR, _MANUAL_TEXTS, capability, email, details)
 
 
 def _level(details: Mapping[str, Any]) -> tuple[Role | None, str]:
@@ -646,7 +643,7 @@ def _cancel_invite_text(email: str, details: Mapping[str, Any]) -> tuple[str, st
             f"accepted, {email} is a user: remove them instead (Settings → Team → find the person → Remove).")
 
 
-_MANUAL_TEXTS: dict[Capability, _ManualText] = {
+_MANUAL_TEXTS: dict[Capability, ManualText] = {
     Capability.FIND_MEMBER: _find_text,
     Capability.LIST_MEMBERS: _list_text,
     Capability.READ_ROLE: _role_text,

@@ -21,7 +21,7 @@ the result with a fresh lookup.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from vendors.base import (
     AuthError,
     Capability,
     ConflictError,
+    ManualText,
     Member,
     NotFoundError,
     PlannedStep,
@@ -44,6 +45,7 @@ from vendors.base import (
     StepRunner,
     VendorError,
     assess_safely,
+    build_manual_step,
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP
@@ -605,11 +607,7 @@ def _explained(exc: VendorError) -> VendorError:
 # -- manual steps (click paths from /work/shared/runbooks/mixpanel-remove-collaborator.txt) --------------
 def manual_step(capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
     """What a person does in Mixpanel's UI instead of `capability`, naming `email` and the details."""
-    title, instructions = _BY_HAND[capability](email, details)
-    project_id = str(details.get("project_id") or "")
-    key = f"mixpanel_{capability}" + (f"_{project_id}" if project_id else "")
-    return PlannedStep(StepKind.MANUAL, title, {"email": email, **details}, manual=True,
-                       instructions=instructions, key=key)
+    return build_manual_step("mixpanel", _BY_HAND, capability, email, details)
 
 
 def _details_role(details: Mapping[str, Any]) -> Role | None:
@@ -749,7 +747,7 @@ def _cancel_invite_by_hand(email: str, details: Mapping[str, Any]) -> tuple[str,
     )
 
 
-_BY_HAND: dict[Capability, Callable[[str, Mapping[str, Any]], tuple[str, str]]] = {
+_BY_HAND: dict[Capability, ManualText] = {
     Capability.FIND_MEMBER: _find_by_hand,
     Capability.LIST_MEMBERS: _list_by_hand,
     Capability.READ_ROLE: _role_read_by_hand,

@@ -34,6 +34,7 @@ from vendors.base import (
     AuthError,
     Capability,
     ConflictError,
+    ManualText,
     Member,
     NotFoundError,
     PlannedStep,
@@ -44,6 +45,7 @@ from vendors.base import (
     UnsupportedError,
     VendorError,
     assess_safely,
+    build_manual_step,
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP, default_detail
@@ -1062,18 +1064,13 @@ def _unassessed_review_step(email: str, reason: str) -> PlannedStep:
 # Feature Flags filtered by creator, Settings → User → Personal API keys. UNVERIFIED (the runbook does not name
 # them; today's PostHog UI as best known): "Invite team member", "Pending invites" and "Cancel invite", the
 # project's "Access control" page with "No access", and the dashboard Share options' wording.
-_ManualText = Callable[[str, Mapping[str, Any]], tuple[str, str]]
 
 
 def manual_step(capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
     """What a person does in PostHog's UI instead of `capability` for `email` (click paths from the
     PostHog runbook). `details` may hold "role", "project_id", "project_name", "projects",
     "new_owner_email", "reason" and "after_invite"."""
-    title, instructions = _MANUAL_TEXTS[capability](email, details)
-    project_id = details.get("project_id")
-    key = f"{VENDOR}_{capability.value}" + (f"_{project_id}" if project_id else "")
-    return PlannedStep(StepKind.MANUAL.value, title, {"email": email, **details}, manual=True,
-                       instructions=instructions, key=key)
+    return build_manual_step(VENDOR, _MANUAL_TEXTS, capability, email, details)
 
 
 def _find_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
@@ -1189,7 +1186,7 @@ def _cancel_invite_text(email: str, details: Mapping[str, Any]) -> tuple[str, st
             "confirm.")
 
 
-_MANUAL_TEXTS: dict[Capability, _ManualText] = {
+_MANUAL_TEXTS: dict[Capability, ManualText] = {
     Capability.FIND_MEMBER: _find_text,
     Capability.LIST_MEMBERS: _list_text,
     Capability.READ_ROLE: _role_text,
