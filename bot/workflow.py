@@ -37,6 +37,7 @@ from storage.models import (
     utcnow,
 )
 from vendors.base import (
+    CREDENTIALS_PARAM,
     Assessment,
     AssessmentStatus,
     Capability,
@@ -367,6 +368,10 @@ class Workflow:
             vendor=vendor,
             steps=[{"kind": p.kind, "title": p.title, "manual": p.manual} for p in plan],
         )
+        flagged = [c for p in plan for c in p.params.get(CREDENTIALS_PARAM, ())]
+        if flagged:
+            audit.record(session, "credentials_flagged_for_rotation", request_id=request_id, vendor=vendor,
+                         credentials=flagged)
 
     def reassess(self, request_id: int, vendor: str, user_id: str) -> ActionResult:
         """Ask one vendor again while the request waits for approval (it could not be checked the

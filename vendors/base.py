@@ -129,6 +129,11 @@ class PlannedStep:
     key: str = ""  # distinguishes two steps of the same kind for one vendor (e.g. two manual steps)
 
 
+# A manual step's params may list, under this key, credentials the person could use or see that must be
+# rotated; the workflow records them in the audit log as flagged for rotation.
+CREDENTIALS_PARAM = "credentials_to_rotate"
+
+
 @dataclass(frozen=True)
 class StepOutcome:
     """What an automated step did, in words for the card and in data for the audit log."""

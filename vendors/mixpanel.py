@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from vendors.base import (
+    CREDENTIALS_PARAM,
     Assessment,
     AssessmentStatus,
     AuthError,
@@ -776,6 +777,8 @@ def _rotate_step(email: str, successor: str, accounts: list[dict[str, Any]]) -> 
     return PlannedStep(
         StepKind.MANUAL, "Rotate the integrations and service accounts they managed", manual=True,
         key="mixpanel_rotate_integrations",
+        params={CREDENTIALS_PARAM: [f"Mixpanel service account {a.get('username')}" for a in accounts]
+                + [f"Mixpanel API tokens and integrations {email} set up"]},
         instructions=(
             f"Integrations that used {email}'s credentials stop working, or keep working with a leaver's "
             f"access.{listed}\nAPI Integrations: generate replacement tokens under a service account owned by "

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from vendors.base import (
+    CREDENTIALS_PARAM,
     Assessment,
     AssessmentStatus,
     Asset,
@@ -1016,6 +1017,7 @@ def _api_keys_step(member: Member, successor: str) -> PlannedStep | None:
     items = _bullets(f"“{k['name']}”, last used {_day(k.get('last_used_at'))}" for k in keys)
     return PlannedStep(
         "manual", "Replace their personal API keys in integrations", manual=True, key="posthog_personal_api_keys",
+        params={CREDENTIALS_PARAM: [f"PostHog personal API key “{k['name']}”" for k in keys]},
         instructions=(
             f"{member.email} has personal API keys. They stop working the moment {member.email} is removed, and "
             f"nobody else can see or revoke them:\n{items}\n"

@@ -10,6 +10,7 @@ import pytest
 
 from bot import blocks
 from bot.localrun import ALL_VENDORS, APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from storage import audit
 from storage.models import RequestStatus
 from tests.e2e.conftest import (
     card_text,
@@ -95,6 +96,11 @@ def test_alice_leaves_all_four_sandboxes_with_kissmetrics_opt_in_api(world_with_
         seat = sandboxes[name].seat("alice@corp.com")
         assert seat is None or not seat.active, (name, seat)
         assert sandboxes[name].writes_about("alice@corp.com") >= 1, name
+    with world.bot.db.session() as session:
+        flagged = [e.details for e in audit.events_for(session, request_id)
+                   if e.action == "credentials_flagged_for_rotation"]
+    assert {d["vendor"] for d in flagged} == {"posthog", "mixpanel"}
+    assert any("Zapier export" in c for d in flagged for c in d["credentials"])
     notice = card_text(eventually(lambda: world.slack.messages(NOTIFY_CHANNEL), what="the notification")[0])
     for label in ("PostHog", "Amplitude", "Mixpanel", "Kissmetrics"):
         assert f"{label}: removed through its API and verified" in notice, label
