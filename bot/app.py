@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import actions, commands
 from bot.config import Settings
+from bot.dedupe import DeliveryLog, once_per_delivery
 from bot.deps import Deps
 from bot.directory import SlackDirectory
 from bot.notify import SlackNotifier
@@ -91,6 +92,7 @@ class Bot:
     deps: Deps
     db: Database
     settings: Settings
+    deliveries: DeliveryLog | None = None
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     _http: HttpServer | None = field(default=None, repr=False)
 
@@ -103,9 +105,14 @@ class Bot:
         resumed = self.workflow.resume()
         self.workflow.run_due()
         self._scheduler = start_scheduler(
-            self.workflow, self.settings.scheduler_interval_seconds, daily=self.purge_past_retention
+            self.workflow, self.settings.scheduler_interval_seconds, daily=self.daily_housekeeping
         )
         return resumed
+
+    def daily_housekeeping(self) -> None:
+        self.purge_past_retention()
+        if self.deliveries:
+            self.deliveries.forget_old()
 
     def purge_past_retention(self) -> None:
         """The daily retention purge (storage.retention), recorded in the audit chain like the CLI's."""
@@ -154,6 +161,8 @@ def create_bot(
         signing_secret=settings.slack_signing_secret.get_secret_value() or None,
         request_verification_enabled=not settings.socket_mode,
     )
+    deliveries = DeliveryLog(db, clock)
+    app.use(once_per_delivery(deliveries))
     commands.register(app, deps)
     actions.register(app, deps)
-    return Bot(app=app, deps=deps, db=db, settings=settings)
+    return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries)

@@ -198,3 +198,14 @@ class RetentionPurge(SQLModel, table=True):
     retained_until: datetime = _time_column(nullable=False)
     purged_at: datetime = _time_column(nullable=False)
     purge_seq: int  # the audit entry that records the purge
+
+
+class SlackDelivery(SQLModel, table=True):
+    """A Slack request already handled, by a digest of its body: a retry (X-Slack-Retry-Num) or a
+    replay of the same signed request within Slack's 5-minute window then acts at most once, even
+    across bot instances sharing the database (the primary key makes the claim atomic)."""
+
+    __tablename__ = "slack_delivery"
+
+    digest: str = Field(primary_key=True)
+    seen_at: datetime = _time_column(nullable=False, index=True)

@@ -34,6 +34,7 @@ class SlackDriver:
         self._ids = itertools.count(1)
         self.last_response_key = ""  # where the bot's respond() to the last command or click lands
         self.last_trigger_id = ""
+        self.last_body = ""  # the last request body sent, as it went
 
     def close(self) -> None:
         self._http.close()
@@ -162,6 +163,7 @@ class SlackDriver:
         sent_headers = {k: v for k, v in sent_headers.items() if k.lower() not in dropped}
         if tamper:
             body += "&tampered=1"
+        self.last_body = body  # so a test can deliver the very same request again (a retry or a replay)
         return self._http.post(self.bot_url, content=body.encode(), headers=sent_headers)
 
     # -- helpers -------------------------------------------------------------------------------
