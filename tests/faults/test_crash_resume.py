@@ -1,0 +1,163 @@
+"""SIGKILL in the middle of a multi-vendor removal, then a fresh start on the same database: the
+request completes, no vendor action is repeated, and the audit chain is whole.
+
+The bot runs as `offboard serve` in its own process (configured only by environment variables), so
+the kill is a real one: no cleanup, no flush, a vendor call cut off on the wire.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+
+from bot import blocks
+from bot.localrun import BOT_TOKEN, SIGNING_SECRET
+from bot.standin.driver import SlackDriver
+from bot.standin.slack_api import SlackStandIn
+from storage import audit
+from storage.db import Database
+from storage.models import AuditEvent, OffboardRequest, RequestStatus, Step, StepStatus
+from tests.e2e.conftest import confirm_values
+from tests.e2e.test_serve import free_port
+from vendors.sandbox.mixpanel import ORG_ID as MIXPANEL_ORG
+from vendors.sandbox.mixpanel import SA_SECRET, SA_USERNAME, SANDBOX_SCIM_TOKEN, MixpanelSandbox
+from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
+from vendors.sandbox.server import Fault
+
+LEAVER = "dave@corp.com"
+
+
+def wait(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class Served:
+    """`offboard serve` processes, one after another, on one port and one database."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.base = f"http://127.0.0.1:{env['OFFBOARD_PORT']}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=self.env, cwd=self.cwd,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait(self._healthy, "offboard serve to come up")
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError("offboard serve exited")
+        try:
+            return httpx.get(f"{self.base}/healthz", timeout=1).text == "ok"
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def setting(tmp_path: Path) -> Iterator[tuple[Served, SlackStandIn, PostHogSandbox, MixpanelSandbox, Database]]:
+    with SlackStandIn() as slack, PostHogSandbox() as posthog, MixpanelSandbox() as mixpanel:
+        db_url = f"sqlite:///{tmp_path / 'served.db'}"
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": f"{slack.url}/api/", "OFFBOARD_HOST": "127.0.0.1", "OFFBOARD_PORT": str(free_port()),
+            "DATABASE_URL": db_url, "OFFBOARD_APPROVALS_CHANNEL": "CAPPROVALS", "OFFBOARD_APPROVERS": "UAPP1,UAPP2",
+            "POSTHOG_API_KEY": SANDBOX_API_KEY, "POSTHOG_HOST": posthog.url, "POSTHOG_ORG_ID": ORG_ID,
+            "MIXPANEL_SCIM_TOKEN": SANDBOX_SCIM_TOKEN, "MIXPANEL_REGION": mixpanel.url,
+            "MIXPANEL_SERVICE_ACCOUNT_USERNAME": SA_USERNAME, "MIXPANEL_SERVICE_ACCOUNT_SECRET": SA_SECRET,
+            "MIXPANEL_ORG_ID": str(MIXPANEL_ORG),
+        }
+        env.pop("SLACK_APP_TOKEN", None)
+        served = Served(env, tmp_path)
+        db = Database(db_url)
+        try:
+            yield served, slack, posthog, mixpanel, db
+        finally:
+            served.stop()
+            db.dispose()
+
+
+def card(slack: SlackStandIn) -> dict[str, Any]:
+    return slack.messages("CAPPROVALS")[0]
+
+
+def step(db: Database, vendor: str, kind: str) -> Step | None:
+    with db.session() as session:
+        return session.exec(select(Step).where(Step.vendor == vendor, Step.kind == kind)).first()
+
+
+def status(db: Database) -> str | None:
+    with db.session() as session:
+        request = session.exec(select(OffboardRequest)).first()
+        return request.status if request else None
+
+
+def test_a_kill_mid_removal_resumes_without_repeating_any_vendor_action(setting: Any) -> None:
+    served, slack, posthog, mixpanel, db = setting
+    served.start()
+    driver = SlackDriver(f"{served.base}/slack/events", SIGNING_SECRET, slack)
+    driver.slash_command("/offboard", LEAVER, user_id="UREQ")
+    view = slack.wait_for("views.open", timeout=10).params["view"]
+    assert driver.submit_view(view, {"reason": "resignation"}, user_id="UREQ").status_code == 200
+    wait(lambda: status(db) == RequestStatus.PENDING_APPROVAL and blocks.APPROVE in str(card(slack)), "the card")
+
+    # PostHog's DELETE will be cut off on the wire: the sandbox acts after a pause, the bot dies during it.
+    posthog.inject(Fault("delay", delay=2.0, method="DELETE", path_pattern=r"/members/", times=1))
+    driver.click(card(slack), blocks.APPROVE, user_id="UAPP1", channel_id="CAPPROVALS")
+    wait(lambda: (s := step(db, "posthog", "remove_member")) and s.status == StepStatus.RUNNING,
+         "PostHog's removal to be under way")
+    served.kill()
+    wait(lambda: posthog.member_by_email(LEAVER) is None, "the cut-off DELETE to land at PostHog anyway")
+    assert step(db, "posthog", "remove_member").status == StepStatus.RUNNING  # the bot never heard back
+
+    served.start()  # a fresh process on the same database resumes the request
+    driver = SlackDriver(f"{served.base}/slack/events", SIGNING_SECRET, slack)
+    wait(lambda: step(db, "posthog", "verify_removed").status == StepStatus.DONE, "PostHog's check")
+    for _ in range(10):  # tick Mixpanel's checklist; each tick lets the automated steps behind it run
+        values = confirm_values(card(slack))
+        if not values:
+            break
+        driver.click(card(slack), blocks.CONFIRM, user_id="UAPP2", value=values[0], channel_id="CAPPROVALS")
+        wait(lambda v=values[0]: v not in confirm_values(card(slack)), "the tick to show")
+    wait(lambda: status(db) == RequestStatus.COMPLETED, "the request to complete", timeout=30)
+
+    assert posthog.delete_count(LEAVER) == 1, "the removal cut off by the kill was not sent again"
+    assert "already removed" in step(db, "posthog", "remove_member").outcome
+    deactivated = mixpanel.user(LEAVER)
+    assert deactivated is None or not deactivated.active
+    with db.session() as session:
+        assert audit.verify_chain(session).ok
+        events = list(session.exec(select(AuditEvent).order_by(AuditEvent.seq)))
+    posthog_removals = [e for e in events if e.action == "step_started"
+                        and e.details.get("vendor") == "posthog" and e.details.get("step") == "remove_member"]
+    assert len(posthog_removals) == 2  # started, cut off, resumed: twice asked, once done at PostHog
+    assert [e.details.get("vendor") for e in events if e.action == "step_interrupted"] == ["posthog"]
+    assert [e.action for e in events].count("completed") == 1
