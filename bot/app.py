@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +28,8 @@ from storage.retention import policy_with, purge
 from vendors.base import Vendor
 
 log = logging.getLogger(__name__)
+
+LISTENER_THREADS = 48
 
 
 def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
@@ -160,6 +163,9 @@ def create_bot(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() or None,
         request_verification_enabled=not settings.socket_mode,
+        # Bolt acks from inside the listener's thread and its default pool has 5: with more requests in
+        # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
     deliveries = DeliveryLog(db, clock)
     app.use(once_per_delivery(deliveries))

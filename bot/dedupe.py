@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -32,6 +33,9 @@ class DeliveryLog:
     def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
         self.db = db
         self.clock = clock
+        # Claims queue here rather than in SQLite's busy handler, whose growing sleeps (up to 100 ms
+        # a try) would put a burst of deliveries' acks far behind each other.
+        self._claiming = threading.Lock()
 
     def first_time(self, body: str | bytes) -> bool:
         """True for a delivery not seen before (and now claimed), False for a repeat."""
@@ -39,7 +43,7 @@ class DeliveryLog:
         digest = hashlib.sha256(raw).hexdigest()
         now = self.clock()
         try:
-            with self.db.session() as session:
+            with self._claiming, self.db.session() as session:
                 session.add(SlackDelivery(digest=digest, seen_at=now))
         except IntegrityError:
             return False

@@ -19,6 +19,8 @@ EVENTS_PATH = "/slack/events"
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     # One thread per request, so a slow request never delays another's 3-second ack.
     daemon_threads = True
+    # The default backlog (5) resets connections when Slack delivers a burst at once.
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):

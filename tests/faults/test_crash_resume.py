@@ -7,28 +7,23 @@ the kill is a real one: no cleanup, no flush, a vendor call cut off on the wire.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlmodel import select
 
 from bot import blocks
 from bot.localrun import BOT_TOKEN, SIGNING_SECRET
+from bot.served import ServedBot
 from bot.standin.driver import SlackDriver
 from bot.standin.slack_api import SlackStandIn
 from storage import audit
 from storage.db import Database
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, Step, StepStatus
 from tests.e2e.conftest import confirm_values
-from tests.e2e.test_serve import free_port
 from vendors.sandbox.mixpanel import ORG_ID as MIXPANEL_ORG
 from vendors.sandbox.mixpanel import SA_SECRET, SA_USERNAME, SANDBOX_SCIM_TOKEN, MixpanelSandbox
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
@@ -48,55 +43,19 @@ def wait(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
         time.sleep(0.05)
 
 
-class Served:
-    """`offboard serve` processes, one after another, on one port and one database."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.base = f"http://127.0.0.1:{env['OFFBOARD_PORT']}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], env=self.env, cwd=self.cwd,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait(self._healthy, "offboard serve to come up")
-
-    def _healthy(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError("offboard serve exited")
-        try:
-            return httpx.get(f"{self.base}/healthz", timeout=1).text == "ok"
-        except httpx.TransportError:
-            return False
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
-def setting(tmp_path: Path) -> Iterator[tuple[Served, SlackStandIn, PostHogSandbox, MixpanelSandbox, Database]]:
+def setting(tmp_path: Path) -> Iterator[tuple[ServedBot, SlackStandIn, PostHogSandbox, MixpanelSandbox, Database]]:
     with SlackStandIn() as slack, PostHogSandbox() as posthog, MixpanelSandbox() as mixpanel:
         db_url = f"sqlite:///{tmp_path / 'served.db'}"
         env = {
-            **os.environ,
-            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": f"{slack.url}/api/", "OFFBOARD_HOST": "127.0.0.1", "OFFBOARD_PORT": str(free_port()),
+            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": f"{slack.url}/api/",
             "DATABASE_URL": db_url, "OFFBOARD_APPROVALS_CHANNEL": "CAPPROVALS", "OFFBOARD_APPROVERS": "UAPP1,UAPP2",
             "POSTHOG_API_KEY": SANDBOX_API_KEY, "POSTHOG_HOST": posthog.url, "POSTHOG_ORG_ID": ORG_ID,
             "MIXPANEL_SCIM_TOKEN": SANDBOX_SCIM_TOKEN, "MIXPANEL_REGION": mixpanel.url,
             "MIXPANEL_SERVICE_ACCOUNT_USERNAME": SA_USERNAME, "MIXPANEL_SERVICE_ACCOUNT_SECRET": SA_SECRET,
             "MIXPANEL_ORG_ID": str(MIXPANEL_ORG),
         }
-        env.pop("SLACK_APP_TOKEN", None)
-        served = Served(env, tmp_path)
+        served = ServedBot(env, tmp_path)
         db = Database(db_url)
         try:
             yield served, slack, posthog, mixpanel, db
@@ -123,7 +82,7 @@ def status(db: Database) -> str | None:
 def test_a_kill_mid_removal_resumes_without_repeating_any_vendor_action(setting: Any) -> None:
     served, slack, posthog, mixpanel, db = setting
     served.start()
-    driver = SlackDriver(f"{served.base}/slack/events", SIGNING_SECRET, slack)
+    driver = SlackDriver(served.events_url, SIGNING_SECRET, slack)
     driver.slash_command("/offboard", LEAVER, user_id="UREQ")
     view = slack.wait_for("views.open", timeout=10).params["view"]
     assert driver.submit_view(view, {"reason": "resignation"}, user_id="UREQ").status_code == 200
@@ -139,7 +98,7 @@ def test_a_kill_mid_removal_resumes_without_repeating_any_vendor_action(setting:
     assert step(db, "posthog", "remove_member").status == StepStatus.RUNNING  # the bot never heard back
 
     served.start()  # a fresh process on the same database resumes the request
-    driver = SlackDriver(f"{served.base}/slack/events", SIGNING_SECRET, slack)
+    driver = SlackDriver(served.events_url, SIGNING_SECRET, slack)
     wait(lambda: step(db, "posthog", "verify_removed").status == StepStatus.DONE, "PostHog's check")
     for _ in range(10):  # tick Mixpanel's checklist; each tick lets the automated steps behind it run
         values = confirm_values(card(slack))

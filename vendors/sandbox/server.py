@@ -92,6 +92,11 @@ class LoggedRequest:
 Handler = Callable[[Request], Response]
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog (5) refuses connections when many clients connect at once, as in bulk runs.
+    request_queue_size = 128
+
+
 class LoopbackServer:
     """Base class: subclasses add routes in `__init__` after calling `super().__init__()`."""
 
@@ -114,7 +119,7 @@ class LoopbackServer:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> LoopbackServer:
         handler = _make_handler(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
+        self._server = _Server(("127.0.0.1", self._port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.name, daemon=True
