@@ -379,6 +379,18 @@ class PostHogSandbox(LoopbackServer):
             self._members[user.uuid] = membership
             return membership
 
+    def add_many_members(self, count: int, *, domain: str = "scale.corp.com", stale_every: int = 100) -> None:
+        """`count` ordinary members at once, for scale runs (add_member checks each email against
+        everyone, which is quadratic). One in `stale_every` last logged in a year ago, the rest yesterday."""
+        with self._state:
+            for n in range(count):
+                user = self._new_user(f"member{n:06d}@{domain}", "", "")
+                login = self.now - timedelta(days=365 if n % stale_every == 0 else 1)
+                self._members[user.uuid] = SandboxMembership(
+                    id=str(uuid.uuid5(_NAMESPACE, f"membership:{user.email}")), user=user, level=MEMBER,
+                    joined_at=self.now - timedelta(days=400), updated_at=self.now, last_login=login,
+                )
+
     def add_asset(self, kind: str, *, creator: str, project_id: int = PRODUCTION_ID, name: str | None = None,
                   **fields: Any) -> SandboxAsset:
         """`kind` is "insight", "dashboard", ...; `creator` an email; `fields` any `SandboxAsset` field."""

@@ -1,0 +1,184 @@
+"""Benchmark 1, ack latency: signed slash commands and button clicks, many in flight at once, against
+`offboard serve` in HTTP mode on loopback. Prints p50/p95/p99 of the time to the HTTP response, then
+checks that the slow work each request started (a form opened, an approved removal) still completed.
+
+The bot runs in its own process, as in production; the requests are signed in this process and sent
+from another one, so neither the Slack stand-in nor the sandbox shares an interpreter with the timing.
+
+    .venv/bin/python -m bench.ack_latency [--requests 500] [--in-flight 25]
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import select
+
+from bot import blocks
+from bot.localrun import APPROVALS_CHANNEL, APPROVER, BOT_TOKEN, COMMAND_CHANNEL, REQUESTER, SIGNING_SECRET
+from bot.served import ServedBot
+from bot.standin.driver import SlackDriver
+from bot.standin.slack_api import SlackStandIn
+from storage.db import Database
+from storage.models import OffboardRequest, RequestStatus
+from vendors.base import Role
+from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
+
+console = Console()
+Delivery = tuple[str, bytes, dict[str, str]]  # kind, body, headers
+
+
+class SigningDriver(SlackDriver):
+    """Builds and signs deliveries exactly as SlackDriver sends them, but keeps them for later."""
+
+    def send(self, body: str, **_: Any) -> httpx.Response:  # type: ignore[override]
+        self.kept = body
+        return httpx.Response(200)
+
+    def signed(self, body: str) -> tuple[bytes, dict[str, str]]:
+        from slack_sdk.signature import SignatureVerifier
+
+        ts = str(int(time.time()))
+        signature = SignatureVerifier(self.signing_secret).generate_signature(timestamp=ts, body=body)
+        return body.encode(), {"Content-Type": "application/x-www-form-urlencoded",
+                               "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+
+
+def post_all(url: str, deliveries: list[Delivery], in_flight: int) -> list[tuple[str, float, int]]:
+    """In a process of its own: send everything, `in_flight` at once; (kind, ms, status) each."""
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=in_flight)) as client:
+        def send(delivery: Delivery) -> tuple[str, float, int]:
+            kind, body, headers = delivery
+            started = time.perf_counter()
+            status = client.post(url, content=body, headers=headers).status_code
+            return kind, (time.perf_counter() - started) * 1000, status
+
+        with ThreadPoolExecutor(max_workers=in_flight) as pool:
+            return list(pool.map(send, deliveries))
+
+
+def main(
+    requests: Annotated[int, typer.Option(help="How many Slack requests in all (half commands, half clicks).")] = 500,
+    in_flight: Annotated[int, typer.Option(help="How many at once.")] = 25,
+) -> None:
+    clicks = requests // 2
+    commands = requests - clicks
+    with tempfile.TemporaryDirectory() as tmp, SlackStandIn() as slack, PostHogSandbox() as posthog:
+        db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        bot = ServedBot({
+            "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": f"{slack.url}/api/",
+            "DATABASE_URL": db_url, "OFFBOARD_APPROVALS_CHANNEL": APPROVALS_CHANNEL, "OFFBOARD_APPROVERS": APPROVER,
+            "POSTHOG_API_KEY": SANDBOX_API_KEY, "POSTHOG_HOST": posthog.url, "POSTHOG_ORG_ID": ORG_ID,
+            # Preparing the cards assesses hundreds of people: not what this measures, so not paced.
+            "OFFBOARD_RATE_LIMIT_SCALE": "1000",
+        }, Path(tmp)).start()
+        db = Database(db_url)
+        try:
+            console.print(f"Preparing {clicks} requests waiting for approval, through Slack (not timed)…")
+            cards = prepare_cards(bot, slack, posthog, db, clicks)
+            deliveries = sign_deliveries(bot, slack, cards, commands)
+            console.print(f"Sending {requests} signed requests, {in_flight} in flight, from another process…")
+            started = time.perf_counter()
+            with ProcessPoolExecutor(max_workers=1) as sender:
+                results = sender.submit(post_all, bot.events_url, deliveries, in_flight).result()
+            wall = time.perf_counter() - started
+            report(results, wall, in_flight)
+            check_slow_work(slack, posthog, db, commands, clicks)
+        finally:
+            bot.stop()
+            db.dispose()
+
+
+def prepare_cards(bot: ServedBot, slack: SlackStandIn, posthog: PostHogSandbox, db: Database,
+                  count: int) -> list[dict[str, Any]]:
+    driver = SlackDriver(bot.events_url, SIGNING_SECRET, slack)
+    for i in range(count):
+        email = f"bench.click{i}@corp.com"
+        posthog.seed_person(email, Role.MEMBER)
+        before = len(slack.calls("views.open"))
+        driver.slash_command("/offboard", email, user_id=REQUESTER, channel_id=COMMAND_CHANNEL)
+        wait(lambda b=before: len(slack.calls("views.open")) > b, "the form")
+        driver.submit_view(slack.calls("views.open")[-1].params["view"], {"reason": "resignation"}, user_id=REQUESTER)
+    wait(lambda: pending(db) == count, "every card to wait for approval", timeout=300)
+    cards = [m for m in slack.messages(APPROVALS_CHANNEL) if blocks.APPROVE in str(m.get("blocks"))]
+    assert len(cards) == count, len(cards)
+    return cards
+
+
+def sign_deliveries(bot: ServedBot, slack: SlackStandIn, cards: list[dict[str, Any]], commands: int) -> list[Delivery]:
+    signer = SigningDriver(bot.events_url, SIGNING_SECRET, slack)
+    deliveries: list[Delivery] = []
+    for i in range(max(commands, len(cards))):
+        if i < commands:
+            signer.slash_command("/offboard", f"bench.cmd{i}@corp.com", user_id=REQUESTER, channel_id=COMMAND_CHANNEL)
+            deliveries.append(("command", *signer.signed(signer.kept)))
+        if i < len(cards):
+            signer.click(cards[i], blocks.APPROVE, user_id=APPROVER, channel_id=APPROVALS_CHANNEL)
+            deliveries.append(("click", *signer.signed(signer.kept)))
+    return deliveries
+
+
+def pending(db: Database) -> int:
+    with db.session() as session:
+        rows = session.exec(select(OffboardRequest).where(OffboardRequest.status == RequestStatus.PENDING_APPROVAL))
+        return len(list(rows))
+
+
+def completed(db: Database) -> int:
+    with db.session() as session:
+        rows = session.exec(select(OffboardRequest).where(OffboardRequest.status == RequestStatus.COMPLETED))
+        return len(list(rows))
+
+
+def wait(check: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def percentile(values: list[float], p: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def report(results: list[tuple[str, float, int]], wall: float, in_flight: int) -> None:
+    table = Table(title=f"Time to Slack's HTTP response (ms), {in_flight} in flight")
+    for column in ("requests", "p50", "p95", "p99", "max"):
+        table.add_column(column, justify="right")
+    table.add_column("kind")
+    every = [ms for _, ms, _ in results]
+    for label, values in (("slash commands", [ms for k, ms, _ in results if k == "command"]),
+                          ("button clicks", [ms for k, ms, _ in results if k == "click"]), ("all", every)):
+        table.add_row(str(len(values)), f"{percentile(values, 50):.1f}", f"{percentile(values, 95):.1f}",
+                      f"{percentile(values, 99):.1f}", f"{max(values):.1f}", label)
+    console.print(table)
+    bad = sum(1 for _, _, status in results if status != 200)
+    p99 = percentile(every, 99)
+    console.print(f"{len(every)} requests in {wall:.1f} s; answers other than 200: {bad}; p99 {p99:.1f} ms: "
+                  f"{'meets' if p99 < 100 else 'MISSES'} the 100 ms target (Slack allows 3000 ms).")
+
+
+def check_slow_work(slack: SlackStandIn, posthog: PostHogSandbox, db: Database, commands: int, clicks: int) -> None:
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        forms = len(slack.calls("views.open")) - clicks  # the preparation opened one form per click target
+        done = completed(db)
+        if forms >= commands and done == clicks:
+            break
+        time.sleep(0.5)
+    console.print(f"Afterwards: {forms}/{commands} forms opened; {done}/{clicks} approved removals completed and "
+                  f"verified; PostHog DELETEs: {len(posthog.calls('DELETE'))} (one per person).")
+
+
+if __name__ == "__main__":
+    typer.run(main)
