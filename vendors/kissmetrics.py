@@ -180,10 +180,19 @@ class KissmetricsVendor:
             return []
         email = assessment.email or (assessment.member.email if assessment.member else "")
         member = assessment.member
-        if self.manual or assessment.status == AssessmentStatus.UNKNOWN or member is None:
-            # Nobody could look: the whole removal is done by hand, checking membership first.
+        if self.manual or not email:
+            # Nobody can look: the whole removal is done by hand, checking membership first.
             details = {"new_owner_email": new_owner_email, "reason": assessment.error}
             return [manual_step(c, email or "the person leaving", details) for c in REMOVAL_BY_HAND]
+        if assessment.status == AssessmentStatus.UNKNOWN or member is None:
+            # The API was down when we looked: the removal looks them up again when it runs (an outage
+            # must not turn into a removal nobody makes), and a person checks what the lookup could not.
+            return [
+                PlannedStep(StepKind.REMOVE_MEMBER, "Remove from Kissmetrics", {"email": email}),
+                PlannedStep(StepKind.VERIFY_REMOVED, "Check they are gone", {"email": email}),
+                manual_step(Capability.FIND_MEMBER, email, {"reason": assessment.error}),
+                manual_step(Capability.HANDOVER_ASSETS, email, {"new_owner_email": new_owner_email}),
+            ]
         verify = PlannedStep(StepKind.VERIFY_REMOVED, "Check they are gone", {"email": member.email})
         if member.extra.get("status") == PENDING:  # only invited: no call cancels an invitation
             return [manual_step(Capability.CANCEL_INVITE, member.email, {}), verify]

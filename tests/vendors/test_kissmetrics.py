@@ -211,15 +211,23 @@ def test_throttling_honours_retry_after(sandbox: KissmetricsSandbox, vendor: Kis
     assert sleeps == [7.0, 7.0]
 
 
-def test_500s_make_it_unknown_and_the_plan_manual(sandbox: KissmetricsSandbox, vendor: KissmetricsVendor,
-                                                  sleeps: list[float]) -> None:
+def test_500s_make_it_unknown_and_the_removal_looks_again_when_it_runs(
+    sandbox: KissmetricsSandbox, vendor: KissmetricsVendor, sleeps: list[float]
+) -> None:
     sandbox.inject(Fault("status", 500, {"error": "server_error", "message": "Something went wrong."}, times=None))
     assessment = vendor.assess(ALICE)
     assert assessment.status == AssessmentStatus.UNKNOWN and assessment.email == ALICE
     assert assessment.error and "500" in assessment.error and "Something went wrong." in assessment.error
     assert len(sandbox.requests("GET")) == 3 and len(sleeps) == 2  # bounded retries
     plan = vendor.plan_removal(assessment, None)
-    assert all(s.manual for s in plan) and "could not check Kissmetrics" in plan[0].instructions
+    # An outage must not turn into a removal nobody makes: the API removal stays, and looks them up again.
+    assert [s.kind for s in plan if not s.manual] == ["remove_member", "verify_removed"]
+    check = next(s for s in plan if s.key == "kissmetrics_find_member")
+    assert "could not check Kissmetrics" in check.instructions and "Something went wrong." in check.instructions
+    sandbox.clear_faults()
+    outcomes = [vendor.execute(s) for s in plan if not s.manual]
+    assert sandbox.user(ALICE) is None and sandbox.delete_count(ALICE) == 1
+    assert "Checked" in outcomes[-1].summary
 
 
 def test_a_missing_api_is_not_read_as_not_a_member(sandbox: KissmetricsSandbox, sleeps: list[float]) -> None:
