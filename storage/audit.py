@@ -269,12 +269,19 @@ def verify_chain(session: Session) -> VerifyResult:
     purged_requests, purged_seqs = _purges_recorded(session)
     checker = _Checker(session, head_seq, purged_requests, purged_seqs)
     position, prev_hash, purged = 1, GENESIS_HASH, 0
-    for event in session.exec(select(AuditEvent).order_by(col(AuditEvent.seq))):
+    # Only up to the head as read above: the bot may be appending while an admin verifies, and what it
+    # appends after that read is checked by the next verification, not mistaken for an insertion.
+    upto_head = select(AuditEvent).where(col(AuditEvent.seq) <= head_seq).order_by(col(AuditEvent.seq))
+    for event in session.exec(upto_head):
         problem = checker.check(event, position, prev_hash)
         if problem:
             return VerifyResult(position - 1, head_seq, head_hash, purged, problem)
         position, prev_hash = event.seq + 1, event.hash
         purged += is_purged(event)
+    forged = _beyond_the_head(session)
+    if forged is not None:
+        message = f"entry {forged} was inserted: it lies beyond the chain head, which records fewer entries"
+        return VerifyResult(position - 1, head_seq, head_hash, purged, ChainProblem(forged, "inserted", message))
     entries = position - 1
     if head_seq > entries:
         message = (
@@ -285,6 +292,16 @@ def verify_chain(session: Session) -> VerifyResult:
         message = f"entry {entries} is not the entry the chain head recorded: it was altered and its hash recomputed"
         return VerifyResult(entries, head_seq, head_hash, purged, ChainProblem(entries, "edited", message))
     return VerifyResult(entries, head_seq, head_hash, purged)
+
+
+def _beyond_the_head(session: Session) -> int | None:
+    """The first entry past the chain head as it stands now (a row added without moving the head), if any.
+    The head is read after the entries, so an append committed meanwhile has moved it past its entry."""
+    last = session.exec(select(func.max(AuditEvent.seq))).one()
+    head = session.exec(select(AuditChainHead.seq).where(AuditChainHead.id == 1)).first() or 0
+    if last is None or last <= head:
+        return None
+    return int(head) + 1
 
 
 def _purges_recorded(session: Session) -> tuple[set[int], set[int]]:

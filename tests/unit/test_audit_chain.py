@@ -330,3 +330,25 @@ def test_offboard_audit_verify_says_intact_or_names_the_broken_entry(db: Databas
 def test_hashing_refuses_naive_times(db: Database) -> None:
     with pytest.raises(ValueError, match="naive"), Session(db.engine) as session:
         audit.record(session, "approved", at=datetime(2026, 1, 1))
+
+
+def test_verifying_while_the_bot_appends_never_raises_a_false_alarm(db: Database) -> None:
+    seed(db)
+    done = threading.Event()
+
+    def append() -> None:
+        for n in range(150):
+            with db.session() as session:
+                audit.record(session, "step_started", request_id=1, step=f"s{n}")
+        done.set()
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    verdicts = []
+    while not done.is_set():
+        verdicts.append(verdict(db))
+    writer.join()
+    verdicts.append(verdict(db))
+    assert len(verdicts) > 1
+    assert [v.problem for v in verdicts if v.problem] == []
+    assert verdicts[-1].entries == 6 + 150
