@@ -48,7 +48,19 @@ class AmplitudeSandbox(ScimSandbox):
     ids_case_insensitive = True
     group_created_status = 200  # Amplitude answers a group POST with 200, not 201
 
+    def reset(self, *, seed: bool = True, page_size: int | None = None) -> None:
+        self.seat_limit: int | None = None  # how many people (joined or invited) the plan allows; None: no limit
+        super().reset(seed=seed, page_size=page_size)
+
     # -- Amplitude's rules ----------------------------------------------------------------------------
+    def refuse_create(self, user_name: str) -> Response | None:
+        if self.seat_limit is not None and len(self.users) >= self.seat_limit:
+            # UNVERIFIED: Amplitude documents no SCIM answer for a plan whose seats are all taken; status and
+            # wording are our best guess (a plain 400 with the reason, as its other refusals).
+            return scim_error(400, f"Cannot add {user_name}: all {self.seat_limit} seats of the organization's "
+                                   "plan are in use. Remove a user or buy more seats.")
+        return None
+
     def new_user_id(self, user_name: str) -> str:
         return user_name  # the id is the email
 
