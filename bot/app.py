@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -13,12 +14,14 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import actions, commands
+from bot import actions, changes, commands, onboard_actions, scheduled_actions
 from bot.config import Settings
 from bot.dedupe import DeliveryLog, once_per_delivery
 from bot.deps import Deps
 from bot.directory import SlackDirectory
 from bot.notify import SlackNotifier
+from bot.onboarding import Onboarding
+from bot.scheduled_work import ScheduledWork, with_fallback
 from bot.scheduler import start_scheduler
 from bot.server import HttpServer
 from bot.workflow import Workflow
@@ -33,26 +36,25 @@ LISTENER_THREADS = 48
 
 
 def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
-    from vendors.posthog import PostHogVendor
+    from vendors import amplitude, kissmetrics, mixpanel, posthog
 
     manual = {name.lower() for name in settings.manual_vendors}
+    scale = settings.rate_limit_scale
     configured: dict[str, Vendor] = {}
     if settings.posthog_api_key.get_secret_value() and "posthog" not in manual:
-        configured["posthog"] = PostHogVendor(
+        configured["posthog"] = posthog.PostHogVendor(
             api_key=settings.posthog_api_key.get_secret_value(),
             host=settings.posthog_host,
             organization_id=settings.posthog_org_id,
+            policy=posthog.DEFAULT_POLICY.scaled(scale),
         )
     if settings.amplitude_scim_key.get_secret_value() and "amplitude" not in manual:
-        from vendors.amplitude import AmplitudeVendor
-
-        configured["amplitude"] = AmplitudeVendor(
-            settings.amplitude_scim_key.get_secret_value(), region=settings.amplitude_region
+        configured["amplitude"] = amplitude.AmplitudeVendor(
+            settings.amplitude_scim_key.get_secret_value(), region=settings.amplitude_region,
+            policy=amplitude.DEFAULT_POLICY.scaled(scale),
         )
     if settings.mixpanel_scim_token.get_secret_value() and "mixpanel" not in manual:
-        from vendors.mixpanel import MixpanelVendor
-
-        configured["mixpanel"] = MixpanelVendor(
+        configured["mixpanel"] = mixpanel.MixpanelVendor(
             settings.mixpanel_scim_token.get_secret_value(),
             region=settings.mixpanel_region,
             service_account_username=settings.mixpanel_service_account_username or None,
@@ -60,10 +62,11 @@ def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
             organization_id=settings.mixpanel_org_id or None,
         )
     if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value() or "kissmetrics" in manual:
-        from vendors.kissmetrics import KissmetricsVendor
-
         api_key = settings.kissmetrics_api_key.get_secret_value() if "kissmetrics" not in manual else ""
-        configured["kissmetrics"] = KissmetricsVendor(api_key=api_key or None, base_url=settings.kissmetrics_api_url)
+        configured["kissmetrics"] = kissmetrics.KissmetricsVendor(
+            api_key=api_key or None, base_url=settings.kissmetrics_api_url,
+            policy=kissmetrics.DEFAULT_POLICY.scaled(scale),
+        )
     for name in sorted(manual - set(configured)):
         configured[name] = manual_vendor(name)
     return configured
@@ -84,6 +87,8 @@ def slack_client(settings: Settings) -> WebClient:
     client = WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url or WebClient.BASE_URL,
+        # One TLS context for every call: without it the client builds (and loads CAs into) a new one each time.
+        ssl=ssl.create_default_context(),
     )
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
     return client
@@ -96,6 +101,7 @@ class Bot:
     db: Database
     settings: Settings
     deliveries: DeliveryLog | None = None
+    onboarding: Onboarding | None = None  # issue 8: invitations (/onboard)
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     _http: HttpServer | None = field(default=None, repr=False)
 
@@ -110,6 +116,12 @@ class Bot:
         self._scheduler = start_scheduler(
             self.workflow, self.settings.scheduler_interval_seconds, daily=self.daily_housekeeping
         )
+        changes.schedule(self._scheduler, self.workflow, self.settings.scheduler_interval_seconds)  # issue 6
+        if self.onboarding:  # issue 8: resume invitations; reminders, expiry, acceptance, access end dates
+            onboard_actions.start(self._scheduler, self.onboarding, self.settings.scheduler_interval_seconds)
+        if self.deps.scheduled:  # issue 4: sweeps, reminders, reviews; what came due while down runs once now
+            self.deps.scheduled.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
+            self.deps.scheduled.catch_up()
         return resumed
 
     def daily_housekeeping(self) -> None:
@@ -134,6 +146,10 @@ class Bot:
             self._http.stop()
         if self._scheduler:
             self._scheduler.shutdown(wait=False)
+        if self.deps.scheduled:
+            self.deps.scheduled.shutdown(wait=True)
+        if self.onboarding:
+            self.onboarding.shutdown(wait=True)
         self.workflow.shutdown(wait=True)
         self.db.dispose()
 
@@ -156,9 +172,11 @@ def create_bot(
         clock=clock,
     )
     chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings)
-    workflow = Workflow(db, chosen_vendors, notifier, directory.may_approve, clock=clock)
+    workflow = Workflow(db, chosen_vendors, notifier, with_fallback(directory.may_approve, settings), clock=clock,
+                        **changes.workflow_options(client, settings, clock))  # issue 6
+    scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
-                audit_admins=frozenset(settings.audit_admins))
+                audit_admins=frozenset(settings.audit_admins), scheduled=scheduled)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() or None,
@@ -171,4 +189,7 @@ def create_bot(
     app.use(once_per_delivery(deliveries))
     commands.register(app, deps)
     actions.register(app, deps)
-    return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries)
+    scheduled_actions.register(app, deps)
+    changes.register(app, deps)  # issue 6: emergency, batches, restore
+    onboarding = onboard_actions.register(app, deps, settings)  # issue 8: /onboard
+    return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding)

@@ -33,8 +33,10 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot import change_blocks
 from bot.workflow import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
-from storage.models import RequestStatus, Step, StepStatus
+from storage.audit import BOT_ACTOR
+from storage.models import OffboardRequest, RequestMode, RequestStatus, Step, StepStatus
 from vendors.base import Assessment, AssessmentStatus
 
 # Callback and action ids: the contract between these messages and bot/actions.py.
@@ -60,6 +62,7 @@ STATUS_EMOJI = {
     RequestStatus.COMPLETED: ":white_check_mark:",
     RequestStatus.REJECTED: ":no_entry:",
     RequestStatus.CANCELLED: ":heavy_minus_sign:",
+    RequestStatus.EXPIRED: ":hourglass:",
 }
 STEP_EMOJI = {
     StepStatus.PENDING: ":white_circle:",
@@ -94,6 +97,7 @@ class ModalPrefill:
     vendors: tuple[str, ...] = ()  # every configured vendor
     chosen_vendors: tuple[str, ...] | None = None  # None: all of them
     vendor_labels: dict[str, str] = field(default_factory=dict)
+    offer_modes: bool = False  # issue 6: also offer "remove from chosen projects only" and "downgrade to read-only"
 
 
 # -- small helpers ------------------------------------------------------------------------------
@@ -213,6 +217,8 @@ def request_modal(prefill: ModalPrefill) -> View:
                 ),
             ),
         )
+    if prefill.offer_modes:  # issue 6: full removal, chosen projects only, or read-only
+        blocks[2:2] = change_blocks.mode_inputs()
     metadata = {
         "channel_id": prefill.channel_id,
         "subject_email": prefill.subject,
@@ -253,11 +259,12 @@ def reject_modal(request_id: int, card_channel: str, card_ts: str) -> View:
 def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
     request = snapshot.request
     status = snapshot.status
-    title = f"Offboarding request #{snapshot.id}: {request.subject_name or request.subject_email}"
+    title = change_blocks.card_title(snapshot)  # issue 6: by mode
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(title, 150)))]
     blocks.append(SectionBlock(fields=_card_fields(snapshot)))
     if request.note:
         blocks.append(SectionBlock(text=_md("*Note:* " + request.note)))
+    blocks.extend(change_blocks.summary_blocks(snapshot, now))  # issue 6: emergency, partial change, restore
     blocks.append(DividerBlock())
     if status == RequestStatus.ASSESSING:
         blocks.append(SectionBlock(text=_md(":mag: Checking every tool for this person…")))
@@ -267,17 +274,23 @@ def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
     decision = _decision_line(snapshot)
     if decision:
         blocks.append(ContextBlock(elements=[_md(decision)]))
-    if status == RequestStatus.PENDING_APPROVAL:
+    in_batch = request.batch_id is not None  # issue 6: a batch is decided on the batch card
+    if status == RequestStatus.PENDING_APPROVAL and not in_batch:
         blocks.append(_decision_buttons(snapshot))
-    elif status == RequestStatus.SCHEDULED:
+    elif status == RequestStatus.SCHEDULED and not in_batch:
         blocks.append(ActionsBlock(block_id="decision", elements=[_cancel_button(snapshot.id)]))
-    text = f"Offboarding request #{snapshot.id} for {request.subject_email}: {STATUS_WORDS[status]}"
+    extra = change_blocks.action_buttons(snapshot, now)  # issue 6: Acknowledge, Restore
+    if extra:
+        blocks.append(ActionsBlock(block_id="changes", elements=extra))
+    text = change_blocks.card_text(snapshot, STATUS_WORDS[status])
     return Message(text=text, blocks=_fit(blocks))
 
 
 def _card_fields(snapshot: RequestSnapshot) -> list[MarkdownTextObject]:
     request = snapshot.request
     effective = "now, on approval" if request.effective_at is None else slack_date(request.effective_at)
+    if request.mode in (RequestMode.EMERGENCY, RequestMode.RESTORE):  # issue 6: no approval to wait for
+        effective = "at once"
     new_owner = f"<@{request.new_owner_slack_id}>" if request.new_owner_slack_id else "_none chosen_"
     return [
         _md(f"*Person*\n{person(snapshot)}"),
@@ -298,6 +311,7 @@ def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> lis
     lines = [assessment_text(label, assessment, snapshot.request.new_owner_slack_id, now, automated=bool(automated))]
     if automated:
         lines.append("\n".join(_step_line(s) for s in automated))
+    lines.extend(change_blocks.before_after_lines(snapshot, vendor))  # issue 6: partial changes
     blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)), accessory=_check_again_button(snapshot, vendor))]
     decided = snapshot.status not in (RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL)
     for step in automated:
@@ -323,7 +337,8 @@ def _check_again_button(snapshot: RequestSnapshot, vendor: str) -> ButtonElement
 
 
 def _still_open(snapshot: RequestSnapshot) -> bool:
-    return snapshot.status not in (RequestStatus.REJECTED, RequestStatus.CANCELLED, RequestStatus.COMPLETED)
+    return snapshot.status not in (RequestStatus.REJECTED, RequestStatus.CANCELLED, RequestStatus.COMPLETED,
+                                   RequestStatus.EXPIRED)
 
 
 def assessment_text(
@@ -406,15 +421,16 @@ def _notification_blocks(snapshot: RequestSnapshot) -> list[Block]:
 def _decision_line(snapshot: RequestSnapshot) -> str:
     request = snapshot.request
     if request.status == RequestStatus.CANCELLED:
-        return (
-            f"Cancelled by <@{request.requester_id}> {slack_date(request.completed_at or request.updated_at)}"
-        )
+        who = request.decision_comment or f"Cancelled by <@{request.requester_id}>"  # issue 4: approvers cancel too
+        return f"{who} {slack_date(request.completed_at or request.updated_at)}"
+    if request.status == RequestStatus.EXPIRED:  # issue 4
+        return f":hourglass: {request.decision_comment or 'Expired without a decision'}"
     if not request.decided_by or not request.decided_at:
         return ""
     if request.status == RequestStatus.REJECTED:
         when = slack_date(request.decided_at)
         return f":no_entry: Rejected by <@{request.decided_by}> {when}: {request.decision_comment}"
-    line = f":white_check_mark: Approved by <@{request.decided_by}> {slack_date(request.decided_at)}"
+    line = f":white_check_mark: Approved by {approver_words(request)} {slack_date(request.decided_at)}"
     if request.status == RequestStatus.COMPLETED and request.completed_at:
         line += f" · completed {slack_date(request.completed_at)}"
     return line
@@ -429,7 +445,7 @@ def _decision_buttons(snapshot: RequestSnapshot) -> ActionsBlock:
     )
     confirm = ConfirmObject(
         title="Approve offboarding?",
-        text=f"Remove {snapshot.request.subject_email} from {removing} tool(s)? This cannot be undone.",
+        text=change_blocks.approve_confirm_text(snapshot, removing),  # issue 6: by mode
         confirm="Approve",
         deny="Back",
     )
@@ -454,9 +470,17 @@ HELP_LINES = (
     "• `/offboard alice@corp.com` or `/offboard @alice`: start an offboarding. A form asks for the reason,"
     " ticket, new owner of their assets and when. You may add a reason: `/offboard @alice resignation`,"
     " and limit the tools: `vendors=posthog`.",
+    "• The form also offers: remove from chosen projects only, or downgrade to read-only.",
+    "• `/offboard a@corp.com b@corp.com …` or `/offboard bulk`: several people (or a CSV file) in one batch, with"
+    " one approval card.",
+    "• `/offboard @alice emergency`: security incident, remove at once everywhere, no approval (responders only).",
     "• `/offboard status alice@corp.com`: where her requests stand.",
     "• `/offboard audit alice@corp.com` / `/offboard audit export`: audit evidence, and the removal log as"
     " a CSV file (audit admins only).",
+    "• `/offboard sweep`: find accounts nobody has logged in to for a while (also runs weekly);"
+    " `/offboard review`: an access review of every tool with a CSV of all members (also runs quarterly).",
+    "• `/onboard jane@corp.com read-only`: invite someone instead, with a role and an access end date"
+    " (`/onboard help`).",
     "• `/offboard help`: this message.",
     "",
     "Reasons: {reasons}.",
@@ -515,7 +539,7 @@ def stakeholder_notification(snapshot: RequestSnapshot, contact: str) -> Message
         f":lock: *{request.subject_name or request.subject_email}* ({person(snapshot)}) no longer has access to "
         f"{removal_summary(snapshot)}, as of {when}.",
         f"*Why:* {_reason_label(request.reason)}" + (f" (ticket {request.ticket})" if request.ticket else ""),
-        f"*Approved by:* <@{request.decided_by}>",
+        f"*Approved by:* {approver_words(request)}",
     ]
     moved = snapshot.handed_over
     if moved:
@@ -592,8 +616,25 @@ def new_owner_message(snapshot: RequestSnapshot) -> Message:
     return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
 
 
+def approver_words(request: OffboardRequest) -> str:
+    """Who approved: a person, or (issue 4) offboard itself on a standing policy such as auto-removal."""
+    if request.decided_by == BOT_ACTOR:
+        return f"offboard automatically ({request.decision_comment or 'team policy'})"
+    if request.mode == RequestMode.EMERGENCY:  # issue 6: an emergency removal has no approver
+        return f"nobody: emergency removal by <@{request.requester_id}> (security incident)"
+    return f"<@{request.decided_by}>"
+
+
 def requester_outcome(snapshot: RequestSnapshot) -> Message:
     request = snapshot.request
+    changed = change_blocks.requester_outcome_text(snapshot)  # issue 6: a partial change or a restore
+    if changed:
+        return Message(text=changed.split("\n")[0], blocks=[SectionBlock(text=_md(changed)).to_dict()])
+    if request.status == RequestStatus.EXPIRED:  # issue 4: nobody decided in time
+        text = (f":hourglass: Your offboarding request #{snapshot.id} for {request.subject_email} expired: "
+                f"{request.decision_comment or 'nobody decided on it in time'}. Nothing was removed. If it is still "
+                f"needed, ask again with `/offboard {request.subject_email}`.")
+        return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
     if request.status == RequestStatus.REJECTED:
         text = (
             f":no_entry: Your offboarding request #{snapshot.id} for {request.subject_email} was rejected by "
@@ -603,7 +644,7 @@ def requester_outcome(snapshot: RequestSnapshot) -> Message:
         if snapshot.removals:
             text = (
                 f":white_check_mark: Offboarding request #{snapshot.id} is complete: {request.subject_email} "
-                f"was removed from {removal_summary(snapshot)}. Approved by <@{request.decided_by}>."
+                f"was removed from {removal_summary(snapshot)}. Approved by {approver_words(request)}."
             )
         else:
             text = (

@@ -310,6 +310,60 @@ def audit_purge(
         console.print(f"The purge is audit entry {report.purge_seq}.")
 
 
+# -- issue 4: the inactive-user sweep -------------------------------------------------------------
+@app.command()
+def sweep(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the findings; post and change nothing.")] = False,
+    export: Annotated[list[str] | None, typer.Option(
+        help="A tool's members export for tools whose API gives no last login: tool=file.csv (repeatable).")] = None,
+    env_file: EnvFile = None,
+) -> None:
+    """Find accounts nobody has logged in to for the configured period (OFFBOARD_INACTIVE_DAYS).
+
+    Without --dry-run the review card is posted to the admin channel, as the scheduled sweep does."""
+    from bot import sweep_cli
+    from bot.app import create_bot, vendors_from_settings
+    from bot.config import Settings
+
+    settings = Settings(_env_file=env_file) if env_file else Settings()
+    vendors = vendors_from_settings(settings)
+    exports = sweep_cli.read_exports(error_console, export or [], list(vendors))
+    if exports is None:
+        raise typer.Exit(2)
+    if dry_run:
+        sweep_cli.dry_run(console, settings, vendors, exports)
+        return
+    problems = settings.problems()
+    if problems:
+        error_console.print("[bold red]Cannot post to Slack:[/] " + " ".join(problems) + " (or use --dry-run)")
+        raise typer.Exit(2)
+    bot = create_bot(settings, vendors=vendors)
+    try:
+        assert bot.deps.scheduled is not None
+        sweep_id = bot.deps.scheduled.sweeps.run("cli", exports)
+    finally:
+        bot.stop()
+    console.print(f"Sweep #{sweep_id} is posted in the admin channel.")
+
+
+# -- issue 8: invitations from a CSV file ---------------------------------------------------------------
+@app.command()
+def invite(
+    csv_file: Annotated[Path, typer.Option("--csv", help="email,role,vendors,projects,end_date (a header first).")],
+    by: Annotated[str, typer.Option(help="Your Slack user id: the inviter, who may not approve it.")],
+    message: Annotated[str, typer.Option(help="A personal message, where the tool sends one.")] = "",
+    allow_personal: Annotated[bool, typer.Option("--allow-personal", help="Allow personal email addresses "
+                                                 "(onboarding admins only).")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Invite everyone in a CSV file as one batch: /onboard's rules, one approval card where one is needed."""
+    from bot.config import Settings
+    from bot.onboard_cli import run_invite_csv
+
+    settings = Settings(_env_file=env_file) if env_file else Settings()
+    raise typer.Exit(run_invite_csv(console, error_console, settings, csv_file, by, message, allow_personal))
+
+
 def main() -> None:
     app()
 

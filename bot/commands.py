@@ -11,7 +11,8 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import audit_blocks, blocks, evidence
+from bot import audit_blocks, blocks, changes, emergency, evidence, scheduled_actions
+from bot.change_forms import read_mode_choice
 from bot.deps import Deps
 from bot.forms import read_request_form
 from bot.parsing import (
@@ -19,14 +20,19 @@ from bot.parsing import (
     AuditExport,
     AuditShow,
     AuditUsage,
+    Bulk,
+    EmergencyStart,
     Help,
     Invalid,
+    ReviewNow,
     Start,
     Status,
+    SweepNow,
     Target,
     parse_command,
 )
-from bot.workflow import RequestDraft
+from bot.workflow import Reason, RequestDraft
+from storage.models import RequestMode
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +62,14 @@ def handle_offboard(deps: Deps, command: dict[str, Any], respond: Respond, clien
                 _reply(respond, blocks.error_message(message))
             case Status(target):
                 _status(deps, target, respond)
+            case EmergencyStart() | Bulk():  # issue 6
+                changes.handle_command(deps, parsed, command, respond, client, _resolve)
             case Start():
                 _start(deps, parsed, command, respond, client)
             case AuditShow() | AuditExport() | AuditUsage():
                 _audit(deps, parsed, command, respond, client)
+            case SweepNow() | ReviewNow():  # issue 4
+                scheduled_actions.handle_command(deps, parsed, command, respond)
     except SlackApiError as exc:
         log.warning("Slack call failed while handling /offboard: %s", exc.response.get("error"))
         _reply(respond, blocks.error_message(f"Slack did not answer ({exc.response.get('error')}). Try again."))
@@ -111,6 +121,7 @@ def _start(deps: Deps, parsed: Start, command: dict[str, Any], respond: Respond,
         vendors=deps.vendor_names,
         chosen_vendors=parsed.vendors,
         vendor_labels={name: v.label for name, v in deps.workflow.vendors.items()},
+        offer_modes=True,  # issue 6
     )
     client.views_open(trigger_id=command["trigger_id"], view=blocks.request_modal(prefill))
 
@@ -189,6 +200,13 @@ def handle_request_submission(
     if isinstance(form, dict):
         ack(response_action="errors", errors=form)
         return
+    choice = read_mode_choice(values)  # issue 6: full removal, chosen projects only, read-only; or an emergency
+    if isinstance(choice, dict):
+        ack(response_action="errors", errors=choice)
+        return
+    if form.reason == Reason.SECURITY_INCIDENT and choice.mode == RequestMode.FULL:
+        emergency.handle_form_submission(deps, ack, body, form, meta)
+        return
     already = deps.workflow.open_request_for(form.subject_email)
     if already is not None:
         ack(response_action="errors", errors={"subject": _already_open_text(form.subject_email, already)})
@@ -218,6 +236,8 @@ def handle_request_submission(
             effective_at=form.effective_at,
             vendors=form.vendors or (tuple(meta["vendors"]) if meta.get("vendors") else None),
             source_channel=meta.get("channel_id"),
+            mode=choice.mode,
+            mode_params=choice.params,
         )
     )
     deps.workflow.start_assessment(request_id)

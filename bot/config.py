@@ -67,6 +67,8 @@ class Settings(BaseSettings):
 
     # Vendors worked by hand: enabled without credentials, never called (e.g. no Enterprise plan for SCIM).
     manual_vendors: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_MANUAL_VENDORS"))
+    # Multiplies every vendor's documented rate limit (a vendor that granted you more, or a benchmark).
+    rate_limit_scale: float = Field(1.0, gt=0, validation_alias=_env("OFFBOARD_RATE_LIMIT_SCALE"))
 
     # Audit evidence and retention (issue 5): fields go below this line.
     # Who may see audit data in Slack (Slack user ids); empty: whoever may approve.
@@ -79,6 +81,132 @@ class Settings(BaseSettings):
     # Years to keep audit entries that belong to no request (e.g. refused looks at audit data).
     # Default: storage.retention.DEFAULT_OTHER_YEARS.
     retention_other_years: int | None = Field(7, validation_alias=_env("OFFBOARD_RETENTION_OTHER_YEARS"))
+
+    # Issue 4: scheduled work (inactive-user sweeps, approval reminders and escalation, access reviews).
+    # Schedules are crontab lines in UTC (Sunday is 0 or 7, as in cron), or "off".
+    admin_channel: str = Field("", validation_alias=_env("OFFBOARD_ADMIN_CHANNEL"))  # empty: the approvals channel
+    sweep_schedule: str = Field("0 9 * * mon", validation_alias=_env("OFFBOARD_SWEEP_SCHEDULE"))
+    inactive_days: int = Field(90, ge=1, validation_alias=_env("OFFBOARD_INACTIVE_DAYS"))
+    inactive_days_per_vendor: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("OFFBOARD_INACTIVE_DAYS_PER_VENDOR"))
+    service_accounts: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_SERVICE_ACCOUNTS"))
+    sweep_allowlist: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_SWEEP_ALLOWLIST"))
+    exempt_days: int = Field(90, ge=1, validation_alias=_env("OFFBOARD_SWEEP_EXEMPT_DAYS"))
+    grace_days: int = Field(14, ge=1, validation_alias=_env("OFFBOARD_GRACE_DAYS"))
+    inactive_auto_remove: bool = Field(False, validation_alias=_env("OFFBOARD_INACTIVE_AUTO_REMOVE"))
+    reminder_hours: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [4.0, 8.0, 16.0], validation_alias=_env("OFFBOARD_REMINDER_HOURS"))
+    escalate_after_hours: float = Field(24.0, gt=0, validation_alias=_env("OFFBOARD_ESCALATE_AFTER_HOURS"))
+    fallback_approver: str = Field("", validation_alias=_env("OFFBOARD_FALLBACK_APPROVER"))
+    escalation_channel: str = Field("", validation_alias=_env("OFFBOARD_ESCALATION_CHANNEL"))
+    approval_expiry_days: float = Field(7.0, gt=0, validation_alias=_env("OFFBOARD_APPROVAL_EXPIRY_DAYS"))
+    checklist_reminder_schedule: str = Field("0 9 * * *", validation_alias=_env("OFFBOARD_CHECKLIST_REMINDER_SCHEDULE"))
+    checklist_owners: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("OFFBOARD_CHECKLIST_OWNERS"))
+    review_schedule: str = Field("0 9 1 1,4,7,10 *", validation_alias=_env("OFFBOARD_REVIEW_SCHEDULE"))
+
+    # Issue 8: invitations (/onboard).
+    onboard_channel: str = Field("", validation_alias=_env("OFFBOARD_ONBOARD_CHANNEL"))  # empty: the approvals channel
+    onboard_admins: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_ONBOARD_ADMINS"))
+    # Replaces the built-in list of personal email domains (bot.onboarding.DEFAULT_PERSONAL_DOMAINS); "none": no policy.
+    personal_domains: Annotated[list[str] | None, NoDecode] = Field(
+        None, validation_alias=_env("OFFBOARD_PERSONAL_DOMAINS"))
+    invite_remind_days: int = Field(7, ge=1, validation_alias=_env("OFFBOARD_INVITE_REMIND_DAYS"))
+    invite_expiry_warning_hours: float = Field(
+        24.0, gt=0, validation_alias=_env("OFFBOARD_INVITE_EXPIRY_WARNING_HOURS"))
+    access_end_hour: int = Field(9, ge=0, le=23, validation_alias=_env("OFFBOARD_ACCESS_END_HOUR"))
+    invite_acceptance_check_minutes: int = Field(
+        60, ge=1, validation_alias=_env("OFFBOARD_INVITE_ACCEPTANCE_CHECK_MINUTES"))
+
+    @field_validator("onboard_admins", "personal_domains", mode="before")
+    @classmethod
+    def _split_onboard_lists(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().lower() in ("none", "off"):
+                return []
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sweep_schedule", "checklist_reminder_schedule", "review_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        from storage.schedule import parse_schedule
+
+        parse_schedule(value)
+        return value
+
+    @field_validator("inactive_days_per_vendor", "checklist_owners", mode="before")
+    @classmethod
+    def _read_vendor_pairs(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.strip().partition("=") for part in value.split(",") if part.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("write vendor=value pairs separated by commas, e.g. posthog=60,mixpanel=120")
+            value = {vendor.strip().lower(): setting.strip() for vendor, _, setting in pairs}
+        if isinstance(value, dict):
+            unknown = sorted(set(map(str, value)) - set(KNOWN_VENDORS))
+            if unknown:
+                raise ValueError(f"unknown vendor(s) {', '.join(unknown)}: use {', '.join(KNOWN_VENDORS)}")
+        return value
+
+    @field_validator("service_accounts", "sweep_allowlist", mode="before")
+    @classmethod
+    def _split_patterns(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("reminder_hours", mode="before")
+    @classmethod
+    def _read_reminder_hours(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and (not value or any(float(v) <= 0 for v in value)):
+            raise ValueError("OFFBOARD_REMINDER_HOURS: give positive hours, e.g. 4,8,16")
+        return value
+
+    # Issue 6: emergency removal, partial modes, batches, restore, guards.
+    # Who may remove at once without approval (Slack user ids and/or a user group); nobody when both are empty.
+    emergency_responders: CommaList = Field(default_factory=list,
+                                            validation_alias=_env("OFFBOARD_EMERGENCY_RESPONDERS"))
+    responder_group: str = Field("", validation_alias=_env("OFFBOARD_RESPONDER_GROUP"))
+    security_channel: str = Field("", validation_alias=_env("OFFBOARD_SECURITY_CHANNEL"))  # empty: approvals channel
+    emergency_reminder_minutes: float = Field(30.0, gt=0, validation_alias=_env("OFFBOARD_EMERGENCY_REMINDER_MINUTES"))
+    two_approvers_over: int = Field(10, ge=1, validation_alias=_env("OFFBOARD_BATCH_TWO_APPROVERS_OVER"))
+    dispute_window_days: int = Field(5, ge=0, validation_alias=_env("OFFBOARD_DISPUTE_WINDOW_DAYS"))  # business days
+    # Emails of the accounts offboard's own vendor credentials belong to: never changed or removed.
+    bot_accounts: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_BOT_ACCOUNTS"))
+    # vendor=IdP group pairs: those vendors' accounts are provisioned by the identity provider (SSO/SCIM).
+    idp_groups: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict,
+                                                            validation_alias=_env("OFFBOARD_IDP_GROUPS"))
+    idp_name: str = Field("your identity provider", validation_alias=_env("OFFBOARD_IDP_NAME"))
+
+    @field_validator("emergency_responders", mode="before")
+    @classmethod
+    def _split_responders(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("bot_accounts", mode="before")
+    @classmethod
+    def _split_bot_accounts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("idp_groups", mode="before")
+    @classmethod
+    def _read_idp_groups(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.strip().partition("=") for part in value.split(",") if part.strip()]
+            value = {vendor.strip().lower(): (group.strip() if sep else "") for vendor, sep, group in pairs}
+        if isinstance(value, dict):
+            unknown = sorted(set(map(str, value)) - set(KNOWN_VENDORS))
+            if unknown:
+                raise ValueError(f"OFFBOARD_IDP_GROUPS names unknown vendor(s) {', '.join(unknown)}: use "
+                                 f"{', '.join(KNOWN_VENDORS)}")
+        return value
 
     @field_validator("audit_admins", mode="before")
     @classmethod

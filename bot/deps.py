@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.directory import SlackDirectory
 from bot.notify import SlackNotifier
 from bot.workflow import Workflow
+
+if TYPE_CHECKING:
+    from bot.scheduled_work import ScheduledWork
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,7 @@ class Deps:
     notifier: SlackNotifier
     clock: Callable[[], datetime]
     audit_admins: frozenset[str] = frozenset()  # who may see audit data; empty: whoever may approve
+    scheduled: ScheduledWork | None = None  # issue 4: sweeps, reminders, reviews (bot/scheduled_work.py)
 
     @property
     def vendor_names(self) -> tuple[str, ...]:

@@ -68,6 +68,11 @@ class SlackDirectory:
             return True
         return bool(self.approver_group) and user_id in self._approver_group_members()
 
+    def approvers(self) -> frozenset[str]:
+        """Everyone who may approve (listed ids and the group's members), deactivated or not (issue 4)."""
+        group = self._approver_group_members() if self.approver_group else frozenset()
+        return self.approver_ids | group
+
     def _approver_group_members(self) -> frozenset[str]:
         with self._lock:
             now = self._monotonic()

@@ -4,8 +4,10 @@ tests drive it; nothing in it is mocked."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.app import Bot, create_bot, manual_vendor
 from bot.config import Settings
@@ -30,6 +32,8 @@ APPROVER = "UAPP1"  # listed in OFFBOARD_APPROVERS
 GROUP_APPROVER = "UAPP2"  # an approver through the SAPPROVERS user group
 REQUESTER = "UREQ"
 OUTSIDER = "UMAL"
+RESPONDER = "UAPP2"  # issue 6: in OFFBOARD_EMERGENCY_RESPONDERS (and an approver through the group)
+SECURITY_CHANNEL = "CSECURITY"  # issue 6: where emergency removals are posted
 
 # Short waits between retries keep the demo and the tests quick; the retry logic is the real one.
 FAST_RETRIES = RetryPolicy(backoff=0.01, max_retry_after=1.0)
@@ -53,6 +57,7 @@ class LocalWorld:
     vendors: tuple[str, ...] = ("posthog",)
     manual: tuple[str, ...] = ()
     _background: bool = field(default=True, repr=False)
+    settings: Mapping[str, Any] = field(default_factory=dict)  # overrides of `local_settings` (issue 6)
 
     @classmethod
     def start(
@@ -62,6 +67,7 @@ class LocalWorld:
         background: bool = True,
         vendors: tuple[str, ...] = ("posthog",),
         manual: tuple[str, ...] = ("kissmetrics",),
+        settings: Mapping[str, Any] | None = None,
     ) -> LocalWorld:
         """`vendors` names what to run. Each gets its sandbox and its connector, except those in
         `manual`, which are worked by hand as OFFBOARD_MANUAL_VENDORS would set up: Kissmetrics by
@@ -69,10 +75,10 @@ class LocalWorld:
         slack = SlackStandIn()
         slack.start()
         sandboxes = _start_sandboxes(tuple(v for v in vendors if v not in manual))
-        bot = start_bot(db_path, slack, sandboxes, vendors, background=background)
+        bot = start_bot(db_path, slack, sandboxes, vendors, background=background, settings=settings)
         http = bot.start_http()
         driver = SlackDriver(http.url, SIGNING_SECRET, slack)
-        return cls(db_path, slack, sandboxes, bot, http, driver, vendors, manual, background)
+        return cls(db_path, slack, sandboxes, bot, http, driver, vendors, manual, background, dict(settings or {}))
 
     @property
     def posthog(self) -> PostHogSandbox:
@@ -83,7 +89,8 @@ class LocalWorld:
     def restart_bot(self) -> None:
         """Stop the bot and start a new one on the same database, as after a deploy or a crash."""
         self.bot.stop()
-        self.bot = start_bot(self.db_path, self.slack, self.sandboxes, self.vendors, background=self._background)
+        self.bot = start_bot(self.db_path, self.slack, self.sandboxes, self.vendors, background=self._background,
+                             settings=self.settings)
         self.http = self.bot.start_http()
         self.driver = SlackDriver(self.http.url, SIGNING_SECRET, self.slack)
 
@@ -115,7 +122,7 @@ def _connectors(sandboxes: dict[str, ContractSandbox], vendors: tuple[str, ...])
     return connectors
 
 
-def local_settings(db_path: Path, slack: SlackStandIn) -> Settings:
+def local_settings(db_path: Path, slack: SlackStandIn, overrides: Mapping[str, Any] | None = None) -> Settings:
     return Settings(
         _env_file=None,
         slack_bot_token=BOT_TOKEN,
@@ -127,6 +134,7 @@ def local_settings(db_path: Path, slack: SlackStandIn) -> Settings:
         approvers=[APPROVER],
         approver_group="SAPPROVERS",
         contact="<#CITHELP|it-help>",
+        **{"emergency_responders": [RESPONDER], "security_channel": SECURITY_CHANNEL, **(overrides or {})},
     )
 
 
@@ -137,8 +145,9 @@ def start_bot(
     vendors: tuple[str, ...],
     *,
     background: bool = True,
+    settings: Mapping[str, Any] | None = None,
 ) -> Bot:
-    bot = create_bot(local_settings(db_path, slack), vendors=_connectors(sandboxes, vendors))
+    bot = create_bot(local_settings(db_path, slack, settings), vendors=_connectors(sandboxes, vendors))
     if background:
         bot.start_background_work()
     return bot

@@ -45,7 +45,9 @@ class SlackNotifier:
         request = snapshot.request
         if kind == NotificationKind.STAKEHOLDERS:
             message = blocks.stakeholder_notification(snapshot, self.contact)
-            channel = self.notify_channel or self.approvals_channel
+            # Without a notification channel, in the card's thread: wherever the card is (issue 6: an emergency's
+            # card is in the security channel).
+            channel = self.notify_channel or request.card_channel or self.approvals_channel
             thread = None if self.notify_channel else request.card_ts
             self.client.chat_postMessage(channel=channel, thread_ts=thread, text=message.text, blocks=message.blocks)
             return f"posted in <#{channel}>"

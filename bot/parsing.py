@@ -67,8 +67,31 @@ class AuditUsage:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class SweepNow:
+    """`/offboard sweep`: run the inactive-user sweep now (issue 4)."""
+
+
+@dataclass(frozen=True)
+class ReviewNow:
+    """`/offboard review`: post an access review now (issue 4)."""
+
+
+@dataclass(frozen=True)
+class EmergencyStart(Start):
+    """`/offboard @bob emergency [note]`: a security incident; removed at once, without approval (issue 6)."""
+
+
+@dataclass(frozen=True)
+class Bulk(Start):
+    """`/offboard a@corp.com b@corp.com [reason]` or `/offboard bulk`: several people, one batch (issue 6).
+    `target` is the first person (empty for `bulk` alone), `others` the rest."""
+
+    others: tuple[Target, ...] = ()
+
+
 AuditAsk = AuditShow | AuditExport | AuditUsage
-Parsed = Help | Status | Start | Invalid | AuditShow | AuditExport | AuditUsage
+Parsed = Help | Status | Start | Invalid | AuditShow | AuditExport | AuditUsage | SweepNow | ReviewNow
 
 USAGE = "Try `/offboard alice@corp.com`, `/offboard @alice resignation`, or `/offboard help`."
 
@@ -128,17 +151,26 @@ def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
         return Help()
     if tokens[0].lower() == "audit":
         return parse_audit(tokens[1:])
+    if tokens[0].lower() in ("sweep", "review"):  # issue 4
+        if len(tokens) > 1:
+            return Invalid(f"`/offboard {tokens[0].lower()}` takes no other words.")
+        return SweepNow() if tokens[0].lower() == "sweep" else ReviewNow()
     if tokens[0].lower() == "status":
         if len(tokens) != 2:
             return Invalid("Say whose status you want: `/offboard status alice@corp.com`.")
         target = parse_target(tokens[1])
         return target if isinstance(target, Invalid) else Status(target)
-    target = parse_target(tokens[0])
-    if isinstance(target, Invalid):
+    bulk = tokens[0].lower() == "bulk"  # issue 6: `/offboard bulk` opens the bulk form
+    people = _leading_people(tokens[1:] if bulk else tokens)
+    if isinstance(people, Invalid):
+        return people
+    targets, used = people
+    target = targets[0] if targets else parse_target(tokens[0])
+    if isinstance(target, Invalid) and not bulk:
         return target
     vendors: tuple[str, ...] | None = None
     rest: list[str] = []
-    for token in tokens[1:]:
+    for token in (tokens[1:] if bulk else tokens)[max(used, 0 if bulk else 1):]:
         option = VENDORS_OPTION.match(token)
         if not option:
             rest.append(token)
@@ -149,6 +181,33 @@ def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
             listed = ", ".join(known_vendors) or "none configured"
             return Invalid(f"Unknown vendor(s) `{', '.join(unknown) or '(empty)'}`. Configured: {listed}.")
         vendors = chosen
+    if rest and rest[0].lower() == "emergency":  # issue 6
+        if bulk or len(targets) > 1:
+            return Invalid("Emergency removal takes one person at a time: `/offboard @bob emergency`.")
+        assert isinstance(target, Target)
+        return EmergencyStart(target=target, reason=Reason.SECURITY_INCIDENT, note=" ".join(rest[1:]))
     words = " ".join(rest)
     reason = parse_reason(words) if words else None
+    if bulk or len(targets) > 1:  # issue 6: several people are one batch
+        return Bulk(target=targets[0] if targets else Target(), reason=reason, note="" if reason else words,
+                    vendors=vendors, others=tuple(targets[1:]))
+    assert isinstance(target, Target)
     return Start(target=target, reason=reason, note="" if reason else words, vendors=vendors)
+
+
+def _leading_people(tokens: list[str]) -> tuple[list[Target], int] | Invalid:
+    """Issue 6: the people named before the other words (reason, note, options), and how many tokens
+    they took. A token that looks like a person but is not a valid one is refused, naming it."""
+    targets: list[Target] = []
+    for token in tokens:
+        if not (MENTION.match(token) or "@" in token or token.lower().startswith(("mailto:", "<mailto:"))):
+            break
+        parsed = parse_target(token)
+        if isinstance(parsed, Invalid):
+            return parsed
+        if parsed not in targets:
+            targets.append(parsed)
+        else:
+            targets.append(Target())  # a repeat still takes its token; dropped below
+    used = len(targets)
+    return [t for t in targets if t.email or t.slack_id], used

@@ -5,6 +5,7 @@ two processes never run the same item twice."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -32,3 +33,10 @@ def start_scheduler(
     )
     scheduler.start()
     return scheduler
+
+
+def add_check(scheduler: BackgroundScheduler, name: str, check: Callable[[], object], interval_seconds: int) -> None:
+    """One more periodic check (issue 8: invitations), run now and every `interval_seconds`; what is due lives
+    in its owner's tables and is claimed there."""
+    scheduler.add_job(check, IntervalTrigger(seconds=interval_seconds), id=name, replace_existing=True, coalesce=True,
+                      max_instances=1, misfire_grace_time=None, next_run_time=datetime.now(UTC))

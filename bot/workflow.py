@@ -16,21 +16,30 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot import modes
 from storage import audit
+from storage.changes import ChangeFacts, add_business_days, load_facts
 from storage.db import Database
 from storage.models import (
     OPEN_STATUSES,
     Approval,
+    Batch,
+    BatchApproval,
+    BatchStatus,
+    Emergency,
     OffboardRequest,
+    RequestMode,
     RequestStatus,
+    RestoreWindow,
     Step,
     StepStatus,
     VendorAssessment,
@@ -105,6 +114,10 @@ class RequestDraft:
     effective_at: datetime | None = None
     vendors: tuple[str, ...] | None = None  # None: every configured vendor
     source_channel: str | None = None
+    # Issue 6: what to change (full removal, projects only, read-only, emergency, restore), and the batch.
+    mode: RequestMode = RequestMode.FULL
+    mode_params: Mapping[str, Any] = field(default_factory=dict)
+    batch_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,7 @@ class RequestSnapshot:
     approvals: list[Approval]
     vendor_labels: dict[str, str] = field(default_factory=dict)
     checkable: frozenset[str] = frozenset()  # vendors whose API can look the person up again
+    change: ChangeFacts = field(default_factory=ChangeFacts)  # issue 6: emergency, batch, restore window
 
     @property
     def id(self) -> int:
@@ -181,6 +195,75 @@ class Notifier(Protocol):
 ApproverCheck = Callable[[str], bool]
 
 
+# -- issue 6: batches, emergencies, and where their messages go ----------------------------------------------------
+@dataclass(frozen=True)
+class BatchPerson:
+    """One row of a bulk request (a line of emails, or a CSV row: email, reason, ticket, new owner)."""
+
+    email: str
+    reason: Reason | None = None  # None: the batch's reason
+    ticket: str = ""
+    new_owner_email: str | None = None
+    new_owner_slack_id: str | None = None
+    subject_slack_id: str | None = None
+    subject_name: str = ""
+
+
+@dataclass(frozen=True)
+class BatchDraft:
+    requester_id: str
+    reason: Reason
+    people: tuple[BatchPerson, ...]
+    mode: RequestMode = RequestMode.FULL
+    mode_params: Mapping[str, Any] = field(default_factory=dict)
+    ticket: str = ""
+    note: str = ""
+    source: str = "list"  # "list", or the CSV file's name
+    source_channel: str | None = None
+    effective_at: datetime | None = None
+    vendors: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class BatchSnapshot:
+    batch: Batch
+    members: list[RequestSnapshot]
+    approvals: list[BatchApproval]
+    vendor_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        assert self.batch.id is not None
+        return self.batch.id
+
+    @property
+    def status(self) -> BatchStatus:
+        return BatchStatus(self.batch.status)
+
+
+@dataclass(frozen=True)
+class StartResult:
+    request_id: int | None  # None: refused, `message` says why
+    message: str = ""
+
+
+class ChangeNotifier(Protocol):
+    """Where issue 6's messages go: emergency cards (the security channel), batch members' cards (the
+    batch card's thread), the batch card, its detail file, its one notification, emergency reminders."""
+
+    security_channel: str
+
+    def show_card(self, snapshot: RequestSnapshot) -> CardLocation | None: ...
+
+    def show_batch(self, batch: BatchSnapshot) -> CardLocation | None: ...
+
+    def share_batch_details(self, batch: BatchSnapshot) -> None: ...
+
+    def deliver_batch(self, batch: BatchSnapshot) -> str: ...
+
+    def remind_emergency(self, snapshot: RequestSnapshot, number: int) -> None: ...
+
+
 class Workflow:
     def __init__(
         self,
@@ -192,6 +275,9 @@ class Workflow:
         clock: Callable[[], datetime] = utcnow,
         background: Executor | None = None,
         vendor_workers: int = 8,
+        changes: modes.ChangeConfig | None = None,
+        may_respond: ApproverCheck | None = None,
+        change_notifier: ChangeNotifier | None = None,
     ) -> None:
         self.db = db
         self.vendors = dict(vendors)
@@ -203,6 +289,14 @@ class Workflow:
         self._settle_lock = threading.Lock()
         self._card_locks: dict[int, threading.Lock] = {}
         self._card_locks_guard = threading.Lock()
+        # Issue 6: emergency responders, the settings of the partial modes, batches and restores, and where
+        # their own messages go (the security channel, the batch card).
+        self.changes = changes or modes.ChangeConfig()
+        self.may_respond: ApproverCheck = may_respond or (lambda _user: False)
+        self.change_notifier = change_notifier
+        self._batch_guard = threading.Lock()
+        self._batch_dirty: set[int] = set()
+        self._batch_rendering: set[int] = set()
 
     # -- reading --------------------------------------------------------------------------------
     def snapshot(self, request_id: int) -> RequestSnapshot | None:
@@ -242,50 +336,57 @@ class Workflow:
         approvals = list(session.exec(select(Approval).where(Approval.request_id == rid).order_by(col(Approval.id))))
         labels = {name: v.label for name, v in self.vendors.items()}
         checkable = frozenset(n for n, v in self.vendors.items() if Capability.FIND_MEMBER in v.capabilities)
-        return RequestSnapshot(request, assessments, steps, approvals, labels, checkable)
+        return RequestSnapshot(request, assessments, steps, approvals, labels, checkable, load_facts(session, request))
 
     # -- creating and assessing -----------------------------------------------------------------
     def create_request(self, draft: RequestDraft) -> int:
         unknown = [v for v in draft.vendors or () if v not in self.vendors]
         if unknown:
             raise ValueError(f"unknown vendor(s): {', '.join(unknown)}")
-        vendors = list(draft.vendors) if draft.vendors else list(self.vendors)
         now = self.clock()
         with self.db.session() as session:
-            request = OffboardRequest(
-                status=RequestStatus.ASSESSING,
-                subject_email=draft.subject_email.lower(),
-                subject_slack_id=draft.subject_slack_id,
-                subject_name=draft.subject_name,
-                reason=draft.reason,
-                ticket=draft.ticket,
-                note=draft.note,
-                requester_id=draft.requester_id,
-                source_channel=draft.source_channel,
-                new_owner_slack_id=draft.new_owner_slack_id,
-                new_owner_email=draft.new_owner_email.lower() if draft.new_owner_email else None,
-                effective_at=draft.effective_at,
-                vendors=vendors,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(request)
-            session.flush()
-            assert request.id is not None
-            audit.record(
-                session,
-                "request_created",
-                actor=draft.requester_id,
-                request_id=request.id,
-                at=now,
-                subject=request.subject_email,
-                reason=str(draft.reason),
-                ticket=draft.ticket,
-                new_owner=request.new_owner_email,
-                effective_at=draft.effective_at.isoformat() if draft.effective_at else None,
-                vendors=vendors,
-            )
-            return request.id
+            return self._insert_request(session, draft, now)
+
+    def _insert_request(self, session: Session, draft: RequestDraft, now: datetime) -> int:
+        vendors = list(draft.vendors) if draft.vendors else list(self.vendors)
+        request = OffboardRequest(
+            status=RequestStatus.ASSESSING,
+            subject_email=draft.subject_email.lower(),
+            subject_slack_id=draft.subject_slack_id,
+            subject_name=draft.subject_name,
+            reason=draft.reason,
+            ticket=draft.ticket,
+            note=draft.note,
+            requester_id=draft.requester_id,
+            source_channel=draft.source_channel,
+            new_owner_slack_id=draft.new_owner_slack_id,
+            new_owner_email=draft.new_owner_email.lower() if draft.new_owner_email else None,
+            effective_at=draft.effective_at,
+            vendors=vendors,
+            created_at=now,
+            updated_at=now,
+            mode=draft.mode,
+            mode_params=dict(draft.mode_params),
+            batch_id=draft.batch_id,
+        )
+        session.add(request)
+        session.flush()
+        assert request.id is not None
+        audit.record(
+            session,
+            "request_created",
+            actor=draft.requester_id,
+            request_id=request.id,
+            at=now,
+            subject=request.subject_email,
+            reason=str(draft.reason),
+            ticket=draft.ticket,
+            new_owner=request.new_owner_email,
+            effective_at=draft.effective_at.isoformat() if draft.effective_at else None,
+            vendors=vendors,
+            **_mode_details(draft),
+        )
+        return request.id
 
     def start_assessment(self, request_id: int) -> None:
         self._submit(self.assess, request_id)
@@ -297,7 +398,8 @@ class Workflow:
             request = session.get(OffboardRequest, request_id)
             if request is None or request.status != RequestStatus.ASSESSING:
                 return
-            email, new_owner, vendor_names = request.subject_email, request.new_owner_email, request.vendors
+            email, vendor_names = request.subject_email, request.vendors
+            mode, batch_id = modes.mode_of(request.mode), request.batch_id
         assessments = dict(
             zip(
                 vendor_names,
@@ -305,18 +407,25 @@ class Workflow:
                 strict=True,
             )
         )
-        plans = {name: self.vendors[name].plan_removal(a, new_owner) for name, a in assessments.items()}
+        plans = {name: self._plan(request_id, name, a) for name, a in assessments.items()}
         now = self.clock()
+        runs_now = mode in modes.UNAPPROVED_MODES  # issue 6: an emergency or a restore needs no (more) approval
         with self.db.session() as session:
             for name, assessment in assessments.items():
                 self._store_assessment(session, request_id, assessment, now)
                 self._store_plan(session, request_id, name, plans[name])
-            moved = self._transition(
-                session, request_id, [RequestStatus.ASSESSING], RequestStatus.PENDING_APPROVAL, now
-            )
-            if moved:
+            target = RequestStatus.EXECUTING if runs_now else RequestStatus.PENDING_APPROVAL
+            moved = self._transition(session, request_id, [RequestStatus.ASSESSING], target, now,
+                                     **({"started_at": now} if runs_now else {}))
+            if moved and runs_now:
+                audit.record(session, f"{mode}_started", request_id=request_id, at=now)
+            elif moved:
                 audit.record(session, "awaiting_approval", request_id=request_id, at=now)
         self._show(request_id)
+        if moved and runs_now:
+            self._submit(self.execute, request_id)
+        if batch_id is not None:
+            self._batch_progress(batch_id)
 
     def _store_assessment(self, session: Session, request_id: int, assessment: Assessment, now: datetime) -> None:
         existing = session.exec(
@@ -397,10 +506,10 @@ class Workflow:
         with self.db.session() as session:
             request = session.get(OffboardRequest, request_id)
             assert request is not None
-            email, new_owner = request.subject_email, request.new_owner_email
+            email = request.subject_email
         connector = self.vendors[vendor]
         assessment = connector.assess(email)
-        plan = connector.plan_removal(assessment, new_owner)
+        plan = self._plan(request_id, vendor, assessment)  # issue 6: by the request's mode
         now = self.clock()
         with self.db.session() as session:
             # Touching the row first holds it: an approval racing us waits for the new plan, and if
@@ -489,15 +598,19 @@ class Workflow:
             request = session.get(OffboardRequest, request_id)
             if request is None:
                 return ActionResult(False, f"Request #{request_id} does not exist.")
-            if request.requester_id != user_id:
+            # Issue 4: an approved removal waiting for its time may also be called off by an approver.
+            scheduled_by_approver = request.status == RequestStatus.SCHEDULED and self.may_approve(user_id)
+            if request.requester_id != user_id and not scheduled_by_approver:
                 return ActionResult(False, "Only the person who asked for this request can cancel it.")
+            cancellable = [RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL, RequestStatus.SCHEDULED]
             won = self._transition(
                 session,
                 request_id,
-                [RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL, RequestStatus.SCHEDULED],
+                cancellable if request.requester_id == user_id else [RequestStatus.SCHEDULED],
                 RequestStatus.CANCELLED,
                 now,
                 completed_at=now,
+                decision_comment=f"Cancelled by <@{user_id}>",
             )
             if not won:
                 return ActionResult(
@@ -513,6 +626,9 @@ class Workflow:
             request = session.get(OffboardRequest, request_id)
             if request is None:
                 return ActionResult(False, f"Request #{request_id} does not exist.")
+            if request.batch_id is not None:  # issue 6: a batch is decided as a whole, on its own card
+                return ActionResult(False, f"Request #{request_id} is part of batch #{request.batch_id}: approve or "
+                                           "reject the whole batch on the batch card.")
             requester = request.requester_id
         if user_id == requester:
             return ActionResult(
@@ -549,6 +665,8 @@ class Workflow:
         vendor_names = [v for v in snapshot.vendor_names if snapshot.steps_for(v)]
         list(self._vendor_pool.map(lambda name: self._run_vendor_chain(request_id, name), vendor_names))
         self._settle(request_id)
+        if snapshot.change.mode == RequestMode.EMERGENCY:
+            self._clock_emergency(request_id)  # issue 6
 
     def _run_vendor_chain(self, request_id: int, vendor_name: str) -> None:
         """Steps run in order; the chain stops at a failure, at a step another worker holds, or at a
@@ -587,7 +705,9 @@ class Workflow:
         self._show(step.request_id)
         planned = PlannedStep(step.kind, step.title, step.params, step.manual, step.instructions, step.key)
         try:
-            outcome = vendor.execute(planned)
+            # Issue 6: a few step kinds are the workflow's own (a fresh look after a partial change).
+            outcome = (modes.verify_change(vendor, planned.params) if step.kind == modes.VERIFY_CHANGE
+                       else vendor.execute(planned))
         except VendorError as exc:
             self._finish_step(step, StepStatus.FAILED, error=exc.message)
             return False
@@ -662,12 +782,14 @@ class Workflow:
                     if target == RequestStatus.COMPLETED:
                         audit.record(session, "completed", request_id=request_id, at=now)
                         self._plan_notifications(session, request_id, self._completion_notices(session, request_id))
+                        self._open_restore_window(session, request_id, now)  # issue 6
                         completed = True
                     else:
                         audit.record(session, "status_changed", request_id=request_id, at=now, status=str(target))
             self._show(request_id)
             if completed:
                 self.deliver_notifications(request_id)
+                self._submit(self._batch_progress_of, request_id)  # issue 6: a batch tells once, at its end
 
     def _completion_notices(self, session: Session, request_id: int) -> list[NotificationKind]:
         request = session.get(OffboardRequest, request_id)
@@ -678,7 +800,7 @@ class Workflow:
             kinds.append(NotificationKind.STAKEHOLDERS)
         if snapshot.handed_over and request.new_owner_slack_id:
             kinds.append(NotificationKind.DM_NEW_OWNER)
-        return kinds
+        return _notices_for_mode(request, kinds)  # issue 6
 
     # -- notifications --------------------------------------------------------------------------
     def _plan_notifications(self, session: Session, request_id: int, kinds: Iterable[NotificationKind]) -> None:
@@ -900,6 +1022,7 @@ class Workflow:
             else:
                 continue
             resumed.append(request.id)
+        self._resume_changes()  # issue 6
         return resumed
 
     # -- helpers --------------------------------------------------------------------------------
@@ -913,10 +1036,12 @@ class Workflow:
             if snapshot is None:
                 return
             try:
-                location = self.notifier.show_card(snapshot)
+                location = self._card_notifier(snapshot).show_card(snapshot)
             except Exception as exc:
                 log.warning("could not show the card of request %s: %s", request_id, exc)
                 return
+            if snapshot.request.batch_id is not None:
+                self._show_batch(snapshot.request.batch_id)  # issue 6: the batch card shows each member's progress
             if location:
                 with self.db.session() as session:
                     session.execute(
@@ -982,6 +1107,654 @@ class Workflow:
         self._background.shutdown(wait=wait)
         self._vendor_pool.shutdown(wait=wait)
 
+    # -- issue 4: scheduled work ----------------------------------------------------------------
+    def expire(self, request_id: int, why: str) -> bool:
+        """Close a request nobody decided on in time. The requester is told by DM (a notification step, so
+        a Slack failure shows on the card with Retry). False when it was decided or closed meanwhile."""
+        now = self.clock()
+        with self.db.session() as session:
+            if not self._transition(session, request_id, [RequestStatus.PENDING_APPROVAL], RequestStatus.EXPIRED,
+                                    now, completed_at=now, decision_comment=why):
+                return False
+            audit.record(session, "expired", request_id=request_id, at=now, why=why)
+            self._plan_notifications(session, request_id, [NotificationKind.DM_REQUESTER])
+        self._show(request_id)
+        self._submit(self.deliver_notifications, request_id)
+        return True
+
+    def approve_automatically(self, request_id: int, why: str) -> ActionResult:
+        """Approve on the team's standing policy (e.g. OFFBOARD_INACTIVE_AUTO_REMOVE) rather than a person's
+        click: recorded as approved by offboard itself, with the policy as the comment."""
+        now = self.clock()
+        with self.db.session() as session:
+            won = self._transition(session, request_id, [RequestStatus.PENDING_APPROVAL], RequestStatus.EXECUTING,
+                                   now, decided_by=audit.BOT_ACTOR, decided_at=now, decision_comment=why,
+                                   started_at=now)
+            if not won:
+                return self._already_decided(session, request_id)
+            session.add(Approval(request_id=request_id, approver_id=audit.BOT_ACTOR, decision="approved", comment=why,
+                                 decided_at=now))
+            audit.record(session, "approved", request_id=request_id, at=now, why=why, via="policy")
+        self._show(request_id)
+        self._submit(self.execute, request_id)
+        return ActionResult(True)
+
+    # -- issue 6: modes, emergency removal, batches, restore -------------------------------------------------------
+    # Everything below is issue 6's. The pure parts (plans, guards, checks) live in bot/modes.py; the Slack
+    # side in bot/emergency.py, bot/batch.py, bot/restore.py and their *_blocks.py.
+    def _plan(self, request_id: int, vendor_name: str, assessment: Assessment) -> list[PlannedStep]:
+        with self.db.session() as session:
+            request = session.get(OffboardRequest, request_id)
+            assert request is not None
+            mode, params = modes.mode_of(request.mode), dict(request.mode_params)
+            email, new_owner = request.subject_email, request.new_owner_email
+        return modes.plan_for(mode, self.vendors[vendor_name], assessment, email=email, new_owner_email=new_owner,
+                              mode_params=params, config=self.changes)
+
+    def _card_notifier(self, snapshot: RequestSnapshot) -> Notifier | ChangeNotifier:
+        """Emergency cards go to the security channel, batch members' into their batch card's thread."""
+        special = snapshot.change.mode == RequestMode.EMERGENCY or snapshot.request.batch_id is not None
+        return self.change_notifier if special and self.change_notifier is not None else self.notifier
+
+    # -- emergency ---------------------------------------------------------------------------------------------
+    def start_emergency(self, draft: RequestDraft, responder: str, received_at: datetime | None = None) -> StartResult:
+        """Remove now, everywhere, without approval (a security incident). Only responders may; anyone else
+        is refused and the attempt recorded. Open requests for the person that have not started are
+        superseded; the clock runs from `received_at` (when the command arrived) to verified removal."""
+        now = self.clock()
+        email = draft.subject_email.lower()
+        if not self.may_respond(responder):
+            with self.db.session() as session:
+                audit.record(session, "emergency_refused", actor=responder, at=now, subject=email,
+                             why="not an emergency responder")
+            return StartResult(None, "Only the configured emergency responders may remove someone at once, without "
+                                     "approval. The attempt is recorded. Ask a responder, or choose another reason "
+                                     "so the request goes to the approvers.")
+        with self.db.session() as session:
+            running = session.exec(select(OffboardRequest.id).where(
+                OffboardRequest.subject_email == email, OffboardRequest.mode == RequestMode.EMERGENCY,
+                col(OffboardRequest.status).in_(OPEN_STATUSES))).first()
+            if running is not None:
+                return StartResult(None, f"An emergency removal of {email} is already under way (#{running}).")
+            request_id = self._insert_request(session, replace(
+                draft, subject_email=email, reason=Reason.SECURITY_INCIDENT, requester_id=responder,
+                effective_at=None, mode=RequestMode.EMERGENCY, batch_id=None), now)
+            session.add(Emergency(request_id=request_id, responder_id=responder, started_at=received_at or now))
+            superseded = self._supersede(session, email, request_id, now)
+            audit.record(session, "emergency_declared", actor=responder, request_id=request_id, at=now,
+                         superseded=superseded)
+        for old in superseded:
+            self._show(old)
+        self.start_assessment(request_id)
+        return StartResult(request_id)
+
+    def _supersede(self, session: Session, email: str, emergency_id: int, now: datetime) -> list[int]:
+        """Requests for the same person still waiting (to be assessed, approved or their time) are
+        cancelled: the emergency does their work now. Requests already removing are left to finish."""
+        waiting = [RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL, RequestStatus.SCHEDULED]
+        ids = session.exec(select(OffboardRequest.id).where(
+            OffboardRequest.subject_email == email, col(OffboardRequest.id) != emergency_id,
+            col(OffboardRequest.status).in_(waiting))).all()
+        superseded = []
+        for request_id in ids:
+            assert request_id is not None
+            if self._transition(session, request_id, waiting, RequestStatus.CANCELLED, now, completed_at=now,
+                                decision_comment=f"Superseded by emergency removal #{emergency_id}"):
+                audit.record(session, "cancelled", request_id=request_id, at=now, superseded_by=emergency_id)
+                superseded.append(request_id)
+        return superseded
+
+    def _clock_emergency(self, request_id: int) -> None:
+        """Once every step that takes the person out (and proves it) is done in every vendor, record how
+        long it took from the command. Once: a conditional update claims it."""
+        snapshot = self.snapshot(request_id)
+        emergency = snapshot.change.emergency if snapshot else None
+        if snapshot is None or emergency is None or emergency.removed_at is not None:
+            return
+        critical = [s for s in snapshot.steps if s.vendor != NOTIFY_VENDOR
+                    and modes.is_removal_critical(s.kind, s.key, s.manual)]
+        if any(s.status != StepStatus.DONE for s in critical):
+            return
+        now = self.clock()
+        seconds = max((now - emergency.started_at).total_seconds(), 0.0)
+        with self.db.session() as session:
+            won = session.execute(
+                update(Emergency).where(col(Emergency.request_id) == request_id, col(Emergency.removed_at).is_(None))
+                .values(removed_at=now, seconds_to_removal=seconds)
+            ).rowcount == 1  # type: ignore[attr-defined]
+            if won:
+                audit.record(session, "emergency_removal_verified", request_id=request_id, at=now,
+                             seconds=round(seconds, 3), vendors=sorted({s.vendor for s in critical}))
+        if won:
+            self._show(request_id)
+
+    def acknowledge_emergency(self, request_id: int, user_id: str) -> ActionResult:
+        """A second person (a responder or an approver, not the one who started it) confirms they saw it."""
+        now = self.clock()
+        with self.db.session() as session:
+            emergency = session.get(Emergency, request_id)
+            if emergency is None:
+                return ActionResult(False, f"Request #{request_id} is not an emergency removal.")
+            if user_id == emergency.responder_id:
+                return ActionResult(False, "You started this emergency removal: a second person must acknowledge it.")
+            if emergency.acknowledged_by:
+                return ActionResult(False, f"<@{emergency.acknowledged_by}> already acknowledged it.")
+        if not (self.may_respond(user_id) or self.may_approve(user_id)):
+            self._record_refusal(request_id, user_id, "not a responder or an approver")
+            return ActionResult(False, "Only emergency responders or approvers can acknowledge an emergency removal.")
+        with self.db.session() as session:
+            won = session.execute(
+                update(Emergency).where(col(Emergency.request_id) == request_id,
+                                        col(Emergency.acknowledged_by).is_(None))
+                .values(acknowledged_by=user_id, acknowledged_at=now)
+            ).rowcount == 1  # type: ignore[attr-defined]
+            if won:
+                audit.record(session, "emergency_acknowledged", actor=user_id, request_id=request_id, at=now)
+        if not won:
+            return ActionResult(False, "Someone acknowledged it a moment ago.")
+        self._show(request_id)
+        return ActionResult(True)
+
+    def remind_unacknowledged_emergencies(self, now: datetime | None = None) -> list[int]:
+        """Remind about every emergency nobody acknowledged within the reminder interval since it started
+        (or since the last reminder). Each reminder is claimed by a conditional update, so it goes out
+        once however many bot processes run this."""
+        now = now or self.clock()
+        every = self.changes.emergency_reminder
+        with self.db.session() as session:
+            open_ones = list(session.exec(select(Emergency).where(col(Emergency.acknowledged_at).is_(None))))
+        reminded: list[tuple[int, int]] = []
+        for emergency in open_ones:
+            if (emergency.last_reminded_at or emergency.started_at) + every > now:
+                continue
+            number = emergency.reminders_sent + 1
+            with self.db.session() as session:
+                claimed = session.execute(
+                    update(Emergency).where(col(Emergency.request_id) == emergency.request_id,
+                                            col(Emergency.reminders_sent) == emergency.reminders_sent,
+                                            col(Emergency.acknowledged_at).is_(None))
+                    .values(reminders_sent=number, last_reminded_at=now)
+                ).rowcount == 1  # type: ignore[attr-defined]
+                if claimed:
+                    audit.record(session, "emergency_reminder_sent", request_id=emergency.request_id, at=now,
+                                 number=number)
+            if claimed:
+                reminded.append((emergency.request_id, number))
+        for request_id, number in reminded:
+            snapshot = self.snapshot(request_id)
+            if snapshot is not None and self.change_notifier is not None:
+                try:
+                    self.change_notifier.remind_emergency(snapshot, number)
+                except Exception as exc:  # the next interval reminds again
+                    log.warning("could not remind about emergency %s: %s", request_id, exc)
+            self._show(request_id)  # the card counts the reminders
+        return [request_id for request_id, _ in reminded]
+
+    # -- restore -----------------------------------------------------------------------------------------------
+    def _open_restore_window(self, session: Session, request_id: int, now: datetime) -> None:
+        """A completed removal may be undone (re-invited) until the dispute window closes."""
+        request = session.get(OffboardRequest, request_id)
+        if request is None or modes.mode_of(request.mode) not in modes.REMOVAL_MODES:
+            return
+        steps = session.exec(select(Step).where(Step.request_id == request_id, Step.status == StepStatus.DONE))
+        if not any(is_removal(s) for s in steps) or session.get(RestoreWindow, request_id) is not None:
+            return
+        closes = add_business_days(now, self.changes.dispute_window_business_days)
+        session.add(RestoreWindow(request_id=request_id, closes_at=closes))
+        audit.record(session, "dispute_window_opened", request_id=request_id, at=now, closes_at=closes)
+
+    def restore(self, request_id: int, user_id: str) -> ActionResult:
+        """Re-invite the person with the role and projects the removal took, where it took them, as a new
+        request approved by this click (approvers only, within the dispute window)."""
+        now = self.clock()
+        if not self.may_approve(user_id):
+            self._record_refusal(request_id, user_id, "not an approver (restore)")
+            return ActionResult(False, "Only approvers can restore access. Nothing was changed.")
+        with self.db.session() as session:
+            request = session.get(OffboardRequest, request_id)
+            window = session.get(RestoreWindow, request_id)
+            refusal = self._restore_refusal(request, window, user_id, now)
+            if refusal is not None:
+                if request is not None and window is not None and now >= window.closes_at:
+                    audit.record(session, "restore_refused", actor=user_id, request_id=request_id, at=now,
+                                 why="dispute window closed")
+                return refusal
+            assert request is not None
+            snapshot = self._snapshot(session, request)
+            taken = {s.vendor: modes.snapshot_entry(snapshot.assessments[s.vendor])
+                     for s in snapshot.removals if s.vendor in snapshot.assessments and s.vendor in self.vendors}
+            claimed = session.execute(
+                update(RestoreWindow).where(col(RestoreWindow.request_id) == request_id,
+                                            col(RestoreWindow.restored_by).is_(None))
+                .values(restored_by=user_id, restored_at=now)
+            ).rowcount == 1  # type: ignore[attr-defined]
+            if not claimed:
+                return ActionResult(False, f"Someone is restoring {request.subject_email} already.")
+            restore_id = self._insert_request(session, RequestDraft(
+                subject_email=request.subject_email, reason=_reason(request.reason), requester_id=user_id,
+                subject_slack_id=request.subject_slack_id, subject_name=request.subject_name, ticket=request.ticket,
+                note=f"Restores the access removed by request #{request_id}.", vendors=tuple(taken),
+                source_channel=request.card_channel, mode=RequestMode.RESTORE,
+                mode_params={"restores": request_id, "snapshot": taken}), now)
+            session.execute(update(RestoreWindow).where(col(RestoreWindow.request_id) == request_id)
+                            .values(restore_request_id=restore_id))
+            session.execute(update(OffboardRequest).where(col(OffboardRequest.id) == restore_id)
+                            .values(decided_by=user_id, decided_at=now))  # this click is the approval
+            session.add(Approval(request_id=restore_id, approver_id=user_id, decision="approved", decided_at=now))
+            audit.record(session, "restore_requested", actor=user_id, request_id=request_id, at=now,
+                         restore_request=restore_id, vendors=sorted(taken))
+        self._show(request_id)
+        self.start_assessment(restore_id)
+        return ActionResult(True)
+
+    def _restore_refusal(self, request: OffboardRequest | None, window: RestoreWindow | None, user_id: str,
+                         now: datetime) -> ActionResult | None:
+        if request is None or window is None:
+            return ActionResult(False, "That request removed nobody, so there is nothing to restore.")
+        if request.subject_slack_id and request.subject_slack_id == user_id:
+            return ActionResult(False, "You cannot restore your own access: another approver must.")
+        if window.restore_request_id is not None:
+            return ActionResult(False, f"{request.subject_email} is already being restored (request "
+                                       f"#{window.restore_request_id}, by <@{window.restored_by}>).")
+        if now >= window.closes_at:
+            return ActionResult(False, f"The dispute window for request #{request.id} closed on "
+                                       f"{window.closes_at:%Y-%m-%d %H:%M} UTC. To give {request.subject_email} "
+                                       "access again, invite them as a new person.")
+        return None
+
+    def close_restore_windows(self, now: datetime | None = None) -> list[int]:
+        """Re-show the cards whose dispute window has closed, without their Restore button. Once each."""
+        now = now or self.clock()
+        with self.db.session() as session:
+            due = session.exec(select(RestoreWindow.request_id).where(
+                col(RestoreWindow.closes_at) <= now, col(RestoreWindow.closed_shown).is_(False),
+                col(RestoreWindow.restore_request_id).is_(None))).all()
+        closed = []
+        for request_id in due:
+            with self.db.session() as session:
+                won = session.execute(
+                    update(RestoreWindow).where(col(RestoreWindow.request_id) == request_id,
+                                                col(RestoreWindow.closed_shown).is_(False))
+                    .values(closed_shown=True)
+                ).rowcount == 1  # type: ignore[attr-defined]
+                if won:
+                    audit.record(session, "dispute_window_closed", request_id=request_id, at=now)
+            if won:
+                closed.append(request_id)
+                self._show(request_id)
+        return closed
+
+    # -- batches -----------------------------------------------------------------------------------------------
+    def create_batch(self, draft: BatchDraft) -> int:
+        """One batch and a request per person, in one transaction; the batch card is posted before the
+        people are assessed, so each person's card can go into its thread."""
+        if not draft.people:
+            raise ValueError("a batch needs at least one person")
+        now = self.clock()
+        needed = 2 if len(draft.people) > self.changes.two_approvers_over else 1
+        with self.db.session() as session:
+            batch = Batch(requester_id=draft.requester_id, mode=draft.mode, reason=draft.reason, ticket=draft.ticket,
+                          note=draft.note, source=draft.source, source_channel=draft.source_channel,
+                          size=len(draft.people), approvals_needed=needed, created_at=now, updated_at=now)
+            session.add(batch)
+            session.flush()
+            assert batch.id is not None
+            batch_id = batch.id
+            member_ids = [self._insert_request(session, _member_draft(draft, person, batch_id), now)
+                          for person in draft.people]
+            audit.record(session, "batch_created", actor=draft.requester_id, at=now, batch=batch_id,
+                         size=len(member_ids), approvals_needed=needed, request_ids=member_ids, source=draft.source,
+                         mode=str(draft.mode))
+        self._show_batch(batch_id)
+        for request_id in member_ids:
+            self.start_assessment(request_id)
+        return batch_id
+
+    def batch_snapshot(self, batch_id: int) -> BatchSnapshot | None:
+        with self.db.session() as session:
+            batch = session.get(Batch, batch_id)
+            if batch is None:
+                return None
+            members = [self._snapshot(session, r) for r in session.exec(
+                select(OffboardRequest).where(OffboardRequest.batch_id == batch_id).order_by(col(OffboardRequest.id)))]
+            approvals = list(session.exec(select(BatchApproval).where(BatchApproval.batch_id == batch_id)
+                                          .order_by(col(BatchApproval.id))))
+        return BatchSnapshot(batch, members, approvals, {name: v.label for name, v in self.vendors.items()})
+
+    def approve_batch(self, batch_id: int, user_id: str) -> ActionResult:
+        """Record one approver's approval; when enough distinct approvers (never the requester) agree, every
+        person's request is approved at once. Two approvers clicking together approve once."""
+        refusal = self.batch_decision_refusal(batch_id, user_id)
+        if refusal is not None:
+            return refusal
+        now = self.clock()
+        try:
+            with self.db.session() as session:
+                batch = session.get(Batch, batch_id)
+                assert batch is not None
+                if batch.status != BatchStatus.PENDING_APPROVAL:
+                    return _batch_closed(batch)
+                session.add(BatchApproval(batch_id=batch_id, approver_id=user_id, decided_at=now))
+                session.flush()
+                approvals = list(session.exec(select(BatchApproval).where(BatchApproval.batch_id == batch_id)
+                                              .order_by(col(BatchApproval.id))))
+                audit.record(session, "batch_approval_recorded", actor=user_id, at=now, batch=batch_id,
+                             approvals=len(approvals), needed=batch.approvals_needed)
+                complete = len(approvals) >= batch.approvals_needed
+                if complete and not self._approve_members(session, batch_id, user_id, approvals, now):
+                    raise _DecidedMeanwhile  # another approver completed it first: roll this one back
+        except IntegrityError:
+            return ActionResult(False, f"You already approved batch #{batch_id}; a batch this large needs another, "
+                                       "different approver." if self._needs_two(batch_id) else
+                                f"You already approved batch #{batch_id}.")
+        except _DecidedMeanwhile:
+            with self.db.session() as session:
+                decided = session.get(Batch, batch_id)
+                assert decided is not None
+                return _batch_closed(decided)
+        self._show_batch(batch_id)
+        if complete:
+            self._start_members(batch_id)
+        return ActionResult(True)
+
+    def _needs_two(self, batch_id: int) -> bool:
+        with self.db.session() as session:
+            batch = session.get(Batch, batch_id)
+            return batch is not None and batch.status == BatchStatus.PENDING_APPROVAL and batch.approvals_needed > 1
+
+    def _approve_members(self, session: Session, batch_id: int, user_id: str, approvals: list[BatchApproval],
+                         now: datetime) -> bool:
+        won = session.execute(
+            update(Batch).where(col(Batch.id) == batch_id, col(Batch.status) == BatchStatus.PENDING_APPROVAL)
+            .values(status=BatchStatus.APPROVED, decided_by=user_id, decided_at=now, updated_at=now)
+        ).rowcount == 1  # type: ignore[attr-defined]
+        if not won:
+            return False
+        approvers = [a.approver_id for a in approvals]
+        members = session.exec(select(OffboardRequest).where(
+            OffboardRequest.batch_id == batch_id, OffboardRequest.status == RequestStatus.PENDING_APPROVAL)).all()
+        for member in members:
+            assert member.id is not None
+            due_later = member.effective_at is not None and member.effective_at > now
+            target = RequestStatus.SCHEDULED if due_later else RequestStatus.EXECUTING
+            if not self._transition(session, member.id, [RequestStatus.PENDING_APPROVAL], target, now,
+                                    decided_by=user_id, decided_at=now, started_at=None if due_later else now):
+                continue
+            for approval in approvals:
+                session.add(Approval(request_id=member.id, approver_id=approval.approver_id, decision="approved",
+                                     decided_at=approval.decided_at))
+            audit.record(session, "approved", actor=user_id, request_id=member.id, at=now, batch=batch_id,
+                         approvers=approvers)
+            if due_later:
+                audit.record(session, "scheduled", request_id=member.id, at=now, due=member.effective_at)
+        audit.record(session, "batch_approved", actor=user_id, at=now, batch=batch_id, approvers=approvers)
+        return True
+
+    def _start_members(self, batch_id: int) -> None:
+        with self.db.session() as session:
+            members = session.exec(select(OffboardRequest.id, OffboardRequest.status)
+                                   .where(OffboardRequest.batch_id == batch_id)).all()
+        for request_id, status in members:
+            self._show(request_id)
+            if status == RequestStatus.EXECUTING:
+                self._submit(self.execute, request_id)
+
+    def reject_batch(self, batch_id: int, user_id: str, comment: str) -> ActionResult:
+        refusal = self.batch_decision_refusal(batch_id, user_id)
+        if refusal is not None:
+            return refusal
+        now = self.clock()
+        with self.db.session() as session:
+            won = session.execute(
+                update(Batch).where(col(Batch.id) == batch_id, col(Batch.status) == BatchStatus.PENDING_APPROVAL)
+                .values(status=BatchStatus.REJECTED, decided_by=user_id, decided_at=now, decision_comment=comment,
+                        updated_at=now, completed_at=now)
+            ).rowcount == 1  # type: ignore[attr-defined]
+            if not won:
+                batch = session.get(Batch, batch_id)
+                assert batch is not None
+                return _batch_closed(batch)
+            for request_id in self._member_ids(session, batch_id):
+                if self._transition(session, request_id, [RequestStatus.PENDING_APPROVAL], RequestStatus.REJECTED,
+                                    now, decided_by=user_id, decided_at=now, decision_comment=comment,
+                                    completed_at=now):
+                    session.add(Approval(request_id=request_id, approver_id=user_id, decision="rejected",
+                                         comment=comment, decided_at=now))
+                    audit.record(session, "rejected", actor=user_id, request_id=request_id, at=now, comment=comment,
+                                 batch=batch_id)
+            audit.record(session, "batch_rejected", actor=user_id, at=now, batch=batch_id, comment=comment)
+        self._after_batch_decision(batch_id)
+        return ActionResult(True)
+
+    def cancel_batch(self, batch_id: int, user_id: str) -> ActionResult:
+        now = self.clock()
+        with self.db.session() as session:
+            batch = session.get(Batch, batch_id)
+            if batch is None:
+                return ActionResult(False, f"Batch #{batch_id} does not exist.")
+            if batch.requester_id != user_id:
+                return ActionResult(False, "Only the person who asked for this batch can cancel it.")
+            won = session.execute(
+                update(Batch).where(col(Batch.id) == batch_id, col(Batch.status).in_(
+                    [BatchStatus.ASSESSING, BatchStatus.PENDING_APPROVAL]))
+                .values(status=BatchStatus.CANCELLED, updated_at=now, completed_at=now)
+            ).rowcount == 1  # type: ignore[attr-defined]
+            if not won:
+                return _batch_closed(batch)
+            waiting = [RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL]
+            for request_id in self._member_ids(session, batch_id):
+                if self._transition(session, request_id, waiting, RequestStatus.CANCELLED, now, completed_at=now,
+                                    decision_comment=f"Cancelled with batch #{batch_id} by <@{user_id}>"):
+                    audit.record(session, "cancelled", actor=user_id, request_id=request_id, at=now, batch=batch_id)
+            audit.record(session, "batch_cancelled", actor=user_id, at=now, batch=batch_id)
+        self._after_batch_decision(batch_id)
+        return ActionResult(True)
+
+    def _after_batch_decision(self, batch_id: int) -> None:
+        with self.db.session() as session:
+            member_ids = self._member_ids(session, batch_id)
+        for request_id in member_ids:
+            self._show(request_id)
+        self._batch_progress(batch_id)
+
+    def _member_ids(self, session: Session, batch_id: int) -> list[int]:
+        return [i for i in session.exec(select(OffboardRequest.id).where(OffboardRequest.batch_id == batch_id))
+                if i is not None]
+
+    def batch_decision_refusal(self, batch_id: int, user_id: str) -> ActionResult | None:
+        with self.db.session() as session:
+            batch = session.get(Batch, batch_id)
+            if batch is None:
+                return ActionResult(False, f"Batch #{batch_id} does not exist.")
+            requester = batch.requester_id
+        if user_id == requester:
+            return ActionResult(False, "You asked for this batch, so others must decide on it (separation of duties).")
+        if not self.may_approve(user_id):
+            with self.db.session() as session:
+                audit.record(session, "action_refused", actor=user_id, batch=batch_id, why="not an approver")
+            return ActionResult(False, "Only approvers can decide on offboarding requests. Nothing was changed.")
+        return None
+
+    def _batch_progress_of(self, request_id: int) -> None:
+        with self.db.session() as session:
+            request = session.get(OffboardRequest, request_id)
+            batch_id = request.batch_id if request else None
+        if batch_id is not None:
+            self._batch_progress(batch_id)
+
+    def _batch_progress(self, batch_id: int) -> None:
+        """Move the batch on from its members' states: all assessed → waiting for approval (and the detail
+        file goes up); all finished → done, and the one notification goes out. Each move is a conditional
+        update, so it happens once."""
+        now = self.clock()
+        with self.db.session() as session:
+            batch = session.get(Batch, batch_id)
+            if batch is None:
+                return
+            statuses = [RequestStatus(s) for s in session.exec(
+                select(OffboardRequest.status).where(OffboardRequest.batch_id == batch_id))]
+            assessed = batch.status == BatchStatus.ASSESSING and RequestStatus.ASSESSING not in statuses
+            finished = batch.status == BatchStatus.APPROVED and not set(statuses) & set(OPEN_STATUSES)
+            if assessed and self._move_batch(session, batch_id, BatchStatus.ASSESSING, BatchStatus.PENDING_APPROVAL,
+                                             now):
+                audit.record(session, "batch_awaiting_approval", at=now, batch=batch_id)
+            if finished and self._move_batch(session, batch_id, BatchStatus.APPROVED, BatchStatus.DONE, now,
+                                             completed_at=now):
+                audit.record(session, "batch_completed", at=now, batch=batch_id,
+                             outcomes={str(s): statuses.count(s) for s in set(statuses)})
+        self._share_batch_details(batch_id)
+        self._deliver_batch(batch_id)
+        self._show_batch(batch_id)
+
+    def _move_batch(self, session: Session, batch_id: int, expected: BatchStatus, target: BatchStatus,
+                    now: datetime, **values: Any) -> bool:
+        return session.execute(
+            update(Batch).where(col(Batch.id) == batch_id, col(Batch.status) == expected)
+            .values(status=target, updated_at=now, **values)
+        ).rowcount == 1  # type: ignore[attr-defined]
+
+    def _claim_batch_flag(self, batch_id: int, flag: str, statuses: list[BatchStatus]) -> bool:
+        """Set a once-only flag of the batch (details shared, notification sent); False if already set."""
+        with self.db.session() as session:
+            column = getattr(Batch, flag)
+            return session.execute(
+                update(Batch).where(col(Batch.id) == batch_id, col(column).is_(False), col(Batch.status).in_(statuses))
+                .values({flag: True})
+            ).rowcount == 1  # type: ignore[attr-defined]
+
+    def _release_batch_flag(self, batch_id: int, flag: str) -> None:
+        with self.db.session() as session:
+            session.execute(update(Batch).where(col(Batch.id) == batch_id).values({flag: False}))
+
+    def _share_batch_details(self, batch_id: int) -> None:
+        """The detail file goes up once, when the batch is ready for approval."""
+        if self.change_notifier is None or not self._claim_batch_flag(
+                batch_id, "details_shared", [BatchStatus.PENDING_APPROVAL]):
+            return
+        snapshot = self.batch_snapshot(batch_id)
+        assert snapshot is not None
+        try:
+            self.change_notifier.share_batch_details(snapshot)
+        except Exception as exc:
+            log.warning("could not attach the detail file of batch %s: %s", batch_id, exc)
+            self._release_batch_flag(batch_id, "details_shared")
+            return
+        with self.db.session() as session:
+            audit.record(session, "batch_details_shared", batch=batch_id, people=len(snapshot.members))
+
+    def _deliver_batch(self, batch_id: int) -> None:
+        """The batch's one notification: when every person is done (or the batch was rejected)."""
+        if self.change_notifier is None or not self._claim_batch_flag(
+                batch_id, "notified", [BatchStatus.DONE, BatchStatus.REJECTED]):
+            return
+        snapshot = self.batch_snapshot(batch_id)
+        assert snapshot is not None
+        try:
+            summary = self.change_notifier.deliver_batch(snapshot)
+        except Exception as exc:
+            log.warning("could not send the notification of batch %s: %s", batch_id, exc)
+            self._release_batch_flag(batch_id, "notified")
+            with self.db.session() as session:
+                audit.record(session, "notification_failed", batch=batch_id, summary=str(exc))
+            return
+        with self.db.session() as session:
+            audit.record(session, "notification_sent", batch=batch_id, summary=summary)
+
+    def _show_batch(self, batch_id: int) -> None:
+        """Render the batch card. Members change often and at once, so renders coalesce: while one thread
+        renders, others only mark the card stale, and the renderer goes round again until it is current."""
+        if self.change_notifier is None:
+            return
+        with self._batch_guard:
+            self._batch_dirty.add(batch_id)
+            if batch_id in self._batch_rendering:
+                return
+            self._batch_rendering.add(batch_id)
+        while True:
+            with self._batch_guard:
+                if batch_id not in self._batch_dirty:
+                    self._batch_rendering.discard(batch_id)
+                    return
+                self._batch_dirty.discard(batch_id)
+            try:
+                self._render_batch(batch_id)
+            except Exception as exc:
+                log.warning("could not show the card of batch %s: %s", batch_id, exc)
+
+    def _render_batch(self, batch_id: int) -> None:
+        snapshot = self.batch_snapshot(batch_id)
+        if snapshot is None or self.change_notifier is None:
+            return
+        location = self.change_notifier.show_batch(snapshot)
+        if location:
+            with self.db.session() as session:
+                session.execute(update(Batch).where(col(Batch.id) == batch_id, col(Batch.card_ts).is_(None))
+                                .values(card_channel=location.channel, card_ts=location.ts))
+                audit.record(session, "batch_card_posted", batch=batch_id, channel=location.channel, ts=location.ts)
+
+    def _resume_changes(self) -> None:
+        """After a restart: batches whose move, detail file or notification was cut off, and emergencies
+        whose removal finished without its time being recorded."""
+        with self.db.session() as session:
+            ids = session.exec(select(Batch.id).where(col(Batch.status).in_(
+                [BatchStatus.ASSESSING, BatchStatus.PENDING_APPROVAL, BatchStatus.APPROVED, BatchStatus.DONE,
+                 BatchStatus.REJECTED]), col(Batch.notified).is_(False))).all()
+            unclocked = session.exec(select(Emergency.request_id).where(col(Emergency.removed_at).is_(None))).all()
+        for batch_id in ids:
+            if batch_id is not None:
+                self._submit(self._batch_progress, batch_id)
+        for request_id in unclocked:
+            self._submit(self._clock_emergency, request_id)
+
+
+class _DecidedMeanwhile(Exception):
+    """Rolls an approval back: the batch was decided by someone else between reading it and approving."""
+
+
+def _member_draft(draft: BatchDraft, person: BatchPerson, batch_id: int) -> RequestDraft:
+    return RequestDraft(
+        subject_email=person.email, reason=person.reason or draft.reason, requester_id=draft.requester_id,
+        subject_slack_id=person.subject_slack_id, subject_name=person.subject_name,
+        ticket=person.ticket or draft.ticket, note=draft.note, new_owner_slack_id=person.new_owner_slack_id,
+        new_owner_email=person.new_owner_email, effective_at=draft.effective_at, vendors=draft.vendors,
+        source_channel=draft.source_channel, mode=draft.mode, mode_params=draft.mode_params, batch_id=batch_id,
+    )
+
+
+def _batch_closed(batch: Batch) -> ActionResult:
+    if batch.decided_by and batch.status in (BatchStatus.APPROVED, BatchStatus.DONE, BatchStatus.REJECTED):
+        verb = "rejected" if batch.status == BatchStatus.REJECTED else "approved"
+        return ActionResult(False, f"Batch #{batch.id} was already {verb} by <@{batch.decided_by}>.")
+    return ActionResult(False, f"Batch #{batch.id} is {batch.status.replace('_', ' ')}; nothing to decide.")
+
+
+def _mode_details(draft: RequestDraft) -> dict[str, Any]:
+    """What the audit entry of a new request adds for issue 6's requests (nothing for a plain removal)."""
+    details: dict[str, Any] = {}
+    if draft.mode != RequestMode.FULL:
+        details["mode"] = str(draft.mode)
+        details["mode_params"] = {k: v for k, v in draft.mode_params.items() if k != "snapshot"}
+    if draft.batch_id is not None:
+        details["batch"] = draft.batch_id
+    return details
+
+
+def _notices_for_mode(request: OffboardRequest, kinds: list[NotificationKind]) -> list[NotificationKind]:
+    """A batch tells its requester and the stakeholders once, for everyone (the batch's notification); a
+    change short of removal, or a restore, is no removal to announce."""
+    if request.batch_id is not None:
+        return [k for k in kinds if k == NotificationKind.DM_NEW_OWNER]
+    if modes.mode_of(request.mode) in (*modes.PARTIAL_MODES, RequestMode.RESTORE):
+        return [k for k in kinds if k != NotificationKind.STAKEHOLDERS]
+    return kinds
+
+
+def _reason(value: str) -> Reason:
+    try:
+        return Reason(value)
+    except ValueError:
+        return Reason.SECURITY_INCIDENT if value == "emergency" else Reason.TERMINATION
+
 
 def _status_from_steps(steps: list[Step]) -> RequestStatus | None:
     """None while some vendor's next step is automated (a worker is on it). A vendor whose next step
@@ -1009,6 +1782,7 @@ STATUS_WORDS = {
     RequestStatus.COMPLETED: "completed",
     RequestStatus.REJECTED: "rejected",
     RequestStatus.CANCELLED: "cancelled",
+    RequestStatus.EXPIRED: "expired without a decision",
 }
 
 

@@ -292,6 +292,8 @@ def _element_state(element: Mapping[str, Any], given: Any) -> dict[str, Any]:
         return {"type": kind, "selected_option": None if given is None else _option(element, given)}
     if kind in _MULTI_SELECTS:
         return {"type": kind, "selected_options": [_option(element, v) for v in given or []]}
+    if kind == "file_input":  # a list of file objects, as `SlackStandIn.share_file` returns them
+        return {"type": kind, "files": list(given or [])}
     if kind in _SIMPLE:
         # Slack reports an empty multi-select as [], an empty single one as null.
         empty: Any = [] if kind.startswith("multi_") else None

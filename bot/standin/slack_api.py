@@ -115,6 +115,7 @@ class UploadedFile:
     channel: str | None = None  # set by files.completeUploadExternal
     initial_comment: str | None = None
     thread_ts: str | None = None
+    user: str | None = None  # a person shared it (e.g. through a modal's file input), not the bot
 
 
 @dataclass(frozen=True)
@@ -163,11 +164,13 @@ class SlackStandIn(LoopbackServer):
             "usergroups.users.list": self._usergroup_users,
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "files.info": self._files_info,
         }
         for verb in ("GET", "POST"):
             self.route(verb, _API_PATH.pattern, self._api)
         self.route("POST", r"/response/(?P<key>[\w.-]+)", self._response_url)
         self.route("POST", r"/upload/v1/(?P<file_id>F\w+)", self._upload)
+        self.route("GET", r"/files-pri/(?P<file_id>F\w+)/(?P<name>[^/]+)", self._download)
 
     def _clear_state(self) -> None:
         with self._state:
@@ -258,6 +261,19 @@ class SlackStandIn(LoopbackServer):
                 if opened.get("callback_id") == view.get("callback_id") and opened.get("blocks") == view.get("blocks"):
                     return copy.deepcopy(opened)
         return None
+
+    def share_file(self, user_id: str, filename: str, content: bytes) -> dict[str, Any]:
+        """A file `user_id` uploads (e.g. in a modal's file input), as Slack describes it in the view state:
+        its `url_private_download` answers only with the bot's token."""
+        with self._state:
+            upload = UploadedFile(f"F{next(self._ids):08d}", filename, len(content), content, filename, user=user_id)
+            self._files[upload.id] = upload
+            return self._user_file_json(upload)
+
+    def _user_file_json(self, upload: UploadedFile) -> dict[str, Any]:
+        private = f"{self.url}/files-pri/{upload.id}/{upload.filename}"
+        return {**_file_json(upload), "user": upload.user, "filetype": upload.filename.rsplit(".", 1)[-1],
+                "mimetype": "text/csv", "url_private": private, "url_private_download": private}
 
     def files(self) -> list[UploadedFile]:
         with self._state:
@@ -492,6 +508,23 @@ class SlackStandIn(LoopbackServer):
                 return Response(404, b"Not Found", {"Content-Type": "text/plain"})
             upload.content = request.body
         return Response(200, f"OK - {len(request.body)}".encode(), {"Content-Type": "text/plain"})
+
+    def _files_info(self, params: Params) -> Answer:
+        upload = self._files.get(str(params.get("file") or ""))
+        if upload is None or upload.content is None:
+            return _error("file_not_found")
+        return {"ok": True, "file": self._user_file_json(upload)}
+
+    def _download(self, request: Request) -> Response:
+        if request.bearer_token != self.token:
+            # Slack answers a file URL without a valid token with its login page, not the file.
+            return Response(302, b"", {"Location": "https://corp.slack.com/?redir=%2Ffiles-pri"})
+        with self._state:
+            upload = self._files.get(request.params["file_id"])
+            content = upload.content if upload else None
+        if content is None:
+            return Response(404, b"Not Found", {"Content-Type": "text/plain"})
+        return Response(200, content, {"Content-Type": "application/octet-stream"})
 
     def _complete_upload(self, params: Params) -> Answer:
         entries = params.get("files")

@@ -23,10 +23,11 @@ def manifest() -> dict:
 def test_manifest_declares_the_command_interactivity_and_socket_mode(manifest: dict) -> None:
     assert manifest["_metadata"]["major_version"] == 1
     assert re.fullmatch(r"[\w\-.]+", manifest["features"]["bot_user"]["display_name"])
-    (command,) = manifest["features"]["slash_commands"]
-    assert command["command"] == "/offboard" and len(command["command"]) <= 32
-    assert command["description"] and command["usage_hint"]
-    assert command["should_escape"] is True  # mentions arrive as <@U…|name>, which the parser reads
+    commands = manifest["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == ["/offboard", "/onboard"]  # issue 8 adds /onboard
+    for command in commands:
+        assert len(command["command"]) <= 32 and command["description"] and command["usage_hint"]
+        assert command["should_escape"] is True  # mentions arrive as <@U…|name>, which the parsers read
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
 

@@ -1,0 +1,70 @@
+"""Issue 6 wiring: its listeners (emergency acknowledgment, bulk form and batch buttons, Restore), its
+`/offboard` subcommands, and its periodic checks. bot/app.py calls `register` and `schedule`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_bolt import App, Respond
+from slack_sdk import WebClient
+
+from bot import batch, emergency, restore
+from bot.change_notify import SlackChangeNotifier
+from bot.config import Settings
+from bot.deps import Deps
+from bot.directory import SlackDirectory
+from bot.modes import ChangeConfig
+from bot.parsing import Bulk, EmergencyStart
+from bot.workflow import Workflow
+
+
+def register(app: App, deps: Deps) -> None:
+    emergency.register(app, deps)
+    batch.register(app, deps)
+    restore.register(app, deps)
+
+
+def handle_command(deps: Deps, parsed: EmergencyStart | Bulk, command: dict[str, Any], respond: Respond,
+                   client: WebClient, resolve: emergency.Resolver) -> None:
+    if isinstance(parsed, EmergencyStart):
+        emergency.start_from_command(deps, parsed, command, respond, resolve)
+    else:
+        batch.open_bulk_modal(deps, parsed, command, respond, client, resolve)
+
+
+def schedule(scheduler: BackgroundScheduler, workflow: Workflow, interval_seconds: int) -> None:
+    emergency.schedule(scheduler, workflow, interval_seconds)
+
+
+def config_from(settings: Settings) -> ChangeConfig:
+    return ChangeConfig(
+        bot_accounts=frozenset(a.lower() for a in settings.bot_accounts),
+        idp_groups=dict(settings.idp_groups),
+        idp_name=settings.idp_name,
+        two_approvers_over=settings.two_approvers_over,
+        dispute_window_business_days=settings.dispute_window_days,
+        emergency_reminder=timedelta(minutes=settings.emergency_reminder_minutes),
+    )
+
+
+def responders(client: WebClient, settings: Settings) -> SlackDirectory:
+    """Who may declare an emergency: OFFBOARD_EMERGENCY_RESPONDERS and the OFFBOARD_RESPONDER_GROUP members
+    (a directory whose "may approve" means "may respond")."""
+    return SlackDirectory(client, settings.emergency_responders, settings.responder_group)
+
+
+def notifier(client: WebClient, settings: Settings, clock: Callable[[], datetime]) -> SlackChangeNotifier:
+    return SlackChangeNotifier(
+        client, approvals_channel=settings.approvals_channel, security_channel=settings.security_channel,
+        notify_channel=settings.notify_channel, contact=settings.contact, responders=settings.emergency_responders,
+        responder_group=settings.responder_group, clock=clock,
+    )
+
+
+def workflow_options(client: WebClient, settings: Settings, clock: Callable[[], datetime]) -> dict[str, Any]:
+    """Issue 6's keyword arguments to `Workflow`: its settings, who may respond to emergencies, its messages."""
+    return {"changes": config_from(settings), "may_respond": responders(client, settings).may_approve,
+            "change_notifier": notifier(client, settings, clock)}
