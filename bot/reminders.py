@@ -115,8 +115,11 @@ class ApprovalReminders:
         """Start the clock of every request that waits for approval and has none yet."""
         with self.db.session() as session:
             watched = select(ApprovalWatch.request_id)
+            # A batch member waits for its batch's one approval: nudging or expiring members one by one
+            # would split the batch.
             fresh = list(session.exec(select(OffboardRequest).where(
-                OffboardRequest.status == RequestStatus.PENDING_APPROVAL, col(OffboardRequest.id).not_in(watched))))
+                OffboardRequest.status == RequestStatus.PENDING_APPROVAL, col(OffboardRequest.id).not_in(watched),
+                col(OffboardRequest.batch_id).is_(None))))
             since = {r.id: self._pending_since(session, r) for r in fresh}
         for request_id, started in since.items():
             assert request_id is not None
