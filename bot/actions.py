@@ -29,16 +29,16 @@ def register(app: App, deps: Deps) -> None:
         blocks.CONFIRM: workflow.confirm_manual_step,
     }
     for action_id, handler in simple_clicks.items():
-        app.action(action_id)(_click_listener(deps, handler))
+        app.action(action_id)(click_listener(deps, handler))
 
     @app.action(blocks.REASSESS)
     def reassess_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
         request_id, _, vendor = str(action.get("value", "")).partition(":")
         if not request_id.isdigit() or not vendor:
-            _tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
+            tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
             return
-        _tell(deps, body, workflow.reassess(int(request_id), vendor, body["user"]["id"]))
+        tell(deps, body, workflow.reassess(int(request_id), vendor, body["user"]["id"]))
 
     @app.action(blocks.REJECT)
     def reject_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
@@ -50,24 +50,24 @@ def register(app: App, deps: Deps) -> None:
         handle_reject_submission(deps, ack, body, view)
 
 
-def _click_listener(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
+def click_listener(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
     def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        target = _target_id(action)
+        target = target_id(action)
         if target is None:
-            _tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
+            tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
             return
-        _tell(deps, body, handler(target, body["user"]["id"]))
+        tell(deps, body, handler(target, body["user"]["id"]))
 
     return listener
 
 
-def _target_id(action: dict[str, Any]) -> int | None:
+def target_id(action: dict[str, Any]) -> int | None:
     value = str(action.get("value", ""))
     return int(value) if value.isdigit() else None
 
 
-def _tell(deps: Deps, body: dict[str, Any], result: ActionResult) -> None:
+def tell(deps: Deps, body: dict[str, Any], result: ActionResult) -> None:
     if result.ok:
         return
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
@@ -79,13 +79,13 @@ def _tell(deps: Deps, body: dict[str, Any], result: ActionResult) -> None:
 
 
 def open_reject_modal(deps: Deps, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
-    request_id = _target_id(action)
+    request_id = target_id(action)
     if request_id is None:
-        _tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
+        tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
         return
     refusal = deps.workflow.decision_refusal(request_id, body["user"]["id"])
     if refusal:
-        _tell(deps, body, refusal)
+        tell(deps, body, refusal)
         return
     snapshot = deps.workflow.snapshot(request_id)
     assert snapshot is not None
@@ -107,4 +107,4 @@ def handle_reject_submission(deps: Deps, ack: Ack, body: dict[str, Any], view: d
     result = deps.workflow.reject(request_id, body["user"]["id"], comment[:2000])
     if not result.ok:
         fake_body = {"user": body["user"], "channel": {"id": meta.get("channel")}}
-        _tell(deps, fake_body, result)
+        tell(deps, fake_body, result)

@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import batch_blocks, blocks
-from bot.actions import _click_listener, _tell
+from bot.actions import click_listener, tell
 from bot.change_forms import MAX_FILE_BYTES, MAX_PEOPLE, BulkForm, BulkRow, parse_people, read_bulk_form
 from bot.deps import Deps
 from bot.parsing import Bulk, Target
@@ -30,8 +30,8 @@ DOWNLOAD_TIMEOUT = 2.0  # the form must be answered within Slack's 3 seconds
 
 def register(app: App, deps: Deps) -> None:
     workflow = deps.workflow
-    app.action(batch_blocks.APPROVE_BATCH)(_click_listener(deps, workflow.approve_batch))
-    app.action(batch_blocks.CANCEL_BATCH)(_click_listener(deps, workflow.cancel_batch))
+    app.action(batch_blocks.APPROVE_BATCH)(click_listener(deps, workflow.approve_batch))
+    app.action(batch_blocks.CANCEL_BATCH)(click_listener(deps, workflow.cancel_batch))
 
     @app.view(batch_blocks.BULK_MODAL)
     def bulk_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -42,11 +42,11 @@ def register(app: App, deps: Deps) -> None:
         ack()
         value = str(action.get("value", ""))
         if not value.isdigit():
-            _tell(deps, body, ActionResult(False, "That button carries no batch; nothing was changed."))
+            tell(deps, body, ActionResult(False, "That button carries no batch; nothing was changed."))
             return
         refusal = workflow.batch_decision_refusal(int(value), body["user"]["id"])
         if refusal is not None:
-            _tell(deps, body, refusal)
+            tell(deps, body, refusal)
             return
         client.views_open(trigger_id=body["trigger_id"], view=batch_blocks.batch_reject_modal(int(value)))
 

@@ -14,7 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import Ack, App, Respond
 
 from bot import blocks, change_blocks
-from bot.actions import _click_listener
+from bot.actions import click_listener
 from bot.deps import Deps
 from bot.forms import RequestForm
 from bot.parsing import EmergencyStart, Target
@@ -26,7 +26,7 @@ Resolver = Callable[[Deps, Target], tuple[str, str | None, str] | str]
 
 
 def register(app: App, deps: Deps) -> None:
-    app.action(change_blocks.ACKNOWLEDGE)(_click_listener(deps, deps.workflow.acknowledge_emergency))
+    app.action(change_blocks.ACKNOWLEDGE)(click_listener(deps, deps.workflow.acknowledge_emergency))
 
 
 def start_from_command(deps: Deps, parsed: EmergencyStart, command: dict[str, Any], respond: Respond,

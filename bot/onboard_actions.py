@@ -14,6 +14,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import onboard_blocks, onboard_commands
+from bot.actions import target_id, tell
 from bot.blocks import Message, error_message
 from bot.config import Settings
 from bot.deps import Deps
@@ -65,11 +66,11 @@ def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
     @app.action(onboard_blocks.REJECT)
     def reject_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
-        batch_id = _target(action)
+        batch_id = target_id(action)
         refusal = (onboarding.decision_refusal(batch_id, body["user"]["id"]) if batch_id is not None
                    else ActionResult(False, "That button carries no invitation; nothing was changed."))
         if refusal or batch_id is None:
-            _tell(deps, body, refusal or ActionResult(False, "Nothing was changed."))
+            tell(deps, body, refusal or ActionResult(False, "Nothing was changed."))
             return
         channel = (body.get("channel") or {}).get("id") or ""
         client.views_open(trigger_id=body["trigger_id"], view=onboard_blocks.reject_modal(batch_id, channel))
@@ -86,7 +87,7 @@ def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
             return
         result = onboarding.reject(meta["batch_id"], body["user"]["id"], comment[:2000])
         if not result.ok:
-            _tell(deps, {"user": body["user"], "channel": {"id": meta.get("channel")}}, result)
+            tell(deps, {"user": body["user"], "channel": {"id": meta.get("channel")}}, result)
 
     return onboarding
 
@@ -100,11 +101,11 @@ def start(scheduler: BaseScheduler, onboarding: Onboarding, interval_seconds: in
 def _card_click(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
     def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        target = _target(action)
+        target = target_id(action)
         if target is None:
-            _tell(deps, body, ActionResult(False, "That button carries no invitation; nothing was changed."))
+            tell(deps, body, ActionResult(False, "That button carries no invitation; nothing was changed."))
             return
-        _tell(deps, body, handler(target, body["user"]["id"]))
+        tell(deps, body, handler(target, body["user"]["id"]))
 
     return listener
 
@@ -116,7 +117,7 @@ def _pending_click(deps: Deps, onboarding: Onboarding, handler: ClickHandler, ac
 
     def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         ack()
-        send_id = _target(action)
+        send_id = target_id(action)
         result = (handler(send_id, body["user"]["id"]) if send_id is not None
                   else ActionResult(False, "That button carries no invitation; nothing was changed."))
         if not result.ok or send_id is None:
@@ -154,17 +155,3 @@ def _started_message(onboarding: Onboarding, send_id: int, verb: str) -> Message
     return onboard_blocks.action_result_message(text, manual)
 
 
-def _target(action: dict[str, Any]) -> int | None:
-    value = str(action.get("value", ""))
-    return int(value) if value.isdigit() else None
-
-
-def _tell(deps: Deps, body: dict[str, Any], result: ActionResult) -> None:
-    if result.ok:
-        return
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    user = body["user"]["id"]
-    if channel:
-        deps.notifier.ephemeral(channel, user, result.message)
-    else:
-        deps.notifier.dm(user, error_message(result.message))

@@ -6,9 +6,9 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot import change_blocks
-from bot.actions import _click_listener
+from bot.actions import click_listener
 from bot.deps import Deps
 
 
 def register(app: App, deps: Deps) -> None:
-    app.action(change_blocks.RESTORE)(_click_listener(deps, deps.workflow.restore))
+    app.action(change_blocks.RESTORE)(click_listener(deps, deps.workflow.restore))
