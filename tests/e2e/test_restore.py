@@ -118,8 +118,13 @@ def test_after_the_dispute_window_restore_is_gone_and_refused(world: LocalWorld)
         assert response.status_code == 200
         eventually(lambda: ephemerals_to(world, APPROVER), what="the refusal")
     assert "dispute window" in ephemerals_to(world, APPROVER)[0] and "closed" in ephemerals_to(world, APPROVER)[0]
-    card = card_of(world, removal)
-    assert change_blocks.RESTORE not in action_ids(card) and "dispute window closed" in card_text(card)
+    # The card is re-rendered in the background: wait for it rather than read it at once.
+    def closed_card() -> dict | None:
+        card = card_of(world, removal)
+        return card if "dispute window closed" in card_text(card) else None
+
+    card = eventually(closed_card, what="the card to say the window closed")
+    assert change_blocks.RESTORE not in action_ids(card)
     assert world.posthog.invites_for("dave@corp.com") == []
     assert window_of(world, removal).restore_request_id is None
     assert [e.actor for e in events(world, "restore_refused", removal)] == [APPROVER]
