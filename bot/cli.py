@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from bot.db_cli import db_app
+
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.evidence import Evidence, VendorBefore
@@ -51,7 +53,8 @@ def serve(
             console.print(f"  • {problem}")
         console.print("See the README's Configuration section.")
         raise typer.Exit(2)
-    bot = create_bot(settings)
+    # HTTP mode answers Slack from a separate process (bot.front), so its signature check happens there.
+    bot = create_bot(settings, verified_upstream=not settings.socket_mode)
     resumed = bot.start_background_work()
     if resumed:
         console.print(f"Resumed unfinished requests: {', '.join(f'#{r}' for r in resumed)}")
@@ -61,15 +64,24 @@ def serve(
         console.print("offboard is connecting to Slack in Socket Mode…")
         SocketModeHandler(bot.app, settings.slack_app_token.get_secret_value()).start()
         return
-    from bot.server import HttpServer
+    from bot.front import FrontConfig
+    from bot.front_link import FrontProcess
 
-    server = HttpServer(bot.app, settings.host, settings.port)
-    console.print(f"offboard is listening on {server.url}")
+    front = FrontProcess(bot.app, FrontConfig(settings.host, settings.port,
+                                              settings.slack_signing_secret.get_secret_value(),
+                                              logging.DEBUG if verbose else logging.INFO))
     try:
-        server.serve_forever()
+        front.start()
+        console.print(f"offboard is listening on {front.url}")
+        exit_code = front.wait()
+        # Acks without the bot behind them would promise work nobody does: stop, and let the service
+        # manager start both again.
+        logging.getLogger(__name__).error("the ack front exited (%s); stopping", exit_code)
+        raise typer.Exit(1)
     except KeyboardInterrupt:
         pass
     finally:
+        front.stop()
         bot.stop()
 
 
@@ -94,6 +106,7 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
 error_console = Console(stderr=True)
 EnvFile = Annotated[Path | None, typer.Option(help="A .env-style file with the settings (DATABASE_URL, …).")]
 
@@ -104,7 +117,7 @@ def _audit_database(env_file: Path | None) -> tuple[Database, Settings]:
 
     settings = Settings(_env_file=env_file) if env_file else Settings()
     db = Database(settings.database_url)
-    db.create_schema()
+    db.migrate()
     return db, settings
 
 

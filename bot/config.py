@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     approver_group: str = Field("", validation_alias=_env("OFFBOARD_APPROVER_GROUP"))
     contact: str = Field("", validation_alias=_env("OFFBOARD_CONTACT"))
     scheduler_interval_seconds: int = Field(60, validation_alias=_env("OFFBOARD_SCHEDULER_INTERVAL"))
+    # Issue 7: how long an instance's hold on a request lasts unless renewed (a third of it, by its heartbeat).
+    # After a crash, another instance (or the restarted one) takes the request over once it has run out.
+    lease_seconds: float = Field(30.0, gt=0, validation_alias=_env("OFFBOARD_LEASE_SECONDS"))
 
     # PostHog
     posthog_api_key: SecretStr = Field(SecretStr(""), validation_alias=_env("POSTHOG_API_KEY"))

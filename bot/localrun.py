@@ -48,7 +48,7 @@ SANDBOXES: dict[str, type[ContractSandbox]] = {
 
 @dataclass
 class LocalWorld:
-    db_path: Path
+    database: Path | str  # a SQLite file, or any database URL
     slack: SlackStandIn
     sandboxes: dict[str, ContractSandbox]
     bot: Bot
@@ -62,7 +62,7 @@ class LocalWorld:
     @classmethod
     def start(
         cls,
-        db_path: Path,
+        database: Path | str,
         *,
         background: bool = True,
         vendors: tuple[str, ...] = ("posthog",),
@@ -75,10 +75,14 @@ class LocalWorld:
         slack = SlackStandIn()
         slack.start()
         sandboxes = _start_sandboxes(tuple(v for v in vendors if v not in manual))
-        bot = start_bot(db_path, slack, sandboxes, vendors, background=background, settings=settings)
+        bot = start_bot(database, slack, sandboxes, vendors, background=background, settings=settings)
         http = bot.start_http()
         driver = SlackDriver(http.url, SIGNING_SECRET, slack)
-        return cls(db_path, slack, sandboxes, bot, http, driver, vendors, manual, background, dict(settings or {}))
+        return cls(database, slack, sandboxes, bot, http, driver, vendors, manual, background, dict(settings or {}))
+
+    @property
+    def database_url(self) -> str:
+        return database_url(self.database)
 
     @property
     def posthog(self) -> PostHogSandbox:
@@ -89,7 +93,7 @@ class LocalWorld:
     def restart_bot(self) -> None:
         """Stop the bot and start a new one on the same database, as after a deploy or a crash."""
         self.bot.stop()
-        self.bot = start_bot(self.db_path, self.slack, self.sandboxes, self.vendors, background=self._background,
+        self.bot = start_bot(self.database, self.slack, self.sandboxes, self.vendors, background=self._background,
                              settings=self.settings)
         self.http = self.bot.start_http()
         self.driver = SlackDriver(self.http.url, SIGNING_SECRET, self.slack)
@@ -122,13 +126,18 @@ def _connectors(sandboxes: dict[str, ContractSandbox], vendors: tuple[str, ...])
     return connectors
 
 
-def local_settings(db_path: Path, slack: SlackStandIn, overrides: Mapping[str, Any] | None = None) -> Settings:
+def database_url(database: Path | str) -> str:
+    """A path is a SQLite file; anything else is already a URL (PostgreSQL, say)."""
+    return f"sqlite:///{database}" if isinstance(database, Path) else database
+
+
+def local_settings(database: Path | str, slack: SlackStandIn, overrides: Mapping[str, Any] | None = None) -> Settings:
     return Settings(
         _env_file=None,
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=f"{slack.url}/api/",
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url(database),
         approvals_channel=APPROVALS_CHANNEL,
         notify_channel=NOTIFY_CHANNEL,
         approvers=[APPROVER],
@@ -139,7 +148,7 @@ def local_settings(db_path: Path, slack: SlackStandIn, overrides: Mapping[str, A
 
 
 def start_bot(
-    db_path: Path,
+    database: Path | str,
     slack: SlackStandIn,
     sandboxes: dict[str, ContractSandbox],
     vendors: tuple[str, ...],
@@ -147,7 +156,7 @@ def start_bot(
     background: bool = True,
     settings: Mapping[str, Any] | None = None,
 ) -> Bot:
-    bot = create_bot(local_settings(db_path, slack, settings), vendors=_connectors(sandboxes, vendors))
+    bot = create_bot(local_settings(database, slack, settings), vendors=_connectors(sandboxes, vendors))
     if background:
         bot.start_background_work()
     return bot

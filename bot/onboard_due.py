@@ -293,8 +293,10 @@ class OnboardingDue:
 
     def _granted_vendors(self, invitation_id: int) -> list[str]:
         with self.db.session() as session:
+            # In the order the invitation named them (the rows' order), which SQL keeps only when asked.
             return list(session.exec(select(InviteSend.vendor).where(
-                InviteSend.invitation_id == invitation_id, col(InviteSend.status).in_(ENDING_STATES))).all())
+                InviteSend.invitation_id == invitation_id, col(InviteSend.status).in_(ENDING_STATES))
+                .order_by(col(InviteSend.id))).all())
 
     def _notice(self, invitation_id: int) -> AccessEndNotice | None:
         """What the notices say; None when none of the invitation's tools granted (or offered) access."""

@@ -15,8 +15,9 @@ from bot.workflow import Workflow
 
 
 def start_scheduler(
-    workflow: Workflow, interval_seconds: int = 60, daily: Callable[[], object] | None = None
+    workflow: Workflow, interval_seconds: int = 60, daily: Callable[[], object] | None = None,
 ) -> BackgroundScheduler:
+    lease_check_seconds = max(1.0, workflow.leases.duration.total_seconds() / 2)
     """`daily` (the retention purge) runs once a day at 03:00 UTC, once after downtime."""
     scheduler = BackgroundScheduler(timezone="UTC")
     if daily is not None:
@@ -31,6 +32,10 @@ def start_scheduler(
         max_instances=1,
         misfire_grace_time=None,
     )
+    # Issue 7: requests whose instance died mid-work are taken over once its lease has run out.
+    scheduler.add_job(workflow.reclaim, IntervalTrigger(seconds=min(interval_seconds, lease_check_seconds)),
+                      id="reclaim_abandoned_requests", replace_existing=True, coalesce=True, max_instances=1,
+                      misfire_grace_time=None)
     scheduler.start()
     return scheduler
 

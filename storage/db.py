@@ -1,18 +1,31 @@
-"""The database engine and sessions. SQLite (WAL) by default, PostgreSQL by `DATABASE_URL`."""
+"""The database engine, sessions and schema. SQLite (WAL) by default, PostgreSQL by `DATABASE_URL`;
+both get their schema from the same Alembic migrations (`storage/migrations/`)."""
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlmodel import Session, create_engine
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 DEFAULT_DATABASE_URL = "sqlite:///offboard.db"
+MIGRATIONS = Path(__file__).with_name("migrations")
+# The schema as it stood when migrations began; databases made before then by create_all are stamped
+# with it, so they upgrade like any other.
+BASELINE_REVISION = "0001"
+# Any constant shared by every instance: pg_advisory_xact_lock serialises their migrations.
+_MIGRATION_LOCK_KEY = 0x0FFB0A2D
 
 
 def make_engine(url: str = DEFAULT_DATABASE_URL) -> Engine:
@@ -22,7 +35,10 @@ def make_engine(url: str = DEFAULT_DATABASE_URL) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Every thread of the bot may hold a session at once (listeners, workflow, vendor pool), so the
+    # pool is sized for them; times are stored as timestamptz and read back in UTC.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40,
+                         connect_args={"options": "-c timezone=UTC"})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -41,8 +57,21 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
 
-    def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration. Safe to call from several instances starting at
+        once: they take turns, and the later ones find nothing left to do."""
+        with _migration_lock(self.url), self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            config = alembic_config(connection)
+            if _made_before_migrations(connection):
+                command.stamp(config, BASELINE_REVISION)
+            command.upgrade(config, "head")
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None before the first)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -58,3 +87,37 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _made_before_migrations(connection: Connection) -> bool:
+    tables = set(inspect(connection).get_table_names())
+    return "offboard_request" in tables and "alembic_version" not in tables
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """SQLite has no advisory locks: instances sharing a database file take turns on a lock file
+    beside it (PostgreSQL's lock is taken inside the migration's transaction instead)."""
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate-lock", "a") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)

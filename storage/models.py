@@ -104,6 +104,11 @@ class OffboardRequest(SQLModel, table=True):
     mode: str = "full"
     batch_id: int | None = Field(default=None, index=True)
     mode_params: dict[str, Any] = _json_column(dict)
+    # Issue 7: the bot instance working on the request (assessing or executing it) and until when its lease
+    # holds unless renewed; `rerun` asks the holder for one more pass (another instance had work for it).
+    runner: str | None = None
+    runner_until: datetime | None = _time_column(index=True)
+    rerun: bool = False
 
 
 class VendorAssessment(SQLModel, table=True):

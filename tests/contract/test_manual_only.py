@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,9 +39,9 @@ class Quiet:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'manual.db'}")
-    database.create_schema()
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.migrate()
     yield database
     database.dispose()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,8 @@ from storage.models import OffboardRequest, RequestStatus
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db")
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url)
     yield local
     local.stop()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import time_machine
@@ -27,9 +26,9 @@ def text_of(message: dict[str, Any]) -> str:
     return json.dumps(message.get("blocks") or [], ensure_ascii=False) + (message.get("text") or "")
 
 
-def start(tmp_path: Path, vendors: tuple[str, ...] = ALL) -> Iterator[LocalWorld]:
+def start(database_url: str, vendors: tuple[str, ...] = ALL) -> Iterator[LocalWorld]:
     """A world without the background scheduler: tests tick the due work themselves, at the time they choose."""
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=vendors, background=False)
+    local = LocalWorld.start(database_url, vendors=vendors, background=False)
     try:
         yield local
     finally:

@@ -22,26 +22,27 @@ ESCALATION_CHANNEL = "CESCALATE"
 FALLBACK = "UCAROL"
 
 
-def settings_for(world_db: Path, slack: SlackStandIn, overrides: dict[str, Any]) -> Any:
-    return local_settings(world_db, slack).model_copy(update={"admin_channel": ADMIN_CHANNEL, **overrides})
+def settings_for(database: Path | str, slack: SlackStandIn, overrides: dict[str, Any]) -> Any:
+    return local_settings(database, slack).model_copy(update={"admin_channel": ADMIN_CHANNEL, **overrides})
 
 
-def start_world(db_path: Path, *, vendors: tuple[str, ...] = ("posthog",), manual: tuple[str, ...] = (),
+def start_world(database: Path | str, *, vendors: tuple[str, ...] = ("posthog",), manual: tuple[str, ...] = (),
                 background: bool = False, **overrides: Any) -> LocalWorld:
     slack = SlackStandIn()
     slack.start()
     sandboxes = _start_sandboxes(tuple(v for v in vendors if v not in manual))
-    bot = _bot(db_path, slack, sandboxes, vendors, background, overrides)
+    bot = _bot(database, slack, sandboxes, vendors, background, overrides)
     http = bot.start_http()
-    world = LocalWorld(db_path, slack, sandboxes, bot, http, SlackDriver(http.url, SIGNING_SECRET, slack),
+    world = LocalWorld(database, slack, sandboxes, bot, http, SlackDriver(http.url, SIGNING_SECRET, slack),
                        vendors, manual, background)
     world.overrides = overrides  # type: ignore[attr-defined]
     return world
 
 
-def _bot(db_path: Path, slack: SlackStandIn, sandboxes: dict[str, Any], vendors: tuple[str, ...], background: bool,
+def _bot(database: Path | str, slack: SlackStandIn, sandboxes: dict[str, Any], vendors: tuple[str, ...],
+         background: bool,
          overrides: dict[str, Any]) -> Bot:
-    bot = create_bot(settings_for(db_path, slack, overrides), vendors=_connectors(sandboxes, vendors))
+    bot = create_bot(settings_for(database, slack, overrides), vendors=_connectors(sandboxes, vendors))
     if background:
         bot.start_background_work()
     return bot
@@ -53,7 +54,7 @@ def restart(world: LocalWorld, *, background: bool | None = None, stopped: bool 
     if not stopped:
         world.bot.stop()
     keep = world._background if background is None else background
-    world.bot = _bot(world.db_path, world.slack, world.sandboxes, world.vendors, keep,
+    world.bot = _bot(world.database, world.slack, world.sandboxes, world.vendors, keep,
                      world.overrides)  # type: ignore[attr-defined]
     world.http = world.bot.start_http()
     world.driver = SlackDriver(world.http.url, SIGNING_SECRET, world.slack)
@@ -88,5 +89,5 @@ def dm_messages(world: LocalWorld, user: str) -> list[dict[str, Any]]:
 
 def second_bot(world: LocalWorld) -> Bot:
     """Another bot instance on the same database (as two processes would run), without its own HTTP server."""
-    return _bot(world.db_path, world.slack, world.sandboxes, world.vendors, False,
+    return _bot(world.database, world.slack, world.sandboxes, world.vendors, False,
                 world.overrides)  # type: ignore[attr-defined]

@@ -7,7 +7,6 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,8 @@ from tests.e2e.scheduled_world import ADMIN_CHANNEL, start_world, work
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = start_world(tmp_path / "offboard.db", vendors=("posthog", "amplitude", "kissmetrics"),
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = start_world(database_url, vendors=("posthog", "amplitude", "kissmetrics"),
                         manual=("kissmetrics",))
     yield local
     local.stop()

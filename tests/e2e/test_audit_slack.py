@@ -7,7 +7,6 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -141,11 +140,11 @@ def test_a_bad_export_date_gets_a_clear_answer_and_nothing_else(world: LocalWorl
 
 
 @pytest.fixture
-def admins_world(tmp_path: Path) -> Iterator[tuple[SlackStandIn, SlackDriver, Bot]]:
+def admins_world(database_url: str) -> Iterator[tuple[SlackStandIn, SlackDriver, Bot]]:
     """The bot with OFFBOARD_AUDIT_ADMINS set to Carol, who is no approver."""
     slack = SlackStandIn()
     slack.start()
-    settings = local_settings(tmp_path / "admins.db", slack).model_copy(update={"audit_admins": ["UCAROL"]})
+    settings = local_settings(database_url, slack).model_copy(update={"audit_admins": ["UCAROL"]})
     bot = create_bot(settings, vendors={})
     http = bot.start_http()
     driver = SlackDriver(http.url, SIGNING_SECRET, slack)

@@ -8,7 +8,6 @@ import csv
 import io
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +33,8 @@ PEOPLE = ("dave@corp.com", "frank@corp.com", "grace@corp.com")
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog",), settings={"two_approvers_over": 3})
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=("posthog",), settings={"two_approvers_over": 3})
     yield local
     local.stop()
 

@@ -4,7 +4,6 @@ back, one click re-checks it and re-plans its steps before anyone approves."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ from vendors.sandbox.server import Fault
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog",))
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=("posthog",))
     yield local
     local.stop()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -42,15 +41,15 @@ from vendors.sandbox.amplitude import AmplitudeSandbox
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=ALL_VENDORS, manual=())
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=ALL_VENDORS, manual=())
     yield local
     local.stop()
 
 
 @pytest.fixture
-def posthog_world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog",))
+def posthog_world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=("posthog",))
     yield local
     local.stop()
 

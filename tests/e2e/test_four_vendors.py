@@ -4,7 +4,6 @@ their sandboxes' APIs, Kissmetrics as the manual checklist it is without an API.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -26,8 +25,8 @@ from vendors.sandbox.mixpanel import MixpanelSandbox
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=ALL_VENDORS)
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=ALL_VENDORS)
     yield local
     local.stop()
 
@@ -67,8 +66,8 @@ def test_alice_leaves_all_four_tools(world: LocalWorld) -> None:
 
 
 @pytest.fixture
-def world_with_kissmetrics_api(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=ALL_VENDORS, manual=())
+def world_with_kissmetrics_api(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=ALL_VENDORS, manual=())
     yield local
     local.stop()
 

@@ -5,7 +5,6 @@ in OFFBOARD_BOT_ACCOUNTS), and an SSO/SCIM-provisioned account gets an identity-
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,13 +26,13 @@ from vendors.sandbox.mixpanel import MixpanelSandbox
 from vendors.sandbox.posthog import KEY_OWNER_EMAIL
 
 
-def start(tmp_path: Path, **settings: object) -> LocalWorld:
-    return LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog", "mixpanel"), settings=settings)
+def start(database_url: str, **settings: object) -> LocalWorld:
+    return LocalWorld.start(database_url, vendors=("posthog", "mixpanel"), settings=settings)
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = start(tmp_path)
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = start(database_url)
     yield local
     local.stop()
 
@@ -87,8 +86,8 @@ def test_an_emergency_does_not_remove_the_bots_own_account_either(world: LocalWo
     assert "Refused:" in card_text(card_of(world, request_id))
 
 
-def test_accounts_named_as_offboards_own_are_refused_in_every_tool(tmp_path: Path) -> None:
-    world = start(tmp_path, bot_accounts=["carol@corp.com"])
+def test_accounts_named_as_offboards_own_are_refused_in_every_tool(database_url: str) -> None:
+    world = start(database_url, bot_accounts=["carol@corp.com"])
     try:
         mixpanel = world.sandboxes["mixpanel"]
         assert isinstance(mixpanel, MixpanelSandbox)
@@ -101,8 +100,8 @@ def test_accounts_named_as_offboards_own_are_refused_in_every_tool(tmp_path: Pat
         world.stop()
 
 
-def test_an_sso_provisioned_account_gets_an_identity_provider_checklist_item(tmp_path: Path) -> None:
-    world = start(tmp_path, idp_groups={"posthog": "PostHog users"}, idp_name="Okta")
+def test_an_sso_provisioned_account_gets_an_identity_provider_checklist_item(database_url: str) -> None:
+    world = start(database_url, idp_groups={"posthog": "PostHog users"}, idp_name="Okta")
     try:
         request_id = ask(world, "dave@corp.com")
         posthog = steps_of(world, request_id, "posthog")

@@ -5,7 +5,6 @@ personal-domain policy, the tools' refusals in plain words, the form."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -35,8 +34,8 @@ from vendors.sandbox.posthog import ADMIN, MEMBER
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    yield from start(tmp_path)
+def world(database_url: str) -> Iterator[LocalWorld]:
+    yield from start(database_url)
 
 
 def amplitude(world: LocalWorld) -> AmplitudeSandbox:

@@ -27,8 +27,8 @@ TEAM_CSV = (
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    yield from start(tmp_path, ("posthog", "amplitude"))
+def world(database_url: str) -> Iterator[LocalWorld]:
+    yield from start(database_url, ("posthog", "amplitude"))
 
 
 def upload(world: LocalWorld, content: str, user: str = APPROVER, **form: object) -> None:
@@ -85,7 +85,7 @@ def test_offboard_invite_csv_from_a_shell_sends_and_leaves_one_card_for_approval
     env = tmp_path / "offboard.env"
     env.write_text("\n".join([
         f"SLACK_BOT_TOKEN={BOT_TOKEN}", "SLACK_SIGNING_SECRET=x", f"SLACK_API_URL={world.slack.url}/api/",
-        f"DATABASE_URL=sqlite:///{world.db_path}", f"OFFBOARD_APPROVALS_CHANNEL={APPROVALS_CHANNEL}",
+        f"DATABASE_URL={world.database_url}", f"OFFBOARD_APPROVALS_CHANNEL={APPROVALS_CHANNEL}",
         f"OFFBOARD_APPROVERS={APPROVER}", "OFFBOARD_APPROVER_GROUP=SAPPROVERS",
         f"POSTHOG_API_KEY={SANDBOX_API_KEY}", f"POSTHOG_HOST={world.posthog.url}",
         f"AMPLITUDE_SCIM_KEY={SANDBOX_SCIM_KEY}", f"AMPLITUDE_REGION={amplitude.url}/scim/1",

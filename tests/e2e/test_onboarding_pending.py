@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -35,8 +34,8 @@ from vendors.sandbox.amplitude import AmplitudeSandbox
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    yield from start(tmp_path, ("posthog", "amplitude", "mixpanel"))
+def world(database_url: str) -> Iterator[LocalWorld]:
+    yield from start(database_url, ("posthog", "amplitude", "mixpanel"))
 
 
 def amplitude(world: LocalWorld) -> AmplitudeSandbox:
@@ -215,8 +214,8 @@ def _request_card(world: LocalWorld, request_id: int) -> dict | None:
     return world.slack.message(APPROVALS_CHANNEL, ts) if ts else None
 
 
-def test_a_send_cut_off_mid_call_resumes_after_a_restart_without_inviting_twice(tmp_path: Path) -> None:
-    world = LocalWorld.start(tmp_path / "restart.db", vendors=("posthog",), background=True)
+def test_a_send_cut_off_mid_call_resumes_after_a_restart_without_inviting_twice(database_url: str) -> None:
+    world = LocalWorld.start(database_url, vendors=("posthog",), background=True)
     try:
         batch = invite(world, "newbie@corp.com member")
         assert world.posthog.writes_about("newbie@corp.com") == 1

@@ -5,7 +5,6 @@ executed and verified by a fresh lookup, and the card shows before → after per
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,15 +27,15 @@ from vendors.sandbox.posthog import FINANCE_ID, PRODUCTION_ID, STAGING_ID
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog",))
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=("posthog",))
     yield local
     local.stop()
 
 
 @pytest.fixture
-def two_tools(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog", "mixpanel"))
+def two_tools(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=("posthog", "mixpanel"))
     yield local
     local.stop()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -31,8 +30,8 @@ REMINDER_SETTINGS = {"reminder_hours": [4.0, 8.0, 16.0], "escalate_after_hours":
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = start_world(tmp_path / "offboard.db", **REMINDER_SETTINGS)
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = start_world(database_url, **REMINDER_SETTINGS)
     yield local
     local.stop()
 
@@ -141,8 +140,8 @@ def test_a_request_nobody_decides_expires_after_seven_days_and_the_requester_is_
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "expired")).one().request_id == request_id
 
 
-def test_open_checklist_items_get_a_daily_reminder_to_their_owner(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db", **REMINDER_SETTINGS)
+def test_open_checklist_items_get_a_daily_reminder_to_their_owner(database_url: str) -> None:
+    world = start_world(database_url, **REMINDER_SETTINGS)
     try:
         request_id = open_request(world, "alice@corp.com")  # PostHog leaves manual follow-ups for an admin
         click(world, blocks.APPROVE, APPROVER)
@@ -163,8 +162,8 @@ def test_open_checklist_items_get_a_daily_reminder_to_their_owner(tmp_path: Path
         world.stop()
 
 
-def test_the_checklist_reminder_runs_once_a_day_even_with_two_bots_and_a_restart(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db", checklist_owners={"posthog": GROUP_APPROVER}, **REMINDER_SETTINGS)
+def test_the_checklist_reminder_runs_once_a_day_even_with_two_bots_and_a_restart(database_url: str) -> None:
+    world = start_world(database_url, checklist_owners={"posthog": GROUP_APPROVER}, **REMINDER_SETTINGS)
     try:
         request_id = open_request(world, "alice@corp.com")
         click(world, blocks.APPROVE, APPROVER)

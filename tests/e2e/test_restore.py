@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -22,8 +21,8 @@ from vendors.sandbox.posthog import ADMIN, FINANCE_ID, PRODUCTION_ID, STAGING_ID
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog", "mixpanel"))
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=("posthog", "mixpanel"))
     yield local
     local.stop()
 

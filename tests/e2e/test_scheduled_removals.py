@@ -5,7 +5,6 @@ cancelled until then (by an approver too)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import time_machine
 
@@ -30,8 +29,8 @@ def posts(world: LocalWorld, request_id: int) -> list[str]:
     return thread_texts(world, APPROVALS_CHANNEL, request_row(world, request_id).card_ts)
 
 
-def test_a_scheduled_removal_survives_a_restart_and_runs_at_its_time_through_the_scheduler(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db", background=True)
+def test_a_scheduled_removal_survives_a_restart_and_runs_at_its_time_through_the_scheduler(database_url: str) -> None:
+    world = start_world(database_url, background=True)
     try:
         request_id, due = schedule_dave(world)
         restart(world)  # the scheduler and its in-memory jobs are gone; the request is in the database
@@ -61,8 +60,8 @@ def test_a_scheduled_removal_survives_a_restart_and_runs_at_its_time_through_the
         world.stop()
 
 
-def test_a_time_missed_while_the_bot_was_down_runs_as_soon_as_it_is_back(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db", background=True)
+def test_a_time_missed_while_the_bot_was_down_runs_as_soon_as_it_is_back(database_url: str) -> None:
+    world = start_world(database_url, background=True)
     try:
         request_id, due = schedule_dave(world)
         world.bot.stop()
@@ -80,8 +79,8 @@ def test_a_time_missed_while_the_bot_was_down_runs_as_soon_as_it_is_back(tmp_pat
         world.stop()
 
 
-def test_an_approver_can_cancel_a_scheduled_removal_until_it_runs(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db")
+def test_an_approver_can_cancel_a_scheduled_removal_until_it_runs(database_url: str) -> None:
+    world = start_world(database_url)
     try:
         request_id, due = schedule_dave(world)
         click(world, blocks.CANCEL, GROUP_APPROVER)  # an approver, not the requester

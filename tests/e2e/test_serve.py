@@ -16,13 +16,13 @@ from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, SlackStandIn, ServedBot]]:
+def served(tmp_path: Path, database_url: str) -> Iterator[tuple[str, SlackStandIn, ServedBot]]:
     with SlackStandIn() as slack, PostHogSandbox() as posthog:
         env = {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": f"{slack.url}/api/",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+            "DATABASE_URL": database_url,
             "OFFBOARD_APPROVALS_CHANNEL": "CAPPROVALS",
             "OFFBOARD_APPROVERS": "UAPP1",
             "POSTHOG_API_KEY": SANDBOX_API_KEY,

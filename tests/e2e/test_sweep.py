@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,8 +60,8 @@ def seed_posthog(world: LocalWorld) -> None:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = start_world(tmp_path / "offboard.db", vendors=("posthog",), **EXCLUSIONS)
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = start_world(database_url, vendors=("posthog",), **EXCLUSIONS)
     seed_posthog(local)
     yield local
     local.stop()
@@ -202,8 +201,8 @@ def test_keep_offboard_and_refusals(world: LocalWorld) -> None:
     assert {"inactive_sweep", "inactive_kept", "inactive_offboard_chosen", "inactive_request_opened"} <= set(actions)
 
 
-def test_auto_removal_after_the_grace_period_when_the_team_chose_it(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db", inactive_auto_remove=True, **EXCLUSIONS)
+def test_auto_removal_after_the_grace_period_when_the_team_chose_it(database_url: str) -> None:
+    world = start_world(database_url, inactive_auto_remove=True, **EXCLUSIONS)
     try:
         seed_posthog(world)
         work(world).sweeps.run("schedule")
@@ -224,8 +223,8 @@ def test_auto_removal_after_the_grace_period_when_the_team_chose_it(tmp_path: Pa
         world.stop()
 
 
-def test_a_long_list_pages_and_attaches_a_csv_and_every_message_fits_slack(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db")  # the seeded PostHog world: hundreds of members
+def test_a_long_list_pages_and_attaches_a_csv_and_every_message_fits_slack(database_url: str) -> None:
+    world = start_world(database_url)  # the seeded PostHog world: hundreds of members
     try:
         sweep_id = work(world).sweeps.run("schedule")
         findings = work(world).sweeps.findings(sweep_id)
@@ -258,8 +257,8 @@ def test_notify_all_dms_everyone_reachable_and_reports_the_rest(world: LocalWorl
     assert len(dm_messages(world, "UDAVE")) == 1
 
 
-def test_amplitude_is_judged_from_an_uploaded_members_export(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db", vendors=("posthog", "amplitude"), **EXCLUSIONS)
+def test_amplitude_is_judged_from_an_uploaded_members_export(database_url: str) -> None:
+    world = start_world(database_url, vendors=("posthog", "amplitude"), **EXCLUSIONS)
     try:
         seed_posthog(world)
         amplitude = world.sandboxes["amplitude"]
@@ -296,8 +295,8 @@ def test_amplitude_is_judged_from_an_uploaded_members_export(tmp_path: Path) -> 
         world.stop()
 
 
-def test_a_bad_export_is_refused_with_the_reason(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db", vendors=("posthog", "amplitude"))
+def test_a_bad_export_is_refused_with_the_reason(database_url: str) -> None:
+    world = start_world(database_url, vendors=("posthog", "amplitude"))
     try:
         sweep_id = work(world).sweeps.run("schedule")
         world.driver.click(the_sweep_card(world), sweep_blocks.UPLOAD, user_id=APPROVER,

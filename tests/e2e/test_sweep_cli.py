@@ -30,10 +30,9 @@ def posthog() -> Iterator[PostHogSandbox]:
 
 
 def test_dry_run_prints_findings_and_unjudged_vendors_and_changes_nothing(
-    posthog: PostHogSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    posthog: PostHogSandbox, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db_url = f"sqlite:///{tmp_path / 'offboard.db'}"
-    env = {"POSTHOG_API_KEY": SANDBOX_API_KEY, "POSTHOG_HOST": posthog.url, "DATABASE_URL": db_url,
+    env = {"POSTHOG_API_KEY": SANDBOX_API_KEY, "POSTHOG_HOST": posthog.url, "DATABASE_URL": database_url,
            "OFFBOARD_MANUAL_VENDORS": "mixpanel,kissmetrics", "COLUMNS": "200"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -48,16 +47,16 @@ def test_dry_run_prints_findings_and_unjudged_vendors_and_changes_nothing(
     assert "mia@corp.com" in out and "mo@corp.com" in out and "export" in out
     assert "Kissmetrics could not be judged" in out and "--export kissmetrics=members.csv" in out
     assert "dry run, nothing was changed" in out
-    database = Database(db_url)
+    database = Database(database_url)
     with database.session() as session:
         assert not list(session.exec(select(SweepRun))) and not list(session.exec(select(AuditEvent)))
     database.dispose()
     assert posthog.requests("DELETE") == [] and posthog.requests("PATCH") == []
 
 
-def test_a_wrong_export_option_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_export_option_exits_2(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OFFBOARD_MANUAL_VENDORS", "mixpanel")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["sweep", "--dry-run", "--export", "amplitude=nope.csv"])
     assert result.exit_code == 2 and "configured tool" in result.output

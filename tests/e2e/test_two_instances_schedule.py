@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import time_machine
 from sqlmodel import select
@@ -38,8 +37,8 @@ def tick_together(bots: list[Bot], moment_offset: timedelta, base: datetime) -> 
     assert not errors, errors
 
 
-def test_two_instances_send_one_reminder_open_one_request_and_run_one_sweep(tmp_path: Path) -> None:
-    world = start_world(tmp_path / "offboard.db", reminder_hours=[4.0], grace_days=14)
+def test_two_instances_send_one_reminder_open_one_request_and_run_one_sweep(database_url: str) -> None:
+    world = start_world(database_url, reminder_hours=[4.0], grace_days=14)
     other = second_bot(world)
     try:
         request_id = open_request(world, "alice@corp.com")

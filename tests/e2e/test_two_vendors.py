@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +21,8 @@ from tests.e2e.conftest import (
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(tmp_path / "offboard.db", vendors=("posthog", "kissmetrics"))
+def world(database_url: str) -> Iterator[LocalWorld]:
+    local = LocalWorld.start(database_url, vendors=("posthog", "kissmetrics"))
     yield local
     local.stop()
 

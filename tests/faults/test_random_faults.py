@@ -8,7 +8,6 @@ import random
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -88,15 +87,15 @@ def wait_until_settled(workflow: Workflow, ids: list[int], timeout: float = 60.0
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_random_vendor_faults_never_skip_anyone(tmp_path: Path, sandboxes: dict[str, ContractSandbox],
+def test_random_vendor_faults_never_skip_anyone(database_url: str, sandboxes: dict[str, ContractSandbox],
                                                 seed: int) -> None:
     rng = random.Random(seed)
     emails = [f"fault{n:02d}@corp.com" for n in range(PEOPLE)]
     for sandbox in sandboxes.values():
         for email in emails:
             sandbox.seed_person(email, Role.MEMBER, sandbox.project_ids()[:1])
-    db = Database(f"sqlite:///{tmp_path / 'faults.db'}")
-    db.create_schema()
+    db = Database(database_url)
+    db.migrate()
     connectors = {name: sandbox.connector(POLICY) for name, sandbox in sandboxes.items()}
     workflow = Workflow(db, connectors, Quiet(), lambda user: user == APPROVER,
                         background=ThreadPoolExecutor(max_workers=8))

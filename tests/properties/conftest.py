@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from bot.localrun import LocalWorld
+from tests.databases import TestDatabases
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorld]:
-    local = LocalWorld.start(Path(tmp_path_factory.mktemp("properties")) / "offboard.db", vendors=("posthog",))
+def world(tmp_path_factory: pytest.TempPathFactory, databases: TestDatabases) -> Iterator[LocalWorld]:
+    url = databases.new(Path(tmp_path_factory.mktemp("properties")))
+    local = LocalWorld.start(url, vendors=("posthog",))
     yield local
     local.stop()
+    databases.drop(url)

@@ -5,6 +5,7 @@ and by `offboard audit verify`."""
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,9 +24,9 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'audit.db'}")
-    database.create_schema()
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    database.migrate()
     yield database
     database.dispose()
 
@@ -59,6 +60,18 @@ def sql(db: Database, statement: str, **params: object) -> None:
     """Tamper the way someone with database access would: plain SQL, around the application."""
     with db.engine.begin() as connection:
         connection.execute(text(statement), params)
+
+
+def tamper_detail(db: Database, seq: int, key: str, value: object, **columns: object) -> None:
+    """Change one detail of one stored entry (and any plain `columns`) with plain SQL that works on both
+    SQLite and PostgreSQL: read the JSON, edit it, write it back."""
+    with db.engine.begin() as connection:
+        stored = connection.execute(text("SELECT details FROM audit_event WHERE seq = :seq"), {"seq": seq}).scalar_one()
+        details = json.loads(stored) if isinstance(stored, str) else dict(stored)
+        details[key] = value
+        assignments = ", ".join(["details = :details", *(f"{name} = :{name}" for name in columns)])
+        connection.execute(text(f"UPDATE audit_event SET {assignments} WHERE seq = :seq"),
+                           {"details": json.dumps(details), "seq": seq, **columns})
 
 
 def seqs(db: Database) -> list[int]:
@@ -119,13 +132,12 @@ def test_a_rolled_back_transaction_gives_its_seq_back(db: Database) -> None:
     assert seqs(db) == [1, 2, 3] and verdict(db).ok
 
 
-def test_concurrent_appends_from_threads_and_engines_never_fork(tmp_path: Path) -> None:
+def test_concurrent_appends_from_threads_and_engines_never_fork(database_url: str) -> None:
     """8 threads x 50 events, each event in its own transaction, through four engines (as four
     processes would) on one SQLite file. Half the transactions read before they write, as the
     workflow's do."""
-    url = f"sqlite:///{tmp_path / 'busy.db'}"
-    engines = [Database(url) for _ in range(4)]
-    engines[0].create_schema()
+    engines = [Database(database_url) for _ in range(4)]
+    engines[0].migrate()
     threads, per_thread = 8, 50
     barrier = threading.Barrier(threads)
     errors: list[BaseException] = []
@@ -178,16 +190,16 @@ def problem(db: Database) -> audit.ChainProblem:
 
 def test_an_edited_detail_is_named(db: Database) -> None:
     seed(db)
-    sql(db, "UPDATE audit_event SET details = json_set(details, '$.step', 'demote_owner') WHERE seq = 4")
+    tamper_detail(db, 4, "step", "demote_owner")
     found = problem(db)
     assert (found.seq, found.kind) == (4, "edited") and "step_succeeded" in found.message
 
 
 def test_an_edited_personal_value_or_actor_is_named(db: Database) -> None:
     seed(db)
-    sql(db, "UPDATE audit_event SET details = json_set(details, '$.subject', 'mallory@corp.com') WHERE seq = 1")
+    tamper_detail(db, 1, "subject", "mallory@corp.com")
     assert (problem(db).seq, problem(db).kind) == (1, "edited")
-    sql(db, "UPDATE audit_event SET details = json_set(details, '$.subject', 'alice@corp.com') WHERE seq = 1")
+    tamper_detail(db, 1, "subject", "alice@corp.com")
     assert verdict(db).ok  # put back exactly, it verifies again
     sql(db, "UPDATE audit_event SET actor = 'UMAL' WHERE seq = 3")  # who approved
     assert (problem(db).seq, problem(db).kind) == (3, "edited")
@@ -195,7 +207,7 @@ def test_an_edited_personal_value_or_actor_is_named(db: Database) -> None:
 
 def test_an_edit_with_a_recomputed_hash_is_named_by_its_successor(db: Database) -> None:
     seed(db)
-    sql(db, "UPDATE audit_event SET details = json_set(details, '$.step', 'demote_owner') WHERE seq = 4")
+    tamper_detail(db, 4, "step", "demote_owner")
     rehash(db, 4)
     found = problem(db)
     assert (found.seq, found.kind) == (4, "edited") and "hash recomputed" in found.message
@@ -305,7 +317,7 @@ def test_a_well_forged_entry_in_the_middle_is_named_as_inserted(db: Database) ->
 
 def test_personal_data_erased_outside_a_purge_is_an_edit(db: Database) -> None:
     seed(db)
-    sql(db, "UPDATE audit_event SET salt = NULL, details = json_set(details, '$.subject', NULL) WHERE seq = 1")
+    tamper_detail(db, 1, "subject", None, salt=None)
     found = problem(db)
     assert (found.seq, found.kind) == (1, "edited") and "no retention purge" in found.message
 

@@ -154,9 +154,9 @@ def _tick_all(workflow: Workflow, request_id: int, clock: Clock, ticks: list[tup
 
 
 @pytest.fixture
-def seeded(tmp_path: Path) -> Iterator[Seeded]:
-    db = Database(f"sqlite:///{tmp_path / 'evidence.db'}")
-    db.create_schema()
+def seeded(database_url: str) -> Iterator[Seeded]:
+    db = Database(database_url)
+    db.migrate()
     clock = Clock()
     workflow = Workflow(db, {"acme": AcmeVendor(), "hand": HandVendor()}, Notifier(), lambda u: u in APPROVERS,
                         clock=clock, background=InlineExecutor())

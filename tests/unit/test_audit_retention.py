@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from sqlalchemy import text
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
@@ -29,6 +28,7 @@ from storage.models import (
     Step,
     VendorAssessment,
 )
+from tests.unit.test_audit_chain import tamper_detail
 from tests.unit.test_audit_evidence import AcmeVendor, Clock, InlineExecutor, Notifier
 
 NOW = datetime(2033, 6, 1, 12, 0, tzinfo=UTC)
@@ -67,9 +67,9 @@ def offboard(world: World, key: str, email: str, reason: Reason, at: datetime) -
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    db = Database(f"sqlite:///{tmp_path / 'retention.db'}")
-    db.create_schema()
+def world(database_url: str) -> Iterator[World]:
+    db = Database(database_url)
+    db.migrate()
     clock = Clock()
     workflow = Workflow(db, {"acme": AcmeVendor()}, Notifier(), lambda u: u in {"UAPP1", "UAPP2"}, clock=clock,
                         background=InlineExecutor())
@@ -155,9 +155,7 @@ def test_the_chain_still_verifies_after_a_purge_and_still_catches_tampering(worl
     assert result.ok and result.purged_entries > 0
     purged_request = world.ids["old_termination"]
     target = next(e.seq for e in entries(world, purged_request) if e.action == "step_succeeded")
-    with world.db.engine.begin() as connection:
-        connection.execute(text("UPDATE audit_event SET details = json_set(details, '$.step', 'nothing') "
-                                "WHERE seq = :seq"), {"seq": target})
+    tamper_detail(world.db, target, "step", "nothing")
     with world.db.session() as session:
         problem = audit.verify_chain(session).problem
     assert problem is not None and (problem.seq, problem.kind) == (target, "edited")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,9 +32,9 @@ class NoSlack:
 
 
 @pytest.fixture
-def onboarding(tmp_path: Path) -> Iterator[Onboarding]:
-    db = Database(f"sqlite:///{tmp_path / 'o.db'}")
-    db.create_schema()
+def onboarding(database_url: str) -> Iterator[Onboarding]:
+    db = Database(database_url)
+    db.migrate()
     # Real connectors, never called here: only their names, labels and declared capabilities matter.
     vendors: dict[str, Vendor] = {"posthog": PostHogVendor("phx_unused", "http://127.0.0.1:9"),
                "amplitude": AmplitudeVendor("unused", "http://127.0.0.1:9/scim/1")}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -19,9 +18,9 @@ def at(*parts: int) -> datetime:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'schedule.db'}")
-    database.create_schema()
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    database.migrate()
     return database
 
 

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -133,9 +132,9 @@ class Clock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'wf.db'}")
-    database.create_schema()
+def db(database_url: str) -> Database:
+    database = Database(database_url)
+    database.migrate()
     yield database
     database.dispose()
 

@@ -1,0 +1,160 @@
+"""Which bot instance works on which request. Several instances may share one database (behind a load
+balancer, or a deploy overlapping the old process); a request is worked on by one of them at a time.
+
+A lease is a row's `runner` (the instance) and `runner_until`, renewed by a heartbeat while the work goes
+on. Whoever wants to work on a request that another holds leaves `rerun` set instead, and the holder makes
+one more pass before it lets go, so no trigger is lost and no two passes overlap. An instance that dies
+stops renewing; once its lease has run out, another takes the request over (see Workflow.reclaim)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import col, select
+
+from storage.db import Database
+from storage.models import OffboardRequest, utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def new_instance_id() -> str:
+    """Unique per process start, and readable in the database: which host and process held a lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class RequestLeases:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        instance: str | None = None,
+        seconds: float = DEFAULT_LEASE_SECONDS,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.instance = instance or new_instance_id()
+        self.duration = timedelta(seconds=seconds)
+        self.clock = clock
+        self._held: set[int] = set()
+        self._guard = threading.Lock()
+        self._stopping = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    def acquire(self, request_id: int) -> bool:
+        """Take the request if nobody holds it (or its holder's lease ran out). When someone does, ask them
+        for one more pass instead and return False: the work will be done, by them."""
+        while True:
+            now = self.clock()
+            with self.db.session() as session:
+                taken = session.execute(
+                    update(OffboardRequest)
+                    .where(col(OffboardRequest.id) == request_id, self._free(now))
+                    .values(runner=self.instance, runner_until=now + self.duration, rerun=False)
+                ).rowcount  # type: ignore[attr-defined]
+            if taken:
+                with self._guard:
+                    self._held.add(request_id)
+                self._start_heartbeat()
+                return True
+            with self.db.session() as session:
+                asked = session.execute(
+                    update(OffboardRequest)
+                    .where(col(OffboardRequest.id) == request_id, ~self._free(now))
+                    .values(rerun=True)
+                ).rowcount  # type: ignore[attr-defined]
+            if asked:
+                return False
+            with self.db.session() as session:  # no such request, or it came free in between: try again
+                if session.get(OffboardRequest, request_id) is None:
+                    return False
+
+    def release(self, request_id: int) -> bool:
+        """Let go, unless one more pass was asked for meanwhile: then keep the lease, clear the ask and return
+        False (the caller makes that pass and calls again)."""
+        with self.db.session() as session:
+            let_go = session.execute(
+                update(OffboardRequest)
+                .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.runner) == self.instance,
+                       col(OffboardRequest.rerun).is_(False))
+                .values(runner=None, runner_until=None)
+            ).rowcount  # type: ignore[attr-defined]
+            again = not let_go and session.execute(
+                update(OffboardRequest)
+                .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.runner) == self.instance)
+                .values(rerun=False)
+            ).rowcount  # type: ignore[attr-defined]
+        if again:
+            return False
+        with self._guard:
+            self._held.discard(request_id)
+        if not let_go:
+            log.warning("the lease on request %s ran out while this instance worked on it", request_id)
+        return True
+
+    def drop(self, request_id: int) -> None:
+        """Let go whatever was asked meanwhile: the pass failed, and passing again would fail the same way.
+        Whoever asked will ask again (a click, the next reclaim)."""
+        with self.db.session() as session:
+            session.execute(
+                update(OffboardRequest)
+                .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.runner) == self.instance)
+                .values(runner=None, runner_until=None, rerun=False)
+            )
+        with self._guard:
+            self._held.discard(request_id)
+
+    def abandoned(self) -> list[int]:
+        """Requests whose holder stopped renewing: it died, or lost the database for longer than a lease."""
+        now = self.clock()
+        with self.db.session() as session:
+            ids = session.exec(select(OffboardRequest.id).where(
+                col(OffboardRequest.runner).is_not(None), col(OffboardRequest.runner_until) < now)).all()
+        return [int(request_id) for request_id in ids if request_id is not None]
+
+    def renew(self) -> None:
+        with self._guard:
+            held = sorted(self._held)
+        if not held:
+            return
+        now = self.clock()
+        with self.db.session() as session:
+            session.execute(
+                update(OffboardRequest)
+                .where(col(OffboardRequest.runner) == self.instance, col(OffboardRequest.id).in_(held))
+                .values(runner_until=now + self.duration)
+            )
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+
+    def _free(self, now: datetime):  # type: ignore[no-untyped-def]
+        return or_(col(OffboardRequest.runner).is_(None),
+                   and_(col(OffboardRequest.runner_until).is_not(None), col(OffboardRequest.runner_until) < now))
+
+    def _start_heartbeat(self) -> None:
+        with self._guard:
+            if self._heartbeat is not None:
+                return
+            self._heartbeat = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+            self._heartbeat.start()
+
+    def _beat(self) -> None:
+        # A third of the lease: two beats can be missed (a slow database, a long pause) before it runs out.
+        interval = self.duration.total_seconds() / 3
+        while not self._stopping.wait(interval):
+            try:
+                self.renew()
+            except Exception:  # the next beat tries again; work goes on meanwhile
+                log.exception("could not renew this instance's request leases")

@@ -1,0 +1,134 @@
+"""Request leases (storage/leases.py): one worker per request at a time across instances sharing a database,
+no trigger lost, and a dead instance's requests taken over once its lease runs out. On SQLite files and, in
+the PostgreSQL run, on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.db import Database
+from storage.leases import RequestLeases
+from storage.models import OffboardRequest, RequestStatus
+
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    database.migrate()
+    with database.session() as session:
+        for _ in range(2):
+            session.add(OffboardRequest(subject_email="alice@corp.com", reason="resignation", requester_id="UREQ",
+                                        status=RequestStatus.EXECUTING, created_at=NOW, updated_at=NOW))
+    yield database
+    database.dispose()
+
+
+def row(db: Database, request_id: int = 1) -> OffboardRequest:
+    with db.session() as session:
+        request = session.get(OffboardRequest, request_id)
+        assert request is not None
+        return request
+
+
+def test_a_held_request_is_not_taken_and_its_holder_makes_one_more_pass(db: Database) -> None:
+    clock = Clock()
+    first, second = RequestLeases(db, instance="a", clock=clock), RequestLeases(db, instance="b", clock=clock)
+    assert first.acquire(1)
+    assert not second.acquire(1)  # busy: b leaves a its work instead
+    assert row(db).runner == "a" and row(db).rerun
+    assert second.acquire(2)  # other requests are free
+    assert not first.release(1)  # a keeps it for the pass b asked for
+    assert row(db).runner == "a" and not row(db).rerun
+    assert first.release(1)
+    assert row(db).runner is None and row(db).runner_until is None
+    assert second.acquire(1)
+
+
+def test_a_lease_nobody_renews_runs_out_and_is_taken_over(db: Database) -> None:
+    clock = Clock()
+    dead, alive = RequestLeases(db, instance="dead", seconds=30, clock=clock), RequestLeases(db, instance="alive",
+                                                                                             clock=clock)
+    assert dead.acquire(1)
+    clock.now += timedelta(seconds=29)
+    assert alive.abandoned() == [] and not alive.acquire(1)
+    clock.now += timedelta(seconds=2)
+    assert alive.abandoned() == [1]
+    assert alive.acquire(1) and row(db).runner == "alive" and not row(db).rerun
+    assert dead.release(1)  # the old holder, back from a long pause, must not free what is no longer its
+    assert row(db).runner == "alive"
+
+
+def test_the_heartbeat_keeps_a_long_pass_leased(db: Database) -> None:
+    holder, other = RequestLeases(db, instance="a", seconds=0.3), RequestLeases(db, instance="b", seconds=0.3)
+    try:
+        assert holder.acquire(1)
+        first_until = row(db).runner_until
+        time.sleep(1.0)  # more than three leases long: only renewals keep it
+        assert not other.acquire(1)
+        until = row(db).runner_until
+        assert first_until is not None and until is not None and until > first_until
+        assert holder.release(1) is False and holder.release(1)  # b's ask, then let go
+    finally:
+        holder.close()
+
+
+def test_a_failed_pass_lets_go_at_once(db: Database) -> None:
+    first, second = RequestLeases(db, instance="a"), RequestLeases(db, instance="b")
+    assert first.acquire(1) and not second.acquire(1)
+    first.drop(1)
+    assert row(db).runner is None and not row(db).rerun and second.acquire(1)
+
+
+def test_racing_instances_never_overlap_and_never_lose_a_trigger(db: Database) -> None:
+    """Four instances, each with threads that ask for work on the same request over and over, as clicks and
+    ticks arriving anywhere would. Passes never overlap, and the last pass starts after the last ask."""
+    instances = [RequestLeases(db, instance=f"i{n}") for n in range(4)]
+    lock = threading.Lock()
+    running: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    asks: list[float] = []
+    pass_starts: list[float] = []
+
+    def one_pass(me: str) -> None:
+        with lock:
+            running.append(me)
+            if len(running) > 1:
+                overlaps.append(tuple(running))
+            pass_starts.append(time.monotonic())
+        time.sleep(0.002)
+        with lock:
+            running.remove(me)
+
+    def ask(leases: RequestLeases) -> None:
+        for _ in range(15):
+            with lock:
+                asks.append(time.monotonic())
+            if leases.acquire(1):
+                while True:
+                    one_pass(leases.instance)
+                    if leases.release(1):
+                        break
+
+    threads = [threading.Thread(target=ask, args=(leases,)) for leases in instances for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
+    assert max(pass_starts) >= max(asks)  # the last ask was served by a pass that began after it
+    assert row(db).runner is None and not row(db).rerun
