@@ -2,8 +2,9 @@
 
 A vendor is judged from its API when the connector can list members and read their last login
 (`Capability.LIST_MEMBERS` and `READ_LAST_LOGIN`), else from the members export an admin uploaded (the
-CSV its admin UI downloads). Members are streamed page by page; only the inactive ones are kept, so a large
-organization is never held in memory. A vendor that can be judged neither way is reported with the reason.
+CSV its admin UI downloads). Members are streamed page by page and each is looked up in the export's
+on-disk index (bot.members_export); only the inactive ones are kept, so neither a large organization nor
+its export is ever held in memory. A vendor that can be judged neither way is reported with the reason.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def _from_api_and_export(vendor: Vendor, export: MembersExport) -> Iterator[Cand
 
 
 def _from_export(vendor: str, export: MembersExport) -> Iterator[Candidate]:
-    for row in export.rows.values():
+    for row in export:
         yield _export_candidate(vendor, row)
 
 

@@ -5,16 +5,29 @@ UNVERIFIED: no vendor documents the columns of its members export. The reader th
 columns by meaning: an email column, a last-login column (also "Last seen", "Last active", ...), and
 optionally name, role and status, in any order and case. A file without an email or a last-login column
 is refused with the headers it has, so the admin can fix it rather than get a wrong judgement.
+
+Memory stays flat however long the export is: the file is read one CSV row at a time (through an 8 KiB
+decoding buffer) and each row goes to a private SQLite file keyed by email, whose page cache is capped;
+the sweep then looks each member up there. An upload arriving in chunks is written to a temporary file
+first, because the encoding is only known once the whole file has decoded (a cp1252 file is read again).
+The SQLite file holds the export's emails and names: it is created readable by this user only, and
+deleted when the export is closed or garbage-collected.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import shutil
+import sqlite3
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import IO, Self
 
 MAX_EXPORT_BYTES = 20 * 1024 * 1024  # a members list of ~100k people; a bigger file is not a members export
 
@@ -48,16 +61,86 @@ class ExportRow:
     pending: bool = False  # an invitation not accepted yet
 
 
-@dataclass
 class MembersExport:
-    vendor: str
-    filename: str
-    rows: dict[str, ExportRow] = field(default_factory=dict)  # by lowercased email
-    unreadable_dates: list[str] = field(default_factory=list)  # examples of cells that are not dates
-    columns: dict[str, str] = field(default_factory=dict)  # meaning → the header used
+    """An export's rows by lowercased email, in a private SQLite file rather than in memory. Iterating
+    gives the rows in the file's order; an email listed twice keeps its first place and its last row
+    (what a dict would do). Close it, or use it as a context manager, to delete the file at once."""
+
+    def __init__(self, vendor: str, filename: str, columns: dict[str, str]) -> None:
+        self.vendor = vendor
+        self.filename = filename
+        self.columns = columns  # meaning → the header used
+        self.unreadable_dates: list[str] = []  # examples of cells that are not dates
+        self._count = 0
+        self._pending: list[tuple[str, str, str, str | None, int, int]] = []
+        directory = tempfile.mkdtemp(prefix="offboard-export-")  # mode 0700: the rows are personal data
+        self._db = sqlite3.connect(os.path.join(directory, "rows.sqlite"), check_same_thread=False)
+        # check_same_thread is off only so that the finalizer may close it from whichever thread collects it.
+        self._closer = weakref.finalize(self, _discard, self._db, directory)
+        for pragma in _PRAGMAS:
+            self._db.execute(pragma)
+        self._db.execute("CREATE TABLE rows (email TEXT NOT NULL UNIQUE, name TEXT NOT NULL, role_word TEXT NOT NULL,"
+                         " last_login TEXT, known INTEGER NOT NULL, pending INTEGER NOT NULL)")
 
     def get(self, email: str) -> ExportRow | None:
-        return self.rows.get(email.strip().lower())
+        found = self._db.execute(f"SELECT {_COLUMNS} FROM rows WHERE email = ?", (email.strip().lower(),)).fetchone()
+        return _from_db(found) if found else None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[ExportRow]:
+        # The cursor fetches as it goes: iterating never loads the table.
+        return (_from_db(found) for found in self._db.execute(f"SELECT {_COLUMNS} FROM rows ORDER BY rowid"))
+
+    def close(self) -> None:
+        self._closer()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _add(self, row: ExportRow) -> None:
+        last_login = row.last_login.isoformat() if row.last_login else None
+        self._pending.append((row.email, row.name, row.role_word, last_login, int(row.last_login_known),
+                              int(row.pending)))
+        if len(self._pending) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._db:  # one transaction per batch: a commit per row would be ~100x slower
+            self._db.executemany(
+                "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name,"
+                " role_word = excluded.role_word, last_login = excluded.last_login, known = excluded.known,"
+                " pending = excluded.pending", self._pending)
+        self._pending.clear()
+
+    def _finish(self) -> None:
+        self._flush()
+        self._count = self._db.execute("SELECT count(*) FROM rows").fetchone()[0]
+
+
+_BATCH = 1000
+_COLUMNS = "email, name, role_word, last_login, known, pending"
+_PRAGMAS = (
+    "PRAGMA journal_mode = OFF",  # a scratch file: a crash loses nothing worth recovering
+    "PRAGMA synchronous = OFF",
+    "PRAGMA cache_size = -2048",  # at most 2 MiB of pages in memory, whatever the file's size
+    "PRAGMA temp_store = FILE",
+)
+
+
+def _from_db(found: tuple[str, str, str, str | None, int, int]) -> ExportRow:
+    email, name, role_word, last_login, known, pending = found
+    return ExportRow(email, name, role_word, datetime.fromisoformat(last_login) if last_login else None,
+                     bool(known), bool(pending))
+
+
+def _discard(db: sqlite3.Connection, directory: str) -> None:
+    db.close()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _normalise(header: str) -> str:
@@ -82,13 +165,59 @@ def _login_like(headers: list[str]) -> str | None:
 
 def parse_members_export(vendor: str, filename: str, content: bytes | str) -> MembersExport:
     """The export's rows by email. Raises ExportError when the file is not a usable members export."""
-    text = _decode(content)
+    if isinstance(content, str):
+        return _parse(vendor, filename, io.StringIO(content, newline=""))
+    return parse_members_export_file(vendor, filename, io.BytesIO(content))
+
+
+def parse_members_export_file(vendor: str, filename: str, file: IO[bytes]) -> MembersExport:
+    """As `parse_members_export`, from a binary file read row by row (it stays open: the caller's to
+    close). A pipe, which cannot be read twice, is copied to a temporary file first."""
+    if not file.seekable():
+        return parse_members_export_chunks(vendor, filename, iter(lambda: file.read(64 * 1024), b""))
+    size = file.seek(0, os.SEEK_END)
+    if size > MAX_EXPORT_BYTES:
+        raise _too_large(size)
+    for encoding in ("utf-8-sig", "cp1252"):
+        file.seek(0)
+        text = io.TextIOWrapper(file, encoding=encoding, newline="")
+        try:
+            return _parse(vendor, filename, text)
+        except UnicodeDecodeError:
+            continue  # not this encoding: read the file again with the next
+        finally:
+            text.detach()  # leaves `file` open
+    raise ExportError("The file is not text (CSV).")
+
+
+def parse_members_export_chunks(vendor: str, filename: str, chunks: Iterable[bytes]) -> MembersExport:
+    """As `parse_members_export`, from a download arriving in chunks (`httpx.Response.iter_bytes()`): they
+    are spooled to a temporary file, refused as soon as they pass MAX_EXPORT_BYTES."""
+    with tempfile.TemporaryFile() as spool:  # on disk from the first byte: no in-memory copy to outgrow
+        size = 0
+        for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_EXPORT_BYTES:
+                raise _too_large(size)
+            spool.write(chunk)
+        return parse_members_export_file(vendor, filename, spool)
+
+
+def _too_large(size: int) -> ExportError:
+    return ExportError(f"The file is {size // (1024 * 1024)} MB or more; a members export is far smaller.")
+
+
+def _parse(vendor: str, filename: str, text: IO[str]) -> MembersExport:
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        dialect = csv.Sniffer().sniff(text.read(4096), delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    headers = [h for h in (reader.fieldnames or []) if h]
+    text.seek(0)
+    reader = csv.DictReader(text, dialect=dialect)
+    try:
+        headers = [h for h in (reader.fieldnames or []) if h]
+    except csv.Error as exc:
+        raise _not_csv(filename, exc) from None
     email_col = _find(headers, EMAIL_HEADERS, contains="email")
     login_col = _find(headers, LOGIN_HEADERS) or _login_like(headers)
     if not headers or email_col is None or login_col is None:
@@ -97,33 +226,34 @@ def parse_members_export(vendor: str, filename: str, content: bytes | str) -> Me
         shown = ", ".join(f"“{h}”" for h in headers[:12]) or "none"
         raise ExportError(f"{filename} has {lacks}, so it cannot say who is inactive "
                           f"(its columns: {shown}). Export the members list with each person's email and last login.")
-    export = MembersExport(vendor, filename, columns={"email": email_col, "last_login": login_col})
+    columns = {"email": email_col, "last_login": login_col}
     optional = {"name": _find(headers, NAME_HEADERS), "role": _find(headers, ROLE_HEADERS),
                 "status": _find(headers, STATUS_HEADERS)}
-    export.columns.update({k: v for k, v in optional.items() if v})
-    for raw in reader:
-        row = _row(raw, export.columns)
-        if row is None:
-            continue
-        if not row.last_login_known and len(export.unreadable_dates) < 3:
-            export.unreadable_dates.append(str(raw.get(login_col) or "").strip())
-        export.rows[row.email] = row
-    if not export.rows:
+    columns.update({k: v for k, v in optional.items() if v})
+    export = MembersExport(vendor, filename, columns)
+    try:
+        for raw in reader:
+            row = _row(raw, columns)
+            if row is None:
+                continue
+            if not row.last_login_known and len(export.unreadable_dates) < 3:
+                export.unreadable_dates.append(str(raw.get(login_col) or "").strip())
+            export._add(row)
+        export._finish()
+    except csv.Error as exc:
+        export.close()
+        raise _not_csv(filename, exc) from None
+    except BaseException:
+        export.close()
+        raise
+    if not len(export):
+        export.close()
         raise ExportError(f"{filename} lists nobody: no row has an email address in “{email_col}”.")
     return export
 
 
-def _decode(content: bytes | str) -> str:
-    if isinstance(content, str):
-        return content
-    if len(content) > MAX_EXPORT_BYTES:
-        raise ExportError(f"The file is {len(content) // (1024 * 1024)} MB; a members export is far smaller.")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ExportError("The file is not text (CSV).")
+def _not_csv(filename: str, exc: csv.Error) -> ExportError:
+    return ExportError(f"{filename} could not be read as CSV ({exc}). Export the members list again as CSV.")
 
 
 def _row(raw: dict[str, str | None], columns: dict[str, str]) -> ExportRow | None:

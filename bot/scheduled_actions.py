@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from bot import review_blocks, sweep_blocks
 from bot.blocks import Message, error_message
 from bot.deps import Deps
-from bot.members_export import MAX_EXPORT_BYTES, ExportError, MembersExport, parse_members_export
+from bot.members_export import ExportError, MembersExport, parse_members_export_chunks
 from bot.parsing import ReviewNow, SweepNow
 from bot.scheduled_work import ScheduledWork
 from bot.slack_post import info_message
@@ -129,7 +129,8 @@ def handle_upload(deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, An
     except ExportError as exc:
         deps.notifier.dm(user, error_message(f"The members export was not used: {exc}"))
         return
-    result = _work(deps).sweeps.add_export(sweep_id, vendor, export, user)
+    with export:  # its rows sit in a temporary file until judged
+        result = _work(deps).sweeps.add_export(sweep_id, vendor, export, user)
     text = (f"{export.filename} is judged: the sweep card in <#{_work(deps).sweeps.config.admin_channel}> now "
             "includes it." if result.ok else f"The members export was not used: {result.message}")
     deps.notifier.dm(user, info_message(text) if result.ok else error_message(text))
@@ -142,27 +143,22 @@ def _read_export(deps: Deps, client: WebClient, vendor: str, file: dict[str, Any
         url = client.files_info(file=str(file["id"]))["file"].get("url_private_download")
     if not url:
         raise ExportError(f"Slack gave no download address for {name}.")
-    return parse_members_export(vendor, name, download(client, str(url)))
+    return download_export(client, str(url), vendor, name)
 
 
-def download(client: WebClient, url: str) -> bytes:
-    """A file shared in Slack, fetched with the bot token (scope files:read). The token is only ever
-    sent to Slack's own hosts (or the configured stand-in's), never to an address a payload names."""
+def download_export(client: WebClient, url: str, vendor: str, name: str) -> MembersExport:
+    """A members export shared in Slack, fetched with the bot token (scope files:read) and read as it arrives,
+    never whole in memory (see bot.members_export). The token is only ever sent to Slack's own hosts (or the
+    configured stand-in's), never to an address a payload names."""
     host = urlsplit(url).hostname or ""
     allowed = {*SLACK_FILE_HOSTS, urlsplit(client.base_url).hostname or ""}
     if host not in allowed:
         raise ExportError(f"the file is not on Slack ({host}); upload it in the form instead.")
-    chunks, size = [], 0
     with httpx.stream("GET", url, headers={"Authorization": f"Bearer {client.token}"}, timeout=30.0) as response:
         if response.status_code != 200:
             raise ExportError(f"Slack did not hand the file over (HTTP {response.status_code}); the app needs the "
                               "files:read scope.")
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > MAX_EXPORT_BYTES:
-                raise ExportError("the file is larger than a members export can be.")
-            chunks.append(chunk)
-    return b"".join(chunks)
+        return parse_members_export_chunks(vendor, name, response.iter_bytes())
 
 
 # -- /offboard sweep and /offboard review -------------------------------------------------------

@@ -123,7 +123,7 @@ class Sweeps:
                      now: datetime) -> dict[str, Any]:
         data = result.to_json()
         if export is not None and result.source == "export":
-            data["export"] = {"by": by or "cli", "at": now.isoformat(), "rows": len(export.rows),
+            data["export"] = {"by": by or "cli", "at": now.isoformat(), "rows": len(export),
                               "filename": export.filename}
         return data
 
@@ -157,10 +157,10 @@ class Sweeps:
             session.add(run)
             self._merge_findings(session, sweep_id, vendor, people([result]))
             audit.record(session, "members_export_judged", actor=user_id, at=now, sweep=sweep_id, vendor=vendor,
-                         rows=len(export.rows), count=len(result.stale))
+                         rows=len(export), count=len(result.stale))
         self.show(sweep_id)
         self._thread(sweep_id, f":page_facing_up: <@{user_id}> uploaded {connector.label}'s members export "
-                               f"({len(export.rows)} rows): {len(result.stale)} inactive there.")
+                               f"({len(export)} rows): {len(result.stale)} inactive there.")
         return ActionResult(True)
 
     def _merge_findings(self, session: Session, sweep_id: int, vendor: str, found: list[PersonFinding]) -> None:

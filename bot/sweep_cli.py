@@ -15,14 +15,15 @@ from sqlmodel import col, select
 
 from bot.config import Settings
 from bot.inactivity import LEFT_OUT_WORDS, LeftOut, SweepPolicy, VendorSweep, people, sweep_all
-from bot.members_export import ExportError, MembersExport, parse_members_export
+from bot.members_export import ExportError, MembersExport, parse_members_export_file
 from storage.db import Database
 from storage.models import SweepExemption, utcnow
 from vendors.base import Vendor
 
 
 def read_exports(console: Console, given: Sequence[str], known: Sequence[str]) -> dict[str, MembersExport] | None:
-    """`vendor=path.csv` options as parsed exports; None (after saying why) when one is wrong."""
+    """`vendor=path.csv` options as parsed exports; None (after saying why) when one is wrong. Each file
+    is read row by row, never whole (see bot.members_export)."""
     exports: dict[str, MembersExport] = {}
     for option in given:
         vendor, sep, raw_path = option.partition("=")
@@ -30,14 +31,21 @@ def read_exports(console: Console, given: Sequence[str], known: Sequence[str]) -
         if not sep or vendor not in known:
             console.print(f"[bold red]Error:[/] --export takes tool=file.csv with a configured tool "
                           f"({', '.join(known) or 'none configured'}), not {escape(option)!r}.")
-            return None
+            return _discard(exports)
         path = Path(raw_path).expanduser()
         try:
-            exports[vendor] = parse_members_export(vendor, path.name, path.read_bytes())
+            with path.open("rb") as file:
+                exports[vendor] = parse_members_export_file(vendor, path.name, file)
         except (OSError, ExportError) as exc:
             console.print(f"[bold red]Error:[/] {escape(str(exc))}")
-            return None
+            return _discard(exports)
     return exports
+
+
+def _discard(exports: Mapping[str, MembersExport]) -> None:
+    # Their rows are in temporary files: delete them now rather than when they are collected.
+    for export in exports.values():
+        export.close()
 
 
 def policy_from(settings: Settings) -> SweepPolicy:
@@ -53,7 +61,7 @@ def exempt_now(db: Database, now: datetime) -> set[str]:
 def dry_run(console: Console, settings: Settings, vendors: Mapping[str, Vendor],
             exports: Mapping[str, MembersExport]) -> list[VendorSweep]:
     db = Database(settings.database_url)
-    db.create_schema()
+    db.migrate()
     try:
         now = utcnow()
         results = sweep_all(vendors, policy_from(settings), exempt_now(db, now), now, exports)

@@ -21,7 +21,7 @@ from vendors.sandbox.mixpanel import (
     SANDBOX_SCIM_TOKEN,
     MixpanelSandbox,
 )
-from vendors.sandbox.scim import ERROR_SCHEMA
+from vendors.sandbox.scim import ERROR_SCHEMA, ScimUser, UserTable
 from vendors.sandbox.server import Fault
 from vendors.scim import ScimClient, name_from_email, new_user_body, scim_classify, scim_detail, scim_filter_eq
 
@@ -360,3 +360,72 @@ def test_a_refused_patchop_changes_nothing(mp: MixpanelSandbox, sleeps: list[flo
     with pytest.raises(VendorError):
         scim.patch_members(owners.id, "remove", ids)  # bob is no Owner (a no-op); it-ops is the last one
     assert mp.groups_of("it-ops@corp.com") == ["Owners", "Org Admins"]
+
+
+# -- list pages (RFC 7644 §3.4.2.4) -----------------------------------------------------------------------
+def users_page(amp: AmplitudeSandbox, **params: str) -> dict[str, object]:
+    response = httpx.get(amp.url + "/scim/1/Users", params=params,
+                         headers={"Authorization": f"Bearer {SANDBOX_SCIM_KEY}"})
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def page_names(body: dict[str, object]) -> list[str]:
+    return [str(r["userName"]) for r in body["Resources"]]  # type: ignore[attr-defined,index]
+
+
+def test_list_pages_keep_scim_semantics_across_removals(amp: AmplitudeSandbox) -> None:
+    amp.reset(seed=False)
+    for n in range(10):
+        amp.add_user(f"m{n}@corp.com", pending=False)
+    body = users_page(amp, startIndex="3", itemsPerPage="4")
+    assert (body["totalResults"], body["startIndex"], body["itemsPerPage"]) == (10, 3, 4)
+    assert page_names(body) == ["m2@corp.com", "m3@corp.com", "m4@corp.com", "m5@corp.com"]
+    assert page_names(users_page(amp, startIndex="0", itemsPerPage="2")) == ["m0@corp.com", "m1@corp.com"]
+    empty = users_page(amp, startIndex="11")
+    assert empty["totalResults"] == 10 and empty["Resources"] == []
+    counted = users_page(amp, itemsPerPage="0")
+    assert counted["totalResults"] == 10 and counted["Resources"] == []
+
+    assert httpx.delete(amp.url + "/scim/1/Users/M3@corp.com",
+                        headers={"Authorization": f"Bearer {SANDBOX_SCIM_KEY}"}).status_code == 204
+    amp.add_user("late@corp.com", pending=False)
+    after = users_page(amp, startIndex="3", itemsPerPage="4")
+    assert after["totalResults"] == 10  # one gone, one added: the later ones move up, the new one is last
+    assert page_names(after) == ["m2@corp.com", "m4@corp.com", "m5@corp.com", "m6@corp.com"]
+    assert page_names(users_page(amp, startIndex="10"))[-1] == "late@corp.com"
+
+    found = users_page(amp, filter='userName eq "M5@CORP.com"')
+    assert found["totalResults"] == 1 and page_names(found) == ["m5@corp.com"]
+    assert users_page(amp, filter='userName eq "m3@corp.com"')["totalResults"] == 0  # deleted
+
+
+def test_a_page_renders_only_its_own_users(amp: AmplitudeSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep reads 100,000 users in 1,000 pages: each page must cost its 100 users, not the directory."""
+    amp.reset(seed=False)
+    for n in range(20_000):
+        amp.add_user(f"m{n:05d}@corp.com", pending=False)
+    rendered: list[str] = []
+    to_json = ScimUser.to_json
+    monkeypatch.setattr(ScimUser, "to_json", lambda user: rendered.append(user.user_name) or to_json(user))
+    body = users_page(amp, startIndex="19951", itemsPerPage="100")
+    assert body["totalResults"] == 20_000 and page_names(body) == [f"m{n:05d}@corp.com" for n in range(19_950, 20_000)]
+    assert len(rendered) == 50
+    rendered.clear()
+    assert page_names(users_page(amp, filter='userName eq "m12345@corp.com"')) == ["m12345@corp.com"]
+    assert rendered == ["m12345@corp.com"]
+
+
+def test_the_user_table_keeps_order_and_finds_by_username() -> None:
+    table = UserTable()
+    for key in ("1", "2", "3"):
+        table[key] = ScimUser(key, f"U{key}@corp.com", "", "")
+    table["2"] = ScimUser("2", "renamed@corp.com", "", "")  # replaced in place, as in a dict
+    assert list(table) == ["1", "2", "3"] and [u.user_name for u in table.slice(1, 5)] == ["renamed@corp.com",
+                                                                                           "U3@corp.com"]
+    assert table.named("u2@corp.com") is None and table.named("RENAMED@corp.com") is table["2"]
+    table["4"] = ScimUser("4", "u1@corp.com", "", "")  # the same userName twice: the first is found
+    del table["1"]
+    assert table.named("U1@corp.com") is table["4"] and len(table) == 3
+    assert [u.id for u in table.values()] == ["2", "3", "4"]

@@ -6,6 +6,10 @@ What it reproduces (RFC 7644 unless a subclass says otherwise): `/Users` and `/G
 PATCH (`active`), DELETE → 204, group PatchOps that add or remove members, Bearer-token auth (401),
 and every error — 429 with `Retry-After` included — in the SCIM error shape.
 
+A page costs what it returns, not the whole directory: the users are kept in the order they were
+added, with an index by `userName` (`UserTable`), so a sweep reading 100,000 users in 1,000 pages
+does 1,000 pages' work, not 1,000 times the directory's.
+
 Subclasses set the class attributes, seed their world in `seed()`, and may refuse or change what a
 call does through the hooks (`refuse_create`, `refuse_removal`, `refuse_group_change`,
 `on_deactivate`, `group_json`). Every helper takes the state lock, so tests may call them while the
@@ -22,7 +26,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, MutableMapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import unquote
@@ -82,6 +86,67 @@ class ScimUser:
         }
 
 
+class UserTable(MutableMapping[str, ScimUser]):
+    """The users by key (their id, case-folded where ids are case-insensitive), in the order they were
+    added, plus an index by case-folded `userName`: a list page is a slice and a `userName eq` filter a
+    lookup. Removing someone costs a scan of the order, which is fine: removals are one at a time."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, ScimUser] = {}
+        self._order: list[str] = []  # the keys, in the order the users were added
+        self._by_name: dict[str, str] = {}  # case-folded userName → key of the first user with it
+
+    def __getitem__(self, key: str) -> ScimUser:
+        return self._by_key[key]
+
+    def __setitem__(self, key: str, user: ScimUser) -> None:
+        if key in self._by_key:  # replaced in place, as in a dict
+            self._forget_name(key, self._by_key[key])
+        else:
+            self._order.append(key)
+        self._by_key[key] = user
+        self._by_name.setdefault(user.user_name.casefold(), key)
+
+    def __delitem__(self, key: str) -> None:
+        user = self._by_key.pop(key)
+        self._order.remove(key)
+        self._forget_name(key, user)
+
+    def _forget_name(self, key: str, user: ScimUser) -> None:
+        name = user.user_name.casefold()
+        if self._by_name.get(name) != key:
+            return
+        del self._by_name[name]
+        # Another user with the same userName (only tests' helpers make one) is found next.
+        same = next((k for k in self._order if k != key and self._by_key[k].user_name.casefold() == name), None)
+        if same is not None:
+            self._by_name[name] = same
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    # dict's own views: the mixins' would look every key up again
+    def keys(self) -> KeysView[str]:
+        return self._by_key.keys()
+
+    def values(self) -> ValuesView[ScimUser]:
+        return self._by_key.values()
+
+    def items(self) -> ItemsView[str, ScimUser]:
+        return self._by_key.items()
+
+    def named(self, user_name: str) -> ScimUser | None:
+        """The user whose `userName` is `user_name`, compared case-insensitively."""
+        key = self._by_name.get(user_name.casefold())
+        return self._by_key[key] if key is not None else None
+
+    def slice(self, offset: int, size: int) -> list[ScimUser]:
+        return [self._by_key[key] for key in self._order[offset:offset + size]]
+
+
 @dataclass
 class ScimGroup:
     id: str
@@ -113,7 +178,7 @@ class ScimSandbox(LoopbackServer):
         the vendor's own maximum, so a test sees several pages without seeding thousands of people."""
         with self._state:
             self.page_size = min(page_size or self.max_page_size, self.max_page_size)
-            self.users: dict[str, ScimUser] = {}  # by id (case-folded when ids are case-insensitive)
+            self.users = UserTable()  # by id (case-folded when ids are case-insensitive)
             self.groups: dict[str, ScimGroup] = {}
             self._next_id = 1
             self.received: list[tuple[str, str]] = []  # written before answering, unlike `log`
@@ -210,8 +275,7 @@ class ScimSandbox(LoopbackServer):
 
     def user(self, email: str) -> ScimUser | None:
         with self._state:
-            wanted = email.casefold()
-            return next((u for u in self.users.values() if u.user_name.casefold() == wanted), None)
+            return self.users.named(email)
 
     def group(self, name: str) -> ScimGroup | None:
         with self._state:
@@ -259,28 +323,30 @@ class ScimSandbox(LoopbackServer):
 
     def _list_users(self, request: Request) -> Response:
         with self._state:
-            users = list(self.users.values())
             wanted = request.arg("filter")
             if wanted:
                 match = _EQ_FILTER.match(wanted)
                 if not match or match["attr"].lower() != "username":
                     return scim_error(400, f"Unsupported filter: {wanted}", "invalidFilter")
-                value = match["value"].replace('\\"', '"').replace("\\\\", "\\").casefold()
-                users = [u for u in users if u.user_name.casefold() == value]
-            return self._page(request, [u.to_json() for u in users if self.listed(u)])
+                value = match["value"].replace('\\"', '"').replace("\\\\", "\\")
+                found = self.users.named(value)
+                matches = [found] if found else []
+                return self._page(request, len(matches), lambda offset, size: matches[offset:offset + size],
+                                  ScimUser.to_json)
+            return self._page(request, len(self.users), self.users.slice, ScimUser.to_json)
 
-    def listed(self, user: ScimUser) -> bool:
-        return True
-
-    def _page(self, request: Request, items: list[dict[str, Any]]) -> Response:
+    def _page(self, request: Request, total: int, take: Callable[[int, int], Sequence[Any]],
+              to_json: Callable[[Any], dict[str, Any]]) -> Response:
+        """One page of a list of `total` resources: `take(offset, size)` gives the page's, and only
+        they are rendered."""
         try:
             start = max(1, int(request.arg("startIndex", "1") or 1))  # RFC: values below 1 mean 1
             size = int(request.arg(self.page_size_param, str(self.page_size)) or self.page_size)
         except ValueError:
             return scim_error(400, "startIndex and the page size must be integers", "invalidValue")
         size = max(0, min(size, self.page_size))
-        page = items[start - 1:start - 1 + size]
-        return Response(200, {"schemas": [LIST_SCHEMA], "totalResults": len(items), "startIndex": start,
+        page = [to_json(item) for item in take(start - 1, size)]
+        return Response(200, {"schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start,
                               "itemsPerPage": len(page), "Resources": page})
 
     def _create_user(self, request: Request) -> Response:
@@ -305,7 +371,7 @@ class ScimSandbox(LoopbackServer):
     def _get_user(self, request: Request) -> Response:
         with self._state:
             user = self._find(request.params["id"])
-            return Response(200, user.to_json()) if user and self.listed(user) else self.not_found()
+            return Response(200, user.to_json()) if user else self.not_found()
 
     def _put_user(self, request: Request) -> Response:
         self._note_user_write(request.params["id"])
@@ -331,7 +397,7 @@ class ScimSandbox(LoopbackServer):
     def _set_active(self, raw_id: str, active: Any) -> Response:
         with self._state:
             user = self._find(raw_id)
-            if not user or not self.listed(user):
+            if not user:
                 return self.not_found()
             if active is False and user.active:
                 refusal = self.refuse_removal(user)
@@ -348,7 +414,7 @@ class ScimSandbox(LoopbackServer):
         with self._state:
             self._note_user_write(request.params["id"])
             user = self._find(request.params["id"])
-            if not user or not self.listed(user):
+            if not user:
                 return self.not_found()
             refusal = self.refuse_removal(user)
             if refusal:
@@ -372,7 +438,8 @@ class ScimSandbox(LoopbackServer):
                 if not match or match["attr"].lower() != "displayname":
                     return scim_error(400, f"Unsupported filter: {wanted}", "invalidFilter")
                 groups = [g for g in groups if g.display_name == match["value"]]
-            return self._page(request, [self.group_json(g) for g in groups])
+            return self._page(request, len(groups), lambda offset, size: groups[offset:offset + size],
+                              self.group_json)
 
     def _create_group(self, request: Request) -> Response:
         body = request.json() or {}
