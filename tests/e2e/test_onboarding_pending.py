@@ -192,7 +192,9 @@ def test_the_access_end_date_reminds_the_day_before_and_asks_for_removal_on_the_
     tina_id = tina.id
     assert tina_id is not None
     eventually(lambda: _status(world, tina_id) == RequestStatus.PENDING_APPROVAL, what="the request's assessment")
-    request_card = eventually(lambda: _request_card(world, tina_id), what="the offboarding card")
+    # The card is re-rendered after the status changes: wait until it asks for approval.
+    request_card = eventually(lambda: (card := _request_card(world, tina_id)) and blocks.APPROVE in text_of(card)
+                              and card, what="the offboarding card asking for approval")
     assert "Contract end" in text_of(request_card)
     click(world, request_card, blocks.APPROVE, APPROVER)  # the inviter asked for it: someone else decides
     eventually(lambda: any("someone else must decide" in t for t in ephemerals_to(world, APPROVER)),
