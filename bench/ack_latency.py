@@ -2,14 +2,17 @@
 `offboard serve` in HTTP mode on loopback. Prints p50/p95/p99 of the time to the HTTP response, then
 checks that the slow work each request started (a form opened, an approved removal) still completed.
 
-The bot runs in its own process, as in production; the requests are signed in this process and sent
-from another one, so neither the Slack stand-in nor the sandbox shares an interpreter with the timing.
+The bot runs in its own processes, as in production (`offboard serve`: the ack front, bot.front, and the
+bot behind it); the requests are signed in this process and sent from another one, so neither the Slack
+stand-in nor the sandbox shares an interpreter with the timing. The sender's own cost (httpx, 25 threads
+under one GIL) is part of every figure: against the front alone it was most of the p50 (about 9 ms of 11).
 
     .venv/bin/python -m bench.ack_latency [--requests 500] [--in-flight 25]
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -86,7 +89,10 @@ def main(
             console.print(f"Preparing {clicks} requests waiting for approval, through Slack (not timed)…")
             cards = prepare_cards(bot, slack, posthog, db, clicks)
             deliveries = sign_deliveries(bot, slack, cards, commands)
-            console.print(f"Sending {requests} signed requests, {in_flight} in flight, from another process…")
+            # The machine is often shared: say how busy it was, as the figures depend on it.
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            console.print(f"Sending {requests} signed requests, {in_flight} in flight, from another process "
+                          f"(load average {load} on {os.cpu_count()} cores)…")
             started = time.perf_counter()
             with ProcessPoolExecutor(max_workers=1) as sender:
                 results = sender.submit(post_all, bot.events_url, deliveries, in_flight).result()
@@ -108,10 +114,14 @@ def prepare_cards(bot: ServedBot, slack: SlackStandIn, posthog: PostHogSandbox, 
         driver.slash_command("/offboard", email, user_id=REQUESTER, channel_id=COMMAND_CHANNEL)
         wait(lambda b=before: len(slack.calls("views.open")) > b, "the form")
         driver.submit_view(slack.calls("views.open")[-1].params["view"], {"reason": "resignation"}, user_id=REQUESTER)
-    wait(lambda: pending(db) == count, "every card to wait for approval", timeout=300)
-    cards = [m for m in slack.messages(APPROVALS_CHANNEL) if blocks.APPROVE in str(m.get("blocks"))]
-    assert len(cards) == count, len(cards)
-    return cards
+    wait(lambda: pending(db) == count, "every request to wait for approval", timeout=300)
+    # A card is re-rendered with its buttons just after its request's status changes: wait for that too.
+    wait(lambda: len(approvable(slack)) == count, "every card to show its approve button")
+    return approvable(slack)
+
+
+def approvable(slack: SlackStandIn) -> list[dict[str, Any]]:
+    return [m for m in slack.messages(APPROVALS_CHANNEL) if blocks.APPROVE in str(m.get("blocks"))]
 
 
 def sign_deliveries(bot: ServedBot, slack: SlackStandIn, cards: list[dict[str, Any]], commands: int) -> list[Delivery]:

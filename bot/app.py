@@ -26,6 +26,7 @@ from bot.scheduler import start_scheduler
 from bot.server import HttpServer
 from bot.workflow import Workflow
 from storage.db import Database
+from storage.leases import RequestLeases
 from storage.models import utcnow
 from storage.retention import policy_with, purge
 from vendors.base import Vendor
@@ -102,6 +103,7 @@ class Bot:
     settings: Settings
     deliveries: DeliveryLog | None = None
     onboarding: Onboarding | None = None  # issue 8: invitations (/onboard)
+    verified_upstream: bool = False  # requests come through the ack front (bot.front), which checked them
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     _http: HttpServer | None = field(default=None, repr=False)
 
@@ -138,6 +140,9 @@ class Bot:
             log.info("retention purge erased %d audit entries' personal data", report.audit_entries)
 
     def start_http(self, host: str = "127.0.0.1", port: int = 0) -> HttpServer:
+        # An app built to sit behind the ack front does not check signatures itself.
+        if self.verified_upstream:
+            raise RuntimeError("this bot's app checks no signatures: serve it through bot.front only")
         self._http = HttpServer(self.app, host, port).start()
         return self._http
 
@@ -159,10 +164,13 @@ def create_bot(
     *,
     vendors: Mapping[str, Vendor] | None = None,
     clock: Callable[[], datetime] = utcnow,
+    verified_upstream: bool = False,
 ) -> Bot:
+    """`verified_upstream`: every request reaches the app through the ack front (bot.front), which has
+    checked its signature already; see bot.front_link for why the app must not check it again."""
     client = slack_client(settings)
     db = Database(settings.database_url)
-    db.create_schema()
+    db.migrate()
     directory = SlackDirectory(client, settings.approvers, settings.approver_group)
     notifier = SlackNotifier(
         client,
@@ -172,7 +180,9 @@ def create_bot(
         clock=clock,
     )
     chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings)
+    leases = RequestLeases(db, seconds=settings.lease_seconds, clock=clock)  # issue 7: several instances
     workflow = Workflow(db, chosen_vendors, notifier, with_fallback(directory.may_approve, settings), clock=clock,
+                        leases=leases,
                         **changes.workflow_options(client, settings, clock))  # issue 6
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
@@ -180,7 +190,7 @@ def create_bot(
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() or None,
-        request_verification_enabled=not settings.socket_mode,
+        request_verification_enabled=not (settings.socket_mode or verified_upstream),
         # Bolt acks from inside the listener's thread and its default pool has 5: with more requests in
         # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
@@ -192,4 +202,5 @@ def create_bot(
     scheduled_actions.register(app, deps)
     changes.register(app, deps)  # issue 6: emergency, batches, restore
     onboarding = onboard_actions.register(app, deps, settings)  # issue 8: /onboard
-    return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding)
+    return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding,
+               verified_upstream=verified_upstream)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +39,8 @@ def serve(
     env_file: Annotated[Path | None, typer.Option(help="A .env-style file with the settings.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on OFFBOARD_PORT at /slack/events."""
+    """Run the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on OFFBOARD_PORT at /slack/events
+    (answered by a small process of its own, so acks never wait behind the bot's work)."""
     _configure_logging(verbose)
     if env_file:
         os.environ["OFFBOARD_ENV_FILE"] = str(env_file)
@@ -70,8 +72,15 @@ def serve(
     front = FrontProcess(bot.app, FrontConfig(settings.host, settings.port,
                                               settings.slack_signing_secret.get_secret_value(),
                                               logging.DEBUG if verbose else logging.INFO))
+    # Service managers stop with SIGTERM: stop as for Ctrl-C, so what the front acked is still handed
+    # over and started (the default would drop it, acked, on the floor).
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        front.start()
+        try:
+            front.start()
+        except RuntimeError as exc:
+            console.print(f"[bold red]offboard cannot start:[/] {exc}")
+            raise typer.Exit(1) from exc
         console.print(f"offboard is listening on {front.url}")
         exit_code = front.wait()
         # Acks without the bot behind them would promise work nobody does: stop, and let the service
@@ -83,6 +92,10 @@ def serve(
     finally:
         front.stop()
         bot.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()

@@ -5,6 +5,10 @@ signed request can replay it while its timestamp is fresh (5 minutes). Either wa
 (every interaction carries its own trigger_id/action_ts), so the body's digest identifies the
 delivery. The first to insert the digest handles the request; a repeat is answered 200 with nothing
 done, and recorded in the log (not the audit log: nothing changed).
+
+Under `offboard serve` the ack front (bot.front) answers slash commands and clicks before this claim is
+made: with the same empty 200 a repeat gets, so the answer gives nothing away, and the claim still comes
+before any listener runs.
 """
 
 from __future__ import annotations

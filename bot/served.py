@@ -51,12 +51,29 @@ class ServedBot:
             return False
 
     def kill(self) -> None:
-        """SIGKILL: no cleanup, no flush, whatever was on the wire is cut off."""
+        """SIGKILL: no cleanup, no flush, whatever was on the wire is cut off. The ack front (a child,
+        bot.front) exits when it sees its parent gone; wait for that, as the next start needs the port."""
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+        self._wait_for_port_to_close()
+
+    def _wait_for_port_to_close(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.base}/healthz", timeout=1)
+            except httpx.TransportError:
+                return
+            time.sleep(0.02)
+        raise RuntimeError("the ack front outlived offboard serve")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+            self.process.terminate()  # SIGTERM: it hands over and finishes what it acked, then exits
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self._wait_for_port_to_close()

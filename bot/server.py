@@ -1,4 +1,8 @@
-"""HTTP mode: Slack's requests arrive at /slack/events; /healthz answers load balancers."""
+"""HTTP in the bot's own process: Slack's requests arrive at /slack/events; /healthz answers load balancers.
+
+For the local world and tests (`Bot.start_http`), where the Bolt app checks signatures itself. `offboard
+serve` answers from a process of its own instead (bot.front), so acks never wait behind the bot's work.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,119 @@
+"""The ack front's decisions (bot.front), without HTTP or a child process: what it answers at once,
+what it refuses, what it asks the bot, and what it hands over."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from urllib.parse import parse_qs, urlencode
+
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.front import EMPTY_OK, REFUSED, Acked, Answer, Ask, Front, answered_at_once
+
+SECRET = "front-test-secret"
+FORM = "application/x-www-form-urlencoded"
+COMMAND = urlencode({"command": "/offboard", "text": "help", "user_id": "UREQ", "trigger_id": "1.2.abc"})
+CLICK = urlencode({"payload": json.dumps({"type": "block_actions", "actions": [{"action_id": "approve"}]})})
+SUBMISSION = urlencode({"payload": json.dumps({"type": "view_submission", "view": {"callback_id": "x"}})})
+
+
+def signed(body: str, *, secret: str = SECRET, age: int = 0, **extra: str) -> dict[str, str]:
+    ts = str(int(time.time()) - age)
+    return {"content-type": FORM, "x-slack-request-timestamp": ts,
+            "x-slack-signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body), **extra}
+
+
+@pytest.fixture
+def link() -> Iterator[tuple[Front, Connection]]:
+    ours, bots = Pipe()
+    front = Front(SECRET, ours).start()
+    yield front, bots
+    bots.close()
+
+
+def received(bots: Connection, timeout: float = 2.0) -> object | None:
+    return bots.recv() if bots.poll(timeout) else None
+
+
+def test_only_commands_and_clicks_are_answered_at_once() -> None:
+    assert answered_at_once(parse_qs(COMMAND))
+    assert answered_at_once(parse_qs(CLICK))
+    assert not answered_at_once(parse_qs(SUBMISSION))  # its answer may carry validation errors
+    assert not answered_at_once(parse_qs(urlencode({"payload": "not json"})))
+    assert not answered_at_once(parse_qs(urlencode({"payload": "[1]"})))
+
+
+def test_the_events_api_is_asked_of_the_bot(link: tuple[Front, Connection]) -> None:
+    front, bots = link
+    body = json.dumps({"type": "event_callback", "command": "/offboard"})
+    headers = {**signed(body), "content-type": "application/json"}
+    threading.Thread(target=front.handle, args=(body.encode(), headers), daemon=True).start()
+    assert isinstance(received(bots), Ask)
+
+
+@pytest.mark.parametrize("body", [COMMAND, CLICK], ids=["command", "click"])
+def test_a_signed_command_or_click_is_answered_empty_and_handed_to_the_bot(
+    link: tuple[Front, Connection], body: str,
+) -> None:
+    front, bots = link
+    headers = signed(body, **{"x-slack-retry-num": "1", "x-slack-bolt-lazy-only": "1"})
+    assert front.handle(body.encode(), headers) == EMPTY_OK
+    handed = received(bots)
+    assert isinstance(handed, Acked) and handed.body == body
+    assert handed.headers["x-slack-retry-num"] == "1"  # the bot logs retries it ignores
+    assert "x-slack-bolt-lazy-only" not in handed.headers  # Bolt's own header: never taken from outside
+
+
+@pytest.mark.parametrize("headers", [
+    signed(COMMAND, secret="not-the-secret"),
+    signed(COMMAND, age=360),  # Slack's signatures are good for 5 minutes
+    {"content-type": FORM},
+    {**signed(COMMAND), "x-slack-signature": ""},
+    {**signed(COMMAND), "x-slack-request-timestamp": "soon"},
+], ids=["forged", "stale", "unsigned", "empty signature", "odd timestamp"])
+def test_a_request_not_signed_by_slack_is_refused_and_never_reaches_the_bot(
+    link: tuple[Front, Connection], headers: dict[str, str],
+) -> None:
+    front, bots = link
+    assert front.handle(COMMAND.encode(), headers) == REFUSED
+    assert received(bots, timeout=0.2) is None
+
+
+def test_a_tampered_body_is_refused(link: tuple[Front, Connection]) -> None:
+    front, bots = link
+    assert front.handle((COMMAND + "&text=delete").encode(), signed(COMMAND)) == REFUSED
+    assert received(bots, timeout=0.2) is None
+
+
+def test_a_modal_submission_gets_the_bots_answer(link: tuple[Front, Connection]) -> None:
+    front, bots = link
+    errors = json.dumps({"response_action": "errors", "errors": {"reason": "Choose a reason."}})
+
+    def bot() -> None:
+        ask = received(bots)
+        assert isinstance(ask, Ask) and ask.body == SUBMISSION
+        bots.send(Answer(ask.ask_id, 200, {"content-type": "application/json;charset=utf-8"}, errors))
+
+    threading.Thread(target=bot).start()
+    reply = front.handle(SUBMISSION.encode(), signed(SUBMISSION))
+    assert (reply.status, reply.body.decode(), reply.content_type) == (200, errors, "application/json;charset=utf-8")
+
+
+def test_slacks_certificate_check_is_answered_without_the_bot(link: tuple[Front, Connection]) -> None:
+    front, bots = link
+    assert front.handle(b"ssl_check=1&token=x", {"content-type": FORM}) == EMPTY_OK
+    assert received(bots, timeout=0.2) is None
+
+
+def test_when_the_bot_is_far_behind_slack_is_told_to_retry_later() -> None:
+    ours, bots = Pipe()
+    front = Front(SECRET, ours, max_waiting=1)  # not started: nothing is handed over
+    assert front.handle(COMMAND.encode(), signed(COMMAND)) == EMPTY_OK
+    assert front.handle(COMMAND.encode(), signed(COMMAND)).status == 503
+    bots.close()
