@@ -32,7 +32,7 @@ from vendors.sandbox.server import Fault
 LEAVER = "dave@corp.com"
 
 
-def wait(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+def wait(check: Callable[[], Any], what: str, timeout: float = 40.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = check()

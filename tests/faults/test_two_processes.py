@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from storage import audit
 from storage.db import Database
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, Step, StepStatus, utcnow
 from tests.e2e.conftest import confirm_values
+from tests.faults.test_crash_resume import wait
 from vendors.base import Role
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
 from vendors.sandbox.server import Fault
@@ -36,17 +37,6 @@ from vendors.sandbox.server import Fault
 APPROVALS = "CAPPROVALS"
 PEOPLE = [f"leaver{n}@corp.com" for n in range(6)]
 LATER = "later@corp.com"  # removed at a time set in the form
-
-
-def wait(check: Callable[[], Any], what: str, timeout: float = 40.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class Cluster:
