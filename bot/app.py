@@ -6,7 +6,7 @@ import logging
 import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -30,6 +30,7 @@ from storage.leases import RequestLeases
 from storage.models import utcnow
 from storage.retention import policy_with, purge
 from vendors.base import Vendor
+from vendors.http import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +41,19 @@ def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
     from vendors import amplitude, kissmetrics, mixpanel, posthog
 
     manual = {name.lower() for name in settings.manual_vendors}
-    scale = settings.rate_limit_scale
+    scale, connections = settings.rate_limit_scale, settings.vendor_connections
     configured: dict[str, Vendor] = {}
     if settings.posthog_api_key.get_secret_value() and "posthog" not in manual:
         configured["posthog"] = posthog.PostHogVendor(
             api_key=settings.posthog_api_key.get_secret_value(),
             host=settings.posthog_host,
             organization_id=settings.posthog_org_id,
-            policy=posthog.DEFAULT_POLICY.scaled(scale),
+            policy=replace(posthog.DEFAULT_POLICY.scaled(scale), max_concurrency=connections),
         )
     if settings.amplitude_scim_key.get_secret_value() and "amplitude" not in manual:
         configured["amplitude"] = amplitude.AmplitudeVendor(
             settings.amplitude_scim_key.get_secret_value(), region=settings.amplitude_region,
-            policy=amplitude.DEFAULT_POLICY.scaled(scale),
+            policy=replace(amplitude.DEFAULT_POLICY.scaled(scale), max_concurrency=connections),
         )
     if settings.mixpanel_scim_token.get_secret_value() and "mixpanel" not in manual:
         configured["mixpanel"] = mixpanel.MixpanelVendor(
@@ -61,6 +62,7 @@ def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
             service_account_username=settings.mixpanel_service_account_username or None,
             service_account_secret=settings.mixpanel_service_account_secret.get_secret_value() or None,
             organization_id=settings.mixpanel_org_id or None,
+            policy=RetryPolicy(max_concurrency=connections),
         )
     if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value() or "kissmetrics" in manual:
         api_key = settings.kissmetrics_api_key.get_secret_value() if "kissmetrics" not in manual else ""
@@ -182,7 +184,7 @@ def create_bot(
     chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings)
     leases = RequestLeases(db, seconds=settings.lease_seconds, clock=clock)  # issue 7: several instances
     workflow = Workflow(db, chosen_vendors, notifier, with_fallback(directory.may_approve, settings), clock=clock,
-                        leases=leases,
+                        leases=leases, workers=settings.workers,
                         **changes.workflow_options(client, settings, clock))  # issue 6
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,

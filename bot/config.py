@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     manual_vendors: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_MANUAL_VENDORS"))
     # Multiplies every vendor's documented rate limit (a vendor that granted you more, or a benchmark).
     rate_limit_scale: float = Field(1.0, gt=0, validation_alias=_env("OFFBOARD_RATE_LIMIT_SCALE"))
+    # Issue 7: how many calls each vendor (PostHog, Amplitude, Mixpanel) may have on the wire at once; their rate
+    # limits still apply. Kissmetrics always sends one at a time. More helps when calls are slow, not limited.
+    vendor_connections: int = Field(4, ge=1, le=64, validation_alias=_env("OFFBOARD_VENDOR_CONNECTIONS"))
+    # Requests assessed or carried out at once in this instance (each fans out to its vendors in parallel).
+    workers: int = Field(16, ge=1, le=256, validation_alias=_env("OFFBOARD_WORKERS"))
 
     # Audit evidence and retention (issue 5): fields go below this line.
     # Who may see audit data in Slack (Slack user ids); empty: whoever may approve.

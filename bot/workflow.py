@@ -13,7 +13,9 @@ threads (or later two processes), and to restart at any moment:
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -29,6 +31,7 @@ from bot import modes
 from storage import audit
 from storage.changes import ChangeFacts, add_business_days, load_facts
 from storage.db import Database
+from storage.leases import RequestLeases
 from storage.models import (
     OPEN_STATUSES,
     Approval,
@@ -60,6 +63,16 @@ from vendors.base import (
 log = logging.getLogger(__name__)
 
 NOTIFY_VENDOR = "slack"  # the pseudo-vendor that owns notification steps
+DEFAULT_WORKERS = 16  # requests assessed or carried out at once
+VENDORS_PER_WORKER = 4  # vendor-pool threads per worker: a request's vendors run side by side
+SETTLE_STRIPES = 64
+PROGRESS_INTERVAL = 1.0  # seconds: a card shows step-by-step progress at most this often
+CARD_TIMES_KEPT = 10_000  # cards whose last render time is remembered; older ones just render at once
+SHUTDOWN_GRACE = 60.0  # seconds shutdown waits for work under way (and the work it starts) to finish
+
+
+# Where a request has steps to run: executing, waiting on a person's tick, or stopped at a failure.
+ACTIVE_STATUSES = (RequestStatus.EXECUTING, RequestStatus.AWAITING_MANUAL, RequestStatus.NEEDS_ATTENTION)
 
 
 class Reason(StrEnum):
@@ -274,21 +287,40 @@ class Workflow:
         *,
         clock: Callable[[], datetime] = utcnow,
         background: Executor | None = None,
-        vendor_workers: int = 8,
+        workers: int = DEFAULT_WORKERS,
+        progress_interval: float = PROGRESS_INTERVAL,
+        vendor_workers: int | None = None,
         changes: modes.ChangeConfig | None = None,
         may_respond: ApproverCheck | None = None,
         change_notifier: ChangeNotifier | None = None,
+        leases: RequestLeases | None = None,
     ) -> None:
         self.db = db
+        # Issue 7: one worker per request at a time across every instance sharing the database (see _work).
+        self.leases = leases or RequestLeases(db, clock=clock)
         self.vendors = dict(vendors)
         self.notifier = notifier
         self.may_approve = may_approve
         self.clock = clock
-        self._background = background or ThreadPoolExecutor(max_workers=4, thread_name_prefix="workflow")
-        self._vendor_pool = ThreadPoolExecutor(max_workers=vendor_workers, thread_name_prefix="vendor")
-        self._settle_lock = threading.Lock()
-        self._card_locks: dict[int, threading.Lock] = {}
-        self._card_locks_guard = threading.Lock()
+        # A worker mostly waits on vendors (or on their rate limits), so there are many: with few, a bulk run's
+        # requests queue behind each other while the vendors sit idle. Each request fans out to its vendors on
+        # the vendor pool, so that is sized for every busy worker's vendors at once.
+        self._background = background or ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workflow")
+        self._vendor_pool = ThreadPoolExecutor(max_workers=vendor_workers or workers * VENDORS_PER_WORKER,
+                                               thread_name_prefix="vendor")
+        # Settling is per request: one request's settle (and the notifications it sends) must not hold up
+        # another's. Striped, so the locks do not grow with the number of requests ever seen.
+        self._settle_locks = [threading.Lock() for _ in range(SETTLE_STRIPES)]
+        self._cards_guard = threading.Lock()
+        self._cards_dirty: set[int] = set()
+        self._cards_rendering: set[int] = set()
+        self._cards_shown_at: dict[int, float] = {}  # monotonic time of each card's last render
+        self.progress_interval = progress_interval
+        self._runs_guard = threading.Lock()
+        self._runs_wanted: set[int] = set()
+        self._runs_active: set[int] = set()
+        self._tasks = threading.Condition()
+        self._tasks_open = 0  # submitted and not finished, so shutdown can let follow-ups run
         # Issue 6: emergency responders, the settings of the partial modes, batches and restores, and where
         # their own messages go (the security channel, the batch card).
         self.changes = changes or modes.ChangeConfig()
@@ -392,7 +424,11 @@ class Workflow:
         self._submit(self.assess, request_id)
 
     def assess(self, request_id: int) -> None:
-        """Ask every vendor about the person at once, store what they said, plan the steps."""
+        """Ask every vendor about the person at once, store what they said, plan the steps (one worker at a
+        time, across instances: see _work)."""
+        self._work(request_id)
+
+    def _assess_pass(self, request_id: int) -> None:
         self._show(request_id)  # the card appears at once, saying it is checking
         with self.db.session() as session:
             request = session.get(OffboardRequest, request_id)
@@ -423,7 +459,7 @@ class Workflow:
                 audit.record(session, "awaiting_approval", request_id=request_id, at=now)
         self._show(request_id)
         if moved and runs_now:
-            self._submit(self.execute, request_id)
+            self.start_execution(request_id)
         if batch_id is not None:
             self._batch_progress(batch_id)
 
@@ -555,7 +591,7 @@ class Workflow:
                 audit.record(session, "scheduled", request_id=request_id, at=now, due=request.effective_at)
         self._show(request_id)
         if not due_later:
-            self._submit(self.execute, request_id)
+            self.start_execution(request_id)
         return ActionResult(True)
 
     def reject(self, request_id: int, user_id: str, comment: str) -> ActionResult:
@@ -589,7 +625,7 @@ class Workflow:
             audit.record(session, "rejected", actor=user_id, request_id=request_id, at=now, comment=comment)
             self._plan_notifications(session, request_id, [NotificationKind.DM_REQUESTER])
         self._show(request_id)
-        self._submit(self.deliver_notifications, request_id)
+        self._submit(self._work, request_id)
         return ActionResult(True)
 
     def cancel(self, request_id: int, user_id: str) -> ActionResult:
@@ -655,18 +691,93 @@ class Workflow:
 
     # -- execution ------------------------------------------------------------------------------
     def start_execution(self, request_id: int) -> None:
-        self._submit(self.execute, request_id)
+        """Run what is due in the background. Asks coalesce: while a run for the request is queued or under
+        way, another ask (five checklist ticks in a row) only makes it go round once more when it ends, so
+        every ask is followed by a full run and none is repeated for nothing."""
+        with self._runs_guard:
+            self._runs_wanted.add(request_id)
+            if request_id in self._runs_active:
+                return
+            self._runs_active.add(request_id)
+        if not self._submit(self._execute_while_wanted, request_id):
+            with self._runs_guard:
+                self._runs_active.discard(request_id)
+
+    def _execute_while_wanted(self, request_id: int) -> None:
+        while True:
+            with self._runs_guard:
+                if request_id not in self._runs_wanted:
+                    self._runs_active.discard(request_id)
+                    return
+                self._runs_wanted.discard(request_id)
+            try:
+                self.execute(request_id)
+            except Exception:  # logged; only an ask made meanwhile runs it again, as its own run would have
+                log.exception("execution of request %s failed", request_id)
 
     def execute(self, request_id: int) -> None:
-        """Run every automated step that is due, vendors in parallel, each vendor's steps in order."""
-        snapshot = self.snapshot(request_id)
-        if snapshot is None or snapshot.status not in (RequestStatus.EXECUTING, RequestStatus.AWAITING_MANUAL):
+        """Run every automated step that is due, vendors in parallel, each vendor's steps in order (one worker
+        at a time, across instances: see _work)."""
+        self._work(request_id)
+
+    def _work(self, request_id: int, *, take_over: bool = False) -> None:
+        """Whatever the request needs now, done under its lease (storage/leases.py): so two bot instances
+        sharing the database never assess or execute one request at once. Finding it taken, a worker leaves
+        the holder one more pass and goes. `take_over`: the request's last worker is gone (a restart, a dead
+        instance), so whatever it left running was cut off and goes back to pending."""
+        if not self.leases.acquire(request_id):
             return
-        vendor_names = [v for v in snapshot.vendor_names if snapshot.steps_for(v)]
-        list(self._vendor_pool.map(lambda name: self._run_vendor_chain(request_id, name), vendor_names))
-        self._settle(request_id)
-        if snapshot.change.mode == RequestMode.EMERGENCY:
-            self._clock_emergency(request_id)  # issue 6
+        try:
+            if take_over:
+                self._requeue_interrupted(request_id)
+            while True:
+                self._pass(request_id)
+                if self.leases.release(request_id):
+                    return
+        except BaseException:
+            self.leases.drop(request_id)
+            raise
+
+    def _pass(self, request_id: int) -> None:
+        with self.db.session() as session:
+            request = session.get(OffboardRequest, request_id)
+            status = request.status if request else None
+        if status == RequestStatus.ASSESSING:
+            self._assess_pass(request_id)
+        elif status in ACTIVE_STATUSES:
+            self._execute_pass(request_id)
+        elif status is not None:  # closed: only its notices can be left to send
+            self.deliver_notifications(request_id)
+
+    def _requeue_interrupted(self, request_id: int) -> None:
+        """A step left 'running' with no worker was cut off mid-call; its vendor action is idempotent, so it
+        goes back to 'pending' and runs again."""
+        now = self.clock()
+        with self.db.session() as session:
+            interrupted = list(session.exec(select(Step).where(Step.request_id == request_id,
+                                                               Step.status == StepStatus.RUNNING)))
+            for step in interrupted:
+                if self._move_step(session, step.id, StepStatus.RUNNING, StepStatus.PENDING):
+                    audit.record(session, "step_interrupted", request_id=request_id, at=now, vendor=step.vendor,
+                                 step=step.kind)
+
+    def _execute_pass(self, request_id: int) -> None:
+        with self.db.session() as session:  # only what decides the run: the card's snapshot is not needed here
+            request = session.get(OffboardRequest, request_id)
+            # Needing attention still runs what is pending: another tool's chain may go on (a failure stops
+            # only its own chain), and a Retry pressed while the last pass settled is not lost.
+            if request is None or request.status not in ACTIVE_STATUSES:
+                return
+            planned = set(session.exec(select(Step.vendor).where(Step.request_id == request_id).distinct()))
+            vendor_names = [v for v in request.vendors if v in planned]
+            emergency = modes.mode_of(request.mode) == RequestMode.EMERGENCY
+        try:
+            list(self._vendor_pool.map(lambda name: self._run_vendor_chain(request_id, name), vendor_names))
+            self._settle(request_id)
+            if emergency:
+                self._clock_emergency(request_id)  # issue 6
+        finally:
+            self._show_if_stale(request_id)  # progress the steps held back from the card (see _show_progress)
 
     def _run_vendor_chain(self, request_id: int, vendor_name: str) -> None:
         """Steps run in order; the chain stops at a failure, at a step another worker holds, or at a
@@ -702,7 +813,7 @@ class Workflow:
                 vendor=step.vendor,
                 step=step.kind,
             )
-        self._show(step.request_id)
+        self._show_progress(step.request_id)
         planned = PlannedStep(step.kind, step.title, step.params, step.manual, step.instructions, step.key)
         try:
             # Issue 6: a few step kinds are the workflow's own (a fresh look after a partial change).
@@ -758,11 +869,11 @@ class Workflow:
                 step=step.kind,
                 **extra,
             )
-        self._show(step.request_id)
+        self._show_progress(step.request_id)
 
     def _settle(self, request_id: int) -> None:
         """Work out where the request stands from its steps, and finish it when everything is done."""
-        with self._settle_lock:
+        with self._settle_locks[request_id % SETTLE_STRIPES]:
             now = self.clock()
             completed = False
             with self.db.session() as session:
@@ -912,7 +1023,7 @@ class Workflow:
             )
             request_id = step.request_id
         # The tick may free automated steps that waited for it; execute runs them, then settles.
-        self._submit(self.execute, request_id)
+        self.start_execution(request_id)
         return ActionResult(True)
 
     def retry_step(self, step_id: int, user_id: str) -> ActionResult:
@@ -933,7 +1044,10 @@ class Workflow:
             if not is_notification:
                 self._transition(session, request_id, [RequestStatus.NEEDS_ATTENTION], RequestStatus.EXECUTING, now)
         self._show(request_id)
-        self._submit(self.deliver_notifications if is_notification else self.execute, request_id)
+        if is_notification:
+            self._submit(self._work, request_id)
+        else:
+            self.start_execution(request_id)
         return ActionResult(True)
 
     def _refuse_step_action(self, request: OffboardRequest, user_id: str) -> ActionResult | None:
@@ -970,92 +1084,114 @@ class Workflow:
                     started.append(request_id)
         for request_id in started:
             self._show(request_id)
-            self._submit(self.execute, request_id)
+            self.start_execution(request_id)
         return started
 
     def resume(self) -> list[int]:
-        """After a restart: finish what was interrupted. A step left 'running' was cut off mid-call;
-        its vendor action is idempotent, so it goes back to 'pending' and runs again."""
-        now = self.clock()
+        """At start: take over every request no live instance is working on that has work left: assessing,
+        executing, a step cut off mid-call, or notices to send. Those another instance holds are left to it;
+        if it dies, reclaim() takes them once its lease runs out."""
         with self.db.session() as session:
-            interrupted = list(session.exec(select(Step).where(Step.status == StepStatus.RUNNING)))
-            for step in interrupted:
-                step.status = StepStatus.PENDING
-                session.add(step)
-                audit.record(
-                    session,
-                    "step_interrupted",
-                    request_id=step.request_id,
-                    at=now,
-                    vendor=step.vendor,
-                    step=step.kind,
-                )
-            requests = list(
-                session.exec(
-                    select(OffboardRequest).where(
-                        col(OffboardRequest.status).in_(
-                            [
-                                RequestStatus.ASSESSING,
-                                RequestStatus.EXECUTING,
-                                RequestStatus.COMPLETED,
-                                RequestStatus.REJECTED,
-                            ]
-                        )
-                    )
-                )
-            )
-            pending_notices = {
-                s.request_id
-                for s in session.exec(
-                    select(Step).where(Step.vendor == NOTIFY_VENDOR, Step.status == StepStatus.PENDING)
-                )
-            }
-        resumed: list[int] = []
-        for request in requests:
-            assert request.id is not None
-            if request.status == RequestStatus.ASSESSING:
-                self._submit(self.assess, request.id)
-            elif request.status == RequestStatus.EXECUTING:
-                self._submit(self.execute, request.id)
-            elif request.id in pending_notices:
-                self._submit(self.deliver_notifications, request.id)
-            else:
-                continue
-            resumed.append(request.id)
+            working = set(session.exec(select(OffboardRequest.id).where(
+                col(OffboardRequest.status).in_([RequestStatus.ASSESSING, RequestStatus.EXECUTING]))))
+            cut_off = set(session.exec(select(Step.request_id).where(Step.status == StepStatus.RUNNING)))
+            notices = set(session.exec(select(Step.request_id).where(Step.vendor == NOTIFY_VENDOR,
+                                                                      Step.status == StepStatus.PENDING)))
+        resumed = sorted(r for r in working | cut_off | notices if r is not None)
+        for request_id in resumed:
+            self._submit(self._take_over, request_id)
         self._resume_changes()  # issue 6
         return resumed
 
+    def reclaim(self) -> list[int]:
+        """Periodically: take over the requests whose worker stopped renewing its lease (its instance died)."""
+        abandoned = self.leases.abandoned()
+        for request_id in abandoned:
+            log.warning("taking over request %s: the instance working on it stopped renewing its lease", request_id)
+            self._submit(self._take_over, request_id)
+        return abandoned
+
+    def _take_over(self, request_id: int) -> None:
+        self._work(request_id, take_over=True)
+
     # -- helpers --------------------------------------------------------------------------------
     def _show(self, request_id: int) -> None:
-        """Render the card from the state as it is now. One render at a time per request, so an
-        older render can never overwrite a newer one; a Slack failure never stops the workflow."""
-        with self._card_locks_guard:
-            lock = self._card_locks.setdefault(request_id, threading.Lock())
-        with lock:
-            snapshot = self.snapshot(request_id)
-            if snapshot is None:
+        """Bring the card up to date with the state as it is now. Renders coalesce, like the batch card's:
+        while one thread renders a request's card, others only mark it stale and go on with their work, and
+        the renderer goes round again until the card is current. So there is one render at a time per
+        request (an older render never overwrites a newer one), a render always follows the last change, and
+        a burst of changes (four vendors' steps) costs a few renders rather than one each. A Slack failure
+        never stops the workflow."""
+        with self._cards_guard:
+            self._cards_dirty.add(request_id)
+            if request_id in self._cards_rendering:
                 return
-            try:
-                location = self._card_notifier(snapshot).show_card(snapshot)
-            except Exception as exc:
-                log.warning("could not show the card of request %s: %s", request_id, exc)
+            self._cards_rendering.add(request_id)
+        try:
+            while True:
+                with self._cards_guard:
+                    if request_id not in self._cards_dirty:
+                        self._cards_rendering.discard(request_id)
+                        self._forget_card_times()
+                        return
+                    self._cards_dirty.discard(request_id)
+                    self._cards_shown_at.pop(request_id, None)  # re-inserted last: the dict is oldest first
+                    self._cards_shown_at[request_id] = time.monotonic()
+                self._render_card(request_id)
+        except BaseException:
+            with self._cards_guard:  # the next change renders; a stuck flag would silence the card for good
+                self._cards_rendering.discard(request_id)
+            raise
+
+    def _show_progress(self, request_id: int) -> None:
+        """A step started or finished. Such changes come by the dozen per person, and Slack allows a workspace
+        about 50 card updates a minute, so they reach the card at most once per `progress_interval`; the pass
+        that ran the steps shows whatever was held back when it ends (_show_if_stale), and decisions and
+        outcomes (_show) are shown at once."""
+        with self._cards_guard:
+            recent = time.monotonic() - self._cards_shown_at.get(request_id, -math.inf) < self.progress_interval
+            if recent:
+                self._cards_dirty.add(request_id)
                 return
-            if snapshot.request.batch_id is not None:
-                self._show_batch(snapshot.request.batch_id)  # issue 6: the batch card shows each member's progress
-            if location:
-                with self.db.session() as session:
-                    session.execute(
-                        update(OffboardRequest)
-                        .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.card_ts).is_(None))
-                        .values(card_channel=location.channel, card_ts=location.ts)
-                    )
-                    audit.record(
-                        session,
-                        "card_posted",
-                        request_id=request_id,
-                        channel=location.channel,
-                        ts=location.ts,
-                    )
+        self._show(request_id)
+
+    def _forget_card_times(self) -> None:
+        """Keep the render times bounded (called under the cards guard). The least recently rendered go
+        first; a card that lost its time only shows its next progress at once."""
+        while len(self._cards_shown_at) > CARD_TIMES_KEPT:
+            del self._cards_shown_at[next(iter(self._cards_shown_at))]
+
+    def _show_if_stale(self, request_id: int) -> None:
+        with self._cards_guard:
+            stale = request_id in self._cards_dirty
+        if stale:
+            self._show(request_id)
+
+    def _render_card(self, request_id: int) -> None:
+        snapshot = self.snapshot(request_id)
+        if snapshot is None:
+            return
+        try:
+            location = self._card_notifier(snapshot).show_card(snapshot)
+        except Exception as exc:
+            log.warning("could not show the card of request %s: %s", request_id, exc)
+            return
+        if snapshot.request.batch_id is not None:
+            self._show_batch(snapshot.request.batch_id)  # issue 6: the batch card shows each member's progress
+        if location:
+            with self.db.session() as session:
+                session.execute(
+                    update(OffboardRequest)
+                    .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.card_ts).is_(None))
+                    .values(card_channel=location.channel, card_ts=location.ts)
+                )
+                audit.record(
+                    session,
+                    "card_posted",
+                    request_id=request_id,
+                    channel=location.channel,
+                    ts=location.ts,
+                )
 
     def _transition(
         self,
@@ -1094,18 +1230,39 @@ class Workflow:
         )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
-    def _submit(self, fn: Callable[[int], Any], request_id: int) -> None:
+    def _submit(self, fn: Callable[[int], Any], request_id: int) -> bool:
         def run() -> None:
             try:
                 fn(request_id)
             except Exception:
                 log.exception("background %s for request %s failed", getattr(fn, "__name__", fn), request_id)
+            finally:
+                with self._tasks:
+                    self._tasks_open -= 1
+                    self._tasks.notify_all()
 
-        self._background.submit(run)
+        with self._tasks:
+            self._tasks_open += 1
+        try:
+            self._background.submit(run)
+        except RuntimeError:  # shut down already: the database still says what is left, and resume() picks it up
+            with self._tasks:
+                self._tasks_open -= 1
+                self._tasks.notify_all()
+            log.warning("not running %s for request %s: shutting down; it resumes at the next start",
+                        getattr(fn, "__name__", fn), request_id)
+            return False
+        return True
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, wait: bool = True, grace: float = SHUTDOWN_GRACE) -> None:
+        """Stop. With `wait`, work under way finishes first, including what it starts on its way (a
+        completed removal's notifications), so a clean stop leaves nothing for the next start to resume."""
+        if wait:
+            with self._tasks:
+                self._tasks.wait_for(lambda: self._tasks_open == 0, timeout=grace)
         self._background.shutdown(wait=wait)
         self._vendor_pool.shutdown(wait=wait)
+        self.leases.close()
 
     # -- issue 4: scheduled work ----------------------------------------------------------------
     def expire(self, request_id: int, why: str) -> bool:
@@ -1119,7 +1276,7 @@ class Workflow:
             audit.record(session, "expired", request_id=request_id, at=now, why=why)
             self._plan_notifications(session, request_id, [NotificationKind.DM_REQUESTER])
         self._show(request_id)
-        self._submit(self.deliver_notifications, request_id)
+        self._submit(self._work, request_id)
         return True
 
     def approve_automatically(self, request_id: int, why: str) -> ActionResult:
@@ -1136,7 +1293,7 @@ class Workflow:
                                  decided_at=now))
             audit.record(session, "approved", request_id=request_id, at=now, why=why, via="policy")
         self._show(request_id)
-        self._submit(self.execute, request_id)
+        self.start_execution(request_id)
         return ActionResult(True)
 
     # -- issue 6: modes, emergency removal, batches, restore -------------------------------------------------------
@@ -1497,7 +1654,7 @@ class Workflow:
         for request_id, status in members:
             self._show(request_id)
             if status == RequestStatus.EXECUTING:
-                self._submit(self.execute, request_id)
+                self.start_execution(request_id)
 
     def reject_batch(self, batch_id: int, user_id: str, comment: str) -> ActionResult:
         refusal = self.batch_decision_refusal(batch_id, user_id)

@@ -32,12 +32,15 @@ def make_engine(url: str = DEFAULT_DATABASE_URL) -> Engine:
     if url.startswith("sqlite"):
         # Worker threads each open their own session, so sharing the connection pool across
         # threads is safe; busy_timeout lets concurrent writers wait instead of failing.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # A SQLite connection is a file handle: enough for every busy thread (workers, their vendor pool,
+        # Slack listeners) to hold one rather than wait on the pool.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=20, max_overflow=100)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # Every thread of the bot may hold a session at once (listeners, workflow, vendor pool), so the
-    # pool is sized for them; times are stored as timestamptz and read back in UTC.
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40,
+    # Sessions are short, so threads share a pool; it is kept within what two or three instances may open
+    # together under PostgreSQL's default max_connections (100). Times are timestamptz, read back in UTC.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
                          connect_args={"options": "-c timezone=UTC"})
 
 
