@@ -26,7 +26,7 @@ from bot.scheduler import start_scheduler
 from bot.server import HttpServer
 from bot.workflow import Workflow
 from storage.db import Database
-from storage.leases import RequestLeases
+from storage.leases import Leases
 from storage.models import utcnow
 from storage.retention import policy_with, purge
 from vendors.base import Vendor
@@ -182,7 +182,7 @@ def create_bot(
         clock=clock,
     )
     chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings)
-    leases = RequestLeases(db, seconds=settings.lease_seconds, clock=clock)  # issue 7: several instances
+    leases = Leases(db, seconds=settings.lease_seconds, clock=clock)  # issue 7: several instances
     workflow = Workflow(db, chosen_vendors, notifier, with_fallback(directory.may_approve, settings), clock=clock,
                         leases=leases, workers=settings.workers,
                         **changes.workflow_options(client, settings, clock))  # issue 6

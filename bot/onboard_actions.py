@@ -96,6 +96,9 @@ def start(scheduler: BaseScheduler, onboarding: Onboarding, interval_seconds: in
     """At start-up: resume interrupted sends, then check what is due now and every interval."""
     onboarding.resume()
     add_check(scheduler, "onboarding_due", OnboardingDue(onboarding).tick, interval_seconds)
+    # Issue 7: sends a dead instance left are taken over once its lease runs out.
+    add_check(scheduler, "onboarding_reclaim", onboarding.reclaim,
+              max(1, min(interval_seconds, int(onboarding.leases.duration.total_seconds() / 2))))
 
 
 def _card_click(deps: Deps, handler: ClickHandler) -> Callable[..., None]:

@@ -37,6 +37,7 @@ from bot.onboard_views import (
 from bot.workflow import ActionResult, Workflow
 from storage import audit
 from storage.db import Database
+from storage.leases import Leases
 from storage.models import (
     Invitation,
     InviteBatch,
@@ -148,6 +149,10 @@ class Onboarding:
         self._render_guard = threading.Lock()
         self._rendering: set[int] = set()
         self._dirty: set[int] = set()
+        # Issue 7: one instance at a time sends, resends or cancels an invitation (see Workflow._work); the
+        # same instance name and lease length as its requests.
+        self.leases = Leases(db, model=InviteSend, instance=workflow.leases.instance, clock=clock,
+                             seconds=workflow.leases.duration.total_seconds())
 
     # -- who may do what ------------------------------------------------------------------------------------------
     def is_admin(self, user_id: str) -> bool:
@@ -402,7 +407,25 @@ class Onboarding:
         if claimed:
             self._run_send(send_id)
 
-    def _run_send(self, send_id: int) -> None:
+    def _run_send(self, send_id: int, *, take_over: bool = False) -> None:
+        """Run the current round's steps under the send's lease. `take_over`: its last worker is gone (a restart,
+        a dead instance), so a step it left running was cut off; the connectors' INVITE and CANCEL_INVITE look
+        the person up again before acting, so it goes back to pending and runs again."""
+        self.leases.work(send_id, lambda: self._send_pass(send_id),
+                         first=(lambda: self._requeue_interrupted(send_id)) if take_over else None)
+
+    def _requeue_interrupted(self, send_id: int) -> None:
+        now = self.clock()
+        with self.db.session() as session:
+            for step in session.exec(select(InviteStep).where(InviteStep.send_id == send_id,
+                                                              InviteStep.status == StepStatus.RUNNING)):
+                moved = session.execute(update(InviteStep).where(
+                    col(InviteStep.id) == step.id, col(InviteStep.status) == StepStatus.RUNNING).values(
+                    status=StepStatus.PENDING)).rowcount  # type: ignore[attr-defined]
+                if moved:
+                    audit.record(session, "invite_step_interrupted", at=now, step=step.kind, send=send_id)
+
+    def _send_pass(self, send_id: int) -> None:
         """Run the current round's steps in order; stop at a failure, at a step another worker holds, or at a
         manual step nobody has ticked yet. Then work out where the send stands."""
         steps = self._round_steps(send_id)
@@ -774,24 +797,31 @@ class Onboarding:
 
     # -- restarts and shutdown --------------------------------------------------------------------------------
     def resume(self) -> list[int]:
-        """After a restart: a step left running was cut off mid-call; the connectors' INVITE and CANCEL_INVITE
-        look the person up again before acting, so it goes back to pending and runs again."""
-        now = self.clock()
+        """At start: take over the sends no live instance is working on that were under way (a step cut off
+        mid-call included), and send what was queued. Those another instance holds are left to it; if it dies,
+        reclaim() takes them once its lease runs out."""
         with self.db.session() as session:
-            for step in session.exec(select(InviteStep).where(InviteStep.status == StepStatus.RUNNING)):
-                step.status = StepStatus.PENDING
-                session.add(step)
-                audit.record(session, "invite_step_interrupted", at=now, step=step.kind, send=step.send_id)
-            busy = list(session.exec(select(InviteSend.id).where(
+            busy = set(session.exec(select(InviteSend.id).where(
                 col(InviteSend.status).in_([InviteState.SENDING, InviteState.RESENDING, InviteState.CANCELLING]))))
+            cut_off = set(session.exec(select(InviteStep.send_id).where(InviteStep.status == StepStatus.RUNNING)))
             queued_batches = set(session.exec(select(InviteSend.batch_id).where(
                 InviteSend.status == InviteState.QUEUED)))
-        for send_id in busy:
-            assert send_id is not None
-            self._submit(self._run_send, send_id)
+        for send_id in sorted(s for s in busy | cut_off if s is not None):
+            self._submit(self._take_over, send_id)
         for batch_id in queued_batches:
             self._submit(self._send_queued, batch_id)
         return sorted(queued_batches)
+
+    def reclaim(self) -> list[int]:
+        """Periodically: take over the sends whose worker stopped renewing its lease (its instance died)."""
+        abandoned = self.leases.abandoned()
+        for send_id in abandoned:
+            log.warning("taking over invitation send %s: its instance stopped renewing its lease", send_id)
+            self._submit(self._take_over, send_id)
+        return abandoned
+
+    def _take_over(self, send_id: int) -> None:
+        self._run_send(send_id, take_over=True)
 
     def _submit(self, fn: Callable[[int], Any], item: int) -> None:
         def run() -> None:
@@ -805,6 +835,7 @@ class Onboarding:
     def shutdown(self, wait: bool = True) -> None:
         self._background.shutdown(wait=wait)
         self._vendor_pool.shutdown(wait=wait)
+        self.leases.close()
 
     # -- small database helpers -------------------------------------------------------------------------------
     @staticmethod

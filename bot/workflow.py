@@ -31,7 +31,7 @@ from bot import modes
 from storage import audit
 from storage.changes import ChangeFacts, add_business_days, load_facts
 from storage.db import Database
-from storage.leases import RequestLeases
+from storage.leases import Leases
 from storage.models import (
     OPEN_STATUSES,
     Approval,
@@ -293,11 +293,11 @@ class Workflow:
         changes: modes.ChangeConfig | None = None,
         may_respond: ApproverCheck | None = None,
         change_notifier: ChangeNotifier | None = None,
-        leases: RequestLeases | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.db = db
         # Issue 7: one worker per request at a time across every instance sharing the database (see _work).
-        self.leases = leases or RequestLeases(db, clock=clock)
+        self.leases = leases or Leases(db, clock=clock)
         self.vendors = dict(vendors)
         self.notifier = notifier
         self.may_approve = may_approve
@@ -725,18 +725,8 @@ class Workflow:
         sharing the database never assess or execute one request at once. Finding it taken, a worker leaves
         the holder one more pass and goes. `take_over`: the request's last worker is gone (a restart, a dead
         instance), so whatever it left running was cut off and goes back to pending."""
-        if not self.leases.acquire(request_id):
-            return
-        try:
-            if take_over:
-                self._requeue_interrupted(request_id)
-            while True:
-                self._pass(request_id)
-                if self.leases.release(request_id):
-                    return
-        except BaseException:
-            self.leases.drop(request_id)
-            raise
+        self.leases.work(request_id, lambda: self._pass(request_id),
+                         first=(lambda: self._requeue_interrupted(request_id)) if take_over else None)
 
     def _pass(self, request_id: int) -> None:
         with self.db.session() as session:

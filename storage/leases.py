@@ -1,5 +1,6 @@
-"""Which bot instance works on which request. Several instances may share one database (behind a load
-balancer, or a deploy overlapping the old process); a request is worked on by one of them at a time.
+"""Which bot instance works on which request (or invitation send). Several instances may share one database
+(behind a load balancer, or a deploy overlapping the old process); each item is worked on by one of them at a
+time.
 
 A lease is a row's `runner` (the instance) and `runner_until`, renewed by a heartbeat while the work goes
 on. Whoever wants to work on a request that another holds leaves `rerun` set instead, and the holder makes
@@ -15,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
@@ -32,16 +34,20 @@ def new_instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class RequestLeases:
+class Leases:
+    """Leases on the rows of one table with `id`, `runner`, `runner_until` and `rerun` columns."""
+
     def __init__(
         self,
         db: Database,
         *,
+        model: Any = OffboardRequest,
         instance: str | None = None,
         seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
+        self.model = model
         self.instance = instance or new_instance_id()
         self.duration = timedelta(seconds=seconds)
         self.clock = clock
@@ -50,76 +56,94 @@ class RequestLeases:
         self._stopping = threading.Event()
         self._heartbeat: threading.Thread | None = None
 
-    def acquire(self, request_id: int) -> bool:
-        """Take the request if nobody holds it (or its holder's lease ran out). When someone does, ask them
+    def work(self, item_id: int, one_pass: Callable[[], object], *,
+             first: Callable[[], object] | None = None) -> bool:
+        """Do `one_pass` under the item's lease, again for as long as others ask meanwhile; `first` once before
+        (e.g. requeue what a dead holder left running). False when another holds it (they will do the pass)."""
+        if not self.acquire(item_id):
+            return False
+        try:
+            if first is not None:
+                first()
+            while True:
+                one_pass()
+                if self.release(item_id):
+                    return True
+        except BaseException:
+            self.drop(item_id)
+            raise
+
+    def acquire(self, item_id: int) -> bool:
+        """Take the item if nobody holds it (or its holder's lease ran out). When someone does, ask them
         for one more pass instead and return False: the work will be done, by them."""
         while True:
             now = self.clock()
             with self.db.session() as session:
                 taken = session.execute(
-                    update(OffboardRequest)
-                    .where(col(OffboardRequest.id) == request_id, self._free(now))
+                    update(self.model)
+                    .where(col(self.model.id) == item_id, self._free(now))
                     .values(runner=self.instance, runner_until=now + self.duration, rerun=False)
                 ).rowcount  # type: ignore[attr-defined]
             if taken:
                 with self._guard:
-                    self._held.add(request_id)
+                    self._held.add(item_id)
                 self._start_heartbeat()
                 return True
             with self.db.session() as session:
                 asked = session.execute(
-                    update(OffboardRequest)
-                    .where(col(OffboardRequest.id) == request_id, ~self._free(now))
+                    update(self.model)
+                    .where(col(self.model.id) == item_id, ~self._free(now))
                     .values(rerun=True)
                 ).rowcount  # type: ignore[attr-defined]
             if asked:
                 return False
-            with self.db.session() as session:  # no such request, or it came free in between: try again
-                if session.get(OffboardRequest, request_id) is None:
+            with self.db.session() as session:  # no such item, or it came free in between: try again
+                if session.get(self.model, item_id) is None:
                     return False
 
-    def release(self, request_id: int) -> bool:
+    def release(self, item_id: int) -> bool:
         """Let go, unless one more pass was asked for meanwhile: then keep the lease, clear the ask and return
         False (the caller makes that pass and calls again)."""
         with self.db.session() as session:
             let_go = session.execute(
-                update(OffboardRequest)
-                .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.runner) == self.instance,
-                       col(OffboardRequest.rerun).is_(False))
+                update(self.model)
+                .where(col(self.model.id) == item_id, col(self.model.runner) == self.instance,
+                       col(self.model.rerun).is_(False))
                 .values(runner=None, runner_until=None)
             ).rowcount  # type: ignore[attr-defined]
             again = not let_go and session.execute(
-                update(OffboardRequest)
-                .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.runner) == self.instance)
+                update(self.model)
+                .where(col(self.model.id) == item_id, col(self.model.runner) == self.instance)
                 .values(rerun=False)
             ).rowcount  # type: ignore[attr-defined]
         if again:
             return False
         with self._guard:
-            self._held.discard(request_id)
+            self._held.discard(item_id)
         if not let_go:
-            log.warning("the lease on request %s ran out while this instance worked on it", request_id)
+            log.warning("the lease on %s %s ran out while this instance worked on it",
+                        self.model.__tablename__, item_id)
         return True
 
-    def drop(self, request_id: int) -> None:
+    def drop(self, item_id: int) -> None:
         """Let go whatever was asked meanwhile: the pass failed, and passing again would fail the same way.
         Whoever asked will ask again (a click, the next reclaim)."""
         with self.db.session() as session:
             session.execute(
-                update(OffboardRequest)
-                .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.runner) == self.instance)
+                update(self.model)
+                .where(col(self.model.id) == item_id, col(self.model.runner) == self.instance)
                 .values(runner=None, runner_until=None, rerun=False)
             )
         with self._guard:
-            self._held.discard(request_id)
+            self._held.discard(item_id)
 
     def abandoned(self) -> list[int]:
-        """Requests whose holder stopped renewing: it died, or lost the database for longer than a lease."""
+        """Items whose holder stopped renewing: it died, or lost the database for longer than a lease."""
         now = self.clock()
         with self.db.session() as session:
-            ids = session.exec(select(OffboardRequest.id).where(
-                col(OffboardRequest.runner).is_not(None), col(OffboardRequest.runner_until) < now)).all()
-        return [int(request_id) for request_id in ids if request_id is not None]
+            ids = session.exec(select(self.model.id).where(
+                col(self.model.runner).is_not(None), col(self.model.runner_until) < now)).all()
+        return [int(item_id) for item_id in ids if item_id is not None]
 
     def renew(self) -> None:
         with self._guard:
@@ -129,8 +153,8 @@ class RequestLeases:
         now = self.clock()
         with self.db.session() as session:
             session.execute(
-                update(OffboardRequest)
-                .where(col(OffboardRequest.runner) == self.instance, col(OffboardRequest.id).in_(held))
+                update(self.model)
+                .where(col(self.model.runner) == self.instance, col(self.model.id).in_(held))
                 .values(runner_until=now + self.duration)
             )
 
@@ -140,8 +164,8 @@ class RequestLeases:
             self._heartbeat.join(timeout=5)
 
     def _free(self, now: datetime):  # type: ignore[no-untyped-def]
-        return or_(col(OffboardRequest.runner).is_(None),
-                   and_(col(OffboardRequest.runner_until).is_not(None), col(OffboardRequest.runner_until) < now))
+        return or_(col(self.model.runner).is_(None),
+                   and_(col(self.model.runner_until).is_not(None), col(self.model.runner_until) < now))
 
     def _start_heartbeat(self) -> None:
         with self._guard:
@@ -157,4 +181,4 @@ class RequestLeases:
             try:
                 self.renew()
             except Exception:  # the next beat tries again; work goes on meanwhile
-                log.exception("could not renew this instance's request leases")
+                log.exception("could not renew this instance's leases")

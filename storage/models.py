@@ -534,6 +534,10 @@ class InviteSend(SQLModel, table=True):
     reminded_at: datetime | None = _time_column()
     expiry_flagged_at: datetime | None = _time_column()
     updated_at: datetime = _time_column(nullable=False)
+    # Issue 7: the bot instance sending (resending, cancelling) it, as for offboarding requests (storage/leases.py).
+    runner: str | None = None
+    runner_until: datetime | None = _time_column(index=True)
+    rerun: bool = False
 
 
 class InviteStep(SQLModel, table=True):

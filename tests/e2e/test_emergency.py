@@ -106,8 +106,10 @@ def test_a_responder_removes_alice_everywhere_at_once_and_a_second_person_acknow
     transfer = next(s for s in steps_of(world, request_id, "amplitude") if s.key == "amplitude_transfer_assets")
     assert transfer.status == StepStatus.PENDING and transfer.seq > remove.seq
 
-    # The security channel's card: what was removed, by whom, the clock, the follow-up checklist.
-    card = card_of(world, request_id)
+    # The security channel's card: what was removed, by whom, the clock, the follow-up checklist. It is
+    # re-rendered after the clock is recorded: wait for that render.
+    card = eventually(lambda: (c := card_of(world, request_id)) and "Removed and verified in every tool" in card_text(c)
+                      and c, what="the card to show the verified removal")
     assert card in world.slack.messages(SECURITY_CHANNEL)
     text = card_text(card)
     for fact in ("Emergency removal", "<@UAPP2>", "Removed and verified in every tool", "phished",

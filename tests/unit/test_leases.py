@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage.db import Database
-from storage.leases import RequestLeases
-from storage.models import OffboardRequest, RequestStatus
+from storage.leases import Leases
+from storage.models import Invitation, InviteBatch, InviteSend, OffboardRequest, RequestStatus
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -47,7 +47,7 @@ def row(db: Database, request_id: int = 1) -> OffboardRequest:
 
 def test_a_held_request_is_not_taken_and_its_holder_makes_one_more_pass(db: Database) -> None:
     clock = Clock()
-    first, second = RequestLeases(db, instance="a", clock=clock), RequestLeases(db, instance="b", clock=clock)
+    first, second = Leases(db, instance="a", clock=clock), Leases(db, instance="b", clock=clock)
     assert first.acquire(1)
     assert not second.acquire(1)  # busy: b leaves a its work instead
     assert row(db).runner == "a" and row(db).rerun
@@ -61,7 +61,7 @@ def test_a_held_request_is_not_taken_and_its_holder_makes_one_more_pass(db: Data
 
 def test_a_lease_nobody_renews_runs_out_and_is_taken_over(db: Database) -> None:
     clock = Clock()
-    dead, alive = RequestLeases(db, instance="dead", seconds=30, clock=clock), RequestLeases(db, instance="alive",
+    dead, alive = Leases(db, instance="dead", seconds=30, clock=clock), Leases(db, instance="alive",
                                                                                              clock=clock)
     assert dead.acquire(1)
     clock.now += timedelta(seconds=29)
@@ -74,7 +74,7 @@ def test_a_lease_nobody_renews_runs_out_and_is_taken_over(db: Database) -> None:
 
 
 def test_the_heartbeat_keeps_a_long_pass_leased(db: Database) -> None:
-    holder, other = RequestLeases(db, instance="a", seconds=0.3), RequestLeases(db, instance="b", seconds=0.3)
+    holder, other = Leases(db, instance="a", seconds=0.3), Leases(db, instance="b", seconds=0.3)
     try:
         assert holder.acquire(1)
         first_until = row(db).runner_until
@@ -88,16 +88,34 @@ def test_the_heartbeat_keeps_a_long_pass_leased(db: Database) -> None:
 
 
 def test_a_failed_pass_lets_go_at_once(db: Database) -> None:
-    first, second = RequestLeases(db, instance="a"), RequestLeases(db, instance="b")
+    first, second = Leases(db, instance="a"), Leases(db, instance="b")
     assert first.acquire(1) and not second.acquire(1)
     first.drop(1)
     assert row(db).runner is None and not row(db).rerun and second.acquire(1)
 
 
+def test_invitation_sends_are_leased_alike(db: Database) -> None:
+    with db.session() as session:
+        for made in (InviteBatch(id=1, inviter_id="UAPP1", created_at=NOW, updated_at=NOW),
+                     Invitation(id=1, batch_id=1, email="new@corp.com", role="member", created_at=NOW),
+                     InviteSend(id=1, invitation_id=1, batch_id=1, vendor="posthog", updated_at=NOW)):
+            session.add(made)
+            session.flush()  # in order: each row refers to the one before
+    first = Leases(db, model=InviteSend, instance="a")
+    second = Leases(db, model=InviteSend, instance="b")
+    passes: list[str] = []
+    assert first.acquire(1) and not second.work(1, lambda: passes.append("b"))
+    assert first.release(1) is False  # b's ask: one more pass for a
+    assert second.work(1, lambda: passes.append("b")) is False  # still a's
+    assert first.release(1) is False and first.release(1)
+    assert second.work(1, lambda: passes.append("b")) and passes == ["b"]
+    assert row(db).runner is None  # the requests' leases are apart
+
+
 def test_racing_instances_never_overlap_and_never_lose_a_trigger(db: Database) -> None:
     """Four instances, each with threads that ask for work on the same request over and over, as clicks and
     ticks arriving anywhere would. Passes never overlap, and the last pass starts after the last ask."""
-    instances = [RequestLeases(db, instance=f"i{n}") for n in range(4)]
+    instances = [Leases(db, instance=f"i{n}") for n in range(4)]
     lock = threading.Lock()
     running: list[str] = []
     overlaps: list[tuple[str, ...]] = []
@@ -114,7 +132,7 @@ def test_racing_instances_never_overlap_and_never_lose_a_trigger(db: Database) -
         with lock:
             running.remove(me)
 
-    def ask(leases: RequestLeases) -> None:
+    def ask(leases: Leases) -> None:
         for _ in range(15):
             with lock:
                 asks.append(time.monotonic())
