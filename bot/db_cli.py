@@ -3,6 +3,8 @@ an operator who wants to upgrade before a deploy, or to see where a database sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,11 +21,31 @@ EnvFile = Annotated[Path | None, typer.Option(help="A .env-style file with the s
 
 def _database(env_file: Path | None) -> Database:
     # Imported here, as in bot.cli: `offboard --help` should not load the database stack.
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     from bot.config import Settings
     from storage.db import Database
 
     settings = Settings(_env_file=env_file) if env_file else Settings()
-    return Database(settings.database_url)
+    try:
+        return Database(settings.database_url)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        console.print(f"[bold red]DATABASE_URL is not a database URL offboard can use:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _reaching(db: Database) -> Iterator[None]:
+    """A database that cannot be reached is a clear answer and exit 2, not a traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except OperationalError as exc:
+        console.print(f"[bold red]Cannot reach {_where(db)}:[/] {str(exc.orig or exc).strip().splitlines()[0]}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
 
 
 def _where(db: Database) -> str:
@@ -36,12 +58,10 @@ def _where(db: Database) -> str:
 def upgrade(env_file: EnvFile = None) -> None:
     """Apply every migration the database lacks (safe while other instances start: they take turns)."""
     db = _database(env_file)
-    try:
+    with _reaching(db):
         before = db.schema_revision()
         db.migrate()
         after = db.schema_revision()
-    finally:
-        db.dispose()
     if before == after:
         console.print(f"{_where(db)} is up to date (migration {after}).")
     else:
@@ -52,10 +72,8 @@ def upgrade(env_file: EnvFile = None) -> None:
 def status(env_file: EnvFile = None) -> None:
     """Which migration the database is at, and whether the code expects a newer one. Changes nothing."""
     db = _database(env_file)
-    try:
+    with _reaching(db):
         current = db.schema_revision()
-    finally:
-        db.dispose()
     from storage.db import head_revision
 
     head = head_revision()

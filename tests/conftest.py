@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from storage.db import Database
 from tests.databases import TestDatabases, postgres_server
 
 
@@ -39,3 +40,12 @@ def empty_database_url(databases: TestDatabases, tmp_path: Path) -> Iterator[str
     url = databases.new(tmp_path, "empty", empty=True)
     yield url
     databases.drop(url)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """This test's database, migrated, for tests that work on it directly."""
+    database = Database(database_url)
+    database.migrate()
+    yield database
+    database.dispose()

@@ -4,7 +4,6 @@ module's click paths become the whole plan, and the workflow waits for a person 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from typing import Any
 
@@ -37,13 +36,6 @@ class Quiet:
     def deliver(self, kind: NotificationKind, snapshot: RequestSnapshot) -> str:
         return "sent"
 
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 @pytest.mark.parametrize("name", VENDORS)

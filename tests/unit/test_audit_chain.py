@@ -23,13 +23,6 @@ from storage.models import AuditChainHead, AuditEvent
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
-
 
 def seed(db: Database, count: int = 6) -> None:
     """A small request's worth of entries, one transaction each, as the workflow writes them."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,15 +26,13 @@ class Clock:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.migrate()
-    with database.session() as session:
+def db(db: Database) -> Database:
+    """The shared migrated database, with two requests to lease."""
+    with db.session() as session:
         for _ in range(2):
             session.add(OffboardRequest(subject_email="alice@corp.com", reason="resignation", requester_id="UREQ",
                                         status=RequestStatus.EXECUTING, created_at=NOW, updated_at=NOW))
-    yield database
-    database.dispose()
+    return db
 
 
 def row(db: Database, request_id: int = 1) -> OffboardRequest:

@@ -130,3 +130,18 @@ def test_db_status_and_upgrade_from_the_command_line(
     assert runner.invoke(cli, ["db", "upgrade"]).output.count("up to date") == 1
     current = runner.invoke(cli, ["db", "status"])
     assert current.exit_code == 0 and "the newest" in current.output
+
+
+def test_db_commands_answer_clearly_when_the_database_is_wrong_or_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    monkeypatch.setenv("DATABASE_URL", "nonsense://x")
+    wrong = runner.invoke(cli, ["db", "upgrade"])
+    assert wrong.exit_code == 2 and "not a database URL" in wrong.output
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/offboard")  # nothing listens on 1
+    away = runner.invoke(cli, ["db", "status"])
+    assert away.exit_code == 2 and "Cannot reach postgresql+psycopg://nobody@127.0.0.1:1/offboard" in away.output
+    assert list(tmp_path.iterdir()) == []  # nothing was made anywhere

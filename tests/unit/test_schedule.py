@@ -17,12 +17,6 @@ def at(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
 
 
-@pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    database.migrate()
-    return database
-
 
 @pytest.mark.parametrize(("line", "after", "expected"), [
     ("0 9 * * 1", at(2025, 1, 1), at(2025, 1, 6, 9)),  # cron's 1 is Monday (APScheduler 3's would be Tuesday)

@@ -10,7 +10,6 @@ from concurrent.futures import Executor, Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlmodel import select
 
 from bot.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
@@ -130,13 +129,6 @@ class Clock:
     def __call__(self) -> datetime:
         return self.now
 
-
-@pytest.fixture
-def db(database_url: str) -> Database:
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 def make(db: Database, vendor: ScriptedVendor, clock: Clock | None = None) -> tuple[Workflow, RecordingNotifier]:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
@@ -31,13 +29,6 @@ from vendors.base import PlannedStep, StepOutcome
 
 WAIT = 10.0  # seconds; generous, so a slow machine fails no test, while a lost wake-up still fails it
 
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    database.migrate()
-    yield database
-    database.dispose()
 
 
 class GatedNotifier(RecordingNotifier):
