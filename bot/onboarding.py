@@ -814,11 +814,7 @@ class Onboarding:
 
     def reclaim(self) -> list[int]:
         """Periodically: take over the sends whose worker stopped renewing its lease (its instance died)."""
-        abandoned = self.leases.abandoned()
-        for send_id in abandoned:
-            log.warning("taking over invitation send %s: its instance stopped renewing its lease", send_id)
-            self._submit(self._take_over, send_id)
-        return abandoned
+        return self.leases.take_over_abandoned(lambda send_id: self._submit(self._take_over, send_id))
 
     def _take_over(self, send_id: int) -> None:
         self._run_send(send_id, take_over=True)

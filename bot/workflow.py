@@ -1095,11 +1095,7 @@ class Workflow:
 
     def reclaim(self) -> list[int]:
         """Periodically: take over the requests whose worker stopped renewing its lease (its instance died)."""
-        abandoned = self.leases.abandoned()
-        for request_id in abandoned:
-            log.warning("taking over request %s: the instance working on it stopped renewing its lease", request_id)
-            self._submit(self._take_over, request_id)
-        return abandoned
+        return self.leases.take_over_abandoned(lambda request_id: self._submit(self._take_over, request_id))
 
     def _take_over(self, request_id: int) -> None:
         self._work(request_id, take_over=True)

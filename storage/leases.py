@@ -145,6 +145,15 @@ class Leases:
                 col(self.model.runner).is_not(None), col(self.model.runner_until) < now)).all()
         return [int(item_id) for item_id in ids if item_id is not None]
 
+    def take_over_abandoned(self, take_over: Callable[[int], object]) -> list[int]:
+        """Hand each abandoned item to `take_over` (which re-queues what its dead holder left running)."""
+        abandoned = self.abandoned()
+        for item_id in abandoned:
+            log.warning("taking over %s %s: the instance working on it stopped renewing its lease",
+                        self.model.__tablename__, item_id)
+            take_over(item_id)
+        return abandoned
+
     def renew(self) -> None:
         with self._guard:
             held = sorted(self._held)

@@ -65,6 +65,8 @@ def test_a_lease_nobody_renews_runs_out_and_is_taken_over(db: Database) -> None:
     assert alive.abandoned() == [] and not alive.acquire(1)
     clock.now += timedelta(seconds=2)
     assert alive.abandoned() == [1]
+    handed: list[int] = []
+    assert alive.take_over_abandoned(handed.append) == [1] and handed == [1]
     assert alive.acquire(1) and row(db).runner == "alive" and not row(db).rerun
     assert dead.release(1)  # the old holder, back from a long pause, must not free what is no longer its
     assert row(db).runner == "alive"
