@@ -316,9 +316,6 @@ class Workflow:
         self._cards_rendering: set[int] = set()
         self._cards_shown_at: dict[int, float] = {}  # monotonic time of each card's last render
         self.progress_interval = progress_interval
-        self._runs_guard = threading.Lock()
-        self._runs_wanted: set[int] = set()
-        self._runs_active: set[int] = set()
         self._tasks = threading.Condition()
         self._tasks_open = 0  # submitted and not finished, so shutdown can let follow-ups run
         # Issue 6: emergency responders, the settings of the partial modes, batches and restores, and where
@@ -691,29 +688,10 @@ class Workflow:
 
     # -- execution ------------------------------------------------------------------------------
     def start_execution(self, request_id: int) -> None:
-        """Run what is due in the background. Asks coalesce: while a run for the request is queued or under
-        way, another ask (five checklist ticks in a row) only makes it go round once more when it ends, so
-        every ask is followed by a full run and none is repeated for nothing."""
-        with self._runs_guard:
-            self._runs_wanted.add(request_id)
-            if request_id in self._runs_active:
-                return
-            self._runs_active.add(request_id)
-        if not self._submit(self._execute_while_wanted, request_id):
-            with self._runs_guard:
-                self._runs_active.discard(request_id)
-
-    def _execute_while_wanted(self, request_id: int) -> None:
-        while True:
-            with self._runs_guard:
-                if request_id not in self._runs_wanted:
-                    self._runs_active.discard(request_id)
-                    return
-                self._runs_wanted.discard(request_id)
-            try:
-                self.execute(request_id)
-            except Exception:  # logged; only an ask made meanwhile runs it again, as its own run would have
-                log.exception("execution of request %s failed", request_id)
+        """Run what is due in the background. Asks coalesce through the request's lease: while a pass is under
+        way (here or in another instance), another ask (five checklist ticks in a row) only makes it go round
+        once more when it ends, so every ask is followed by a full pass and none is repeated for nothing."""
+        self._submit(self.execute, request_id)
 
     def execute(self, request_id: int) -> None:
         """Run every automated step that is due, vendors in parallel, each vendor's steps in order (one worker

@@ -59,14 +59,19 @@ class Leases:
     def work(self, item_id: int, one_pass: Callable[[], object], *,
              first: Callable[[], object] | None = None) -> bool:
         """Do `one_pass` under the item's lease, again for as long as others ask meanwhile; `first` once before
-        (e.g. requeue what a dead holder left running). False when another holds it (they will do the pass)."""
+        (e.g. requeue what a dead holder left running). False when another holds it (they will do the pass).
+        A pass that fails is logged, and an ask made meanwhile still gets its pass, as it would have from an
+        instance of its own; only an interrupt (KeyboardInterrupt, SystemExit) lets go at once."""
         if not self.acquire(item_id):
             return False
         try:
             if first is not None:
                 first()
             while True:
-                one_pass()
+                try:
+                    one_pass()
+                except Exception:
+                    log.exception("a pass over %s %s failed", self.model.__tablename__, item_id)
                 if self.release(item_id):
                     return True
         except BaseException:

@@ -153,17 +153,17 @@ def test_asks_to_execute_during_a_run_cost_one_more_run_and_none_is_lost(db: Dat
     vendor = BlockingVendor()
     workflow = Workflow(db, {"acme": vendor}, RecordingNotifier(), lambda u: u in APPROVERS, clock=Clock(),
                         background=ThreadPoolExecutor(max_workers=4))
-    runs: list[int] = []
-    real_execute = workflow.execute
+    runs: list[int] = []  # passes over the request once assessed (what an ask costs)
+    real_pass = workflow._pass
 
     def counted(request_id: int) -> None:
         runs.append(request_id)
-        real_execute(request_id)
+        real_pass(request_id)
 
-    workflow.execute = counted  # type: ignore[method-assign]
     try:
         request_id = workflow.create_request(new_draft())
         workflow.assess(request_id)
+        workflow._pass = counted  # type: ignore[method-assign]
         assert workflow.approve(request_id, "UAPP1").ok
         assert vendor.started.wait(WAIT)
         for _ in range(5):  # e.g. five checklist ticks while the first pass runs
