@@ -286,6 +286,27 @@ def assess_safely(
         return Assessment(vendor, AssessmentStatus.UNKNOWN, error=error, email=email)
 
 
+def unseen(vendor: str, email: str, why: str, *, warnings: tuple[str, ...] = ()) -> Assessment:
+    """The one rule for what an API cannot see: *unknown is never absent*. Where a vendor's API cannot
+    see a person (Mixpanel users outside the verified domains, PostHog guests on an older server) the
+    answer is UNKNOWN with `why`, never NOT_MEMBER, so every connector's plan for it holds a manual
+    check-and-remove step that a person confirms. Connectors call this instead of building an UNKNOWN
+    assessment by hand, so the rule has one place and one test."""
+    return Assessment(vendor, AssessmentStatus.UNKNOWN, error=why, email=email.strip(), warnings=warnings)
+
+
+class UnseenError(VendorError):
+    """A step could not see what it was meant to act on or check (a lookup that cannot see the person,
+    a grant the API does not show). Never read as "already gone": the step fails with this message and
+    the person is told to check by hand."""
+
+
+def refuse_unseen(vendor: str, label: str, what: str) -> UnseenError:
+    """The error a step raises rather than end "done" on what its API could not see."""
+    return UnseenError(f"{label} cannot show {what} through its API, so offboard cannot say it is done: "
+                       "check it by hand in the tool", vendor=vendor)
+
+
 StepRunner = Callable[[dict[str, Any]], StepOutcome]
 ManualText = Callable[[str, Mapping[str, Any]], tuple[str, str]]  # (email, details) → (title, instructions)
 
