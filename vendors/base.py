@@ -221,6 +221,27 @@ class Vendor(Protocol):
         ...
 
 
+@runtime_checkable
+class Checkable(Protocol):
+    """A connector that can say, read-only and against the live service, what a deployment still needs
+    (`offboard check`): credentials that fail, scopes or settings that are missing. One line per problem,
+    each saying what to do; an empty list when all is well. Never changes anything at the vendor."""
+
+    def check(self) -> list[str]:
+        ...
+
+
+def deployment_problems(vendor: Vendor) -> list[str]:
+    """What `offboard check` reports for one configured connector; one that cannot check itself says so
+    rather than pass silently."""
+    if isinstance(vendor, Checkable):
+        try:
+            return vendor.check()
+        except VendorError as exc:
+            return [f"{vendor.label}: {exc.message}"]
+    return [f"{vendor.label}: offboard cannot check this tool's credentials by itself; check them by hand"]
+
+
 def to_jsonable(value: Any) -> Any:
     """Datetimes become ISO text and tuples lists, so the value can be stored as JSON."""
     if isinstance(value, datetime):
