@@ -390,6 +390,24 @@ def invite(
     raise typer.Exit(run_invite_csv(console, error_console, settings, csv_file, by, message, allow_personal))
 
 
+# -- the deployment check ----------------------------------------------------------------------------
+@app.command()
+def check(
+    env_file: EnvFile = None,
+    manifest: Annotated[Path | None, typer.Option(
+        help="The Slack app manifest whose bot scopes the token must have (default: the checkout's manifest.yml).",
+    )] = None,
+) -> None:
+    """Check, read-only against the live services, what this deployment needs.
+
+    Each tool's credentials, the Slack token with the manifest's scopes and the bot in every channel it posts
+    in, and the database reachable and migrated. Exit 0 when all is well, 1 for any problem (one line each,
+    saying what to do), 2 for a setting that cannot be read."""
+    from bot.deploy_check import run_cli
+
+    raise typer.Exit(run_cli(console, error_console, env_file, manifest))
+
+
 def main() -> None:
     app()
 
