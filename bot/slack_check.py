@@ -24,7 +24,7 @@ CHANNEL_FIELDS = ("approvals_channel", "notify_channel", "admin_channel", "escal
                   "security_channel")
 REINSTALL = ("add it under OAuth & Permissions → Bot Token Scopes (or update the app from manifest.yml), then "
              "reinstall the app to the workspace")
-INVITE = "invite it there with /invite @offboard"
+INVITE = "invite the bot with /invite @offboard in that channel"
 # Errors that mean the token itself is no good (auth.test's documented ones, and a revoked or expired token).
 _TOKEN_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
                  "not_allowed_token_type", "no_permission"}
