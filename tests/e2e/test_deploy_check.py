@@ -242,3 +242,15 @@ def test_a_malformed_setting_exits_2_before_checking_anything(
     assert code == 2, output
     assert said in " ".join(output.split())
     assert slack.calls() == []
+
+
+def test_slack_out_of_reach_is_one_line_naming_the_setting(
+    clean_environment: pytest.MonkeyPatch, settings: dict[str, str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code, output = check(clean_environment, settings, SLACK_API_URL=f"http://127.0.0.1:{port}/api/")
+    assert code == 1, output
+    [line] = problem_lines(output)
+    assert line.startswith(f"Cannot reach Slack at http://127.0.0.1:{port}/api/ (auth.test") and "SLACK_API_URL" in line
