@@ -10,6 +10,7 @@ from its error codes, and database URLs are shown with their password hidden.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from slack_sdk import WebClient
 from bot import database_check, slack_check
 from bot.config import KNOWN_VENDORS, Settings
 from vendors.base import Vendor, deployment_problems
+
+log = logging.getLogger(__name__)
 
 # Where manifest.yml is looked for unless --manifest names it: the checkout this code runs from, then the
 # working directory (after `pip install .` the code lives elsewhere, the manifest stays in the checkout).
@@ -133,6 +136,10 @@ def _check_vendors(report: CheckReport, vendors: Mapping[str, Vendor]) -> None:
     for vendor in vendors.values():
         try:
             found = deployment_problems(vendor)
+        except Exception as exc:  # one connector's surprise must not hide the other checks' answers
+            log.exception("checking %s failed unexpectedly", vendor.label)
+            found = [f"{vendor.label}: offboard could not finish checking it ({type(exc).__name__}); check its "
+                     "credentials by hand, and run offboard check again"]
         finally:
             close = getattr(vendor, "close", None)
             if callable(close):

@@ -331,7 +331,7 @@ class SlackStandIn(LoopbackServer):
             return copy.deepcopy(self._responses.get(key, []))
 
     def reset(self) -> None:
-        """Forget calls, messages, views, files and faults; users and groups stay."""
+        """Forget calls, messages, views, files and faults; users, groups, scopes and channels stay."""
         self._clear_state()
         self.clear_faults()
 

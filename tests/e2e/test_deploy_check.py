@@ -254,3 +254,14 @@ def test_slack_out_of_reach_is_one_line_naming_the_setting(
     assert code == 1, output
     [line] = problem_lines(output)
     assert line.startswith(f"Cannot reach Slack at http://127.0.0.1:{port}/api/ (auth.test") and "SLACK_API_URL" in line
+
+
+def test_an_archived_channel_is_named(
+    clean_environment: pytest.MonkeyPatch, settings: dict[str, str], slack: SlackStandIn
+) -> None:
+    slack.set_channel("CAPPROVALS", name="offboarding", archived=True)
+    code, output = check(clean_environment, settings)
+    assert code == 1, output
+    assert problem_lines(output) == [
+        "The channel #offboarding CAPPROVALS (OFFBOARD_APPROVALS_CHANNEL, OFFBOARD_ADMIN_CHANNEL) is archived: "
+        "unarchive it or name another channel there"]

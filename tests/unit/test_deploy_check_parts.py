@@ -12,7 +12,9 @@ from sqlalchemy import text
 from bot import slack_check
 from bot.config import Settings
 from bot.database_check import database_problems
+from bot.deploy_check import run_check
 from storage.db import Database, head_revision
+from vendors.base import Capability
 from vendors.sandbox.server import LoopbackServer, Request, Response
 
 
@@ -79,3 +81,25 @@ def test_a_database_behind_is_told_to_upgrade_and_one_ahead_to_deploy_the_newer_
     [ahead] = database_problems(db.url)
     assert "0999, which this offboard does not know" in ahead and "deploy that newer offboard" in ahead
     assert db.schema_revision() == "0999"  # left as it was
+
+
+class SurprisingVendor:
+    name, label = "posthog", "PostHog"
+    capabilities = frozenset({Capability.FIND_MEMBER})
+    closed = False
+
+    def check(self) -> list[str]:
+        raise RuntimeError("a connector bug")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_connector_failing_unexpectedly_is_a_problem_line_and_the_rest_still_runs(db: Database) -> None:
+    vendor = SurprisingVendor()
+    settings = Settings(_env_file=None, DATABASE_URL=db.url)
+    report = run_check(settings, vendors={"posthog": vendor})  # type: ignore[dict-item]
+    assert ("PostHog: offboard could not finish checking it (RuntimeError); check its credentials by hand, and run "
+            "offboard check again") in report.problems
+    assert vendor.closed and f"the database (at migration {head_revision()})" in report.passed
+    assert report.exit_code == 1
