@@ -14,6 +14,7 @@ from vendors.http import RetryPolicy, VendorHTTP
 from vendors.sandbox.amplitude import SANDBOX_SCIM_KEY, AmplitudeSandbox
 from vendors.sandbox.contract import ContractSandbox, Seat
 from vendors.sandbox.mixpanel import (
+    CONTRACTOR,
     DEACTIVATED,
     ORG_ID,
     SA_SECRET,
@@ -202,14 +203,26 @@ def test_mixpanel_demo_and_paging(mp: MixpanelSandbox, sleeps: list[float]) -> N
     assert len(mp.requests("GET", r"/Users$")) == 4 + 5  # four lookups, then 256 people at 60 a page
 
 
-def test_mixpanel_teams_carry_role_and_projects(mp: MixpanelSandbox, sleeps: list[float]) -> None:
+def test_mixpanel_teams_show_name_and_members_only(mp: MixpanelSandbox, sleeps: list[float]) -> None:
     scim = mp_client(mp, sleeps)
     alice = scim.find_user("alice@corp.com")
     assert alice is not None
     teams = {g["displayName"]: g for g in scim.groups_of(alice["id"])}
     assert set(teams) == {"Product Analytics", "Finance Viewers"}
-    ext = next(v for k, v in teams["Finance Viewers"].items() if k.startswith("urn:mixpanel"))
-    assert ext["projects"] == [{"id": 103, "name": "Finance", "role": "consumer"}]
+    # The product knows what a Team gives; SCIM shows none of it, as Mixpanel documents.
+    assert mp.seat("alice@corp.com") == Seat(Role.MEMBER, frozenset({"101", "102", "103"}))
+    for team in teams.values():
+        assert set(team) == {"schemas", "id", "displayName", "members", "meta"}
+
+
+def test_mixpanel_scim_cannot_see_a_member_off_the_verified_domains(mp: MixpanelSandbox, sleeps: list[float]) -> None:
+    scim = mp_client(mp, sleeps)
+    assert mp.seat(CONTRACTOR) == Seat(Role.MEMBER, frozenset())  # a member of the organization
+    assert scim.find_user(CONTRACTOR) is None
+    assert CONTRACTOR not in {u["userName"] for u in scim.users()}
+    assert scim.get_user(str(mp.user_id_of(CONTRACTOR))) is None
+    mp.seed_person("sam@agency.com", Role.ADMIN)  # off the domains, whatever the role: SCIM cannot see them
+    assert scim.find_user("sam@agency.com") is None and mp.seat("sam@agency.com") is not None
 
 
 def test_mixpanel_only_verified_domains(mp: MixpanelSandbox, sleeps: list[float]) -> None:
@@ -235,11 +248,15 @@ def test_mixpanel_service_accounts_use_basic_auth(mp: MixpanelSandbox) -> None:
     assert httpx.get(url, auth=("x", "y")).json() == {"error": "Invalid service account credentials",
                                                       "status": "error"}
     body = httpx.get(url, auth=(SA_USERNAME, SA_SECRET)).json()
-    assert body["status"] == "ok" and {a["creator"]["email"] for a in body["results"]} == {
-        "alice@corp.com", "carol@corp.com"}
+    # The documented ServiceAccountRead: `creator` is an integer Mixpanel user id.
+    assert body["status"] == "ok" and {a["creator"] for a in body["results"]} == {
+        mp.user_id_of("alice@corp.com"), mp.user_id_of("carol@corp.com")}
+    assert all(set(a) == {"id", "username", "last_used", "expires", "creator", "created", "user"}
+               for a in body["results"])
     basic = base64.b64encode(f"{SA_USERNAME}:{SA_SECRET}".encode()).decode()
-    created = httpx.post(url, json={"username": "new-sa"}, headers={"Authorization": f"Basic {basic}"}).json()
-    assert created["status"] == "ok"
+    answer = httpx.post(url, json={"username": "new-sa"}, headers={"Authorization": f"Basic {basic}"})
+    created = answer.json()
+    assert answer.status_code == 201 and created["status"] == "ok" and created["results"]["token"]
     sa_id = created["results"]["id"]
     assert httpx.delete(f"{url}/{sa_id}", auth=(SA_USERNAME, SA_SECRET)).json()["status"] == "ok"
     assert httpx.get(f"{url}/{sa_id}", auth=(SA_USERNAME, SA_SECRET)).status_code == 404
