@@ -91,8 +91,12 @@ def test_a_new_user_is_named_from_the_address() -> None:
 def test_amplitude_demo_people_are_seeded(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
     scim = amp_client(amp, sleeps)
     for email in DEMO:
-        user = scim.find_user(email.upper())
+        user = scim.find_user(email)
         assert user is not None and user["id"] == email and user["active"] is True
+        # The filter's case rule is undocumented: the sandbox serves the worst case, an exact match, while
+        # GET /Users/{email} is documented as case-insensitive.
+        assert scim.find_user(email.upper()) is None
+        assert scim.get_user(email.upper()) == user
     assert amp.user("dave@corp.com").extra["pending"] is True  # type: ignore[union-attr]
     assert scim.find_user("nobody@corp.com") is None
 
@@ -125,10 +129,19 @@ def test_bad_token_is_a_scim_401(amp: AmplitudeSandbox, sleeps: list[float]) -> 
 
 def test_create_twice_conflicts(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
     scim = amp_client(amp, sleeps)
-    created = scim.http.send_json("POST", "/Users", {"userName": "new@corp.com"})
+    created = scim.http.send_json("POST", "/Users", {"id": "new@corp.com", "userName": "new@corp.com"})
     assert created["id"] == "new@corp.com" and amp.role("new@corp.com") == "Viewer"
     with pytest.raises(ConflictError):
-        scim.http.send_json("POST", "/Users", {"userName": "NEW@corp.com"})
+        scim.http.send_json("POST", "/Users", {"id": "NEW@corp.com", "userName": "NEW@corp.com"})
+
+
+def test_amplitude_create_needs_an_id_that_is_an_email(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
+    url, auth = amp.url + "/scim/1/Users", {"Authorization": f"Bearer {SANDBOX_SCIM_KEY}"}
+    for body in ({"userName": "new@corp.com"}, {"id": "new", "userName": "new@corp.com"}):
+        refused = httpx.post(url, json=body, headers=auth)
+        assert refused.status_code == 400 and refused.json()["schemas"] == [ERROR_SCHEMA]
+        assert "valid emails" in refused.json()["detail"]
+    assert amp.user("new@corp.com") is None
 
 
 def test_delete_is_204_then_404(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
@@ -315,7 +328,7 @@ def test_writes_about_counts_mutating_calls_naming_the_person(amp: AmplitudeSand
     assert amp.writes_about("bob@corp.com") == 0  # reads are not writes
     scim.remove_from_group("1", "BOB@corp.com")
     with pytest.raises(ConflictError):
-        scim.create_user("bob@corp.com")  # refused, yet sent: it counts
+        scim.create_user("bob@corp.com", id="bob@corp.com")  # refused, yet sent: it counts
     scim.delete_user("bob@corp.com")
     scim.delete_user("bob@corp.com")  # 404, yet sent
     assert amp.writes_about("Bob@Corp.com") == 4 and amp.writes_about("alice@corp.com") == 0
@@ -413,8 +426,9 @@ def test_list_pages_keep_scim_semantics_across_removals(amp: AmplitudeSandbox) -
     assert page_names(after) == ["m2@corp.com", "m4@corp.com", "m5@corp.com", "m6@corp.com"]
     assert page_names(users_page(amp, startIndex="10"))[-1] == "late@corp.com"
 
-    found = users_page(amp, filter='userName eq "M5@CORP.com"')
+    found = users_page(amp, filter='userName eq "m5@corp.com"')
     assert found["totalResults"] == 1 and page_names(found) == ["m5@corp.com"]
+    assert users_page(amp, filter='userName eq "M5@CORP.com"')["totalResults"] == 0  # exact, the worst case
     assert users_page(amp, filter='userName eq "m3@corp.com"')["totalResults"] == 0  # deleted
 
 
