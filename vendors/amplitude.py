@@ -402,6 +402,13 @@ def _handover_by_hand(email: str, details: Mapping[str, Any]) -> tuple[str, str]
 
 
 def _role_change_by_hand(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    if details.get("restore"):
+        return "Give back their Amplitude role and projects", (
+            f"offboard could not see what {email} had in Amplitude ({details.get('reason') or 'SCIM shows no roles'})."
+            f" Once they have accepted the invitation (SCIM invites everyone as a Viewer), navigate to {_MEMBERS_UI}, "
+            "open their account and set the Organization Role and project access they had before the removal. "
+            "Confirm here once done."
+        )
     word = _role_word(details)
     when = ("Once they have accepted the invitation (Amplitude's SCIM invites everyone as a Viewer): "
             if details.get("after_invite") else "Amplitude's API cannot change roles. ")

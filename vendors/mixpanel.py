@@ -564,6 +564,13 @@ def _handover_by_hand(email: str, details: Mapping[str, Any]) -> tuple[str, str]
 
 
 def _role_change_by_hand(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    if details.get("restore"):
+        return "Give back their Mixpanel role, Teams and projects", (
+            f"offboard could not see what {email} had in Mixpanel ({details.get('reason') or 'SCIM shows no roles'}). "
+            f"Go to {_USERS_UI}, click their name and set the organization role they had; add them back to the "
+            f"Teams they left ({_TEAMS_UI}; the removal's Teams step names them) and to the projects they could "
+            f"open ({_PROJECT_UI}). Confirm here once done."
+        )
     role = _details_role(details)
     when = ("Once the account exists (Mixpanel's SCIM creates everyone as an org Member): "
             if details.get("after_invite") else "Mixpanel's SCIM API cannot change roles. ")
