@@ -25,12 +25,12 @@ from vendors.roles import ROLE_MAPS, common_role
 log = logging.getLogger(__name__)
 
 # Where each vendor's admin UI shows the members list to export. UNVERIFIED: the runbooks name the pages
-# (Amplitude "Settings → Members & Groups", Mixpanel "Organization Settings → Members … Export member list as
-# CSV"); whether Amplitude's and Kissmetrics' pages offer an export button, and its columns, is not documented.
+# (Amplitude "Settings → Members & Groups", Mixpanel "Organization Settings → Users & Teams … Export member list
+# as CSV"); whether Amplitude's and Kissmetrics' pages offer an export button, and its columns, is not documented.
 EXPORT_HINTS = {
     "amplitude": "In Amplitude, open Settings → Members & Groups and export the Members table as CSV "
                  "(it must have each member's email and last login).",
-    "mixpanel": "In Mixpanel, open Organization Settings → Members and export the member list as CSV.",
+    "mixpanel": "In Mixpanel, open Organization Settings → Users & Teams and export the user list as CSV.",
     "kissmetrics": "In Kissmetrics, open Settings → Team and save the team list as a CSV with each person's "
                    "email and last login.",
     "posthog": "In PostHog, open Settings → Organization → Members and save the list as a CSV with each "
@@ -126,6 +126,7 @@ class VendorSweep:
     left_out: Counter[str] = field(default_factory=Counter)
     unjudged: str | None = None  # why this vendor could not be judged
     hint: str = ""  # what an admin can do about it
+    blind_spot: str = ""  # members its API cannot see, so never judged here (Mixpanel: off the verified domains)
 
     @property
     def needs_export(self) -> bool:
@@ -134,7 +135,7 @@ class VendorSweep:
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "days": self.days, "source": self.source, "members": self.members,
                 "stale": len(self.stale), "left_out": dict(self.left_out), "unjudged": self.unjudged,
-                "hint": self.hint}
+                "hint": self.hint, "blind_spot": self.blind_spot}
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,8 @@ class Candidate:
 def judge_vendor(vendor: Vendor, policy: SweepPolicy, exempt: set[str], now: datetime,
                  export: MembersExport | None = None) -> VendorSweep:
     """Judge one vendor's members. Never raises: a vendor that fails is reported as not judged."""
-    result = VendorSweep(vendor.name, vendor.label, policy.days_for(vendor.name))
+    result = VendorSweep(vendor.name, vendor.label, policy.days_for(vendor.name),
+                         blind_spot=str(getattr(vendor, "blind_spot", "") or ""))
     caps = vendor.capabilities
     lists, logins = Capability.LIST_MEMBERS in caps, Capability.READ_LAST_LOGIN in caps
     if lists and logins:
@@ -270,6 +272,12 @@ def _from_api_and_export(vendor: Vendor, export: MembersExport) -> Iterator[Cand
         if roles_from_export and row.role_word:  # the API shows no roles (Amplitude): the export may
             candidate = replace(candidate, role=_export_role(vendor.name, row.role_word), vendor_role=row.role_word)
         yield candidate
+    unseen = getattr(vendor, "known_unseen", None)
+    if callable(unseen):
+        # Members its API cannot list at all (Mixpanel's off the verified domains): the export is all there is.
+        for row in export:
+            if unseen(row.email):
+                yield _export_candidate(vendor.name, row)
 
 
 def _from_export(vendor: str, export: MembersExport) -> Iterator[Candidate]:

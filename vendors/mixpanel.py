@@ -192,6 +192,11 @@ class MixpanelVendor:
         """Whether Mixpanel's SCIM can see `email` at all: only on the organization's verified domains."""
         return domain_of(email) in self.verified_domains
 
+    def known_unseen(self, email: str) -> bool:
+        """True only where SCIM certainly cannot see `email` (off the verified domains offboard knows), so a
+        sweep judges them from a members export alone; with no domains set, nobody is known to be unseen."""
+        return bool(self.verified_domains) and not self.sees(email)
+
     # -- Vendor protocol ---------------------------------------------------------------------------
     def assess(self, email: str) -> Assessment:
         return assess_safely(self.name, self.label, email, self._assess, _explained)
@@ -209,8 +214,8 @@ class MixpanelVendor:
         """What every listing of this connector's members leaves out, for the sweep and review to say."""
         where = ", ".join(sorted(self.verified_domains)) or "none set in MIXPANEL_VERIFIED_DOMAINS"
         return (f"Mixpanel's SCIM API shows only users on the organization's verified domains ({where}): members on "
-                f"other domains (contractors, agencies) are invisible to it and not in this list. Check them in "
-                f"{_USERS_UI}.")
+                f"other domains (contractors, agencies) are invisible to it and not in its list; only a members export "
+                f"shows them. Check them in {_USERS_UI}.")
 
     def check(self) -> list[str]:
         """Read-only: one authenticated SCIM read, the verified-domains setting, and the service account."""

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from bot import blocks
+from bot import blocks, sweep_blocks
 from bot.localrun import APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
-from storage.models import RequestStatus, StepStatus
+from storage.models import RequestStatus, StepStatus, utcnow
 from tests.e2e.conftest import card_text, click, confirm_values, eventually, open_request, the_card, wait_for_status
 from tests.e2e.issue6_support import steps_of
+from tests.e2e.scheduled_world import ADMIN_CHANNEL, start_world, work
 from vendors.sandbox.mixpanel import CONTRACTOR, MixpanelSandbox
 
 
@@ -67,3 +69,42 @@ def test_a_contractor_scim_cannot_see_is_unknown_and_waits_for_a_person(world: L
     assert done.status == StepStatus.DONE and done.done_by == GROUP_APPROVER
     notice = card_text(eventually(lambda: world.slack.messages(NOTIFY_CHANNEL), what="the notification")[0])
     assert f"Mixpanel: removed by hand, confirmed by <@{GROUP_APPROVER}>" in notice
+
+
+def test_the_sweep_says_who_scim_cannot_see_and_judges_them_from_the_export(database_url: str) -> None:
+    world = start_world(database_url, vendors=("posthog", "mixpanel"))
+    try:
+        world.posthog.reset(seed=False)
+        mixpanel = world.sandboxes["mixpanel"]
+        assert isinstance(mixpanel, MixpanelSandbox)
+        mixpanel.reset(seed=False)
+        mixpanel.add_user("amy@corp.com", "Amy", "Corp")
+        mixpanel.add_outside_member(CONTRACTOR, "Pat", "Contractor")
+        sweep_id = work(world).sweeps.run("schedule")
+        card = sweep_card(world)
+        assert "Mixpanel could not be judged" in shown(card)
+        assert "verified domains (corp.com)" in shown(card) and "invisible to it" in shown(card)
+
+        world.driver.click(card, sweep_blocks.UPLOAD, user_id=APPROVER, value=f"{sweep_id}:mixpanel",
+                           channel_id=ADMIN_CHANNEL)
+        view = eventually(lambda: world.slack.views(), what="the upload modal")[0]
+        long_ago = utcnow() - timedelta(days=200)
+        csv_text = ("Name,Email,Role,Last Login\n"
+                    f"Amy,amy@corp.com,Member,{long_ago:%Y-%m-%d}\n"
+                    f"Pat,{CONTRACTOR},Member,{long_ago:%Y-%m-%d}\n")
+        shared = world.slack.share_file(APPROVER, "mixpanel-users.csv", csv_text.encode())
+        response = world.driver.submit_view(view, {"vendor": "mixpanel", "export_file": [shared]}, user_id=APPROVER)
+        assert response.status_code == 200 and response.text in ("", "{}")
+        eventually(lambda: "judged from the members export" in shown(sweep_card(world)), what="the card")
+        found = {f.email: f for f in work(world).sweeps.findings(sweep_id)}
+        # The contractor SCIM cannot list is judged from the export, the only place that shows them.
+        assert set(found) == {"amy@corp.com", CONTRACTOR}
+        assert found[CONTRACTOR].vendors["mixpanel"]["source"] == "export"
+        assert "invisible to it" in shown(sweep_card(world))
+    finally:
+        world.stop()
+
+
+def sweep_card(world: LocalWorld) -> dict[str, Any]:
+    [card] = world.slack.messages(ADMIN_CHANNEL)
+    return card

@@ -6,10 +6,15 @@ creator by an integer user id."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from bot.review import review_vendor
+from bot.review_blocks import _vendor_text
 from vendors import mixpanel
 from vendors.base import (
     CREDENTIALS_PARAM,
@@ -463,3 +468,12 @@ def test_check_names_each_problem(sandbox: MixpanelSandbox, sleeps: list[float])
     half = MixpanelVendor(SANDBOX_SCIM_TOKEN, sandbox.url, verified_domains=VERIFIED_DOMAINS,
                           organization_id=ORG_ID, policy=RetryPolicy(backoff=0.001, sleep=sleeps.append))
     assert ["MIXPANEL_ORG_ID" in p for p in half.check()] == [True]
+
+
+def test_the_access_review_says_who_its_list_leaves_out(vendor: MixpanelVendor) -> None:
+    out = io.StringIO()
+    review = review_vendor(vendor, csv.writer(out), datetime.now(UTC), 90)
+    assert review.listed and CONTRACTOR not in out.getvalue()
+    text = _vendor_text(review.to_json())
+    assert "Not in this list" in text and "invisible" in text and "verified domains (corp.com)" in text
+    assert "Owners and admins: not shown by its API" in text  # SCIM shows no roles
