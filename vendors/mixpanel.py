@@ -67,8 +67,8 @@ APP_PATH = "/api/app"  # the service-account API, documented on the us, eu and i
 # -- UNVERIFIED, each in one place ------------------------------------------------------------------------
 MAX_PAGE_SIZE = 100  # Mixpanel documents no SCIM page size; RFC 7644's `count` is used
 # Whether a service account's integer `creator` is the same id as the SCIM user's `id` is undocumented:
-# offboard matches them when they are equal, and otherwise lists every account for a person to check.
-CREATOR_MATCHES_SCIM_ID = "UNVERIFIED: a service account's creator is matched to the SCIM user id"
+# offboard matches them when they are equal (`_service_accounts_of`), says so on the rotate step, and
+# otherwise lists every account with its creator id for a person to check.
 MAX_ACCOUNTS_LISTED = 25  # beyond this the rotate step points at the Service Accounts page
 # The wording Mixpanel uses when it refuses by its rules (`_classify`): statuses and words are guesses.
 _LAST_OWNER_WORDS = ("at least one owner",)
@@ -341,7 +341,7 @@ class MixpanelVendor:
     def _service_accounts_of(self, user_id: str, email: str, warnings: list[str]
                              ) -> tuple[list[dict[str, Any]], bool] | None:
         """The service accounts whose integer `creator` is this user's SCIM id (and True), or, when none is,
-        every account with its creator id (and False) for a person to check: see CREATOR_MATCHES_SCIM_ID."""
+        every account with its creator id (and False) for a person to check (the ids' sameness is UNVERIFIED)."""
         if self._service is None:
             warnings.append("offboard has no Mixpanel service-account credentials, so it could not list the "
                             "service accounts they created.")
@@ -666,8 +666,9 @@ def _account_line(account: Mapping[str, Any], *, with_creator: bool) -> str:
 def _rotate_step(email: str, successor: str, accounts: list[dict[str, Any]], *, matched: bool) -> PlannedStep:
     credentials = [f"Mixpanel API tokens and integrations {email} set up"]
     if matched and accounts:
-        listed = " Service accounts they created (their SCIM user id is the account's creator id; " \
-                 f"{CREATOR_MATCHES_SCIM_ID}):" + "".join(_account_line(a, with_creator=False) for a in accounts)
+        listed = (" Service accounts whose creator id is their user id (Mixpanel does not document that these are "
+                  f"the same ids: glance at {_SERVICE_ACCOUNTS_UI} too):"
+                  + "".join(_account_line(a, with_creator=False) for a in accounts))
         credentials = [*(f"Mixpanel service account {a.get('username')}" for a in accounts), *credentials]
     elif accounts:
         shown = accounts[:MAX_ACCOUNTS_LISTED]

@@ -220,6 +220,13 @@ class MixpanelSandbox(ScimSandbox):
     def seed_assets(self, email: str) -> int:
         return 0  # no API lists what a Mixpanel user created
 
+    def seed_invisible_member(self) -> str:
+        """A member its API cannot see (the contract suite's "unknown is never absent"): off the verified domains."""
+        email = "contract.contractor@agency.com"
+        if email.casefold() not in self.outside:
+            self.add_outside_member(email, "Contract", "Contractor")
+        return email
+
     def seat(self, email: str) -> Seat | None:
         with self._state:
             if email.casefold() in self.outside:
