@@ -63,13 +63,15 @@ SCIM_PATH = "/api/app/scim/v2"
 # from the region: a deployment elsewhere sets it (MIXPANEL_SCIM_URL) to what Mixpanel support gives it.
 DEFAULT_SCIM_URL = "https://mixpanel.com" + SCIM_PATH
 APP_PATH = "/api/app"  # the service-account API, documented on the us, eu and in hosts
+MAX_ACCOUNTS_LISTED = 25  # beyond this the rotate step points at the Service Accounts page
 
 # -- UNVERIFIED, each in one place ------------------------------------------------------------------------
 MAX_PAGE_SIZE = 100  # Mixpanel documents no SCIM page size; RFC 7644's `count` is used
 # Whether a service account's integer `creator` is the same id as the SCIM user's `id` is undocumented:
 # offboard matches them when they are equal (`_service_accounts_of`), says so on the rotate step, and
 # otherwise lists every account with its creator id for a person to check.
-MAX_ACCOUNTS_LISTED = 25  # beyond this the rotate step points at the Service Accounts page
+# That `active: true` reactivates a deactivated user (RFC 7644 implies it; `_ensure_user` relies on it), and
+# that a deactivated user stays listed with `active: false` (the steps read it as removed).
 # The wording Mixpanel uses when it refuses by its rules (`_classify`): statuses and words are guesses.
 _LAST_OWNER_WORDS = ("at least one owner",)
 _VERIFIED_DOMAIN_WORDS = ("verified domain",)
@@ -444,7 +446,7 @@ class MixpanelVendor:
                 if user is None:
                     raise
         if user.get("active") is False:
-            # UNVERIFIED: `active: true` reactivates a deactivated Mixpanel user, as RFC 7644 implies.
+            # UNVERIFIED (see the block at the top): `active: true` reactivates a deactivated user.
             self._scim.set_active(str(user.get("id")), True)
             return "reactivated"
         return "already_member"

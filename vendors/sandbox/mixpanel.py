@@ -200,8 +200,8 @@ class MixpanelSandbox(ScimSandbox):
     def seed_person(self, email: str, role: Role, project_ids: Sequence[str] = ()) -> None:
         """An active user whose Teams give exactly `role` and `project_ids`: one Team per project
         (found, or made), so that each project can be taken away alone. Read-only, which Mixpanel has
-        only per project, becomes an org Member with Consumer access. Verified domains are not checked:
-        this is the sandbox's own state, not a SCIM create."""
+        only per project, becomes an org Member with Consumer access. Someone off the verified domains
+        becomes a member SCIM cannot see (`add_outside_member`), without Teams: SCIM could not show them."""
         word = vendor_role(self.vendor_name, role) or "member"
         level = PROJECT_LEVEL[role]
         with self._state:
