@@ -258,9 +258,14 @@ def _candidate(member: Member, last_login: datetime | None, known: bool) -> Cand
 
 def _from_api_and_export(vendor: Vendor, export: MembersExport) -> Iterator[Candidate]:
     """Who is a member comes from the API (someone removed since the export is not flagged); when they
-    last logged in comes from the export."""
+    last logged in comes from the export. Members the connector knows its API cannot list (`known_unseen`:
+    Mixpanel's off the verified domains) are judged from the export alone: it is all there is."""
     roles_from_export = Capability.READ_ROLE not in vendor.capabilities
+    unseen = getattr(vendor, "known_unseen", None)
+    listed_anyway: set[str] = set()  # the few "unseen" the API did list (a domain missing from the setting)
     for member in vendor.iter_members():
+        if callable(unseen) and unseen(member.email):
+            listed_anyway.add(member.email.lower())
         row = export.get(member.email)
         if row is None:
             yield Candidate(member.email, member.name, member.role, member.vendor_role, None, False,
@@ -272,11 +277,9 @@ def _from_api_and_export(vendor: Vendor, export: MembersExport) -> Iterator[Cand
         if roles_from_export and row.role_word:  # the API shows no roles (Amplitude): the export may
             candidate = replace(candidate, role=_export_role(vendor.name, row.role_word), vendor_role=row.role_word)
         yield candidate
-    unseen = getattr(vendor, "known_unseen", None)
     if callable(unseen):
-        # Members its API cannot list at all (Mixpanel's off the verified domains): the export is all there is.
         for row in export:
-            if unseen(row.email):
+            if unseen(row.email) and row.email.lower() not in listed_anyway:
                 yield _export_candidate(vendor.name, row)
 
 

@@ -361,14 +361,14 @@ class ScimSandbox(LoopbackServer):
 
     def _create_user(self, request: Request) -> Response:
         body = request.json() or {}
-        invalid = self.invalid_create(body)
-        if invalid is not None:
-            return invalid
         user_name = str(body.get("userName") or "").strip()
         if not user_name:
             return scim_error(400, "userName is required", "invalidValue")
         with self._state:
             self._note_write(user_name)
+            invalid = self.invalid_create(body)  # refused, yet sent: it counts
+            if invalid is not None:
+                return invalid
             if self.user(user_name):
                 return scim_error(409, f"User {user_name} already exists", "uniqueness")
             refusal = self.refuse_create(user_name)
