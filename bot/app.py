@@ -59,6 +59,8 @@ def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
         configured["mixpanel"] = mixpanel.MixpanelVendor(
             settings.mixpanel_scim_token.get_secret_value(),
             region=settings.mixpanel_region,
+            scim_url=settings.mixpanel_scim_url or None,
+            verified_domains=settings.mixpanel_verified_domains,
             service_account_username=settings.mixpanel_service_account_username or None,
             service_account_secret=settings.mixpanel_service_account_secret.get_secret_value() or None,
             organization_id=settings.mixpanel_org_id or None,

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         SecretStr(""), validation_alias=_env("MIXPANEL_SERVICE_ACCOUNT_SECRET")
     )
     mixpanel_org_id: str = Field("", validation_alias=_env("MIXPANEL_ORG_ID"))
+    # Mixpanel's SCIM sees only emails on the organization's verified claimed domains: off them, a SCIM miss is
+    # "unknown", never "not a member". Empty: every SCIM miss is unknown (offboard cannot tell).
+    mixpanel_verified_domains: CommaList = Field(default_factory=list,
+                                                 validation_alias=_env("MIXPANEL_VERIFIED_DOMAINS"))
+    # Only https://mixpanel.com/api/app/scim/v2 is documented (its EU and India SCIM hosts are not): empty uses it.
+    mixpanel_scim_url: str = Field("", validation_alias=_env("MIXPANEL_SCIM_URL"))
 
     # Kissmetrics: no public user API is known, so by default it is a checklist of manual steps.
     kissmetrics_enabled: bool = Field(False, validation_alias=_env("KISSMETRICS_ENABLED"))
@@ -251,7 +257,7 @@ class Settings(BaseSettings):
     def _read_other_years(cls, value: object) -> object:
         return _retention_period("OFFBOARD_RETENTION_OTHER_YEARS", value)
 
-    @field_validator("approvers", "manual_vendors", mode="before")
+    @field_validator("approvers", "manual_vendors", "mixpanel_verified_domains", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -383,10 +383,19 @@ def restore_plan(vendor: Vendor, current: Assessment, email: str, entry: Mapping
     if entry is None or current.status == AssessmentStatus.MEMBER:
         return []  # nothing was taken here, or they are back already
     steps: list[PlannedStep]
-    if entry.get("status") == AssessmentStatus.MEMBER and entry.get("role"):
+    recorded = entry.get("status") == AssessmentStatus.MEMBER and bool(entry.get("role"))
+    if recorded and Capability.READ_ROLE in vendor.capabilities:
         projects = tuple(str(p["project_id"]) for p in entry.get("projects") or ())
         steps = plan_change(vendor, email, Invitation(Role(entry["role"]), projects,
                                                       message="Your access is restored, as it was before."))
+    elif recorded:
+        # Its API showed no role or projects (Amplitude, Mixpanel): the recorded role is a placeholder. The API
+        # invites as it can, and a person gives back what they had.
+        fixed = getattr(vendor, "invite_role", None) or Role(entry["role"])
+        steps = plan_change(vendor, email, Invitation(fixed, (), message="Your access is restored, as it was before."))
+        steps.append(vendor.manual_step(Capability.CHANGE_ROLE, email, {
+            "role": "", "restore": True, "reason": "its API showed neither their role nor their projects before the "
+                                                   "removal; give back what the removal record and their team say"}))
     else:  # nobody could see what they had: a person invites them as the removal record says
         steps = [vendor.manual_step(Capability.INVITE, email, {
             "role": "", "projects": [], "reason": "offboard could not see their role and projects before the "

@@ -55,6 +55,7 @@ class VendorReview:
     never_logged_in: int = 0
     pending: int | None = 0  # None: see invites_note
     invites_note: str = ""
+    blind_spot: str = ""  # members its API cannot see, so not in this list (Mixpanel: off the verified domains)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,7 +67,7 @@ def period_of(moment: datetime) -> str:
 
 def review_vendor(vendor: Vendor, writer: Any, now: datetime, days: int) -> VendorReview:
     """Stream one vendor's members into the CSV `writer`, counting as they pass. Never raises."""
-    review = VendorReview(vendor.name, vendor.label, days)
+    review = VendorReview(vendor.name, vendor.label, days, blind_spot=str(getattr(vendor, "blind_spot", "") or ""))
     if Capability.LIST_MEMBERS not in vendor.capabilities:
         label = vendor.label
         reason = getattr(vendor, "reason", None) or f"offboard cannot list the members of {label} through its API"

@@ -67,6 +67,8 @@ def _vendor_text(data: Mapping[str, Any]) -> str:
         lines.append(f"Inactive {data['days']}+ days: {data['inactive']}{never}")
     pending = data.get("pending")
     lines.append(f"Pending invitations: {pending if pending is not None else data.get('invites_note')}")
+    if data.get("blind_spot"):
+        lines.append(f":eyes: Not in this list: {data['blind_spot']}")
     return "\n".join(lines)
 
 

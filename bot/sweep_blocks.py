@@ -99,8 +99,9 @@ def _vendor_notes(run: SweepRun) -> list[Block]:
     notes: list[Block] = []
     for vendor, data in run.vendors.items():
         export = data.get("export")
+        blind = f"\n:eyes: {data['blind_spot']}" if data.get("blind_spot") else ""
         if data.get("unjudged"):
-            text = f":grey_question: *{data['label']} could not be judged:* {data['unjudged']}"
+            text = f":grey_question: *{data['label']} could not be judged:* {data['unjudged']}{blind}"
             button = None
             if data.get("hint"):
                 text += f"\n{data['hint']} Then upload it here."
@@ -113,7 +114,9 @@ def _vendor_notes(run: SweepRun) -> list[Block]:
             who = f"uploaded by <@{by}>" if by.startswith(("U", "W")) else "passed to `offboard sweep`"
             notes.append(ContextBlock(elements=[_md(
                 f"{data['label']} judged from the members export {export.get('filename', '')} {who} "
-                f"{slack_date(datetime.fromisoformat(export['at']))} ({export.get('rows')} rows{extra}).")]))
+                f"{slack_date(datetime.fromisoformat(export['at']))} ({export.get('rows')} rows{extra}).{blind}")]))
+        elif blind:
+            notes.append(ContextBlock(elements=[_md(blind.strip())]))
     return notes
 
 
