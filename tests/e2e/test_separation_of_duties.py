@@ -28,7 +28,7 @@ from bot.localrun import (
 )
 from storage.models import AuditEvent, Batch, BatchStatus, Emergency, InviteBatch, InviteBatchStatus, RequestStatus
 from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, open_request
-from tests.e2e.issue6_support import card_of, click_card, command, latest_request, status_of
+from tests.e2e.issue6_support import card_of, click_card, command, latest_request, status_of, wait_status
 
 
 def refusals(world: LocalWorld) -> list[AuditEvent]:
@@ -60,6 +60,19 @@ def with_value(card: dict[str, Any], action_id: str, value: str) -> dict[str, An
             if isinstance(element, dict) and element.get("action_id") == action_id:
                 element["value"] = value
     return edited
+
+
+def open_another(world: LocalWorld, email: str, user: str, *, after: int) -> int:
+    """A second request, by `user`, once its card waits for approval (the form is worked after the ack, so
+    the newest row is only this one once its id is past `after`)."""
+    forms = len(world.slack.calls("views.open"))
+    world.driver.slash_command("/offboard", email, user_id=user, channel_id=COMMAND_CHANNEL)
+    form = eventually(lambda: world.slack.calls("views.open")[forms:], what="the form")[-1].params["view"]
+    assert world.driver.submit_view(form, {"reason": "resignation"}, user_id=user).text in ("", "{}")
+    request_id = eventually(lambda: (latest_request(world) or 0) > after and latest_request(world),
+                            what="the second request")
+    wait_status(world, request_id, RequestStatus.PENDING_APPROVAL)
+    return request_id
 
 
 def test_the_requester_approving_their_own_request_is_refused_and_recorded(world: LocalWorld, tmp_path: Path) -> None:
@@ -102,7 +115,7 @@ def test_a_forged_reject_form_for_ones_own_request_is_refused_and_recorded(world
 def test_an_approver_pointing_a_button_at_their_own_request_is_refused_and_recorded(world: LocalWorld,
                                                                                     tmp_path: Path) -> None:
     theirs = open_request(world, "alice@corp.com")  # asked by the requester
-    mine = open_request(world, "dave@corp.com", user=APPROVER)  # asked by the approver
+    mine = open_another(world, "dave@corp.com", APPROVER, after=theirs)  # asked by the approver
     edited = with_value(card_of(world, theirs), blocks.APPROVE, str(mine))
     assert world.driver.click(edited, blocks.APPROVE, user_id=APPROVER, channel_id=APPROVALS_CHANNEL).status_code == 200
     assert "separation of duties" in told(world, APPROVER)

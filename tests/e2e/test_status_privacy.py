@@ -16,7 +16,7 @@ from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, OUTSIDER, RE
 from storage import audit
 from storage.models import AuditEvent
 from tests.e2e.conftest import eventually, open_request
-from tests.e2e.issue6_support import latest_request
+from tests.e2e.test_separation_of_duties import open_another
 
 AUDIT_ADMIN = "UCAROL"  # in OFFBOARD_AUDIT_ADMINS, not an approver
 LEAVER = "UDAVE"  # dave@corp.com in Slack
@@ -89,10 +89,7 @@ def test_an_approver_does_not_see_their_own_offboarding(world: LocalWorld) -> No
 def test_a_requester_who_is_no_approver_sees_only_the_requests_they_asked_for(world: LocalWorld) -> None:
     first = open_request(world, "dave@corp.com")
     world.bot.workflow.cancel(first, REQUESTER)
-    world.driver.slash_command("/offboard", "dave@corp.com", user_id=OUTSIDER, channel_id=COMMAND_CHANNEL)
-    form = eventually(lambda: world.slack.calls("views.open")[1:], what="the second form")[-1].params["view"]
-    world.driver.submit_view(form, {"reason": "resignation"}, user_id=OUTSIDER)
-    second = eventually(lambda: (latest_request(world) or 0) > first and latest_request(world), what="the second")
+    second = open_another(world, "dave@corp.com", OUTSIDER, after=first)
     mine = status(world, "dave@corp.com", REQUESTER)
     assert f"#{first}" in mine and f"#{second}" not in mine
     assert looks(world) == [(STATUS_SHOWN, REQUESTER, "dave@corp.com", [first], [second])]
