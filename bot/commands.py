@@ -32,7 +32,7 @@ from bot.parsing import (
     Target,
     parse_command,
 )
-from bot.workflow import Reason, RequestDraft, RequestSnapshot, request_case
+from bot.workflow import Reason, RequestDraft, RequestSnapshot
 from storage.models import RequestMode
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ NOT_YOURS_TO_SEE = ("You can see only offboarding requests you have a part in: o
 
 
 def _view_case(snapshot: RequestSnapshot, leaver: str | None) -> decisions.Case:
-    case = replace(request_case(snapshot.request), leaver=snapshot.request.subject_slack_id or leaver)
+    case = replace(decisions.request_case(snapshot.request), leaver=snapshot.request.subject_slack_id or leaver)
     return replace(case, kind=decisions.Kind.EMERGENCY) if snapshot.change.mode == RequestMode.EMERGENCY else case
 
 

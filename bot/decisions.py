@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from storage import audit
 from storage.db import Database
+from storage.models import OffboardRequest, RequestStatus
 
 REFUSED = "action_refused"  # the audit action of every refusal decided here
 
@@ -66,6 +67,13 @@ class Roles:
 class Refusal:
     message: str  # for the person, ephemerally
     why: str  # for the audit log: a fact, no personal data
+
+
+def request_case(request: OffboardRequest) -> Case:
+    """The facts decided on, of one offboarding request."""
+    assert request.id is not None
+    return Case(Kind.REQUEST, request.id, request.requester_id, leaver=request.subject_slack_id,
+                batch=request.batch_id, scheduled=request.status == RequestStatus.SCHEDULED)
 
 
 def refusal(actor: str, act: Act, case: Case, roles: Roles) -> Refusal | None:

@@ -631,7 +631,7 @@ class Workflow:
             request = session.get(OffboardRequest, request_id)
             if request is None:
                 return ActionResult(False, f"Request #{request_id} does not exist.")
-            case = request_case(request)
+            case = decisions.request_case(request)
         refused = self._decide(user_id, decisions.Act.CANCEL, case)
         if refused:
             return refused
@@ -664,7 +664,7 @@ class Workflow:
             request = session.get(OffboardRequest, request_id)
             if request is None:
                 return ActionResult(False, f"Request #{request_id} does not exist.")
-            case = request_case(request)
+            case = decisions.request_case(request)
         return self._decide(user_id, act, case)
 
     @property
@@ -1017,7 +1017,7 @@ class Workflow:
         return ActionResult(True)
 
     def _refuse_step_action(self, request: OffboardRequest, user_id: str) -> ActionResult | None:
-        return self._decide(user_id, decisions.Act.WORK, request_case(request))
+        return self._decide(user_id, decisions.Act.WORK, decisions.request_case(request))
 
     # -- time and restarts ----------------------------------------------------------------------
     def run_due(self, now: datetime | None = None) -> list[int]:
@@ -1430,7 +1430,7 @@ class Workflow:
             window = session.get(RestoreWindow, request_id)
             if request is None or window is None:
                 return ActionResult(False, "That request removed nobody, so there is nothing to restore.")
-            case = request_case(request)
+            case = decisions.request_case(request)
         refused = self._decide(user_id, decisions.Act.RESTORE, case)
         if refused:
             return refused
@@ -1842,13 +1842,6 @@ def _member_draft(draft: BatchDraft, person: BatchPerson, batch_id: int) -> Requ
         new_owner_email=person.new_owner_email, effective_at=draft.effective_at, vendors=draft.vendors,
         source_channel=draft.source_channel, mode=draft.mode, mode_params=draft.mode_params, batch_id=batch_id,
     )
-
-
-def request_case(request: OffboardRequest) -> decisions.Case:
-    """The facts bot.decisions decides on, of one request."""
-    assert request.id is not None
-    return decisions.Case(decisions.Kind.REQUEST, request.id, request.requester_id, leaver=request.subject_slack_id,
-                          batch=request.batch_id, scheduled=request.status == RequestStatus.SCHEDULED)
 
 
 def _batch_closed(batch: Batch) -> ActionResult:
