@@ -12,6 +12,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import blocks
+from bot.decisions import Act
 from bot.deps import Deps
 from bot.workflow import ActionResult
 
@@ -83,7 +84,7 @@ def open_reject_modal(deps: Deps, body: dict[str, Any], action: dict[str, Any], 
     if request_id is None:
         tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
         return
-    refusal = deps.workflow.decision_refusal(request_id, body["user"]["id"])
+    refusal = deps.workflow.decision_refusal(request_id, body["user"]["id"], Act.REJECT)
     if refusal:
         tell(deps, body, refusal)
         return

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot import batch_blocks, blocks
 from bot.actions import click_listener, tell
 from bot.change_forms import MAX_FILE_BYTES, MAX_PEOPLE, BulkForm, BulkRow, parse_people, read_bulk_form
+from bot.decisions import Act
 from bot.deps import Deps
 from bot.parsing import Bulk, Target
 from bot.workflow import ActionResult, BatchDraft, BatchPerson, Reason
@@ -44,7 +45,7 @@ def register(app: App, deps: Deps) -> None:
         if not value.isdigit():
             tell(deps, body, ActionResult(False, "That button carries no batch; nothing was changed."))
             return
-        refusal = workflow.batch_decision_refusal(int(value), body["user"]["id"])
+        refusal = workflow.batch_decision_refusal(int(value), body["user"]["id"], Act.REJECT)
         if refusal is not None:
             tell(deps, body, refusal)
             return

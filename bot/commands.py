@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import audit_blocks, blocks, changes, emergency, evidence, scheduled_actions
+from bot import audit_blocks, blocks, changes, decisions, emergency, evidence, scheduled_actions
 from bot.change_forms import read_mode_choice
 from bot.deps import Deps
 from bot.forms import read_request_form
@@ -31,7 +32,7 @@ from bot.parsing import (
     Target,
     parse_command,
 )
-from bot.workflow import Reason, RequestDraft
+from bot.workflow import Reason, RequestDraft, RequestSnapshot
 from storage.models import RequestMode
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def handle_offboard(deps: Deps, command: dict[str, Any], respond: Respond, clien
             case Invalid(message):
                 _reply(respond, blocks.error_message(message))
             case Status(target):
-                _status(deps, target, respond)
+                _status(deps, target, command["user_id"], respond)
             case EmergencyStart() | Bulk():  # issue 6
                 changes.handle_command(deps, parsed, command, respond, client, _resolve)
             case Start():
@@ -92,13 +93,36 @@ def _resolve(deps: Deps, target: Target) -> tuple[str, str | None, str] | str:
     return target.email, (found.user_id if found else None), (found.name if found else "")
 
 
-def _status(deps: Deps, target: Target, respond: Respond) -> None:
+def _status(deps: Deps, target: Target, viewer: str, respond: Respond) -> None:
+    """A person's requests, to those with a part in them only; everyone else, the person leaving included, gets
+    the same neutral answer whether or not there is a request. Every look is recorded."""
     resolved = _resolve(deps, target)
     if isinstance(resolved, str):
         _reply(respond, blocks.error_message(resolved))
         return
-    email = resolved[0]
-    _reply(respond, blocks.status_message(email, deps.workflow.requests_for(email), deps.clock()))
+    email, slack_id = resolved[0], resolved[1]
+    roles = decisions.Roles(deps.workflow.may_approve, deps.workflow.may_respond, lambda u: u in deps.audit_admins)
+    found = deps.workflow.requests_for(email)
+    shown = [s for s in found if decisions.may_view(viewer, _view_case(s, slack_id), roles)]
+    withheld = [s.id for s in found if s not in shown]
+    sees_all = decisions.sees_every_request(viewer, roles) and viewer != slack_id
+    refused = not shown and not sees_all
+    decisions.record_look(deps.workflow.db, viewer, email, shown=[s.id for s in shown], withheld=withheld,
+                          refused=refused, at=deps.clock())
+    if refused:
+        _reply(respond, blocks.Message(text=NOT_YOURS_TO_SEE, blocks=[]))
+        return
+    _reply(respond, blocks.status_message(email, shown, deps.clock()))
+
+
+# The same words whether or not a request exists, so the answer tells nothing about one.
+NOT_YOURS_TO_SEE = ("You can see only offboarding requests you have a part in: ones you asked for, or decide on as "
+                    "an approver. Ask an approver or your IT team if you need to know more.")
+
+
+def _view_case(snapshot: RequestSnapshot, leaver: str | None) -> decisions.Case:
+    case = replace(decisions.request_case(snapshot.request), leaver=snapshot.request.subject_slack_id or leaver)
+    return replace(case, kind=decisions.Kind.EMERGENCY) if snapshot.change.mode == RequestMode.EMERGENCY else case
 
 
 def _start(deps: Deps, parsed: Start, command: dict[str, Any], respond: Respond, client: WebClient) -> None:

@@ -17,6 +17,7 @@ from bot import onboard_blocks, onboard_commands
 from bot.actions import target_id, tell
 from bot.blocks import Message, error_message
 from bot.config import Settings
+from bot.decisions import Act
 from bot.deps import Deps
 from bot.onboard_due import OnboardingDue
 from bot.onboard_notify import SlackInviteNotifier
@@ -67,7 +68,7 @@ def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
     def reject_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
         batch_id = target_id(action)
-        refusal = (onboarding.decision_refusal(batch_id, body["user"]["id"]) if batch_id is not None
+        refusal = (onboarding.decision_refusal(batch_id, body["user"]["id"], Act.REJECT) if batch_id is not None
                    else ActionResult(False, "That button carries no invitation; nothing was changed."))
         if refusal or batch_id is None:
             tell(deps, body, refusal or ActionResult(False, "Nothing was changed."))

@@ -93,7 +93,10 @@ def test_full_offboarding_of_an_admin_with_assets(world: LocalWorld) -> None:
     for action in ["request_created", "vendor_assessed", "approved", "step_succeeded", "manual_step_confirmed",
                    "completed", "notification_sent"]:
         assert action in audit, action
-    assert audit.count("action_refused") == 1  # the outsider; the requester's refusal needs no record
+    with world.bot.db.session() as session:
+        refused = session.exec(select(AuditEvent).where(AuditEvent.action == "action_refused")).all()
+    assert sorted((e.actor, e.details["attempted"], e.request_id) for e in refused) == sorted([
+        (OUTSIDER, "approve", request_id), (REQUESTER, "approve", request_id)])  # the clicks run side by side
 
 
 def test_two_approvers_clicking_at_once_remove_once(world: LocalWorld) -> None:

@@ -120,8 +120,8 @@ def test_an_admin_invitation_waits_for_an_approver_who_is_not_the_inviter(world:
     assert invite.level == ADMIN and world.posthog.writes_about("boss@corp.com") == 1
     eventually(lambda: f"Approved by <@{GROUP_APPROVER}>" in text_of(card(world, batch)), what="the approval shown")
     assert onboard_blocks.APPROVE not in action_ids(card(world, batch))
-    refused = audit_events(world, "invitation_action_refused")
-    assert [e.actor for e in refused] == [APPROVER, OUTSIDER]
+    refused = audit_events(world, "action_refused")
+    assert [(e.actor, e.details["invitation_batch"]) for e in refused] == [(APPROVER, batch), (OUTSIDER, batch)]
     (approved,) = audit_events(world, "invitation_approved")
     assert approved.actor == GROUP_APPROVER
 
