@@ -8,7 +8,6 @@ held in memory; only counts and the owner/admin names are kept for the card.
 
 from __future__ import annotations
 
-import csv
 import logging
 import tempfile
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlmodel import col
 
-from bot import review_blocks
+from bot import review_blocks, spreadsheet
 from bot.inactivity import SweepPolicy
 from bot.slack_post import SlackPoster
 from bot.workflow import ActionResult, Workflow
@@ -150,7 +149,7 @@ class AccessReviews:
         return review_id
 
     def _write(self, out: IO[str], now: datetime) -> list[VendorReview]:
-        writer = csv.writer(out)
+        writer = spreadsheet.writer(out)
         writer.writerow(CSV_COLUMNS)
         return [review_vendor(v, writer, now, self.policy.days_for(name)) for name, v in self.workflow.vendors.items()]
 
