@@ -60,14 +60,15 @@ def date(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
 
 
 # Phrases the bot itself records with a mention in them (bot/workflow.py's cancellations, bot/onboarding.py's
-# withdrawals and hand-made invitations, the notifiers' delivery summaries). Only these exact phrases keep
-# their mention; any other recorded text is escaped whole.
+# withdrawals, hand-made invitations and why an approver must decide, the notifiers' delivery summaries). Only
+# these exact phrases keep their mention; any other recorded text is escaped whole.
 _RECORDED = tuple(re.compile(p) for p in (
     r"(Cancelled by )<@([UW][A-Z0-9]{2,})>()",
     r"(Cancelled with batch #\d+ by )<@([UW][A-Z0-9]{2,})>()",
     r"(Withdrawn by )<@([UW][A-Z0-9]{2,})>()",
     r"(Invited by hand \(confirmed by )<@([UW][A-Z0-9]{2,})>(\))",
     r"(sent to )<@([UW][A-Z0-9]{2,})>()",
+    r"()<@([UW][A-Z0-9]{2,})>( is not an onboarding admin, so an approver decides\.)",
 ))
 _POSTED = re.compile(r"posted in <#([CGD][A-Z0-9]{2,})>")
 

@@ -119,7 +119,7 @@ def batch_card(view: BatchView, now: datetime) -> Message:
     if batch.message:
         blocks.append(SectionBlock(text=_md(f"*Message to them:* {escape(batch.message)}")))
     if batch.approval_why and batch.status == InviteBatchStatus.PENDING_APPROVAL:
-        why = escape(batch.approval_why)
+        why = mrkdwn.recorded(batch.approval_why)
         blocks.append(ContextBlock(elements=[_md(f":lock: {why} The inviter cannot approve it.")]))
     blocks.append(DividerBlock())
     open_batch = batch.status != InviteBatchStatus.CANCELLED

@@ -232,11 +232,12 @@ def handle_csv_form(deps: Deps, onboarding: Onboarding, ack: Ack, body: dict[str
     try:
         content = download_file(client, file)
     except CsvDownloadError as exc:
-        _tell(deps, user, channel, onboard_blocks.problems_message([str(exc)], f"{name} was not used."))
+        _tell(deps, user, channel, onboard_blocks.problems_message([str(exc)], f"{mrkdwn.escape(name)} was not used."))
         return
     parsed = parse_invite_csv(content, onboarding.vendor_names)
     if parsed.problems:
-        _tell(deps, user, channel, onboard_blocks.problems_message(parsed.problems, f"{name}: nothing was sent."))
+        _tell(deps, user, channel, onboard_blocks.problems_message(parsed.problems,
+                                                                    f"{mrkdwn.escape(name)}: nothing was sent."))
         return
     allow = any(o.get("value") == onboard_blocks.ALLOW_PERSONAL
                 for o in _element(values, "options").get("selected_options") or [])
