@@ -30,7 +30,7 @@ from slack_sdk.models.blocks.block_elements import FileInputElement
 from slack_sdk.models.views import View
 
 from bot import change_blocks, mrkdwn, spreadsheet
-from bot.blocks import STATUS_EMOJI, Message, asset_summary, removal_summary, slack_date
+from bot.blocks import NOTE_LIMIT, STATUS_EMOJI, Message, _clip, asset_summary, removal_summary, slack_date
 from bot.modes import MODE_LABELS
 from bot.mrkdwn import escape
 from bot.workflow import STATUS_WORDS, BatchSnapshot, Reason, RequestSnapshot
@@ -91,7 +91,7 @@ def bulk_modal(prefill: BulkPrefill) -> View:
                    element=PlainTextInputElement(action_id="ticket", placeholder="HR-1234")),
         InputBlock(block_id="note", label="Note for the approvers", optional=True,
                    element=PlainTextInputElement(action_id="note", multiline=True,
-                                                 initial_value=prefill.note or None)),
+                                                 initial_value=_clip(prefill.note, NOTE_LIMIT) or None)),
     ]
     if len(prefill.vendors) > 1:
         options = [Option(value=v, label=prefill.vendor_labels.get(v, v)) for v in prefill.vendors]

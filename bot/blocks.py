@@ -52,6 +52,7 @@ REASSESS = "reassess_vendor"
 
 MAX_BLOCKS = 50
 MAX_TEXT = 2900  # Slack's limit is 3000; leave room for the truncation mark
+NOTE_LIMIT = 2000  # what the form keeps of a note (bot/forms.py): words typed after the person are prefilled
 
 STATUS_EMOJI = {
     RequestStatus.ASSESSING: ":mag:",
@@ -205,7 +206,8 @@ def request_modal(prefill: ModalPrefill) -> View:
             block_id="note",
             label="Note for the approvers",
             optional=True,
-            element=PlainTextInputElement(action_id="note", multiline=True, initial_value=prefill.note or None),
+            element=PlainTextInputElement(action_id="note", multiline=True,
+                                          initial_value=_clip(prefill.note, NOTE_LIMIT) or None),
         ),
     ]
     if len(prefill.vendors) > 1:

@@ -191,3 +191,9 @@ def test_typed_text_is_escaped_once_on_the_card_and_in_the_notices() -> None:
     notice_text = text_of(notice) + notice.text
     assert "(ticket R&amp;D &lt;!channel&gt;)" in notice_text and "*Al &lt;@U0X&gt;*" in notice_text
     assert "<@U0X>" not in notice_text and "&amp;amp;" not in notice_text
+
+
+def test_a_long_note_typed_after_the_person_is_prefilled_within_what_the_form_keeps() -> None:
+    modal = blocks.request_modal(blocks.ModalPrefill(subject="alice@corp.com", note="x" * 5000)).to_dict()
+    note = next(b for b in modal["blocks"] if b["block_id"] == "note")
+    assert len(note["element"]["initial_value"]) == blocks.NOTE_LIMIT
