@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlmodel import col
 
-from bot import review_blocks, spreadsheet
+from bot import mrkdwn, review_blocks, spreadsheet
 from bot.inactivity import SweepPolicy
 from bot.slack_post import SlackPoster
 from bot.workflow import ActionResult, Workflow
@@ -209,6 +209,6 @@ class AccessReviews:
         if row is None:
             return ActionResult(False, "That access review does not exist.")
         if not won:
-            return ActionResult(False, f"<@{row.attested_by}> already attested this review.")
+            return ActionResult(False, f"{mrkdwn.user(row.attested_by)} already attested this review.")
         self.show(review_id)
         return ActionResult(True)
