@@ -12,7 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import audit_blocks, blocks, changes, decisions, emergency, evidence, scheduled_actions
+from bot import audit_blocks, blocks, changes, decisions, emergency, evidence, mrkdwn, scheduled_actions
 from bot.change_forms import read_mode_choice
 from bot.deps import Deps
 from bot.forms import read_request_form
@@ -81,11 +81,11 @@ def _resolve(deps: Deps, target: Target) -> tuple[str, str | None, str] | str:
     if target.slack_id:
         found = deps.directory.by_id(target.slack_id)
         if found is None:
-            return f"I cannot find the Slack user <@{target.slack_id}>."
+            return f"I cannot find the Slack user {mrkdwn.user(target.slack_id)}."
         if found.is_bot:
-            return f"<@{found.user_id}> is a bot, not a person."
+            return f"{mrkdwn.user(found.user_id)} is a bot, not a person."
         if not found.email:
-            return f"<@{found.user_id}> has no email in their Slack profile. Use their email address instead."
+            return f"{mrkdwn.user(found.user_id)} has no email in their Slack profile. Use their email address instead."
         return found.email, found.user_id, found.name
     assert target.email
     # Leavers are often deactivated in Slack already, so an email Slack does not know is still fine.
@@ -133,7 +133,7 @@ def _start(deps: Deps, parsed: Start, command: dict[str, Any], respond: Respond,
     email, slack_id, name = resolved
     already = deps.workflow.open_request_for(email)
     if already is not None:
-        _reply(respond, blocks.error_message(_already_open_text(email, already)))
+        _reply(respond, blocks.error_message(mrkdwn.escape(_already_open_text(email, already))))
         return
     prefill = blocks.ModalPrefill(
         subject=email,
@@ -209,6 +209,7 @@ def _audit_export(deps: Deps, user: str, since: datetime | None, respond: Respon
 
 
 def _already_open_text(email: str, request_id: int) -> str:
+    """Plain text (a form error shows it as is); escape it for a message."""
     return (
         f"{email} already has an open offboarding request (#{request_id}). "
         f"See `/offboard status {email}`, or cancel that one first."
@@ -270,8 +271,8 @@ def handle_request_submission(
 
 def _acknowledge_request(deps: Deps, requester: str, channel: str | None, request_id: int, email: str) -> None:
     text = (
-        f"Offboarding request #{request_id} for {email} is created. The approval card is in "
-        f"<#{deps.notifier.approvals_channel}>; I will message you the outcome."
+        f"Offboarding request #{request_id} for {mrkdwn.escape(email)} is created. The approval card is in "
+        f"{mrkdwn.channel(deps.notifier.approvals_channel)}; I will message you the outcome."
     )
     message = blocks.Message(text=text, blocks=[])
     try:

@@ -9,8 +9,6 @@ log does not hold (its status and the person's display name).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -21,6 +19,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot import spreadsheet
 from bot.workflow import REASON_LABELS, Reason
 from storage import audit
 from storage.models import AuditEvent, OffboardRequest, RetentionPurge
@@ -546,21 +545,10 @@ def removal_rows(session: Session, since: datetime | None = None) -> list[Remova
     return rows
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text: values that start like a formula get a quote first,
-    since ticket numbers and names come from people."""
-    text = "; ".join(value) if isinstance(value, list) else "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def render_csv(rows: Iterable[RemovalRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        values = asdict(row)
-        writer.writerow([_cell(values[c]) for c in CSV_COLUMNS])
-    return out.getvalue()
+    """The removal log as a CSV file a spreadsheet opens safely (bot.spreadsheet quotes formula-like cells,
+    since ticket numbers and names come from people)."""
+    return spreadsheet.render(CSV_COLUMNS, ([asdict(row)[c] for c in CSV_COLUMNS] for row in rows))
 
 
 def render_json(rows: Iterable[RemovalRow], *, since: datetime | None, generated_at: datetime,

@@ -13,12 +13,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import onboard_blocks, onboard_commands
+from bot import mrkdwn, onboard_blocks, onboard_commands
 from bot.actions import target_id, tell
 from bot.blocks import Message, error_message
 from bot.config import Settings
 from bot.decisions import Act
 from bot.deps import Deps
+from bot.mrkdwn import escape
 from bot.onboard_due import OnboardingDue
 from bot.onboard_notify import SlackInviteNotifier
 from bot.onboarding import DEFAULT_PERSONAL_DOMAINS, OnboardConfig, Onboarding
@@ -148,8 +149,8 @@ def _answer(deps: Deps, body: dict[str, Any], respond: Respond, message: Message
 
 def _started_message(onboarding: Onboarding, send_id: int, verb: str) -> Message:
     view = onboarding.send_view(send_id)
-    email, label = view.email, view.send.label
-    card = f"<#{view.card_channel}>" if view.card_channel else "the card"
+    email, label = escape(view.email), escape(view.send.label)
+    card = mrkdwn.channel(view.card_channel) if view.card_channel else "the card"
     manual = [(s.title, s.instructions) for s in view.send.open_manual_steps]
     if manual:
         text = (f"{label} cannot do this through its API: {verb.lower()} {email}'s invitation is a step by hand "

@@ -23,7 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot import decisions
+from bot import decisions, mrkdwn
 from bot.decisions import Act, Case, Kind, Roles
 from bot.onboard_parsing import InviteRow
 from bot.onboard_views import (
@@ -614,7 +614,8 @@ class Onboarding:
                 status=StepStatus.DONE, done_by=user_id, finished_at=now, outcome="confirmed"))
             if ticked.rowcount != 1:  # type: ignore[attr-defined]
                 session.refresh(step)
-                return ActionResult(False, f"<@{step.done_by}> already confirmed “{step.title}”.")
+                title = mrkdwn.escape(step.title)
+                return ActionResult(False, f"{mrkdwn.user(step.done_by)} already confirmed “{title}”.")
             audit.record(session, "invite_manual_step_confirmed", actor=user_id, at=now, batch=send.batch_id,
                          vendor=send.vendor, step=step.title, key=step.key, purpose=step.purpose)
         self._submit(self._run_send, send.id or 0)

@@ -9,6 +9,7 @@ from datetime import datetime
 from email_validator import EmailNotValidError, validate_email
 
 from bot.evidence import parse_since
+from bot.mrkdwn import escape
 from bot.workflow import REASON_LABELS, Reason
 
 # Slack escapes mentions as <@U123|name> (or <@U123>) when the command has should_escape on.
@@ -43,7 +44,7 @@ class Start:
 
 @dataclass(frozen=True)
 class Invalid:
-    message: str
+    message: str  # mrkdwn: what it quotes of the command is escaped (bot.mrkdwn)
 
 
 @dataclass(frozen=True)
@@ -109,12 +110,12 @@ def parse_target(token: str) -> Target | Invalid:
     if mention:
         return Target(slack_id=mention.group(1))
     if token.startswith("@"):
-        return Invalid(f"I could not tell who `{token}` is. Pick the person from Slack's @-autocomplete.")
+        return Invalid(f"I could not tell who `{escape(token)}` is. Pick the person from Slack's @-autocomplete.")
     if token.startswith("mailto:") or token.startswith("<mailto:"):
         token = token.removeprefix("<").removeprefix("mailto:").split("|")[0].rstrip(">")
     email = normalise_email(token)
     if email is None:
-        return Invalid(f"`{token}` is not a valid email address. {USAGE}")
+        return Invalid(f"`{escape(token)}` is not a valid email address. {USAGE}")
     return Target(email=email)
 
 
@@ -138,7 +139,7 @@ def parse_audit(tokens: list[str]) -> AuditAsk:
         try:
             return AuditExport(parse_since(SINCE_OPTION.sub("", tokens[1])))
         except ValueError as exc:
-            return AuditUsage(str(exc))
+            return AuditUsage(escape(str(exc)))  # it quotes what was typed
     if len(tokens) != 1:
         return AuditUsage("Say whose evidence you want: `/offboard audit alice@corp.com`.")
     target = parse_target(tokens[0])
@@ -179,7 +180,7 @@ def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
         unknown = [v for v in chosen if v not in known_vendors]
         if not chosen or unknown:
             listed = ", ".join(known_vendors) or "none configured"
-            return Invalid(f"Unknown vendor(s) `{', '.join(unknown) or '(empty)'}`. Configured: {listed}.")
+            return Invalid(f"Unknown vendor(s) `{escape(', '.join(unknown)) or '(empty)'}`. Configured: {listed}.")
         vendors = chosen
     if rest and rest[0].lower() == "emergency":  # issue 6
         if bulk or len(targets) > 1:

@@ -8,7 +8,6 @@ held in memory; only counts and the owner/admin names are kept for the card.
 
 from __future__ import annotations
 
-import csv
 import logging
 import tempfile
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlmodel import col
 
-from bot import review_blocks
+from bot import mrkdwn, review_blocks, spreadsheet
 from bot.inactivity import SweepPolicy
 from bot.slack_post import SlackPoster
 from bot.workflow import ActionResult, Workflow
@@ -151,7 +150,7 @@ class AccessReviews:
         return review_id
 
     def _write(self, out: IO[str], now: datetime) -> list[VendorReview]:
-        writer = csv.writer(out)
+        writer = spreadsheet.writer(out)
         writer.writerow(CSV_COLUMNS)
         return [review_vendor(v, writer, now, self.policy.days_for(name)) for name, v in self.workflow.vendors.items()]
 
@@ -211,6 +210,6 @@ class AccessReviews:
         if row is None:
             return ActionResult(False, "That access review does not exist.")
         if not won:
-            return ActionResult(False, f"<@{row.attested_by}> already attested this review.")
+            return ActionResult(False, f"{mrkdwn.user(row.attested_by)} already attested this review.")
         self.show(review_id)
         return ActionResult(True)
