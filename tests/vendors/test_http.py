@@ -22,6 +22,7 @@ from vendors.base import (
     VendorError,
 )
 from vendors.http import RetryPolicy, VendorHTTP, parse_retry_after
+from vendors.ratelimit import Window
 from vendors.sandbox.server import Fault, LoopbackServer, Request, Response
 
 SECRET = "sk_live_very_secret_token_123"
@@ -271,27 +272,46 @@ def test_parse_retry_after(value: str, expected: float | None) -> None:
 
 def test_a_rate_limited_client_paces_every_call_through_one_allowance(server: TinyVendor) -> None:
     waits: list[float] = []
-    policy = RetryPolicy(per_minute=60, sleep=waits.append, max_concurrency=4)
+    window = Window(60, 60.0, burst_calls=6)
+    policy = RetryPolicy(rate_limits=(window,), sleep=waits.append, max_concurrency=4)
     client = VendorHTTP(server.url, {}, vendor="tiny", policy=policy)
     assert client.rate_limit is not None
-    burst = client.rate_limit.burst
-    threads = [threading.Thread(target=client.get_json, args=("/ok",)) for _ in range(burst + 5)]
+    at_once = int(window.tolerance / window.interval) + 1
+    threads = [threading.Thread(target=client.get_json, args=("/ok",)) for _ in range(at_once + 5)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert server.count("GET /ok") == burst + 5
-    # Nobody actually slept (the sleep is recorded): the burst went at once, the next five were
-    # told to wait one, two, ... steady intervals, whichever thread they were on (less the moments
-    # that passed between their reservations on a busy machine, never more).
-    interval = client.rate_limit.interval
+    assert server.count("GET /ok") == at_once + 5
+    # Nobody actually slept (the sleep is recorded): the burst went at once, the next five were told to wait
+    # for slots a steady interval apart, whichever thread they were on (less the moments that passed between
+    # their reservations on a busy machine, never more).
     positive = sorted(w for w in waits if w > 0)
     assert len(positive) == 5
-    for i, wait in enumerate(positive, start=1):
-        assert i * interval - 0.5 < wait <= i * interval
+    first = at_once * window.interval - window.tolerance
+    for i, wait in enumerate(positive):
+        assert first + i * window.interval - 0.5 < wait <= first + i * window.interval + 1e-6
 
 
-def test_a_policy_scales_its_rate_limit_and_leaves_an_unlimited_one_alone() -> None:
-    assert RetryPolicy(per_minute=100).scaled(10).per_minute == 1000
-    assert RetryPolicy().scaled(10).per_minute is None
+def test_a_wait_for_the_rate_limit_longer_than_a_call_may_wait_fails_at_once_with_the_wait(
+    server: TinyVendor, sleeps: list[float],
+) -> None:
+    hourly = Window(4, 3600.0, burst_calls=2)
+    client = make_client(server, sleeps, rate_limits=(hourly,), max_retry_after=60.0)
+    sent = 0
+    with pytest.raises(RateLimitedError) as refused:
+        for _ in range(10):
+            client.get_json("/ok")
+            sent += 1
+    assert server.count("GET /ok") == sent  # the refused call never went out
+    assert refused.value.retry_after is not None and refused.value.retry_after > 60
+    assert refused.value.status is None  # our own pacing said so, not the vendor
+    assert "Tiny's rate limit (4 calls an hour) is used up: GET /ok may go in" in refused.value.message
+    assert all(wait <= 60 for wait in sleeps)
+
+
+def test_a_policy_scales_its_rate_limits_and_leaves_an_unlimited_one_alone() -> None:
+    policy = RetryPolicy(rate_limits=(Window.per_minute(100), Window.per_hour(1000)))
+    assert policy.scaled(10).rate_limits == (Window.per_minute(1000), Window.per_hour(10_000))
+    assert RetryPolicy().scaled(10).rate_limits == ()
     assert VendorHTTP("http://127.0.0.1:9", {}, vendor="tiny").rate_limit is None
