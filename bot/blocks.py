@@ -33,7 +33,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import change_blocks
+from bot import change_blocks, parked_steps
 from bot.workflow import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
 from storage.audit import BOT_ACTOR
 from storage.models import OffboardRequest, RequestMode, RequestStatus, Step, StepStatus
@@ -380,6 +380,9 @@ def _step_line(step: Step) -> str:
     line = f"{STEP_EMOJI[StepStatus(step.status)]} {step.title}"
     if step.status == StepStatus.DONE and step.outcome:
         line += f": {step.outcome}"
+    parked = parked_steps.card_note(step)
+    if parked:  # waiting for a vendor's rate limit: it resumes by itself
+        line += f" — _{parked}_"
     if step.attempts > 1:
         line += f" _(attempt {step.attempts})_"
     return line
