@@ -519,6 +519,9 @@ def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) 
             state = f"{done}/{len(steps)} steps done" if steps else "nothing to do"
             if failed:
                 state += f", failed: {failed[0].title} ({failed[0].last_error})"
+            parked = next(filter(None, (parked_steps.card_note(s) for s in steps)), None)
+            if parked:
+                state += f", {parked}"
             lines.append(f"• {label}: {state}")
         if snapshot.manual_steps_open:
             lines.append(f"• {len(snapshot.manual_steps_open)} manual step(s) still to confirm on the card")

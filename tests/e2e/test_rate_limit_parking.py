@@ -17,6 +17,7 @@ from storage.models import BatchStatus, RequestStatus, StepStatus
 from tests.e2e.conftest import action_ids, card_text, click, eventually, open_request, the_card, wait_for_status
 from tests.e2e.issue6_support import events, steps_of
 from tests.e2e.test_bulk import PEOPLE, batch_row, click_batch, members, open_bulk, wait_batch
+from tests.e2e.test_commands import command
 
 REMOVE_PATH = r"/api/organizations/[^/]+/members/[0-9a-fA-F-]{36}/?$"
 
@@ -47,6 +48,7 @@ def test_a_long_retry_after_parks_the_step_and_the_tick_resumes_it_when_due(worl
     assert world.bot.workflow.snapshot(request_id).status == RequestStatus.EXECUTING  # type: ignore[union-attr]
     assert [s.status for s in steps_of(world, request_id, "posthog") if s.status == StepStatus.FAILED] == []
     assert world.posthog.member_by_email("dave@corp.com") is not None
+    assert note in command(world, "status dave@corp.com")  # /offboard status says so too
 
     scheduled = world.bot.deps.scheduled
     assert scheduled is not None
