@@ -216,3 +216,20 @@ def test_concurrent_claims_from_two_engines_never_hand_out_one_slot_twice(
     assert len(slots) == 90
     for window in windows:
         assert busiest(slots, window.seconds) <= window.calls
+
+
+def test_the_bot_paces_posthog_by_both_windows_through_its_database(db: Database) -> None:
+    from bot.app import vendors_from_settings
+    from bot.config import Settings
+
+    allowance = DatabaseAllowance(db)
+    settings = Settings(_env_file=None, posthog_api_key="phx_secret_key_of_the_bot", max_call_wait=90,
+                        amplitude_scim_key="amp_x")
+    built = vendors_from_settings(settings, allowance)
+    posthog_limit = built["posthog"]._http.rate_limit  # type: ignore[attr-defined]
+    assert posthog_limit.windows == POSTHOG and posthog_limit.store is allowance and posthog_limit.max_wait == 90
+    assert posthog_limit.key.vendor == "posthog" and "phx_secret" not in posthog_limit.key.fingerprint
+    amplitude_limit = built["amplitude"]._http.rate_limit  # type: ignore[attr-defined]
+    assert amplitude_limit.windows == (Window.per_minute(100),) and amplitude_limit.store is allowance
+    for vendor in built.values():
+        vendor.close()  # type: ignore[attr-defined]

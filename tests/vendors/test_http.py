@@ -375,7 +375,7 @@ def test_the_posthog_sandbox_throttles_each_key_like_posthog(limited_posthog: Po
         refused = answers[-1]
         assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
         assert refused.json() == {"type": "throttled_error", "code": "throttled", "attr": None,
-                                  "detail": "Request was throttled. Expected available in 1 seconds."}
+                                  "detail": "Request was throttled. Expected available in 1 second."}
         assert get(other_key).status_code == 200  # the limits are per key
 
 

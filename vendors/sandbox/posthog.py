@@ -1124,8 +1124,10 @@ def _denied(detail: str) -> Response:
 
 
 def _throttled_body(seconds: int) -> dict[str, Any]:
+    # DRF's Throttled detail, singular for one second as its ngettext has it.
+    unit = "second" if seconds == 1 else "seconds"
     return {"type": "throttled_error", "code": "throttled",
-            "detail": f"Request was throttled. Expected available in {seconds} seconds.", "attr": None}
+            "detail": f"Request was throttled. Expected available in {seconds} {unit}.", "attr": None}
 
 
 def _is_uuid(value: Any) -> bool:
