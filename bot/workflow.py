@@ -54,12 +54,12 @@ from vendors.base import (
     AssessmentStatus,
     Capability,
     PlannedStep,
-    RateLimitedError,
     StepKind,
     Vendor,
     VendorError,
     assessment_from_json,
 )
+from vendors.http import WaitTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -791,7 +791,7 @@ class Workflow:
             # Issue 6: a few step kinds are the workflow's own (a fresh look after a partial change).
             outcome = (modes.verify_change(vendor, planned.params) if step.kind == modes.VERIFY_CHANGE
                        else vendor.execute(planned))
-        except RateLimitedError as exc:  # not a failure: it waits for the vendor's allowance, then goes on
+        except WaitTooLongError as exc:  # not a failure: it waits for the vendor's allowance, then goes on
             self._park_step(step, vendor, exc)
             return False
         except VendorError as exc:
@@ -806,7 +806,7 @@ class Workflow:
             self._record_membership_after(step, vendor)
         return True
 
-    def _park_step(self, step: Step, vendor: Vendor, exc: RateLimitedError) -> None:
+    def _park_step(self, step: Step, vendor: Vendor, exc: WaitTooLongError) -> None:
         """Back to pending until the vendor's wait is over (bot/parked_steps.py); the card says until when."""
         now = self.clock()
         until = parked_steps.resume_time(now, exc.retry_after)

@@ -58,6 +58,12 @@ _RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.Remote
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+class WaitTooLongError(RateLimitedError):
+    """The vendor's wait (a 429's Retry-After, or its rate limit's next free slot) is longer than a call may
+    wait (`RetryPolicy.max_retry_after`): nothing is wrong, the call is to be made after `retry_after`. The
+    workflow parks the step until then rather than failing it."""
+
+
 @dataclass(frozen=True)
 class _Failure:
     """Why one attempt failed, in words that are safe to show."""
@@ -242,7 +248,7 @@ class VendorHTTP:
             self.rate_limit.acquire()
         except RateLimitExceeded as exc:
             window = f" ({exc.window.describe()})" if exc.window else ""
-            raise RateLimitedError(
+            raise WaitTooLongError(
                 f"{self.label}'s rate limit{window} is used up: {where} may go in {exc.wait:.0f} s",
                 retry_after=exc.wait, vendor=self.vendor,
             ) from None
@@ -296,7 +302,7 @@ class VendorHTTP:
     def _wait_before_retry(self, failure: _Failure, where: str, attempt: int) -> None:
         if failure.wait is not None and failure.wait > self.max_retry_after:
             # Blocking a worker for minutes helps nobody: give up now, the caller may retry later.
-            raise RateLimitedError(
+            raise WaitTooLongError(
                 f"{self.label} is rate-limiting us: {where} may be retried in {failure.wait:.0f} s",
                 retry_after=failure.wait, status=429, vendor=self.vendor,
             )

@@ -26,7 +26,7 @@ from vendors.base import (
     UnavailableError,
     VendorError,
 )
-from vendors.http import RetryPolicy, VendorHTTP, parse_retry_after
+from vendors.http import RetryPolicy, VendorHTTP, WaitTooLongError, parse_retry_after
 from vendors.ratelimit import Window
 from vendors.sandbox.posthog import KEY_OWNER_EMAIL, SANDBOX_API_KEY, PostHogSandbox
 from vendors.sandbox.posthog import ORG_ID as POSTHOG_ORG
@@ -157,9 +157,9 @@ def test_falls_back_to_the_retry_hint_hook(server: TinyVendor, sleeps: list[floa
     assert sleeps == [12.0]
 
 
-def test_a_long_retry_after_fails_at_once(server: TinyVendor, sleeps: list[float]) -> None:
+def test_a_long_retry_after_fails_at_once_as_a_wait_too_long(server: TinyVendor, sleeps: list[float]) -> None:
     server.inject(Fault("status", 429, None, {"Retry-After": "3600"}, times=None))
-    with pytest.raises(RateLimitedError) as caught:
+    with pytest.raises(WaitTooLongError) as caught:  # the workflow parks the step until then
         make_client(server, sleeps, max_retry_after=60).get_json("/ok")
     assert caught.value.retry_after == 3600 and caught.value.retryable
     assert sleeps == [] and server.count("GET /ok") == 1
@@ -169,6 +169,7 @@ def test_persistent_rate_limit_raises_rate_limited(server: TinyVendor, sleeps: l
     server.inject(Fault("status", 429, None, {"Retry-After": "2"}, times=None))
     with pytest.raises(RateLimitedError) as caught:
         make_client(server, sleeps).get_json("/ok")
+    assert not isinstance(caught.value, WaitTooLongError)  # short waits that outlasted the retries: a failure
     assert caught.value.retry_after == 2 and caught.value.status == 429
     assert server.count("GET /ok") == 3 and sleeps == [2.0, 2.0]
 
@@ -306,7 +307,7 @@ def test_a_wait_for_the_rate_limit_longer_than_a_call_may_wait_fails_at_once_wit
     hourly = Window(4, 3600.0, burst_calls=2)
     client = make_client(server, sleeps, rate_limits=(hourly,), max_retry_after=60.0)
     sent = 0
-    with pytest.raises(RateLimitedError) as refused:
+    with pytest.raises(WaitTooLongError) as refused:
         for _ in range(10):
             client.get_json("/ok")
             sent += 1
