@@ -25,35 +25,42 @@ from bot.scheduled_work import ScheduledWork, with_fallback
 from bot.scheduler import start_scheduler
 from bot.server import HttpServer
 from bot.workflow import Workflow
+from storage.allowance import DatabaseAllowance
 from storage.db import Database
 from storage.leases import Leases
 from storage.models import utcnow
 from storage.retention import policy_with, purge
 from vendors.base import Vendor
 from vendors.http import RetryPolicy
+from vendors.ratelimit import AllowanceStore
 
 log = logging.getLogger(__name__)
 
 LISTENER_THREADS = 48
 
 
-def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
+def vendors_from_settings(settings: Settings, allowance: AllowanceStore | None = None) -> dict[str, Vendor]:
+    """`allowance`: where the vendors' rate-limit allowance is shared (the bot's database); None = this process."""
     from vendors import amplitude, kissmetrics, mixpanel, posthog
 
     manual = {name.lower() for name in settings.manual_vendors}
     scale, connections = settings.rate_limit_scale, settings.vendor_connections
+
+    def paced(policy: RetryPolicy) -> RetryPolicy:
+        return replace(policy.scaled(scale), max_retry_after=settings.max_call_wait, allowance=allowance)
+
     configured: dict[str, Vendor] = {}
     if settings.posthog_api_key.get_secret_value() and "posthog" not in manual:
         configured["posthog"] = posthog.PostHogVendor(
             api_key=settings.posthog_api_key.get_secret_value(),
             host=settings.posthog_host,
             organization_id=settings.posthog_org_id,
-            policy=replace(posthog.DEFAULT_POLICY.scaled(scale), max_concurrency=connections),
+            policy=replace(paced(posthog.DEFAULT_POLICY), max_concurrency=connections),
         )
     if settings.amplitude_scim_key.get_secret_value() and "amplitude" not in manual:
         configured["amplitude"] = amplitude.AmplitudeVendor(
             settings.amplitude_scim_key.get_secret_value(), region=settings.amplitude_region,
-            policy=replace(amplitude.DEFAULT_POLICY.scaled(scale), max_concurrency=connections),
+            policy=replace(paced(amplitude.DEFAULT_POLICY), max_concurrency=connections),
         )
     if settings.mixpanel_scim_token.get_secret_value() and "mixpanel" not in manual:
         configured["mixpanel"] = mixpanel.MixpanelVendor(
@@ -64,13 +71,13 @@ def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
             service_account_username=settings.mixpanel_service_account_username or None,
             service_account_secret=settings.mixpanel_service_account_secret.get_secret_value() or None,
             organization_id=settings.mixpanel_org_id or None,
-            policy=RetryPolicy(max_concurrency=connections),
+            policy=replace(paced(RetryPolicy()), max_concurrency=connections),
         )
     if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value() or "kissmetrics" in manual:
         api_key = settings.kissmetrics_api_key.get_secret_value() if "kissmetrics" not in manual else ""
         configured["kissmetrics"] = kissmetrics.KissmetricsVendor(
             api_key=api_key or None, base_url=settings.kissmetrics_api_url,
-            policy=kissmetrics.DEFAULT_POLICY.scaled(scale),
+            policy=paced(kissmetrics.DEFAULT_POLICY),
         )
     for name in sorted(manual - set(configured)):
         configured[name] = manual_vendor(name)
@@ -183,7 +190,8 @@ def create_bot(
         contact=settings.contact,
         clock=clock,
     )
-    chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings)
+    # The vendors' rate limits are per credential, so every instance on this database shares one allowance.
+    chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings, DatabaseAllowance(db))
     leases = Leases(db, seconds=settings.lease_seconds, clock=clock)  # issue 7: several instances
     workflow = Workflow(db, chosen_vendors, notifier, with_fallback(directory.may_approve, settings), clock=clock,
                         leases=leases, workers=settings.workers,

@@ -33,7 +33,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import change_blocks, mrkdwn
+from bot import change_blocks, mrkdwn, parked_steps
 from bot.mrkdwn import escape
 from bot.workflow import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
 from storage.audit import BOT_ACTOR
@@ -389,6 +389,9 @@ def _step_line(step: Step) -> str:
     line = f"{STEP_EMOJI[StepStatus(step.status)]} {escape(step.title)}"
     if step.status == StepStatus.DONE and step.outcome:
         line += f": {escape(step.outcome)}"
+    parked = parked_steps.card_note(step)
+    if parked:  # waiting for a vendor's rate limit: it resumes by itself
+        line += f" — _{escape(parked)}_"
     if step.attempts > 1:
         line += f" _(attempt {step.attempts})_"
     return line
@@ -528,6 +531,9 @@ def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) 
             state = f"{done}/{len(steps)} steps done" if steps else "nothing to do"
             if failed:
                 state += f", failed: {escape(failed[0].title)} ({escape(failed[0].last_error)})"
+            parked = next(filter(None, (parked_steps.card_note(s) for s in steps)), None)
+            if parked:
+                state += f", {escape(parked)}"
             lines.append(f"• {label}: {state}")
         if snapshot.manual_steps_open:
             lines.append(f"• {len(snapshot.manual_steps_open)} manual step(s) still to confirm on the card")

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     manual_vendors: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_MANUAL_VENDORS"))
     # Multiplies every vendor's documented rate limit (a vendor that granted you more, or a benchmark).
     rate_limit_scale: float = Field(1.0, gt=0, validation_alias=_env("OFFBOARD_RATE_LIMIT_SCALE"))
+    # Seconds one vendor call may wait for its rate limit (or a 429's Retry-After); a longer wait parks the step
+    # until then instead of holding a worker, and the scheduler's tick resumes it.
+    max_call_wait: float = Field(60.0, gt=0, validation_alias=_env("OFFBOARD_MAX_CALL_WAIT"))
     # Issue 7: how many calls each vendor (PostHog, Amplitude, Mixpanel) may have on the wire at once; their rate
     # limits still apply. Kissmetrics always sends one at a time. More helps when calls are slow, not limited.
     vendor_connections: int = Field(4, ge=1, le=64, validation_alias=_env("OFFBOARD_VENDOR_CONNECTIONS"))

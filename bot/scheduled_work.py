@@ -109,10 +109,12 @@ class ScheduledWork:
     # -- what APScheduler fires --------------------------------------------------------------------
     def tick(self, now: datetime | None = None, *, wait: bool = False) -> None:
         """One pass over everything due: scheduled removals, approval reminders, escalations and expiries,
-        grace deadlines, and periodic jobs that are due (run in the background unless `wait`)."""
+        grace deadlines, steps parked by a vendor's rate limit, and periodic jobs that are due (run in the
+        background unless `wait`)."""
         now = now or self.clock()
         for name, part in (("scheduled removals", self.removals.tick), ("approval reminders", self.reminders.tick),
-                           ("grace deadlines", self.sweeps.run_due_deadlines)):
+                           ("grace deadlines", self.sweeps.run_due_deadlines),
+                           ("steps parked by a rate limit", self.workflow.resume_parked)):
             try:
                 part(now)
             except Exception:  # one failing part must not starve the others

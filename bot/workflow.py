@@ -27,7 +27,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot import decisions, modes
+from bot import decisions, modes, parked_steps
 from storage import audit
 from storage.changes import ChangeFacts, add_business_days, load_facts
 from storage.db import Database
@@ -59,6 +59,7 @@ from vendors.base import (
     VendorError,
     assessment_from_json,
 )
+from vendors.http import WaitTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -762,6 +763,8 @@ class Workflow:
                 continue
             if step.manual:  # a person must confirm this first (e.g. a hand-over before removal)
                 return
+            if parked_steps.waiting(step, self.clock()):  # a rate limit's wait: the scheduler's tick resumes it
+                return
             if step.status != StepStatus.PENDING or not self._run_step(step, vendor):
                 return
 
@@ -769,7 +772,8 @@ class Workflow:
         assert step.id is not None
         started = self.clock()
         with self.db.session() as session:
-            if not self._move_step(session, step.id, StepStatus.PENDING, StepStatus.RUNNING, started, last_error=""):
+            if not self._move_step(session, step.id, StepStatus.PENDING, StepStatus.RUNNING, started, last_error="",
+                                   details=parked_steps.unparked(step.details)):
                 return False
             audit.record(
                 session,
@@ -785,6 +789,9 @@ class Workflow:
             # Issue 6: a few step kinds are the workflow's own (a fresh look after a partial change).
             outcome = (modes.verify_change(vendor, planned.params) if step.kind == modes.VERIFY_CHANGE
                        else vendor.execute(planned))
+        except WaitTooLongError as exc:  # not a failure: it waits for the vendor's allowance, then goes on
+            self._park_step(step, vendor, exc)
+            return False
         except VendorError as exc:
             self._finish_step(step, StepStatus.FAILED, error=exc.message)
             return False
@@ -796,6 +803,32 @@ class Workflow:
         if step.kind == StepKind.VERIFY_REMOVED:
             self._record_membership_after(step, vendor)
         return True
+
+    def _park_step(self, step: Step, vendor: Vendor, exc: WaitTooLongError) -> None:
+        """Back to pending until the vendor's wait is over (bot/parked_steps.py); the card says until when."""
+        now = self.clock()
+        until = parked_steps.resume_time(now, exc.retry_after)
+        with self.db.session() as session:
+            details = parked_steps.parked(parked_steps.unparked(step.details), until, f"{vendor.label} rate limit")
+            self._move_step(session, step.id, StepStatus.RUNNING, StepStatus.PENDING, details=details)
+            audit.record(session, "step_parked", request_id=step.request_id, at=now, vendor=step.vendor,
+                         step=step.kind, until=until.isoformat(), retry_after=exc.retry_after, reason=exc.message)
+        self._show_progress(step.request_id)
+
+    def resume_parked(self, now: datetime | None = None) -> list[int]:
+        """From the scheduler's tick, on any instance: parked steps whose time has come lose their mark (one
+        caller wins each) and their requests run again."""
+        now = now or self.clock()
+        resumed: set[int] = set()
+        with self.db.session() as session:
+            for step in parked_steps.due(session, now):
+                if parked_steps.unpark(session, step):
+                    audit.record(session, "step_resumed", request_id=step.request_id, at=now, vendor=step.vendor,
+                                 step=step.kind)
+                    resumed.add(step.request_id)
+        for request_id in sorted(resumed):
+            self.start_execution(request_id)
+        return sorted(resumed)
 
     def _record_membership_after(self, step: Step, vendor: Vendor) -> None:
         """The "after" picture auditors ask for beside the assessment's "before": a fresh look at the

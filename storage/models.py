@@ -574,3 +574,17 @@ class OnboardJob(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     next_run_at: datetime = _time_column(nullable=False)
+
+
+class VendorCallAllowance(SQLModel, table=True):
+    """How much of a vendor's rate limits is spent, shared by every instance on this database (the limits are
+    the vendor's, per credential, not per process): for each window ("480/60s"), the wall-clock time of its
+    next free slot (vendors/ratelimit.py). Claimed in small batches by compare-and-set on `version`."""
+
+    __tablename__ = "vendor_call_allowance"
+
+    vendor: str = Field(primary_key=True)
+    key_fingerprint: str = Field(primary_key=True)  # a short SHA-256 prefix of the credential, never the credential
+    next_free: dict[str, float] = _json_column(dict)
+    version: int = 0
+    updated_at: datetime = _time_column(nullable=False)

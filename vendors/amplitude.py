@@ -42,11 +42,12 @@ from vendors.base import (
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP
+from vendors.ratelimit import Window
 from vendors.roles import vendor_role
 from vendors.scim import ScimClient, scim_classify, scim_detail, user_emails, user_name
 
 RATE_LIMIT_PER_MINUTE = 100  # Amplitude's documented SCIM limit, per organization
-DEFAULT_POLICY = RetryPolicy(per_minute=RATE_LIMIT_PER_MINUTE)
+DEFAULT_POLICY = RetryPolicy(rate_limits=(Window.per_minute(RATE_LIMIT_PER_MINUTE),))
 BASE_URLS = {"us": "https://core.amplitude.com/scim/1", "eu": "https://core.eu.amplitude.com/scim/1"}
 SCIM_PATH = "/scim/1"
 MAX_PAGE_SIZE = 100  # Amplitude's itemsPerPage maximum

@@ -64,6 +64,7 @@ from vendors.base import (
 )
 from vendors.http import RetryPolicy, VendorHTTP
 from vendors.manual import REMOVAL_BY_HAND
+from vendors.ratelimit import Window
 from vendors.roles import common_role, vendor_role
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ DEFAULT_BASE_URL = "https://api.kissmetrics.com"
 RATE_LIMIT_PER_MINUTE = 15  # quoted by a third party, UNVERIFIED
 # One call on the wire at a time, first retry after 60/15 s: gentle enough for 15 requests a minute.
 DEFAULT_POLICY = RetryPolicy(max_concurrency=1, backoff=60.0 / RATE_LIMIT_PER_MINUTE, max_retry_after=60.0,
-                             per_minute=RATE_LIMIT_PER_MINUTE)
+                             rate_limits=(Window.per_minute(RATE_LIMIT_PER_MINUTE),))
 DEFAULT_PAGE_SIZE = 100  # users per `GET /v1/users` page (UNVERIFIED, like the pagination itself)
 MAX_PAGES = 10_000
 API_KEY_SETTING = "KISSMETRICS_API_KEY"  # the setting people are told to check when the key is refused

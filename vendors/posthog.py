@@ -50,14 +50,17 @@ from vendors.base import (
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP, default_detail
+from vendors.ratelimit import Window
 from vendors.roles import ROLE_MAPS, common_role, vendor_role
 
 VENDOR = "posthog"
-# PostHog's documented limit for personal API keys on CRUD endpoints (480/minute, 4800/hour). The
-# per-minute one binds first for bursts; an afternoon of bulk work at 432/minute would meet the hourly
-# one, and its 429 + Retry-After is honoured like any other.
+# PostHog's limits for personal API keys on CRUD endpoints (posthog/rate_limit.py: BurstRateThrottle 480/minute,
+# SustainedRateThrottle 4800/hour), both counted per key. Both are paced: the minute one shapes bursts, the hour
+# one a bulk run (paced at the minute's rate alone, it would meet the hourly cap after about 11 minutes).
 RATE_LIMIT_PER_MINUTE = 480
-DEFAULT_POLICY = RetryPolicy(per_minute=RATE_LIMIT_PER_MINUTE)
+RATE_LIMIT_PER_HOUR = 4800
+DEFAULT_POLICY = RetryPolicy(rate_limits=(Window.per_minute(RATE_LIMIT_PER_MINUTE),
+                                          Window.per_hour(RATE_LIMIT_PER_HOUR)))
 HOSTS = {"us": "https://us.posthog.com", "eu": "https://eu.posthog.com"}
 EDITABLE, RESTRICTED = 21, 37  # dashboard restriction levels
 _THROTTLE_WAIT = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)

@@ -21,10 +21,12 @@ project; a member opens a project by their own entry if they have one, else by t
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
+import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,6 +48,10 @@ _NAMESPACE = uuid.UUID("5b0c6a4e-8f0e-4a8e-9a57-6a1f3c2d9e10")
 ORG_ID = str(uuid.uuid5(_NAMESPACE, "organization:corp"))
 
 PRODUCTION_ID, STAGING_ID, FINANCE_ID = 1001, 1002, 1003
+# PostHog's limits per personal API key (posthog/rate_limit.py: BurstRateThrottle, SustainedRateThrottle), as
+# (calls, seconds); `PostHogSandbox(key_rate_limits=POSTHOG_RATE_LIMITS)` enforces them. Off by default, so
+# suites that share one sandbox do not spend one key's hour on each other.
+POSTHOG_RATE_LIMITS = ((480, 60.0), (4800, 3600.0))
 
 MEMBER, ADMIN, OWNER = 1, 8, 15
 LEVELS = (MEMBER, ADMIN, OWNER)
@@ -246,9 +252,11 @@ class PostHogSandbox(LoopbackServer):
         port: int = 0,
         latency: float = 0.0,
         rate_limit_per_minute: int | None = None,
+        key_rate_limits: Sequence[tuple[int, float]] = (),
     ) -> None:
         super().__init__(port=port, latency=latency, rate_limit_per_minute=rate_limit_per_minute)
         self._state = threading.RLock()
+        self._default_key_rate_limits = tuple(key_rate_limits)
         self._defaults = (page_size, latency, rate_limit_per_minute)  # what `reset()` returns to
         self.org_id = ORG_ID
         self.org_name = ORG_NAME
@@ -263,6 +271,7 @@ class PostHogSandbox(LoopbackServer):
         """
         with self._state:
             default_page_size, self.latency, self.rate_limit_per_minute = self._defaults
+            self.reset_key_rate_limits(self._default_key_rate_limits)
             self.page_size = page_size if page_size is not None else default_page_size
             self.now = (now or datetime.now(UTC)).replace(microsecond=0)
             self._users: dict[str, SandboxUser] = {}  # by uuid; users outlive their membership
@@ -332,7 +341,34 @@ class PostHogSandbox(LoopbackServer):
         with self._state:
             if token not in self._keys:
                 return _error(401, "authentication_error", "authentication_failed", "Invalid personal API key.")
-        return None
+        return self._throttle(token)
+
+    # -- PostHog's rate limits, per personal API key ---------------------------------------------------
+    def reset_key_rate_limits(self, limits: Sequence[Sequence[float]]) -> None:
+        """Limit every personal API key to each (calls, seconds) window, as PostHog's BurstRateThrottle and
+        SustainedRateThrottle do (`POSTHOG_RATE_LIMITS`; tests pass small numbers), and forget past calls."""
+        with self._state:
+            self.key_rate_limits = tuple((int(calls), float(seconds)) for calls, seconds in limits)
+            self._key_calls: dict[tuple[str, int, float], deque[float]] = {}
+
+    def _throttle(self, key: str) -> Response | None:
+        """DRF's SimpleRateThrottle for each window, checked in turn: a window with room records the call
+        (even when another window refuses it, as DRF does), one without names the wait until its oldest
+        call leaves it; the 429 carries the longest wait, rounded up, in Retry-After and the detail."""
+        if not self.key_rate_limits:
+            return None
+        now = time.monotonic()
+        waits: list[float] = []
+        with self._state:
+            for calls, seconds in self.key_rate_limits:
+                history = self._key_calls.setdefault((key, calls, seconds), deque())
+                while history and history[0] <= now - seconds:
+                    history.popleft()
+                if len(history) >= calls:
+                    waits.append(seconds - (now - history[0]))
+                else:
+                    history.append(now)
+        return self.throttled(max(1, math.ceil(max(waits)))) if waits else None
 
     # -- helpers for tests and the demo --------------------------------------------------------------
     def issue_key(self, email: str, *, scopes: Iterable[str] = ("*",), key: str | None = None) -> str:
@@ -1088,8 +1124,10 @@ def _denied(detail: str) -> Response:
 
 
 def _throttled_body(seconds: int) -> dict[str, Any]:
+    # DRF's Throttled detail, singular for one second as its ngettext has it.
+    unit = "second" if seconds == 1 else "seconds"
     return {"type": "throttled_error", "code": "throttled",
-            "detail": f"Request was throttled. Expected available in {seconds} seconds.", "attr": None}
+            "detail": f"Request was throttled. Expected available in {seconds} {unit}.", "attr": None}
 
 
 def _is_uuid(value: Any) -> bool:
