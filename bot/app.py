@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import actions, changes, commands, onboard_actions, scheduled_actions
+from bot import actions, changes, commands, listener_errors, onboard_actions, scheduled_actions
 from bot.config import Settings
 from bot.dedupe import DeliveryLog, once_per_delivery
 from bot.deps import Deps
@@ -145,7 +145,8 @@ class Bot:
         # An app built to sit behind the ack front does not check signatures itself.
         if self.verified_upstream:
             raise RuntimeError("this bot's app checks no signatures: serve it through bot.front only")
-        self._http = HttpServer(self.app, host, port).start()
+        self._http = HttpServer(self.app, host, port,
+                                signing_secret=self.settings.slack_signing_secret.get_secret_value()).start()
         return self._http
 
     def stop(self) -> None:
@@ -197,6 +198,7 @@ def create_bot(
         # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
+    listener_errors.register(app, notifier)  # what no listener expected: logged once, and the person told
     deliveries = DeliveryLog(db, clock)
     app.use(once_per_delivery(deliveries))
     commands.register(app, deps)

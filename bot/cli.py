@@ -71,7 +71,9 @@ def serve(
 
     front = FrontProcess(bot.app, FrontConfig(settings.host, settings.port,
                                               settings.slack_signing_secret.get_secret_value(),
-                                              logging.DEBUG if verbose else logging.INFO))
+                                              logging.DEBUG if verbose else logging.INFO,
+                                              read_timeout=settings.front_read_timeout,
+                                              max_connections=settings.front_max_connections))
     # Service managers stop with SIGTERM: stop as for Ctrl-C, so what the front acked is still handed
     # over and started (the default would drop it, acked, on the floor).
     signal.signal(signal.SIGTERM, _interrupt)

@@ -2,10 +2,13 @@
 
 For the local world and tests (`Bot.start_http`), where the Bolt app checks signatures itself. `offboard
 serve` answers from a process of its own instead (bot.front), so acks never wait behind the bot's work.
+Both refuse the same requests before Bolt sees them (`bot.front.at_the_edge`): bad signatures, and bodies
+Slack never sends, which Bolt's own parser or the listeners would fail on with a 500.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Iterable
@@ -15,6 +18,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
+
+from bot.front import MAX_BODY, at_the_edge
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -33,8 +39,9 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class HttpServer:
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0, *, signing_secret: str = "") -> None:
         self._slack = SlackRequestHandler(app, path=EVENTS_PATH)
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._server = make_server(
             host, port, self._wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
@@ -44,7 +51,29 @@ class HttpServer:
         if environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
+        if self._verifier is not None and environ.get("REQUEST_METHOD") == "POST":
+            refusal = self._at_the_edge(environ)
+            if refusal is not None:
+                status, body = refusal
+                start_response(status, [("Content-Type", "text/plain;charset=utf-8")])
+                return [body]
         return self._slack(environ, start_response)
+
+    def _at_the_edge(self, environ: dict[str, Any]) -> tuple[str, bytes] | None:
+        assert self._verifier is not None
+        declared = environ.get("CONTENT_LENGTH") or "0"
+        length = int(declared) if declared.isascii() and declared.isdigit() else -1
+        if not 0 <= length <= MAX_BODY:
+            return "400 Bad Request", b""
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)  # Bolt's adapter reads the body again
+        headers = {key[5:].replace("_", "-").lower(): value
+                   for key, value in environ.items() if key.startswith("HTTP_")}
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        reply = at_the_edge(self._verifier, raw.decode("utf-8", errors="replace"), headers)
+        if reply is None or reply.status == 200:  # 200: Slack's certificate check, which Bolt answers itself
+            return None
+        return f"{reply.status} {'Unauthorized' if reply.status == 401 else 'Bad Request'}", reply.body
 
     @property
     def url(self) -> str:

@@ -1,5 +1,6 @@
 """Fixtures every test folder shares: the database each test runs on (SQLite, or PostgreSQL when
-OFFBOARD_TEST_POSTGRES names a server; see tests/databases.py)."""
+OFFBOARD_TEST_POSTGRES names a server; see tests/databases.py), and the check that a test stops every
+thread and process it started (tests/leaks.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,24 @@ from sqlalchemy.engine import make_url
 
 from storage.db import Database
 from tests.databases import TestDatabases, postgres_server
+from tests.leaks import Running
 
 
 def pytest_report_header() -> str:
     server = postgres_server()
     where = make_url(server).render_as_string(hide_password=True) if server else ""
     return f"offboard databases: {'PostgreSQL at ' + where if server else 'SQLite files'}"
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test fails when a thread or child process it started outlives it (its fixtures' teardown included):
+    left running, it would act during later tests and make them fail instead."""
+    before = Running.now()
+    yield
+    left = before.left_behind()
+    if left:
+        pytest.fail(f"{request.node.nodeid} left running: " + "; ".join(left), pytrace=False)
 
 
 @pytest.fixture(scope="session")
