@@ -6,6 +6,7 @@ did nothing wrong. tests/conftest.py compares what runs before and after each te
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -65,12 +66,17 @@ class Running:
     def left_behind(self, grace: float = GRACE_SECONDS) -> list[str]:
         """What runs now that did not before, after giving it `grace` seconds to finish; one line each."""
         deadline = time.monotonic() + grace
+        collected = False
         while True:
             multiprocessing.active_children()  # reaps multiprocessing children that have exited
             threads = [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
             processes = {pid: cmd for pid, cmd in child_processes().items() if pid not in self.processes}
             if not threads and not processes:
                 return []
+            if not collected:  # a thread pool nobody refers to any more ends its threads once collected
+                gc.collect()
+                collected = True
+                continue
             if time.monotonic() > deadline:
                 break
             for thread in threads:

@@ -54,6 +54,8 @@ def test_a_held_request_is_not_taken_and_its_holder_makes_one_more_pass(db: Data
     assert first.release(1)
     assert row(db).runner is None and row(db).runner_until is None
     assert second.acquire(1)
+    first.close()
+    second.close()
 
 
 def test_a_lease_nobody_renews_runs_out_and_is_taken_over(db: Database) -> None:
@@ -70,6 +72,8 @@ def test_a_lease_nobody_renews_runs_out_and_is_taken_over(db: Database) -> None:
     assert alive.acquire(1) and row(db).runner == "alive" and not row(db).rerun
     assert dead.release(1)  # the old holder, back from a long pause, must not free what is no longer its
     assert row(db).runner == "alive"
+    dead.close()
+    alive.close()
 
 
 def test_the_heartbeat_keeps_a_long_pass_leased(db: Database) -> None:
@@ -91,6 +95,8 @@ def test_a_failed_pass_lets_go_at_once(db: Database) -> None:
     assert first.acquire(1) and not second.acquire(1)
     first.drop(1)
     assert row(db).runner is None and not row(db).rerun and second.acquire(1)
+    first.close()
+    second.close()
 
 
 def test_invitation_sends_are_leased_alike(db: Database) -> None:
