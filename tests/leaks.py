@@ -53,6 +53,36 @@ def child_processes() -> dict[int, str]:
 
 
 @dataclass
+class Left:
+    """What outlived a test: its threads, and its child processes (pid -> command line)."""
+
+    threads: list[threading.Thread]
+    processes: dict[int, str]
+
+    def __bool__(self) -> bool:
+        return bool(self.threads or self.processes)
+
+    def still_running(self, grace: float = GRACE_SECONDS) -> Left:
+        """Those of them still alive after `grace` seconds more."""
+        deadline = time.monotonic() + grace
+        while True:
+            multiprocessing.active_children()
+            alive = child_processes()
+            left = Left([t for t in self.threads if t.is_alive()],
+                        {pid: cmd for pid, cmd in self.processes.items() if pid in alive})
+            if not left or time.monotonic() > deadline:
+                return left
+            for thread in left.threads:
+                thread.join(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
+            if not left.threads:
+                time.sleep(0.05)
+
+    def describe(self) -> str:
+        return "; ".join([f"thread {t.name!r} ({'daemon' if t.daemon else 'not daemon'})" for t in self.threads]
+                         + [f"process {pid}: {cmd[:200]}" for pid, cmd in sorted(self.processes.items())])
+
+
+@dataclass
 class Running:
     """Threads and child processes alive at one moment."""
 
@@ -63,26 +93,11 @@ class Running:
     def now(cls) -> Running:
         return cls(set(threading.enumerate()), child_processes())
 
-    def left_behind(self, grace: float = GRACE_SECONDS) -> list[str]:
-        """What runs now that did not before, after giving it `grace` seconds to finish; one line each."""
-        deadline = time.monotonic() + grace
-        collected = False
-        while True:
-            multiprocessing.active_children()  # reaps multiprocessing children that have exited
-            threads = [t for t in threading.enumerate() if t not in self.threads and t.is_alive()]
-            processes = {pid: cmd for pid, cmd in child_processes().items() if pid not in self.processes}
-            if not threads and not processes:
-                return []
-            if not collected:  # a thread pool nobody refers to any more ends its threads once collected
-                gc.collect()
-                collected = True
-                continue
-            if time.monotonic() > deadline:
-                break
-            for thread in threads:
-                thread.join(timeout=max(0.0, min(0.1, deadline - time.monotonic())))
-            if not threads:
-                time.sleep(0.05)
-        return [f"thread {t.name!r} ({'daemon' if t.daemon else 'not daemon'})" for t in threads] + [
-            f"process {pid}: {cmd[:200]}" for pid, cmd in sorted(processes.items())
-        ]
+    def left_behind(self, grace: float = GRACE_SECONDS) -> Left:
+        """What runs now that did not before, after giving it `grace` seconds to finish."""
+        multiprocessing.active_children()  # reaps multiprocessing children that have exited
+        new = Left([t for t in threading.enumerate() if t not in self.threads and t.is_alive()],
+                   {pid: cmd for pid, cmd in child_processes().items() if pid not in self.processes})
+        if new:  # a thread pool nobody refers to any more ends its threads once collected
+            gc.collect()
+        return new.still_running(grace)
