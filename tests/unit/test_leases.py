@@ -90,6 +90,24 @@ def test_the_heartbeat_keeps_a_long_pass_leased(db: Database) -> None:
         holder.close()
 
 
+def heartbeats() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "lease-heartbeat"]
+
+
+def test_the_heartbeat_runs_only_while_something_is_held(db: Database) -> None:
+    leases = Leases(db, instance="a", seconds=30)  # a beat every 10 s: an idle heartbeat would sit that long
+    assert leases.acquire(1) and len(heartbeats()) == 1
+    beating = heartbeats()[0]
+    assert leases.release(1)
+    beating.join(timeout=2)
+    assert not beating.is_alive(), "the heartbeat outlived the last lease it renewed"
+    assert leases.acquire(1) and len(heartbeats()) == 1  # the next hold starts it again
+    leases.drop(1)
+    for thread in heartbeats():
+        thread.join(timeout=2)
+    assert heartbeats() == []
+
+
 def test_a_failed_pass_lets_go_at_once(db: Database) -> None:
     first, second = Leases(db, instance="a"), Leases(db, instance="b")
     assert first.acquire(1) and not second.acquire(1)
