@@ -34,6 +34,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,8 @@ DRAIN_TIMEOUT = 5.0
 READ_TIMEOUT = 5.0
 # Open connections at once; each holds a thread of the front.
 MAX_CONNECTIONS = 256
+# Connections past the cap being answered 503 at once; past this they are closed unanswered.
+REFUSING_AT_ONCE = 32
 # Bolt takes these headers as instructions to skip a listener's ack function; only Bolt itself may set them.
 _BOLT_INTERNAL = ("x-slack-bolt-lazy-only", "x-slack-bolt-lazy-function-name")
 
@@ -406,23 +409,44 @@ class _FrontServer(ThreadingHTTPServer):
         self.read_timeout = read_timeout
         self.max_connections = max_connections
         self._open = threading.BoundedSemaphore(max_connections)
+        self._refusing = threading.BoundedSemaphore(REFUSING_AT_ONCE)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        # Past the cap, answer on the accepting thread without reading anything: a 503 is a few bytes,
-        # which a fresh socket's send buffer takes at once, so this never waits on the client.
         if not self._open.acquire(blocking=False):
             log.warning("answering 503: %s connections are open already", self.max_connections)
-            with contextlib.suppress(OSError):
-                request.settimeout(1.0)
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain;charset=utf-8\r\n"
-                                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(BUSY.body), BUSY.body))
-            self.shutdown_request(request)
+            self._refuse(request)
             return
         try:
             super().process_request(request, client_address)
         except BaseException:
             self._open.release()
             raise
+
+    def _refuse(self, request: Any) -> None:
+        """503 on a thread of its own, a few at a time: the accepting thread never waits on a client, and
+        one more than that is simply closed."""
+        if not self._refusing.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+
+        def refuse() -> None:
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain;charset=utf-8\r\n"
+                                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(BUSY.body), BUSY.body))
+                request.shutdown(socket.SHUT_WR)
+                # Read what the client sends until it hangs up (or a second passes): closing with its request
+                # unread would reset the connection, and a reset can discard the 503 before the client reads it.
+                deadline = time.monotonic() + 1.0
+                while request.recv(65536) and time.monotonic() < deadline:
+                    pass
+            except OSError:
+                pass
+            finally:
+                request.close()
+                self._refusing.release()
+
+        threading.Thread(target=refuse, name="front-refuse", daemon=True).start()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
