@@ -16,7 +16,7 @@ from pathlib import Path
 
 # Threads and processes that are finishing (a server thread that just answered, a process reaped after its
 # stop) get this long to end before they count as left behind.
-GRACE_SECONDS = 3.0
+GRACE_SECONDS = 5.0
 
 
 def _resource_tracker_pid() -> int | None:
@@ -50,6 +50,12 @@ def child_processes() -> dict[int, str]:
     if tracker is not None:
         found.pop(tracker, None)
     return found
+
+
+def _foreign(thread: threading.Thread) -> bool:
+    """A thread started outside Python's threading module (one that merely called into Python): it is listed
+    for good once seen, whether or not it still runs, so it says nothing about the test."""
+    return isinstance(thread, threading._DummyThread)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -96,7 +102,7 @@ class Running:
     def left_behind(self, grace: float = GRACE_SECONDS) -> Left:
         """What runs now that did not before, after giving it `grace` seconds to finish."""
         multiprocessing.active_children()  # reaps multiprocessing children that have exited
-        new = Left([t for t in threading.enumerate() if t not in self.threads and t.is_alive()],
+        new = Left([t for t in threading.enumerate() if t not in self.threads and t.is_alive() and not _foreign(t)],
                    {pid: cmd for pid, cmd in child_processes().items() if pid not in self.processes})
         if new:  # a thread pool nobody refers to any more ends its threads once collected
             gc.collect()
