@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import actions, changes, commands, onboard_actions, scheduled_actions
+from bot import actions, changes, commands, listener_errors, onboard_actions, scheduled_actions
 from bot.config import Settings
 from bot.dedupe import DeliveryLog, once_per_delivery
 from bot.deps import Deps
@@ -117,6 +117,8 @@ class Bot:
     verified_upstream: bool = False  # requests come through the ack front (bot.front), which checked them
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     _http: HttpServer | None = field(default=None, repr=False)
+    _listeners: ThreadPoolExecutor | None = field(default=None, repr=False)  # the app's listener threads
+    _owned_vendors: tuple[Vendor, ...] = field(default=(), repr=False)  # made from the settings: closed on stop
 
     @property
     def workflow(self) -> Workflow:
@@ -154,12 +156,15 @@ class Bot:
         # An app built to sit behind the ack front does not check signatures itself.
         if self.verified_upstream:
             raise RuntimeError("this bot's app checks no signatures: serve it through bot.front only")
-        self._http = HttpServer(self.app, host, port).start()
+        self._http = HttpServer(self.app, host, port,
+                                signing_secret=self.settings.slack_signing_secret.get_secret_value()).start()
         return self._http
 
     def stop(self) -> None:
         if self._http:
             self._http.stop()
+        if self._listeners:  # nothing new arrives now: let what runs finish, then end the threads
+            self._listeners.shutdown(wait=True)
         if self._scheduler:
             self._scheduler.shutdown(wait=False)
         if self.deps.scheduled:
@@ -167,6 +172,10 @@ class Bot:
         if self.onboarding:
             self.onboarding.shutdown(wait=True)
         self.workflow.shutdown(wait=True)
+        for vendor in self._owned_vendors:
+            close = getattr(vendor, "close", None)
+            if close is not None:
+                close()
         self.db.dispose()
 
 
@@ -199,14 +208,16 @@ def create_bot(
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
                 audit_admins=frozenset(settings.audit_admins), scheduled=scheduled)
+    # Bolt acks from inside the listener's thread and its default pool has 5: with more requests in
+    # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
+    listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener")
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() or None,
         request_verification_enabled=not (settings.socket_mode or verified_upstream),
-        # Bolt acks from inside the listener's thread and its default pool has 5: with more requests in
-        # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
+        listener_executor=listeners,
     )
+    listener_errors.register(app, notifier)  # what no listener expected: logged once, and the person told
     deliveries = DeliveryLog(db, clock)
     app.use(once_per_delivery(deliveries))
     commands.register(app, deps)
@@ -215,4 +226,5 @@ def create_bot(
     changes.register(app, deps)  # issue 6: emergency, batches, restore
     onboarding = onboard_actions.register(app, deps, settings)  # issue 8: /onboard
     return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding,
-               verified_upstream=verified_upstream)
+               verified_upstream=verified_upstream, _listeners=listeners,
+               _owned_vendors=tuple(chosen_vendors.values()) if vendors is None else ())

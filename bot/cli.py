@@ -6,6 +6,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -56,8 +58,9 @@ def serve(
         console.print("See the README's Configuration section.")
         raise typer.Exit(2)
     # HTTP mode answers Slack from a separate process (bot.front), so its signature check happens there.
-    bot = create_bot(settings, verified_upstream=not settings.socket_mode)
-    resumed = bot.start_background_work()
+    with _storage_problems_in_one_line(settings.database_url):
+        bot = create_bot(settings, verified_upstream=not settings.socket_mode)
+        resumed = bot.start_background_work()
     if resumed:
         console.print(f"Resumed unfinished requests: {', '.join(f'#{r}' for r in resumed)}")
     if settings.socket_mode:
@@ -71,7 +74,9 @@ def serve(
 
     front = FrontProcess(bot.app, FrontConfig(settings.host, settings.port,
                                               settings.slack_signing_secret.get_secret_value(),
-                                              logging.DEBUG if verbose else logging.INFO))
+                                              logging.DEBUG if verbose else logging.INFO,
+                                              read_timeout=settings.front_read_timeout,
+                                              max_connections=settings.front_max_connections))
     # Service managers stop with SIGTERM: stop as for Ctrl-C, so what the front acked is still handed
     # over and started (the default would drop it, acked, on the floor).
     signal.signal(signal.SIGTERM, _interrupt)
@@ -96,6 +101,31 @@ def serve(
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextmanager
+def _storage_problems_in_one_line(database_url: str) -> Iterator[None]:
+    """A database that cannot be written at start-up (read-only, a full disk, unreachable) is one line and
+    exit 2: the operator's to fix, and a traceback would only hide what to fix."""
+    import errno
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    where = make_url(database_url).render_as_string(hide_password=True)
+    try:
+        yield
+    except (OperationalError, OSError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if "readonly" in text or "read-only" in text or getattr(cause, "errno", None) in (errno.EROFS, errno.EACCES):
+            problem = f"the database at {where} is read-only, and offboard serve writes to it ({text})"
+        elif "disk is full" in text or getattr(cause, "errno", None) == errno.ENOSPC:
+            problem = f"the disk holding the database at {where} is full ({text})"
+        else:
+            problem = f"cannot use the database at {where}: {text}"
+        error_console.print(f"[bold red]offboard cannot start:[/] {escape(problem)}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -140,12 +170,62 @@ def _where(db: Database) -> str:
     return make_url(db.url).render_as_string(hide_password=True)
 
 
+def _read_audit_database(env_file: Path | None) -> Database:
+    """The database opened read-only (verify, show and export read it; a read-only copy is enough): no
+    migration, no lock file, nothing written. A schema other than this version's is one line and exit 2."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.config import Settings
+    from storage.db import Database, head_revision
+
+    settings = Settings(_env_file=env_file) if env_file else Settings()
+    db = Database(settings.database_url, read_only=True)
+    try:
+        current = db.schema_revision()
+    except SQLAlchemyError as exc:
+        db.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        error_console.print(f"[bold red]Cannot read {escape(_where(db))}:[/] {escape(reason)}")
+        raise typer.Exit(2) from None
+    if current != head_revision():
+        db.dispose()
+        at = f"is at migration {current}" if current else "has no offboard schema"
+        error_console.print(f"[bold red]{escape(_where(db))} {at}; this offboard reads migration {head_revision()}:[/]"
+                            " upgrade it with `offboard db upgrade` (on a writable copy) or use the matching offboard.")
+        raise typer.Exit(2)
+    return db
+
+
+def _record_look(read: Database, action: str, **details: object) -> None:
+    """Log a look at the evidence in the audit log itself, where the database takes writes; a read-only
+    copy is left untouched, and the command says the look is not logged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot import evidence
+    from storage.audit import BOT_ACTOR
+    from storage.db import Database, read_only_copy
+
+    if read.url.startswith("sqlite") and read_only_copy(os.path.abspath(make_url(read.url).database or "")):
+        error_console.print("This look is not in the audit log: the database is a read-only copy.")
+        return
+    db = Database(read.url)
+    try:
+        with db.session() as session:
+            evidence.record_access(session, action, BOT_ACTOR, via="cli", **details)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        error_console.print(f"This look is not in the audit log: {escape(reason)}.")
+    finally:
+        db.dispose()
+
+
 @audit_app.command("verify")
 def audit_verify(env_file: EnvFile = None) -> None:
     """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted."""
     from storage.audit import verify_chain
 
-    db, _ = _audit_database(env_file)
+    db = _read_audit_database(env_file)
     try:
         with db.session() as session:
             result = verify_chain(session)
@@ -176,9 +256,8 @@ def audit_show(
     Timeline, approvals, before and after per tool, assets moved, manual checks, notifications, and how
     long each part took."""
     from bot import evidence
-    from storage.audit import BOT_ACTOR
 
-    db, _ = _audit_database(env_file)
+    db = _read_audit_database(env_file)
     try:
         with db.session() as session:
             try:
@@ -186,8 +265,8 @@ def audit_show(
             except ValueError as exc:
                 error_console.print(f"[bold red]Error:[/] {exc}")
                 raise typer.Exit(2) from None
-            for item in found:
-                evidence.record_access(session, evidence.VIEWED, BOT_ACTOR, via="cli", request_id=item.request_id)
+        for item in found:
+            _record_look(db, evidence.VIEWED, request_id=item.request_id)
     finally:
         db.dispose()
     if not found:
@@ -278,7 +357,7 @@ def audit_export(
     One row per completed offboarding: user, date and time (UTC), removed by, reason, approved by,
     assets transferred (to whom), verification, ticket, and the timeliness figures."""
     from bot import evidence
-    from storage.audit import BOT_ACTOR, verify_chain
+    from storage.audit import verify_chain
     from storage.models import utcnow
 
     try:
@@ -287,16 +366,16 @@ def audit_export(
     except ValueError as exc:
         error_console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(2) from None
-    db, _ = _audit_database(env_file)
+    db = _read_audit_database(env_file)
     try:
         with db.session() as session:
             rows = evidence.removal_rows(session, start)
             chain = verify_chain(session) if chosen == evidence.ExportFormat.JSON else None
             content = evidence.render_export(rows, chosen, since=start, generated_at=utcnow(), chain=chain)
-            if output is not None:
-                output.write_text(content, encoding="utf-8")
-            evidence.record_access(session, evidence.EXPORTED, BOT_ACTOR, via="cli", format=str(chosen),
-                                   rows=len(rows), since=start, request_ids=[r.request_id for r in rows])
+        if output is not None:
+            output.write_text(content, encoding="utf-8")
+        _record_look(db, evidence.EXPORTED, format=str(chosen), rows=len(rows), since=start,
+                     request_ids=[r.request_id for r in rows])
     finally:
         db.dispose()
     if output is None:

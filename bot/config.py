@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
     port: int = Field(3000, validation_alias=_env("OFFBOARD_PORT", "PORT"))
     host: str = Field("0.0.0.0", validation_alias=_env("OFFBOARD_HOST"))
+    # HTTP mode's front (bot.front): a client slower than this to send a request is cut off, and past this
+    # many open connections a new one is answered 503 at once.
+    front_read_timeout: float = Field(5.0, gt=0, validation_alias=_env("OFFBOARD_FRONT_READ_TIMEOUT"))
+    front_max_connections: int = Field(256, gt=0, validation_alias=_env("OFFBOARD_FRONT_MAX_CONNECTIONS"))
 
     # Where things go and who decides
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))

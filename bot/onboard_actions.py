@@ -3,7 +3,6 @@ Each listener acks first, then asks `bot.onboarding`, and tells only the clicker
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -14,7 +13,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot import mrkdwn, onboard_blocks, onboard_commands
-from bot.actions import target_id, tell
+from bot.actions import target_id, tell, view_metadata
 from bot.blocks import Message, error_message
 from bot.config import Settings
 from bot.decisions import Act
@@ -83,10 +82,12 @@ def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
         if not comment:
             ack(response_action="errors", errors={"comment": "Say why, so the inviter knows what to do next."})
             return
-        ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
+        meta = view_metadata(view)
         if not isinstance(meta.get("batch_id"), int):
+            ack(response_action="errors", errors={"comment": "offboard could not tell which invitation this form "
+                                                             "is for; nothing was changed. Close it and try again."})
             return
+        ack()
         result = onboarding.reject(meta["batch_id"], body["user"]["id"], comment[:2000])
         if not result.ok:
             tell(deps, {"user": body["user"], "channel": {"id": meta.get("channel")}}, result)

@@ -64,7 +64,7 @@ def test_a_time_missed_while_the_bot_was_down_runs_as_soon_as_it_is_back(databas
     world = start_world(database_url, background=True)
     try:
         request_id, due = schedule_dave(world)
-        world.bot.stop()
+        world.stop_bot()
         with time_machine.travel(due + timedelta(hours=6), tick=False):
             restart(world, background=True, stopped=True)  # start-up resumes and catches up at once
             wait_for_status(world, request_id, RequestStatus.COMPLETED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -57,8 +58,10 @@ def make_vendor(sandbox: PostHogSandbox, sleeps: list[float], key: str = SANDBOX
 
 
 @pytest.fixture
-def vendor(sandbox: PostHogSandbox, sleeps: list[float]) -> PostHogVendor:
-    return make_vendor(sandbox, sleeps)
+def vendor(sandbox: PostHogSandbox, sleeps: list[float]) -> Iterator[PostHogVendor]:
+    connector = make_vendor(sandbox, sleeps)
+    yield connector
+    connector.close()  # its keep-alive connection would hold a thread of the shared sandbox
 
 
 def run_plan(vendor: PostHogVendor, steps: list[PlannedStep]) -> dict[str, StepOutcome]:
