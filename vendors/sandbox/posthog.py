@@ -326,6 +326,7 @@ class PostHogSandbox(LoopbackServer):
             # class's `log`, so it is complete the moment a client call returns.
             self.received: list[tuple[str, str]] = []  # (method, path)
             self.removed_members: list[str] = []
+            self.member_list_queries: list[dict[str, list[str]]] = []  # each member-list GET's query, oldest first
             self.delete_counts: Counter[str] = Counter()
             self.level_changes: list[tuple[str, int, int]] = []  # (email, old, new)
             self.restriction_changes: list[tuple[int, int, int]] = []  # (dashboard id, old, new)
@@ -767,6 +768,7 @@ class PostHogSandbox(LoopbackServer):
                               "membership_level": actor.level})
 
     def _list_members(self, request: Request, actor: SandboxMembership) -> Response:
+        self.member_list_queries.append(dict(request.query))
         with_guests = self.honours_include_guests and request.arg("include_guests") == "true"
         members = [m for m in self._members.values() if m.user.is_active and (with_guests or not m.is_guest)]
         email = request.arg("email")
