@@ -479,9 +479,9 @@ class PostHogSandbox(LoopbackServer):
 
     def add_role(self, name: str, *, members: Iterable[str] = ()) -> SandboxRole:
         with self._state:
-            role = SandboxRole(str(uuid.uuid5(_NAMESPACE, f"role:{name.lower()}")), name,
-                               self._require_member(KEY_OWNER_EMAIL).user if self.member_by_email(KEY_OWNER_EMAIL)
-                               else next(iter(self._users.values())), self.now - timedelta(days=90))
+            creator = self._user_by_email(KEY_OWNER_EMAIL) or next(iter(self._users.values()))
+            role = SandboxRole(str(uuid.uuid5(_NAMESPACE, f"role:{name.lower()}")), name, creator,
+                               self.now - timedelta(days=90))
             self._roles[role.id] = role
             for email in members:
                 self.add_to_role(name, email)
@@ -1092,7 +1092,8 @@ class PostHogSandbox(LoopbackServer):
 
         it-ops@corp.com   owner (15), holds SANDBOX_API_KEY
         alice@corp.com    admin (8), user id 42; owns 3 dashboards (1 restricted), 4 insights, 1 feature
-                          flag, 1 cohort, 2 experiments (1 running), 1 notebook; 2 personal API keys;
+                          flag, 1 cohort, 2 experiments (1 running), 1 notebook; 2 personal API keys (which no
+                          personal API key can list);
                           sent 1 pending invite
         bob@corp.com      member (1), the usual new owner; owns an insight and a flag
         carol@corp.com    owner (15) beside it-ops; owns a restricted dashboard
