@@ -876,7 +876,12 @@ class PostHogVendor:
             again = self._seen_member(email, "whether they are still a member")
             if again is None:
                 return StepOutcome(f"{email} was already removed from {org_name}", {"already_removed": True})
-            raise self._guest_refusal(_Person.from_member(again)) from None
+            if again.get("is_guest"):
+                raise self._guest_refusal(_Person.from_member(again)) from None
+            raise UnseenError(
+                f"PostHog answered “not found” to removing {email}, yet still lists them in {org_name}: offboard "
+                f"cannot say they are gone. Check by hand ({_MEMBERS_UI}), then press Retry.", vendor=self.name,
+            ) from None
         except AuthError as exc:
             raise ConflictError(
                 f"PostHog refused to remove {email} ({exc.status}). The API key offboard uses must belong to an "
