@@ -1142,14 +1142,12 @@ class PostHogVendor:
         only from a server that has shown it lists guests when asked (`_lists_guests`).
         """
         wanted = email.strip().casefold()
-        marked = False
         for params in ({"email": email.strip()}, {"search": email.strip()}):
             for raw in self._list(self._org_path("members/"), {**params, **_WITH_GUESTS}):
-                marked = marked or "is_guest" in raw
+                if "is_guest" in raw:  # a server that marks guests lists them when asked
+                    self._guests_listed = True
                 if str((raw.get("user") or {}).get("email", "")).casefold() == wanted:
                     return _Lookup(raw)
-        if marked:
-            self._guests_listed = True
         if self._lists_guests():
             return _Lookup()
         return _Lookup(unseen=(
