@@ -30,7 +30,7 @@ from storage.db import Database
 from storage.leases import Leases
 from storage.models import utcnow
 from storage.retention import policy_with, purge
-from vendors.base import Vendor
+from vendors.base import Checkable, Vendor, deployment_problems
 from vendors.http import RetryPolicy
 from vendors.ratelimit import AllowanceStore
 
@@ -84,6 +84,22 @@ def vendors_from_settings(settings: Settings, allowance: AllowanceStore | None =
     return configured
 
 
+def log_deployment_problems(vendors: Mapping[str, Vendor]) -> None:
+    """At start-up, one log line per problem a connector finds in its own deployment (a missing scope and
+    what it stops, a rejected key), so nobody learns of it from a failed offboarding. Read-only; a check
+    that cannot run is logged too, and never stops the start."""
+    for vendor in vendors.values():
+        if not isinstance(vendor, Checkable):
+            continue
+        try:
+            problems = deployment_problems(vendor)
+        except Exception:
+            log.exception("%s: offboard could not check its own credentials at start-up", vendor.label)
+            continue
+        for problem in problems:
+            log.warning("%s", problem)
+
+
 def manual_vendor(name: str) -> Vendor:
     """A vendor worked by hand with its connector module's click paths (see vendors.manual)."""
     import importlib
@@ -125,7 +141,9 @@ class Bot:
         return self.deps.workflow
 
     def start_background_work(self) -> list[int]:
-        """Resume what a previous run left unfinished, then start the periodic checks."""
+        """Say what the vendors' credentials lack, resume what a previous run left unfinished, then start
+        the periodic checks."""
+        log_deployment_problems(self.workflow.vendors)
         resumed = self.workflow.resume()
         self.workflow.run_due()
         self._scheduler = start_scheduler(

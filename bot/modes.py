@@ -301,7 +301,13 @@ def projects_plan(vendor: Vendor, assessment: Assessment, email: str, wanted: li
     chosen, _ = _wanted_projects(member, wanted)
     if not chosen:
         return []
-    steps = plan_change(vendor, email, ProjectRemoval(chosen))
+    # A connector whose vendor grants project access other ways than the person's own entry (PostHog: roles)
+    # plans it itself, with the manual steps those need; the generic plan would end "removed" too early.
+    own_plan = getattr(vendor, "plan_project_removal", None)
+    if callable(own_plan) and Capability.REMOVE_FROM_PROJECT in vendor.capabilities:
+        steps = own_plan(assessment, chosen)
+    else:
+        steps = plan_change(vendor, email, ProjectRemoval(chosen))
     return steps + _verify_step(vendor, email, {"without_projects": sorted(chosen)}, Capability.READ_PROJECTS)
 
 
