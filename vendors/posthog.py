@@ -64,8 +64,8 @@ from vendors.base import (
     unseen,
 )
 from vendors.http import RetryPolicy, VendorHTTP, default_detail
-from vendors.ratelimit import Window
 from vendors.posthog_scopes import missing_scope_line, missing_scopes
+from vendors.ratelimit import Window
 from vendors.roles import ROLE_MAPS, common_role, vendor_role
 
 VENDOR = "posthog"
