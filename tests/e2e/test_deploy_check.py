@@ -181,7 +181,7 @@ def test_the_bot_outside_a_configured_channel(
     ]
 
 
-def test_a_bad_vendor_key_and_a_connector_that_cannot_check_itself(
+def test_bad_vendor_keys_are_named_and_a_good_posthog_key_passes(
     clean_environment: pytest.MonkeyPatch, settings: dict[str, str], kissmetrics: KissmetricsSandbox,
     posthog: PostHogSandbox,
 ) -> None:
@@ -189,10 +189,15 @@ def test_a_bad_vendor_key_and_a_connector_that_cannot_check_itself(
                          POSTHOG_API_KEY=POSTHOG_KEY, POSTHOG_HOST=posthog.url)
     assert code == 1, output
     lines = problem_lines(output)
-    assert len(lines) == 2
-    assert lines[0] == "PostHog: offboard cannot check this tool's credentials by itself; check them by hand"
-    assert "Kissmetrics rejected the credentials" in lines[1] and "Check KISSMETRICS_API_KEY" in lines[1]
-    assert posthog.requests() == []
+    assert len(lines) == 1, lines  # the sandbox's owner key with every scope: PostHog has nothing to report
+    assert "Kissmetrics rejected the credentials" in lines[0] and "Check KISSMETRICS_API_KEY" in lines[0]
+    assert posthog.requests() and all(method == "GET" for method, _ in posthog.requests())  # a check changes nothing
+
+    code, output = check(clean_environment, settings, POSTHOG_API_KEY="phx_not_a_key", POSTHOG_HOST=posthog.url)
+    assert code == 1, output
+    lines = problem_lines(output)
+    assert len(lines) == 1 and lines[0].startswith("PostHog: POSTHOG_API_KEY is not a valid personal API key"), lines
+    assert "phx_not_a_key" not in output
 
 
 def test_an_unreachable_database(
