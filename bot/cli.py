@@ -17,8 +17,11 @@ from rich.markup import escape
 from bot.db_cli import db_app
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from bot.config import Settings
     from bot.evidence import Evidence, VendorBefore
+    from storage.audit import VerifyResult
     from storage.db import Database
 
 app = typer.Typer(help="offboard: remove (and grant) access to analytics tools, from Slack.", no_args_is_help=True)
@@ -140,30 +143,81 @@ def _where(db: Database) -> str:
     return make_url(db.url).render_as_string(hide_password=True)
 
 
+Witness = Annotated[str | None, typer.Option(
+    help="Also check the chain against the signed heads posted to Slack: `slack` (OFFBOARD_AUDIT_CHANNEL), "
+         "`slack:<channel id>`, or a JSON Lines file of exported heads or messages.")]
+PublicKey = Annotated[str | None, typer.Option(
+    help="The witness public key (base64) to check signatures with; default: OFFBOARD_WITNESS_KEY_FILE's.")]
+
+
 @audit_app.command("verify")
-def audit_verify(env_file: EnvFile = None) -> None:
-    """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted."""
+def audit_verify(env_file: EnvFile = None, witness: Witness = None, public_key: PublicKey = None) -> None:
+    """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted.
+
+    With --witness, also name a rewrite, a truncation or a dropped tail that the chain alone cannot show."""
     from storage.audit import verify_chain
 
-    db, _ = _audit_database(env_file)
+    db, settings = _audit_database(env_file)
     try:
         with db.session() as session:
-            result = verify_chain(session)
+            intact = _print_chain(db, verify_chain(session))
+            witnessed = _check_witness(session, settings, witness, public_key) if witness else True
     finally:
         db.dispose()
+    if not (intact and witnessed):
+        raise typer.Exit(1)
+
+
+def _check_witness(session: Session, settings: Settings, source: str, public_key: str | None) -> bool:
+    from bot import witness_cli
+
+    try:
+        key = witness_cli.public_key(settings, public_key)
+        heads, where = witness_cli.read_heads(settings, source)
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    return witness_cli.check_and_print(console, session, heads, where, key)
+
+
+@audit_app.command("witness-key")
+def audit_witness_key(
+    path: Annotated[Path | None, typer.Argument(help="The key file (default: OFFBOARD_WITNESS_KEY_FILE).")] = None,
+    generate: Annotated[bool, typer.Option("--generate", help="Write a new key there (never overwrites).")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Show the witness key's id and public key, or generate a new key file with --generate."""
+    from bot import witness_cli
+    from bot.config import Settings
+
+    if path is None:
+        configured = (Settings(_env_file=env_file) if env_file else Settings()).witness_key_file
+        if not configured:
+            error_console.print("[bold red]Error:[/] name the key file, or set OFFBOARD_WITNESS_KEY_FILE.")
+            raise typer.Exit(2)
+        path = Path(configured)
+    try:
+        witness_cli.key_command(console, path, generate)
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def _print_chain(db: Database, result: VerifyResult) -> bool:
     console.print(f"Audit log in {_where(db)}")
     if result.problem is None:
         purged = f" ({result.purged_entries} purged after retention)" if result.purged_entries else ""
         console.print(f"[bold green]✓ The chain is intact:[/] {result.entries} entries{purged}.")
         console.print(f"  Head: entry {result.head_seq}, hash {result.head_hash}")
         console.print("  Keep this head hash somewhere else (a ticket, an email to your auditor): a log rewritten "
-                      "from scratch would show a different one.")
-        return
+                      "from scratch would show a different one (`--witness` checks the heads signed and posted "
+                      "to Slack).")
+        return True
     problem = result.problem
     console.print(f"[bold red]✗ The chain is broken at entry {problem.seq}: {problem.kind}.[/]")
     console.print(f"  {problem.message}")
     console.print(f"  Entries 1…{result.entries} before it verify.")
-    raise typer.Exit(1)
+    return False
 
 
 @audit_app.command("show")

@@ -60,7 +60,7 @@ class HeadWitness:
             last = session.exec(select(WitnessedHead).order_by(col(WitnessedHead.seq).desc())).first()
             if last is not None and last.seq >= head.seq:
                 return None
-            if last is None or last.posted_at is None or now - last.posted_at >= self.config.interval:
+            if last is None or now - last.signed_at >= self.config.interval:
                 return head.seq, head.hash
             completed = session.exec(select(func.count()).select_from(AuditEvent).where(
                 col(AuditEvent.action).in_(COMPLETED_ACTIONS), col(AuditEvent.seq) > last.seq)).one()
@@ -90,7 +90,7 @@ class HeadWitness:
             return None
         with self.db.session() as session:
             session.execute(update(WitnessedHead).where(col(WitnessedHead.seq) == signed.seq)
-                            .values(ts=str(answer.get("ts")), posted_at=self.clock()))
+                            .values(ts=str(answer.get("ts")), posted_at=now))
         return signed
 
 
