@@ -359,6 +359,48 @@ def audit_export(
         error_console.print(f"Wrote {len(rows)} removal(s) to {output}.")
 
 
+@audit_app.command("report")
+def audit_report(
+    start: Annotated[str, typer.Option("--from", help="The first day of the period (YYYY-MM-DD, UTC).")],
+    end: Annotated[str, typer.Option("--to", help="The last day of the period, included (YYYY-MM-DD, UTC).")],
+    output: Annotated[Path | None, typer.Option(help="The HTML file to write (default: named after the period).")]
+    = None,
+    witness: Witness = None,
+    public_key: PublicKey = None,
+    deadline_hours: Annotated[float, typer.Option(help="Hours after leaving by which access must be verified "
+                                                       "removed.")] = 24.0,
+    env_file: EnvFile = None,
+) -> None:
+    """Write the audit report for a period as one self-contained HTML file.
+
+    Per leaver: who, when, the request and its source, the approver, each tool's removal and verification, manual
+    confirmations, assets handed over, the deadline met or missed, re-checks. A summary with charts, the chain's
+    verification (with --witness, against the signed heads), and the period's access reviews."""
+    from bot import audit_report_run, witness_cli
+    from storage.audit import BOT_ACTOR
+    from storage.models import utcnow
+
+    try:
+        period = audit_report_run.parse_period(start, end)
+    except ValueError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    db, settings = _audit_database(env_file)
+    try:
+        with db.session() as session:
+            made = audit_report_run.make_report(session, settings, *period, now=utcnow(), actor=BOT_ACTOR, via="cli",
+                                                witness_source=witness, public_key=public_key,
+                                                deadline_hours=deadline_hours)
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    target = output or Path(made.filename)
+    target.write_text(made.html, encoding="utf-8")
+    console.print(f"Wrote the audit report for {len(made.report.leavers)} leaver(s) to {escape(str(target))}.")
+
+
 @audit_app.command("purge")
 def audit_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be purged; change nothing.")] = False,
