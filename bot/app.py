@@ -188,7 +188,7 @@ def create_bot(
                         **changes.workflow_options(client, settings, clock))  # issue 6
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
-                audit_admins=frozenset(settings.audit_admins), scheduled=scheduled)
+                audit_admins=frozenset(settings.audit_admins), scheduled=scheduled, seat_cost=dict(settings.seat_cost))
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() or None,

@@ -4,9 +4,11 @@ witnessed heads when asked, the HTML, and the audit entry that records who took 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlmodel import Session
 
 from bot import evidence, witness_cli
@@ -45,21 +47,30 @@ def parse_period(start_text: str, end_text: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def make_report(session: Session, settings: Settings, start: datetime, end: datetime, *, now: datetime,
-                actor: str, via: str, witness_source: str | None = None, public_key: str | None = None,
-                deadline_hours: float = DEFAULT_DEADLINE_HOURS, labels: dict[str, str] | None = None) -> Made:
-    """The report, and its audit entry in the caller's transaction. Raises witness_cli.WitnessSourceError when
-    the witnessed heads were asked for and cannot be read."""
-    checked = None
-    heads: list[witness.SignedHead] = []
-    where = ""
-    if witness_source:
-        key = witness_cli.public_key(settings, public_key)
-        heads, where = witness_cli.read_heads(settings, witness_source)
-        checked = witness.check_witnessed(session, heads, key)
+@dataclass(frozen=True)
+class Witnessed:
+    """The signed heads read for the report, where from, and the key that must have signed them."""
+
+    heads: list[witness.SignedHead]
+    where: str
+    public: Ed25519PublicKey
+
+
+def read_witnessed(settings: Settings, source: str, public_key: str | None) -> Witnessed:
+    """For the command line. Raises witness_cli.WitnessSourceError when the heads or the key cannot be read."""
+    key = witness_cli.public_key(settings, public_key)
+    heads, where = witness_cli.read_heads(settings, source)
+    return Witnessed(heads, where, key)
+
+
+def make_report(session: Session, start: datetime, end: datetime, *, now: datetime, actor: str, via: str,
+                witnessed: Witnessed | None = None, seat_cost: Mapping[str, float] | None = None,
+                deadline_hours: float = DEFAULT_DEADLINE_HOURS, labels: Mapping[str, str] | None = None) -> Made:
+    """The report, and the audit entry saying who took it, in the caller's transaction."""
+    checked = witness.check_witnessed(session, witnessed.heads, witnessed.public) if witnessed else None
     report = build_report(session, start, end, generated_at=now, deadline_hours=deadline_hours, witness=checked,
-                          witnessed_heads=heads, witness_source=where, seat_cost=dict(settings.seat_cost),
-                          labels=labels)
+                          witnessed_heads=witnessed.heads if witnessed else (),
+                          witness_source=witnessed.where if witnessed else "", seat_cost=seat_cost, labels=labels)
     evidence.record_access(session, REPORTED, actor, via=via, format="html", since=start, until=end,
                            rows=len(report.leavers), request_ids=[leaver.request_id for leaver in report.leavers])
     return Made(report, render_html(report))

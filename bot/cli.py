@@ -387,9 +387,10 @@ def audit_report(
         raise typer.Exit(2) from None
     db, settings = _audit_database(env_file)
     try:
+        witnessed = audit_report_run.read_witnessed(settings, witness, public_key) if witness else None
         with db.session() as session:
-            made = audit_report_run.make_report(session, settings, *period, now=utcnow(), actor=BOT_ACTOR, via="cli",
-                                                witness_source=witness, public_key=public_key,
+            made = audit_report_run.make_report(session, *period, now=utcnow(), actor=BOT_ACTOR, via="cli",
+                                                witnessed=witnessed, seat_cost=settings.seat_cost,
                                                 deadline_hours=deadline_hours)
     except witness_cli.WitnessSourceError as exc:
         error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
