@@ -422,9 +422,12 @@ def audit_purge(
     finally:
         db.dispose()
     verb = "Would purge" if dry_run else "Purged"
-    if not report.requests and not report.unlinked_seqs:
+    if not report.requests and not report.unlinked_seqs and not report.records:
         console.print("Nothing is past its retention period; nothing was purged.")
         return
+    if report.records:  # sweeps, access reviews, digests, invitations (storage/retention_records.py)
+        console.print(f"{verb} " + ", ".join(f"{count} {table.replace('_', ' ')} row(s)"
+                                             for table, count in sorted(report.records.items())) + ".")
     _print_table(f"{verb} the personal data of these requests", ["request", "reason", "retained until (UTC)"],
                  [[f"#{c.request_id}", c.reason, c.retained_until.strftime("%Y-%m-%d %H:%M")] for c in report.requests])
     console.print(f"{verb} {report.audit_entries} audit entries"

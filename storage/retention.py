@@ -34,6 +34,10 @@ outside a purge shows as an edit.
 The purge also removes the personal fields of the request's own rows (request, assessments, steps,
 approvals), which the chain does not cover; their process facts (status, reason, vendors, times,
 step kinds and statuses) stay, so counts and timeliness figures still add up.
+
+Records that belong to no request (sweep findings, runs and exemptions, access reviews, approver digest
+times, invitations) have their own periods (RECORD_RETENTION_YEARS) and are purged in the same pass by
+storage/retention_records.py; invitation audit entries are placed by their batch, invitation or send.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def plan(session: Session, policy: Any, now: datetime) -> RecordPlan:
         if run.id is not None and _due(run.finished_at or run.started_at, sweep_years, now):
             left = session.exec(select(SweepFinding.id).where(SweepFinding.sweep_id == run.id,
                                                                SweepFinding.email != "")).all()
-            if left or run.trigger not in ("schedule", "cli", audit.PURGED) or _personal_left(run.vendors):
+            if left or run.trigger not in ("schedule", "cli", audit.PURGED) or _export_named(run.vendors):
                 found.sweeps.append(run.id)
                 found.rows["sweep_finding"] = found.rows.get("sweep_finding", 0) + len(left)
     found.exemptions = [e.email for e in session.exec(select(SweepExemption)) if _due(e.until, sweep_years, now)]
@@ -96,8 +96,9 @@ def plan(session: Session, policy: Any, now: datetime) -> RecordPlan:
     return found
 
 
-def _personal_left(value: dict[str, Any]) -> bool:
-    return any(audit.value_at(value, p) not in ("", [], {}, None) for p in audit.personal_in(value))
+def _export_named(per_vendor: dict[str, Any]) -> bool:
+    """A members export is recorded with who uploaded it and its file name."""
+    return any(isinstance(v, dict) and v.get("export") for v in per_vendor.values())
 
 
 def _invite_batches_due(session: Session, years: int | None, now: datetime) -> list[int]:
@@ -142,7 +143,7 @@ def erase(session: Session, found: RecordPlan) -> None:
             session.add(finding)
         run = session.get(SweepRun, sweep_id)
         if run is not None:
-            run.vendors = blank(run.vendors)
+            run.vendors = _without_names(run.vendors, {"export": None})
             if run.trigger not in ("schedule", "cli"):
                 run.trigger = audit.PURGED
             session.add(run)
@@ -151,7 +152,7 @@ def erase(session: Session, found: RecordPlan) -> None:
     for review_id in found.reviews:
         review = session.get(AccessReview, review_id)
         if review is not None:
-            review.summary = {**blank(review.summary), PURGED_MARK: True}
+            review.summary = {**_without_names(review.summary, {"owners": [], "admins": []}), PURGED_MARK: True}
             review.attested_by = audit.PURGED if review.attested_by else None
             if review.trigger not in ("schedule", "cli"):
                 review.trigger = audit.PURGED
@@ -160,6 +161,20 @@ def erase(session: Session, found: RecordPlan) -> None:
         session.execute(delete(ApproverNudge).where(col(ApproverNudge.approver_id).in_(found.nudges)))
     for batch_id in found.invite_batches:
         _erase_invite_batch(session, batch_id)
+
+
+def _without_names(per_vendor: dict[str, Any], emptied: dict[str, Any]) -> dict[str, Any]:
+    """Per-vendor counts kept (members, inactive, …), the keys in `emptied` replaced, and any text naming
+    someone (an email, a mention) emptied: what a review or a sweep counted stays, whom it named goes."""
+    kept: dict[str, Any] = {}
+    for vendor, counted in per_vendor.items():
+        if not isinstance(counted, dict):
+            kept[vendor] = counted
+            continue
+        kept[vendor] = {key: emptied[key] if key in emptied else ("" if isinstance(value, str) and "@" in value
+                                                                  else value)
+                        for key, value in counted.items()}
+    return kept
 
 
 def _erase_invite_batch(session: Session, batch_id: int) -> None:
