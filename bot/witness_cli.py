@@ -90,9 +90,12 @@ def check_and_print(console: Console, session: Session, heads: list[witness.Sign
     result = witness.check_witnessed(session, heads, public)
     key = witness.key_id_of(public)
     console.print(f"Witnessed heads from {escape(where)}, key {key}")
+    if result.other_keys:
+        console.print(f"  Heads signed with other keys ({', '.join(result.other_keys)}) are not checked: run again "
+                      "with that key's --public-key.")
     if result.heads == 0:
-        console.print("[bold red]✗ No signed head was found there[/]: nothing witnesses this chain, so a rewrite "
-                      "of the whole log could not be noticed.")
+        console.print(f"[bold red]✗ No head signed with key {key} was found there[/]: nothing witnesses this "
+                      "chain, so a rewrite of the whole log could not be noticed.")
         return False
     if result.ok:
         latest = result.latest

@@ -199,11 +199,13 @@ class WitnessFinding:
 
 @dataclass(frozen=True)
 class WitnessResult:
-    heads: int  # signed heads read
+    heads: int  # heads read that name this key
     matched: int  # heads whose entry is in the chain with the witnessed hash
     latest: SignedHead | None  # the latest validly signed head
     findings: tuple[WitnessFinding, ...] = field(default_factory=tuple)
     chain_entries: int = 0
+    # Heads that name another key (an earlier key, before a rotation): not checked with this one, not counted.
+    other_keys: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -213,12 +215,15 @@ class WitnessResult:
 def check_witnessed(session: Session, heads: Iterable[SignedHead], public: Ed25519PublicKey) -> WitnessResult:
     """Every signed head against the chain as it is now. A head validly signed with our key says: at that
     time the chain's entry `seq` had this hash. The chain must still have that entry with that hash."""
+    ours = key_id_of(public)
     read = sorted(heads, key=lambda h: (h.seq, h.at))
-    signed = [h for h in read if h.signature_ok(public)]
+    other_keys = sorted({h.key_id for h in read if h.key_id != ours})
+    mine = [h for h in read if h.key_id == ours]
+    signed = [h for h in mine if h.signature_ok(public)]
     findings: list[WitnessFinding] = [
         WitnessFinding(FORGED, h.seq, f"a head for entry {h.seq} (posted {h.witnessed_at}) does not carry a valid "
-                       f"signature of witness key {key_id_of(public)}: offboard never signed it")
-        for h in read if h not in signed
+                       f"signature of witness key {ours}: offboard never signed it")
+        for h in mine if h not in signed
     ]
     last = session.exec(select(func.max(AuditEvent.seq))).one()
     last_seq = int(last or 0)
@@ -248,7 +253,8 @@ def check_witnessed(session: Session, heads: Iterable[SignedHead], public: Ed255
         findings.append(WitnessFinding(DROPPED_TAIL, last_seq + 1, f"entries {last_seq + 1}…{top.seq} were dropped "
                                        f"from the end of the log: its head was witnessed at entry {top.seq} "
                                        f"({top.witnessed_at}), but the chain now ends at entry {last_seq}"))
-    return WitnessResult(len(read), matched, signed[-1] if signed else None, tuple(findings), last_seq)
+    return WitnessResult(len(mine), matched, signed[-1] if signed else None, tuple(findings), last_seq,
+                         tuple(other_keys))
 
 
 def _rewritten_text(first: SignedHead, now: str, signed: list[SignedHead], count: int) -> str:

@@ -194,7 +194,7 @@ def test_no_heads_at_all_is_not_a_pass(db: Database, slack: SlackStandIn, key_fi
     slack.reset()
     seed(db, 2)
     code, output = run_verify(db, tmp_path, slack, key_file, "--witness", "slack")
-    assert code == 1 and "No signed head was found there" in output
+    assert code == 1 and "No head signed with key" in output
 
 
 # -- posting -------------------------------------------------------------------------------------------
@@ -237,3 +237,42 @@ def test_the_key_file_is_never_overwritten(key_file: Path) -> None:
     assert result.exit_code == 2 and "never overwrites" in result.output
     assert key_file.read_bytes() == before
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_heads_of_another_key_are_set_aside_not_called_forged(db: Database, slack: SlackStandIn, key_file: Path,
+                                                               tmp_path: Path) -> None:
+    """After a key rotation the channel holds heads of the old key: they are named, and checked with that key."""
+    witnessed_world(db, slack, key_file)
+    old_key = tmp_path / "old.pem"
+    witness.generate_key_file(old_key)
+    with db.session() as session:
+        head = session.get(AuditChainHead, 1)
+        assert head is not None
+        earlier = witness.sign_head(witness.load_key_file(old_key), head.seq, head.hash, START)
+    slack.set_channel(AUDIT_CHANNEL)
+    WebClient(token=DEFAULT_TOKEN, base_url=slack.url + "/api/").chat_postMessage(
+        channel=AUDIT_CHANNEL, text=witness.message_text(earlier))
+    code, output = run_verify(db, tmp_path, slack, key_file, "--witness", "slack")
+    assert code == 0 and f"Heads signed with other keys ({earlier.key_id}) are not checked" in output
+    assert "2 of 2" in output
+
+
+def test_the_history_is_read_page_by_page_and_a_missing_scope_is_explained(
+        db: Database, slack: SlackStandIn, key_file: Path, tmp_path: Path) -> None:
+    witnessed_world(db, slack, key_file)
+    client = WebClient(token=DEFAULT_TOKEN, base_url=slack.url + "/api/")
+    for index in range(3):
+        client.chat_postMessage(channel=AUDIT_CHANNEL, text=f"chatter {index}")
+    first = client.conversations_history(channel=AUDIT_CHANNEL, limit=2)
+    assert [m["text"] for m in first["messages"]] == ["chatter 2", "chatter 1"] and first["has_more"]
+    rest = client.conversations_history(channel=AUDIT_CHANNEL, limit=10,
+                                        cursor=first["response_metadata"]["next_cursor"])
+    assert len(rest["messages"]) == 3 and not rest["has_more"]
+    assert len(list(witness.iter_history(client, AUDIT_CHANNEL))) == 5
+    scopes = slack.scopes
+    slack.set_scopes([s for s in scopes if s != "channels:history"])
+    try:
+        code, output = run_verify(db, tmp_path, slack, key_file, "--witness", "slack")
+    finally:
+        slack.set_scopes(scopes)
+    assert code == 2 and "missing_scope (the bot token needs channels:history)" in output
