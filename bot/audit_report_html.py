@@ -162,6 +162,9 @@ def _chain(report: AuditReport) -> str:
         none = "" if witnessed.heads else "<li>no signed head was found</li>"
         parts.append(f'<div class="bad" id="witness-verdict">✗ The chain does not hold its witnessed heads (read '
                      f"from {esc(report.witness_source)}):<ul>{findings}{none}</ul></div>")
+    if witnessed is not None and witnessed.other_keys:
+        parts.append(f"<p>Heads signed with other keys ({esc(', '.join(witnessed.other_keys))}) were not checked "
+                     "with this one.</p>")
     if report.witnessed_heads:
         rows = [[str(h.seq), f"<code>{esc(h.hash)}</code>", esc(h.at), esc(h.witnessed_at if h.slack_ts else "—"),
                  esc(h.key_id)] for h in report.witnessed_heads[-20:]]

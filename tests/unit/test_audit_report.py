@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
+from bot.config import Settings
 from bot.workflow import Reason, RequestDraft
 from storage import witness
 from storage.models import AccessReview, AuditChainHead, AuditEvent
@@ -170,3 +171,9 @@ def test_the_report_shows_the_witnessed_heads(seeded: Seeded, tmp_path: Path) ->
         made = session.exec(select(AuditEvent).where(AuditEvent.action == "audit_report_made")
                             .order_by(col(AuditEvent.seq))).all()
     assert len(made) == 1 and made[0].details["rows"] == 3 and made[0].details["format"] == "html"
+
+
+def test_seat_costs_are_one_number_or_per_tool() -> None:
+    assert Settings(_env_file=None, seat_cost="25").seat_cost == {"*": 25.0}
+    assert Settings(_env_file=None, seat_cost="posthog=20, Amplitude=49.5").seat_cost == {"posthog": 20.0,
+                                                                                            "amplitude": 49.5}

@@ -276,3 +276,34 @@ def test_the_history_is_read_page_by_page_and_a_missing_scope_is_explained(
     finally:
         slack.set_scopes(scopes)
     assert code == 2 and "missing_scope (the bot token needs channels:history)" in output
+
+
+def test_witness_key_generate_writes_a_private_file_and_prints_the_public_key(tmp_path: Path) -> None:
+    path = tmp_path / "new.pem"
+    result = CliRunner().invoke(cli, ["audit", "witness-key", str(path), "--generate"])
+    assert result.exit_code == 0, result.output
+    public = witness.load_key_file(path).public_key()
+    assert f"Key id:     {witness.key_id_of(public)}" in result.output
+    assert f"Public key: {witness.public_key_text(public)}" in result.output
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and "PRIVATE KEY" not in result.output
+
+
+def test_a_head_another_instance_is_posting_is_left_to_it_until_its_claim_goes_stale(
+        db: Database, slack: SlackStandIn, key_file: Path) -> None:
+    """Another bot instance (its own engine, as another process) claimed the head and has not posted yet: this
+    one leaves it; if that instance died mid-post, the claim goes stale and this one posts."""
+    slack.reset()
+    seed(db, 2)
+    other_db = Database(db.url)
+    try:
+        with other_db.session() as session:
+            head = session.get(AuditChainHead, 1)
+            assert head is not None
+            session.add(WitnessedHead(seq=head.seq, hash=head.hash, signed_at=START, key_id="k", signature="s",
+                                      channel=AUDIT_CHANNEL, claimed_at=START))
+    finally:
+        other_db.dispose()
+    posts = poster(db, slack, key_file)
+    assert posts.tick(START + timedelta(minutes=1)) is None and slack.messages(AUDIT_CHANNEL) == []
+    late = posts.tick(START + timedelta(minutes=6))
+    assert late is not None and late.seq == 2 and len(slack.messages(AUDIT_CHANNEL)) == 1
