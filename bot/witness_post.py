@@ -37,7 +37,6 @@ STALE_CLAIM = timedelta(minutes=5)  # a claim this old without a post: its insta
 class WitnessConfig:
     channel: str
     interval: timedelta
-    key_file: Path
 
 
 class HeadWitness:
@@ -107,4 +106,4 @@ def witness_from_settings(settings: Settings, db: Database, client: WebClient,
         log.error("audit heads are not witnessed: %s", exc)
         return None
     interval = timedelta(minutes=settings.witness_interval_minutes)
-    return HeadWitness(db, client, key, WitnessConfig(channel, interval, Path(key_file)), clock)
+    return HeadWitness(db, client, key, WitnessConfig(channel, interval), clock)

@@ -42,7 +42,7 @@ def key_file(tmp_path: Path) -> Path:
 
 def poster(db: Database, slack: SlackStandIn, key_file: Path) -> HeadWitness:
     client = WebClient(token=DEFAULT_TOKEN, base_url=slack.url + "/api/")
-    config = WitnessConfig(AUDIT_CHANNEL, timedelta(hours=1), key_file)
+    config = WitnessConfig(AUDIT_CHANNEL, timedelta(hours=1))
     return HeadWitness(db, client, witness.load_key_file(key_file), config, clock=lambda: START + timedelta(hours=5))
 
 
