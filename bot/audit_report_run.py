@@ -8,13 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlmodel import Session
 
-from bot import evidence, witness_cli
+from bot import evidence
 from bot.audit_report import DEFAULT_DEADLINE_HOURS, AuditReport, build_report
 from bot.audit_report_html import render_html
-from bot.config import Settings
+from bot.witness_cli import Witnessed
 from storage import witness
 
 REPORTED = "audit_report_made"
@@ -45,22 +44,6 @@ def parse_period(start_text: str, end_text: str) -> tuple[datetime, datetime]:
     if end <= start:
         raise ValueError(f"the period ends ({end_text}) before it starts ({start_text})")
     return start, end
-
-
-@dataclass(frozen=True)
-class Witnessed:
-    """The signed heads read for the report, where from, and the key that must have signed them."""
-
-    heads: list[witness.SignedHead]
-    where: str
-    public: Ed25519PublicKey
-
-
-def read_witnessed(settings: Settings, source: str, public_key: str | None) -> Witnessed:
-    """For the command line. Raises witness_cli.WitnessSourceError when the heads or the key cannot be read."""
-    key = witness_cli.public_key(settings, public_key)
-    heads, where = witness_cli.read_heads(settings, source)
-    return Witnessed(heads, where, key)
 
 
 def make_report(session: Session, start: datetime, end: datetime, *, now: datetime, actor: str, via: str,

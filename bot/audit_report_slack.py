@@ -10,9 +10,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import audit_blocks
-from bot.audit_report_run import Witnessed, last_day, make_report
+from bot.audit_report_run import last_day, make_report
 from bot.deps import Deps
 from bot.parsing import AuditReportAsk
+from bot.witness_cli import Witnessed
 from storage import witness
 
 log = logging.getLogger(__name__)

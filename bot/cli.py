@@ -17,8 +17,6 @@ from rich.markup import escape
 from bot.db_cli import db_app
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
     from bot.config import Settings
     from bot.evidence import Evidence, VendorBefore
     from storage.audit import VerifyResult
@@ -155,29 +153,23 @@ def audit_verify(env_file: EnvFile = None, witness: Witness = None, public_key: 
     """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted.
 
     With --witness, also name a rewrite, a truncation or a dropped tail that the chain alone cannot show."""
+    from bot import witness_cli
     from storage.audit import verify_chain
 
     db, settings = _audit_database(env_file)
     try:
+        # The signed heads are read before the chain, so a head posted meanwhile is one the chain already holds.
+        witnessed = witness_cli.read_witnessed(settings, witness, public_key) if witness else None
         with db.session() as session:
             intact = _print_chain(db, verify_chain(session))
-            witnessed = _check_witness(session, settings, witness, public_key) if witness else True
-    finally:
-        db.dispose()
-    if not (intact and witnessed):
-        raise typer.Exit(1)
-
-
-def _check_witness(session: Session, settings: Settings, source: str, public_key: str | None) -> bool:
-    from bot import witness_cli
-
-    try:
-        key = witness_cli.public_key(settings, public_key)
-        heads, where = witness_cli.read_heads(settings, source)
+            held = witness_cli.check_and_print(console, session, witnessed) if witnessed else True
     except witness_cli.WitnessSourceError as exc:
         error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    return witness_cli.check_and_print(console, session, heads, where, key)
+    finally:
+        db.dispose()
+    if not (intact and held):
+        raise typer.Exit(1)
 
 
 @audit_app.command("witness-key")
@@ -387,7 +379,7 @@ def audit_report(
         raise typer.Exit(2) from None
     db, settings = _audit_database(env_file)
     try:
-        witnessed = audit_report_run.read_witnessed(settings, witness, public_key) if witness else None
+        witnessed = witness_cli.read_witnessed(settings, witness, public_key) if witness else None
         with db.session() as session:
             made = audit_report_run.make_report(session, *period, now=utcnow(), actor=BOT_ACTOR, via="cli",
                                                 witnessed=witnessed, seat_cost=settings.seat_cost,

@@ -3,6 +3,7 @@ storage/witness.py. bot/cli.py only parses options and calls these."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -84,12 +85,27 @@ def read_heads(settings: Settings, source: str) -> tuple[list[witness.SignedHead
         raise WitnessSourceError(f"{source}: {exc}") from None
 
 
-def check_and_print(console: Console, session: Session, heads: list[witness.SignedHead], where: str,
-                    public: Ed25519PublicKey) -> bool:
+@dataclass(frozen=True)
+class Witnessed:
+    """Signed heads as read, where from, and the key that must have signed them."""
+
+    heads: list[witness.SignedHead]
+    where: str
+    public: Ed25519PublicKey
+
+
+def read_witnessed(settings: Settings, source: str, given_key: str | None) -> Witnessed:
+    """The heads of `source` (see read_heads) and the key to check them with. Raises WitnessSourceError."""
+    key = public_key(settings, given_key)
+    heads, where = read_heads(settings, source)
+    return Witnessed(heads, where, key)
+
+
+def check_and_print(console: Console, session: Session, witnessed: Witnessed) -> bool:
     """Print the witness verdict; True when every witnessed head is in the chain as it was signed."""
-    result = witness.check_witnessed(session, heads, public)
-    key = witness.key_id_of(public)
-    console.print(f"Witnessed heads from {escape(where)}, key {key}")
+    result = witness.check_witnessed(session, witnessed.heads, witnessed.public)
+    key = witness.key_id_of(witnessed.public)
+    console.print(f"Witnessed heads from {escape(witnessed.where)}, key {key}")
     if result.other_keys:
         console.print(f"  Heads signed with other keys ({', '.join(result.other_keys)}) are not checked: run again "
                       "with that key's --public-key.")
