@@ -185,6 +185,7 @@ def heads_in_jsonl(text: str) -> list[SignedHead]:
 
 # -- checking the chain against its witnesses ------------------------------------------------------
 REWRITTEN = "rewritten"
+NEVER_APPEARED = "never_appeared"
 DROPPED_TAIL = "dropped_tail"
 TRUNCATED = "truncated"
 FORGED = "forged"
@@ -192,7 +193,7 @@ FORGED = "forged"
 
 @dataclass(frozen=True)
 class WitnessFinding:
-    kind: str  # REWRITTEN | DROPPED_TAIL | TRUNCATED | FORGED
+    kind: str  # REWRITTEN | NEVER_APPEARED | DROPPED_TAIL | TRUNCATED | FORGED
     seq: int  # the witnessed head's entry
     message: str
 
@@ -240,6 +241,16 @@ def check_witnessed(session: Session, heads: Iterable[SignedHead], public: Ed255
             rewritten.append(head)
         else:
             dropped.append(head)
+    # A mismatch followed by a later head that still matches cannot be a rewrite (every later hash depends on the
+    # earlier entries): that head never was the chain's, so what was signed then was a false head record.
+    matching = [h.seq for h in signed if hashes.get(h.seq) == h.hash]
+    false_heads = [h for h in rewritten if any(seq > h.seq for seq in matching)]
+    for head in false_heads:
+        findings.append(WitnessFinding(NEVER_APPEARED, head.seq, f"the head witnessed at entry {head.seq} "
+                                       f"({head.witnessed_at}, hash {head.hash[:16]}…) never appeared in this chain, "
+                                       "though later witnessed heads do: the chain head record was altered when it "
+                                       "was signed"))
+    rewritten = [h for h in rewritten if h not in false_heads]
     if rewritten:
         first = rewritten[0]
         findings.append(WitnessFinding(REWRITTEN, first.seq, _rewritten_text(first, hashes[first.seq], signed,

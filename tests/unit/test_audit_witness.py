@@ -307,3 +307,19 @@ def test_a_head_another_instance_is_posting_is_left_to_it_until_its_claim_goes_s
     assert posts.tick(START + timedelta(minutes=1)) is None and slack.messages(AUDIT_CHANNEL) == []
     late = posts.tick(START + timedelta(minutes=6))
     assert late is not None and late.seq == 2 and len(slack.messages(AUDIT_CHANNEL)) == 1
+
+
+def test_a_signed_head_the_chain_never_had_is_named(db: Database, slack: SlackStandIn, key_file: Path,
+                                                    tmp_path: Path) -> None:
+    """A head signed for entry 4 with a hash entry 4 never had (the head record was false when the bot signed
+    it), while the heads at 3 and 6 still match: no rewrite, since 6 depends on 4; that head never was the
+    chain's."""
+    witnessed_world(db, slack, key_file)
+    false_head = witness.sign_head(witness.load_key_file(key_file), 4, "f" * 64, START + timedelta(hours=1, minutes=2))
+    export = tmp_path / "heads.jsonl"
+    lines = [json.dumps(m) for m in slack.messages(AUDIT_CHANNEL)] + [json.dumps(false_head.to_json())]
+    export.write_text("\n".join(lines) + "\n")
+    code, output = run_verify(db, tmp_path, slack, key_file, "--witness", str(export))
+    assert code == 1 and "✗ never appeared: the head witnessed at entry 4" in output
+    assert "though later witnessed heads do" in output and "✗ rewritten" not in output
+    assert "2 of 3 witnessed heads are in the chain as signed" in output
