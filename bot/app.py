@@ -225,7 +225,8 @@ def create_bot(
                         **changes.workflow_options(client, settings, clock))  # issue 6
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
-                audit_admins=frozenset(settings.audit_admins), scheduled=scheduled)
+                audit_admins=frozenset(settings.audit_admins), scheduled=scheduled,
+                seat_cost=dict(settings.seat_cost))
     # Bolt acks from inside the listener's thread and its default pool has 5: with more requests in
     # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
     listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener")

@@ -35,7 +35,10 @@ AUDIT_USAGE = (
     "*Audit evidence* (audit admins only)\n"
     "• `/offboard audit alice@corp.com` (or `@alice`): the evidence of her offboardings: timeline, approvals, "
     "before and after per tool, assets moved, manual checks, notifications, and how long each part took.\n"
-    "• `/offboard audit export` (optionally `since=2024-01-01`): the removal log as a CSV file, sent to you in a DM."
+    "• `/offboard audit export` (optionally `since=2024-01-01`): the removal log as a CSV file, sent to you in a DM.\n"
+    "• `/offboard audit report from=2026-01-01 to=2026-03-31`: the audit report for that period (both days "
+    "included) as one HTML file, sent to you in a DM: every leaver, the summary with charts, the chain checked "
+    "against its witnessed heads, and the access reviews."
 )
 
 
@@ -197,3 +200,15 @@ def export_sent_message(rows: int, since: datetime | None) -> Message:
 def export_comment(rows: int, since: datetime | None) -> str:
     period = f" since {since.strftime('%Y-%m-%d')}" if since else ""
     return f"Offboarding removal log{period}: {rows} removal{'s' if rows != 1 else ''} (times in UTC)."
+
+
+def report_sent_message(leavers: int, first: datetime, last: datetime, witness_note: str) -> Message:
+    text = (f"I sent you the audit report for {first:%Y-%m-%d} to {last:%Y-%m-%d} ({leavers} "
+            f"leaver{'s' if leavers != 1 else ''}) as an HTML file in our DM. {witness_note} "
+            "The report is recorded in the audit log.")
+    return Message(text=text, blocks=[SectionBlock(text=md(f":page_facing_up: {text}")).to_dict()])
+
+
+def report_comment(leavers: int, first: datetime, last: datetime) -> str:
+    return (f"Offboarding audit report {first:%Y-%m-%d} to {last:%Y-%m-%d}: {leavers} "
+            f"leaver{'s' if leavers != 1 else ''} (times in UTC; open it in any browser, offline).")

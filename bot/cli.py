@@ -21,6 +21,7 @@ from bot.db_cli import db_app
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.evidence import Evidence, VendorBefore
+    from storage.audit import VerifyResult
     from storage.db import Database
 
 app = typer.Typer(help="offboard: remove (and grant) access to analytics tools, from Slack.", no_args_is_help=True)
@@ -220,30 +221,77 @@ def _record_look(read: Database, action: str, **details: object) -> None:
         db.dispose()
 
 
+Witness = Annotated[str | None, typer.Option(
+    help="Also check the chain against the signed heads posted to Slack: `slack` (OFFBOARD_AUDIT_CHANNEL), "
+         "`slack:<channel id>`, or a JSON Lines file of exported heads or messages.")]
+PublicKey = Annotated[str | None, typer.Option(
+    help="The witness public key (base64) to check signatures with; default: OFFBOARD_WITNESS_KEY_FILE's.")]
+
+
 @audit_app.command("verify")
-def audit_verify(env_file: EnvFile = None) -> None:
-    """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted."""
+def audit_verify(env_file: EnvFile = None, witness: Witness = None, public_key: PublicKey = None) -> None:
+    """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted.
+
+    With --witness, also name a rewrite, a truncation or a dropped tail that the chain alone cannot show."""
+    from bot import witness_cli
+    from bot.config import Settings
     from storage.audit import verify_chain
 
+    settings = Settings(_env_file=env_file) if env_file else Settings()
     db = _read_audit_database(env_file)
     try:
+        # The signed heads are read before the chain, so a head posted meanwhile is one the chain already holds.
+        witnessed = witness_cli.read_witnessed(settings, witness, public_key) if witness else None
         with db.session() as session:
-            result = verify_chain(session)
+            intact = _print_chain(db, verify_chain(session))
+            held = witness_cli.check_and_print(console, session, witnessed) if witnessed else True
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     finally:
         db.dispose()
+    if not (intact and held):
+        raise typer.Exit(1)
+
+
+@audit_app.command("witness-key")
+def audit_witness_key(
+    path: Annotated[Path | None, typer.Argument(help="The key file (default: OFFBOARD_WITNESS_KEY_FILE).")] = None,
+    generate: Annotated[bool, typer.Option("--generate", help="Write a new key there (never overwrites).")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Show the witness key's id and public key, or generate a new key file with --generate."""
+    from bot import witness_cli
+    from bot.config import Settings
+
+    if path is None:
+        configured = (Settings(_env_file=env_file) if env_file else Settings()).witness_key_file
+        if not configured:
+            error_console.print("[bold red]Error:[/] name the key file, or set OFFBOARD_WITNESS_KEY_FILE.")
+            raise typer.Exit(2)
+        path = Path(configured)
+    try:
+        witness_cli.key_command(console, path, generate)
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def _print_chain(db: Database, result: VerifyResult) -> bool:
     console.print(f"Audit log in {_where(db)}")
     if result.problem is None:
         purged = f" ({result.purged_entries} purged after retention)" if result.purged_entries else ""
         console.print(f"[bold green]✓ The chain is intact:[/] {result.entries} entries{purged}.")
         console.print(f"  Head: entry {result.head_seq}, hash {result.head_hash}")
         console.print("  Keep this head hash somewhere else (a ticket, an email to your auditor): a log rewritten "
-                      "from scratch would show a different one.")
-        return
+                      "from scratch would show a different one (`--witness` checks the heads signed and posted "
+                      "to Slack).")
+        return True
     problem = result.problem
     console.print(f"[bold red]✗ The chain is broken at entry {problem.seq}: {problem.kind}.[/]")
     console.print(f"  {problem.message}")
     console.print(f"  Entries 1…{result.entries} before it verify.")
-    raise typer.Exit(1)
+    return False
 
 
 @audit_app.command("show")
@@ -384,6 +432,49 @@ def audit_export(
         error_console.print(f"Wrote {len(rows)} removal(s) to {output}.")
 
 
+@audit_app.command("report")
+def audit_report(
+    start: Annotated[str, typer.Option("--from", help="The first day of the period (YYYY-MM-DD, UTC).")],
+    end: Annotated[str, typer.Option("--to", help="The last day of the period, included (YYYY-MM-DD, UTC).")],
+    output: Annotated[Path | None, typer.Option(help="The HTML file to write (default: named after the period).")]
+    = None,
+    witness: Witness = None,
+    public_key: PublicKey = None,
+    deadline_hours: Annotated[float, typer.Option(help="Hours after leaving by which access must be verified "
+                                                       "removed.")] = 24.0,
+    env_file: EnvFile = None,
+) -> None:
+    """Write the audit report for a period as one self-contained HTML file.
+
+    Per leaver: who, when, the request and its source, the approver, each tool's removal and verification, manual
+    confirmations, assets handed over, the deadline met or missed, re-checks. A summary with charts, the chain's
+    verification (with --witness, against the signed heads), and the period's access reviews."""
+    from bot import audit_report_run, witness_cli
+    from storage.audit import BOT_ACTOR
+    from storage.models import utcnow
+
+    try:
+        period = audit_report_run.parse_period(start, end)
+    except ValueError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    db, settings = _audit_database(env_file)
+    try:
+        witnessed = witness_cli.read_witnessed(settings, witness, public_key) if witness else None
+        with db.session() as session:
+            made = audit_report_run.make_report(session, *period, now=utcnow(), actor=BOT_ACTOR, via="cli",
+                                                witnessed=witnessed, seat_cost=settings.seat_cost,
+                                                deadline_hours=deadline_hours)
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    target = output or Path(made.filename)
+    target.write_text(made.html, encoding="utf-8")
+    console.print(f"Wrote the audit report for {len(made.report.leavers)} leaver(s) to {escape(str(target))}.")
+
+
 @audit_app.command("purge")
 def audit_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be purged; change nothing.")] = False,
@@ -404,9 +495,12 @@ def audit_purge(
     finally:
         db.dispose()
     verb = "Would purge" if dry_run else "Purged"
-    if not report.requests and not report.unlinked_seqs:
+    if not report.requests and not report.unlinked_seqs and not report.records:
         console.print("Nothing is past its retention period; nothing was purged.")
         return
+    if report.records:  # sweeps, access reviews, digests, invitations (storage/retention_records.py)
+        console.print(f"{verb} " + ", ".join(f"{count} {table.replace('_', ' ')} row(s)"
+                                             for table, count in sorted(report.records.items())) + ".")
     _print_table(f"{verb} the personal data of these requests", ["request", "reason", "retained until (UTC)"],
                  [[f"#{c.request_id}", c.reason, c.retained_until.strftime("%Y-%m-%d %H:%M")] for c in report.requests])
     console.print(f"{verb} {report.audit_entries} audit entries"

@@ -12,13 +12,24 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import audit_blocks, blocks, changes, decisions, emergency, evidence, mrkdwn, scheduled_actions
+from bot import (
+    audit_blocks,
+    audit_report_slack,
+    blocks,
+    changes,
+    decisions,
+    emergency,
+    evidence,
+    mrkdwn,
+    scheduled_actions,
+)
 from bot.change_forms import read_mode_choice
 from bot.deps import Deps
 from bot.forms import read_request_form
 from bot.parsing import (
     AuditAsk,
     AuditExport,
+    AuditReportAsk,
     AuditShow,
     AuditUsage,
     Bulk,
@@ -67,7 +78,7 @@ def handle_offboard(deps: Deps, command: dict[str, Any], respond: Respond, clien
                 changes.handle_command(deps, parsed, command, respond, client, _resolve)
             case Start():
                 _start(deps, parsed, command, respond, client)
-            case AuditShow() | AuditExport() | AuditUsage():
+            case AuditShow() | AuditExport() | AuditReportAsk() | AuditUsage():
                 _audit(deps, parsed, command, respond, client)
             case SweepNow() | ReviewNow():  # issue 4
                 scheduled_actions.handle_command(deps, parsed, command, respond)
@@ -173,6 +184,8 @@ def _audit(deps: Deps, parsed: AuditAsk, command: dict[str, Any], respond: Respo
             _audit_show(deps, user, target, respond)
         case AuditExport(since):
             _audit_export(deps, user, since, respond, client)
+        case AuditReportAsk():
+            audit_report_slack.send(deps, user, parsed, respond, client)
 
 
 def _audit_show(deps: Deps, user: str, target: Target, respond: Respond) -> None:

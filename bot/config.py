@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     # Years to keep audit entries that belong to no request (e.g. refused looks at audit data).
     # Default: storage.retention.DEFAULT_OTHER_YEARS.
     retention_other_years: int | None = Field(7, validation_alias=_env("OFFBOARD_RETENTION_OTHER_YEARS"))
+    # Witnessed chain heads (storage/witness.py): the channel the signed heads go to, the Ed25519 key file that
+    # signs them (never the database), and how often a moved head is posted besides after each removal.
+    audit_channel: str = Field("", validation_alias=_env("OFFBOARD_AUDIT_CHANNEL"))
+    witness_key_file: str = Field("", validation_alias=_env("OFFBOARD_WITNESS_KEY_FILE"))
+    witness_interval_minutes: float = Field(60.0, gt=0, validation_alias=_env("OFFBOARD_WITNESS_INTERVAL_MINUTES"))
+    # What a seat costs per tool and month, for the report's "seats freed": "posthog=20,amplitude=49", or one
+    # number for every tool.
+    seat_cost: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("OFFBOARD_SEAT_COST"))
 
     # Issue 4: scheduled work (inactive-user sweeps, approval reminders and escalation, access reviews).
     # Schedules are crontab lines in UTC (Sunday is 0 or 7, as in cron), or "off".
@@ -250,14 +259,29 @@ class Settings(BaseSettings):
             value = parsed
         if not isinstance(value, dict):
             return value
-        from storage.retention import DEFAULT_RETENTION_YEARS
+        from storage.retention import DEFAULT_RETENTION_YEARS, RECORD_RETENTION_YEARS
 
-        unknown = sorted(set(map(str, value)) - set(DEFAULT_RETENTION_YEARS))
+        unknown = sorted(set(map(str, value)) - set(DEFAULT_RETENTION_YEARS) - set(RECORD_RETENTION_YEARS))
         if unknown:
             raise ValueError(f"OFFBOARD_RETENTION_YEARS names unknown reason(s) {', '.join(unknown)}; reasons are "
-                             f"{', '.join(DEFAULT_RETENTION_YEARS)}")
+                             f"{', '.join(DEFAULT_RETENTION_YEARS)}, and records {', '.join(RECORD_RETENTION_YEARS)}")
         return {str(reason): _retention_period(f"OFFBOARD_RETENTION_YEARS {reason}", years)
                 for reason, years in value.items()}
+
+    @field_validator("seat_cost", mode="before")
+    @classmethod
+    def _read_seat_cost(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if "=" not in value:
+            return {"*": value.strip()} if value.strip() else {}
+        costs: dict[str, str] = {}
+        for pair in (p.strip() for p in value.split(",") if p.strip()):
+            tool, sep, amount = pair.partition("=")
+            if not sep:
+                raise ValueError(f"OFFBOARD_SEAT_COST: write tool=amount, not {pair!r}")
+            costs[tool.strip().lower()] = amount.strip()
+        return costs
 
     @field_validator("retention_other_years", mode="before")
     @classmethod

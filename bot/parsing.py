@@ -62,6 +62,14 @@ class AuditExport:
 
 
 @dataclass(frozen=True)
+class AuditReportAsk:
+    """`/offboard audit report from=YYYY-MM-DD to=YYYY-MM-DD`: the audit report (HTML) for [start, end)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
 class AuditUsage:
     """`/offboard audit` with missing or bad words; still an ask for audit data, so still admins only."""
 
@@ -91,8 +99,8 @@ class Bulk(Start):
     others: tuple[Target, ...] = ()
 
 
-AuditAsk = AuditShow | AuditExport | AuditUsage
-Parsed = Help | Status | Start | Invalid | AuditShow | AuditExport | AuditUsage | SweepNow | ReviewNow
+AuditAsk = AuditShow | AuditExport | AuditReportAsk | AuditUsage
+Parsed = Help | Status | Start | Invalid | AuditShow | AuditExport | AuditReportAsk | AuditUsage | SweepNow | ReviewNow
 
 USAGE = "Try `/offboard alice@corp.com`, `/offboard @alice resignation`, or `/offboard help`."
 
@@ -127,6 +135,21 @@ def parse_reason(words: str) -> Reason | None:
     return None
 
 
+REPORT_USAGE = "Say the period: `/offboard audit report from=2026-01-01 to=2026-03-31` (both days included)."
+
+
+def _parse_report(tokens: list[str]) -> AuditReportAsk | AuditUsage:
+    from bot.audit_report_run import parse_period
+
+    given = dict(t.lstrip("-").partition("=")[::2] for t in tokens)
+    if len(tokens) != 2 or set(given) != {"from", "to"}:
+        return AuditUsage(REPORT_USAGE)
+    try:
+        return AuditReportAsk(*parse_period(given["from"], given["to"]))
+    except ValueError as exc:
+        return AuditUsage(f"{exc}. {REPORT_USAGE}")
+
+
 def parse_audit(tokens: list[str]) -> AuditAsk:
     """The words after `/offboard audit`."""
     if not tokens or tokens[0].lower() in ("help", "-h", "--help", "?"):
@@ -140,6 +163,8 @@ def parse_audit(tokens: list[str]) -> AuditAsk:
             return AuditExport(parse_since(SINCE_OPTION.sub("", tokens[1])))
         except ValueError as exc:
             return AuditUsage(escape(str(exc)))  # it quotes what was typed
+    if tokens[0].lower() == "report":
+        return _parse_report(tokens[1:])
     if len(tokens) != 1:
         return AuditUsage("Say whose evidence you want: `/offboard audit alice@corp.com`.")
     target = parse_target(tokens[0])

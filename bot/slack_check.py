@@ -21,7 +21,7 @@ SCOPES_HEADER = "x-oauth-scopes"
 TOKEN_SETTING = "SLACK_BOT_TOKEN"
 # Every setting naming a channel the bot posts in (those left empty fall back to the approvals channel).
 CHANNEL_FIELDS = ("approvals_channel", "notify_channel", "admin_channel", "escalation_channel", "onboard_channel",
-                  "security_channel")
+                  "security_channel", "audit_channel")
 REINSTALL = ("add it under OAuth & Permissions → Bot Token Scopes (or update the app from manifest.yml), then "
              "reinstall the app to the workspace")
 INVITE = "invite the bot with /invite @offboard in that channel"

@@ -588,3 +588,21 @@ class VendorCallAllowance(SQLModel, table=True):
     next_free: dict[str, float] = _json_column(dict)
     version: int = 0
     updated_at: datetime = _time_column(nullable=False)
+
+
+class WitnessedHead(SQLModel, table=True):
+    """A signed audit chain head offboard posted (or is posting) to the audit channel. Only bookkeeping: which
+    head was last witnessed, so the next is posted when due. Verification never trusts this table; it reads the
+    signed heads back from Slack or from an exported file (storage/witness.py)."""
+
+    __tablename__ = "witnessed_head"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # the claim: one post per head
+    hash: str
+    signed_at: datetime = _time_column(nullable=False)
+    key_id: str
+    signature: str
+    channel: str
+    claimed_at: datetime = _time_column(nullable=False)
+    ts: str | None = None  # Slack's timestamp of the post; None until it landed
+    posted_at: datetime | None = _time_column(index=True)

@@ -9,6 +9,7 @@ targets that `respond()` posts to, and the upload URLs of `files_upload_v2`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import hashlib
@@ -87,7 +88,8 @@ DEFAULT_USERS = (
 DEFAULT_GROUPS: dict[str, list[str]] = {"SAPPROVERS": ["UAPP1", "UAPP2"]}
 # The bot scopes a workspace grants when the app is installed from manifest.yml (a test keeps them equal).
 DEFAULT_SCOPES = ("commands", "chat:write", "users:read", "users:read.email", "im:write", "usergroups:read",
-                  "files:write", "files:read", "channels:read", "groups:read")
+                  "files:write", "files:read", "channels:read", "groups:read", "channels:history",
+                  "groups:history")
 SCOPES_HEADER = "x-oauth-scopes"  # Slack lists the token's scopes in this header of every Web API answer
 
 
@@ -187,6 +189,7 @@ class SlackStandIn(LoopbackServer):
             "users.lookupByEmail": self._lookup_by_email,
             "conversations.open": self._conversations_open,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "usergroups.users.list": self._usergroup_users,
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
@@ -424,6 +427,30 @@ class SlackStandIn(LoopbackServer):
         if channel.is_private and not channel.is_member:
             return _error("channel_not_found")
         return {"ok": True, "channel": channel.to_json()}
+
+    def _conversations_history(self, params: Params) -> Answer:
+        """A channel's messages, newest first, `limit` a page (at most 999, Slack's cap), paged by cursor;
+        thread replies are not in it (conversations.replies has those), as in Slack."""
+        channel = self._channel(str(params.get("channel") or ""))
+        if channel is None:
+            return _error("channel_not_found")
+        needed = "groups:history" if channel.is_private else "channels:history"
+        if needed not in self.scopes:
+            return _error("missing_scope", needed=needed, provided=",".join(self.scopes))
+        if not channel.is_member:
+            return _error("channel_not_found" if channel.is_private else "not_in_channel")
+        try:
+            limit = max(1, min(999, int(params.get("limit") or 100)))
+            start = int(base64.urlsafe_b64decode(str(params.get("cursor") or "")).decode() or 0)
+        except ValueError:
+            return _error("invalid_cursor")
+        newest = sorted((m for m in self._messages.get(channel.id, []) if not _is_reply(m)),
+                        key=lambda m: m["ts"], reverse=True)
+        page = newest[start:start + limit]
+        more = start + limit < len(newest)
+        cursor = base64.urlsafe_b64encode(str(start + limit).encode()).decode() if more else ""
+        return {"ok": True, "messages": copy.deepcopy(page), "has_more": more,
+                "response_metadata": {"next_cursor": cursor}}
 
     def _resolve_channel(self, channel: str | None) -> str | None:
         """The channel id a message lands in: C/G ids as they are, a user id goes to their DM."""
