@@ -24,6 +24,7 @@ from bot.onboarding import Onboarding
 from bot.scheduled_work import ScheduledWork, with_fallback
 from bot.scheduler import start_scheduler
 from bot.server import HttpServer
+from bot.triggers.wiring import Triggers
 from bot.workflow import Workflow
 from storage.db import Database
 from storage.leases import Leases
@@ -108,6 +109,7 @@ class Bot:
     deliveries: DeliveryLog | None = None
     onboarding: Onboarding | None = None  # issue 8: invitations (/onboard)
     verified_upstream: bool = False  # requests come through the ack front (bot.front), which checked them
+    triggers: Triggers | None = None  # Okta, HR webhooks, `offboard request`; re-checks and deadlines
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     _http: HttpServer | None = field(default=None, repr=False)
 
@@ -128,6 +130,8 @@ class Bot:
         if self.deps.scheduled:  # issue 4: sweeps, reminders, reviews; what came due while down runs once now
             self.deps.scheduled.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
             self.deps.scheduled.catch_up()
+        if self.triggers:
+            self.triggers.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
         return resumed
 
     def daily_housekeeping(self) -> None:
@@ -147,7 +151,8 @@ class Bot:
         # An app built to sit behind the ack front does not check signatures itself.
         if self.verified_upstream:
             raise RuntimeError("this bot's app checks no signatures: serve it through bot.front only")
-        self._http = HttpServer(self.app, host, port).start()
+        endpoint = self.triggers.endpoint if self.triggers else None
+        self._http = HttpServer(self.app, host, port, triggers=endpoint).start()
         return self._http
 
     def stop(self) -> None:
@@ -159,6 +164,8 @@ class Bot:
             self.deps.scheduled.shutdown(wait=True)
         if self.onboarding:
             self.onboarding.shutdown(wait=True)
+        if self.triggers:
+            self.triggers.shutdown()
         self.workflow.shutdown(wait=True)
         self.db.dispose()
 
@@ -189,6 +196,8 @@ def create_bot(
                         leases=leases, workers=settings.workers,
                         **changes.workflow_options(client, settings, clock))  # issue 6
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
+    triggers = Triggers(settings, workflow, client, clock)
+    triggers.register(scheduled)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
                 audit_admins=frozenset(settings.audit_admins), scheduled=scheduled)
     app = App(
@@ -207,4 +216,4 @@ def create_bot(
     changes.register(app, deps)  # issue 6: emergency, batches, restore
     onboarding = onboard_actions.register(app, deps, settings)  # issue 8: /onboard
     return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding,
-               verified_upstream=verified_upstream)
+               verified_upstream=verified_upstream, triggers=triggers)

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot.triggers import deadline
 from bot.workflow import REASON_LABELS, Reason
 from storage import audit
 from storage.models import AuditEvent, OffboardRequest, RetentionPurge
@@ -158,6 +159,7 @@ class Evidence:
     timeline: tuple[TimelineEntry, ...]
     completed_at: datetime | None
     purged: bool
+    started_by: tuple[str, ...] = ()  # the events (Okta, an HR system, a script) that started or joined it
 
     @property
     def reason_label(self) -> str:
@@ -282,6 +284,8 @@ def build_evidence(
         timeline=tuple(TimelineEntry(e.seq, e.at, e.actor, e.action, describe(e)) for e in events),
         completed_at=next((e.at for e in reversed(events) if e.action == "completed"), None),
         purged=purged or any(audit.is_purged(e) for e in events),
+        started_by=tuple(f"{e.details.get('source')} event {e.details.get('event_id')} "
+                         f"(sha256 {e.details.get('digest')})" for e in events if e.action == "trigger_received"),
     )
 
 
@@ -419,6 +423,11 @@ def describe(event: AuditEvent) -> str:
             return f"rejected: {_shown(event, 'comment') or 'no comment'}"
         case "scheduled":
             return f"scheduled for {d.get('due')}"
+        case "trigger_received":
+            return (f"{d.get('source')} event {d.get('event_id')} ({d.get('event_type')}) {d.get('outcome')}, "
+                    f"sha256 of the delivery {d.get('digest')}; approval: {d.get('approval')}")
+        case "removal_rechecked":
+            return f"{vendor}: re-checked {d.get('after_hours')} h after removal: {d.get('result')}"
         case "step_started":
             return f"{vendor}: started {d.get('step')}"
         case "step_succeeded":
@@ -478,6 +487,11 @@ class RemovalRow:
     hours_request_to_approval: float | None
     hours_approval_to_verified_removal: float | None
     vendors: list[str]
+    # The removal deadline (bot.triggers.deadline): when it was due, and "met" or "late by 5 h".
+    removal_due_utc: str = ""
+    deadline: str = ""
+    # What started it when not a person in Slack: "okta event <id> (sha256 <digest of the raw delivery>)".
+    started_by: str = ""
 
 
 CSV_COLUMNS = [f for f in RemovalRow.__dataclass_fields__]
@@ -513,7 +527,18 @@ def removal_row(evidence: Evidence) -> RemovalRow:
         hours_request_to_approval=_hours(evidence.request_to_approval),
         hours_approval_to_verified_removal=_hours(evidence.approval_to_removal),
         vendors=list(evidence.vendors),
+        **_deadline_cells(evidence),
+        started_by="; ".join(evidence.started_by),
     )
+
+
+def _deadline_cells(evidence: Evidence) -> dict[str, str]:
+    start = datetime.fromisoformat(evidence.effective_at) if evidence.effective_at else evidence.requested_at
+    due = deadline.policy().due_from(start)
+    if due is None:
+        return {}
+    verdict = deadline.judged(due, evidence.removal_verified_at or evidence.completed_at)
+    return {"removal_due_utc": iso_utc(due), "deadline": verdict.words}
 
 
 def _verification(after: VendorAfter) -> str:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.triggers import signatures
+from bot.triggers.endpoint import TriggerEndpoint
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -33,8 +37,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class HttpServer:
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0,
+                 triggers: TriggerEndpoint | None = None) -> None:
         self._slack = SlackRequestHandler(app, path=EVENTS_PATH)
+        self._triggers = triggers
         self._server = make_server(
             host, port, self._wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
@@ -44,7 +50,23 @@ class HttpServer:
         if environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
+        if environ.get("PATH_INFO") in signatures.PATHS and self._triggers is not None:
+            return self._trigger(environ, start_response, self._triggers)
         return self._slack(environ, start_response)
+
+    @staticmethod
+    def _trigger(environ: dict[str, Any], start_response: Any, triggers: TriggerEndpoint) -> Iterable[bytes]:
+        """Okta's and the HR systems' deliveries (bot.triggers), checked there as the ack front checks them."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        reply = triggers.answer(environ["REQUEST_METHOD"], environ["PATH_INFO"], raw, headers)
+        status = f"{reply.status} {HTTPStatus(reply.status).phrase}"
+        start_response(status, [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body)))])
+        return [reply.body]
 
     @property
     def url(self) -> str:
