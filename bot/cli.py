@@ -221,6 +221,8 @@ def _print_evidence(item: Evidence) -> None:
         ("Tools", ", ".join(item.vendors)),
         ("Request → approval", span(item.request_to_approval)),
         ("Approval → verified removal", span(item.approval_to_removal)),
+        ("Removal deadline", item.deadline or "none"),
+        ("Started by", escape("; ".join(item.started_by)) or "a person"),
     ]:
         facts.add_row(f"[bold]{label}[/]", value)
     console.print(facts)

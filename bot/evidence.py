@@ -179,6 +179,12 @@ class Evidence:
         return max(times) if times else None
 
     @property
+    def deadline(self) -> str:
+        """The removal deadline and how it went: "due 2026-03-03T09:00:00Z, met" (empty without a deadline)."""
+        cells = _deadline_cells(self)
+        return f"due {cells['removal_due_utc']}, {cells['deadline']}" if cells else ""
+
+    @property
     def request_to_approval(self) -> timedelta | None:
         approval = self.approval
         if approval is None or self.requested_at is None:

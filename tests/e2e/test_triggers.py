@@ -343,6 +343,10 @@ def test_deadlines_met_and_missed_show_in_the_export_and_the_overdue_list(auto_a
     assert rows[late]["deadline"].startswith("late by ") and " d" in rows[late]["deadline"]
     assert rows[late]["removal_due_utc"] < rows[late]["removed_at_utc"]
     assert rows[met]["started_by"].startswith("hr event hr-met (sha256 ")
+    shown = CliRunner().invoke(app, ["audit", "show", str(late)], env={**cli_env(auto_approved), "COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "Removal deadline" in shown.output and "late by" in shown.output
+    assert "hr event hr-late (sha256" in shown.output
 
     # A leaver whose removal waits past their deadline: the card's clock says so, and so does the daily list.
     pending = auto_approved.bot.workflow.create_request(RequestDraft(
