@@ -615,3 +615,18 @@ class RemovalRecheck(SQLModel, table=True):
     outcome: str = ""  # "still_gone", "back", "unknown"
     new_request_id: int | None = None
     alerted_at: datetime | None = _time_column()  # when the security channel was told the person is back
+
+
+class DeadlineNotice(SQLModel, table=True):
+    """A reminder that a request's removal deadline nears ("nearing") or has passed ("passed"). The row is
+    made before the message is posted (unique per request and stage: one across instances) and marked
+    once Slack has it, so an unposted one is posted again."""
+
+    __tablename__ = "deadline_notice"
+    __table_args__ = (UniqueConstraint("request_id", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="offboard_request.id", index=True)
+    stage: str
+    created_at: datetime = _time_column(nullable=False)
+    posted_at: datetime | None = _time_column()

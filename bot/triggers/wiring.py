@@ -1,5 +1,6 @@
 """The triggers' parts, built from the settings once by bot/app.py, and the periodic work they add: approvals
-owed on an event, re-checks after removal (every tick), and the daily list of overdue removals (a periodic
+owed on an event, re-checks after removal and deadline reminders (every tick), and the daily list of overdue
+removals (a periodic
 job of bot.scheduled_work, so it runs once a day across instances)."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bot.scheduled_work import ScheduledWork
 from bot.scheduler import add_check
 from bot.slack_post import SlackPoster
 from bot.triggers import deadline
+from bot.triggers.deadline_reminders import DeadlineReminders
 from bot.triggers.endpoint import TriggerEndpoint
 from bot.triggers.intake import Intake
 from bot.triggers.overdue import OVERDUE_JOB, OverdueList
@@ -49,10 +51,12 @@ class Triggers:
         self.overdue = OverdueList(workflow.db, poster, settings.admin_channel or settings.approvals_channel,
                                             clock)
         self.overdue_schedule = parse_schedule(settings.overdue_schedule)
+        self.reminders = DeadlineReminders(workflow.db, poster, clock)
 
     def tick(self, now: datetime | None = None) -> None:
         for name, part in (("event approvals", lambda: self.intake.approve_ready()),
-                           ("re-checks after removal", lambda: self.rechecks.tick(now))):
+                           ("re-checks after removal", lambda: self.rechecks.tick(now)),
+                           ("deadline reminders", lambda: self.reminders.tick(now))):
             try:
                 part()
             except Exception:  # one failing part must not starve the other

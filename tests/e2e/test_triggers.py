@@ -363,3 +363,36 @@ def test_deadlines_met_and_missed_show_in_the_export_and_the_overdue_list(auto_a
               if "past their removal deadline" in card_text(m)]
     assert len(listed) == 1 and "grace@corp.com" in listed[0] and f"#{pending}" in listed[0]
     assert "dave@corp.com" not in listed[0]
+
+
+def test_deadline_reminders_escalate_from_the_thread_to_the_channel_once_each(triggered: LocalWorld) -> None:
+    from bot.triggers.deadline import policy
+
+    hr = HrSender(base_of(triggered), HR_SECRET)
+    try:
+        request_id = hr.send(hr_event("dave@corp.com", "hr-remind")).json()["requests"][0]["request_id"]
+    finally:
+        hr.close()
+    wait_for_status(triggered, request_id, RequestStatus.PENDING_APPROVAL)
+    with triggered.bot.db.session() as session:
+        request = session.get(OffboardRequest, request_id)
+        assert request is not None
+        due = policy().due(request)
+        card_ts = request.card_ts
+    assert due is not None
+    triggers = triggered.bot.triggers
+    assert triggers is not None
+
+    def replies() -> list[Any]:
+        return [c.params for c in triggered.slack.calls("chat.postMessage") if c.params.get("thread_ts") == card_ts]
+
+    triggers.tick(due - timedelta(hours=6))
+    assert replies() == []
+    triggers.tick(due - timedelta(hours=2))
+    triggers.tick(due - timedelta(hours=1))  # told once, however many ticks (or instances)
+    assert len(replies()) == 1 and "left to remove dave@corp.com" in card_text(replies()[0])
+    assert not replies()[0].get("reply_broadcast")
+    triggers.tick(due + timedelta(minutes=30))
+    triggers.tick(due + timedelta(hours=2))
+    assert len(replies()) == 2 and "past its deadline by 30 min" in card_text(replies()[1])
+    assert replies()[1].get("reply_broadcast") is True

@@ -1,5 +1,6 @@
 """Offboarding events from identity providers, HR systems and scripts (one row per source and event id, so a
-redelivery never opens a second request), and the re-checks after a removal that show it held.
+redelivery never opens a second request), the re-checks after a removal that show it held, and the
+reminders owed as a removal deadline nears and passes.
 
 Revision ID: 0008
 Revises: 0004
@@ -61,8 +62,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_removal_recheck_due_at"), ["due_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_removal_recheck_request_id"), ["request_id"], unique=False)
 
+    op.create_table(
+        "deadline_notice",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("stage", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("posted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["request_id"], ["offboard_request.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("request_id", "stage"),
+    )
+    with op.batch_alter_table("deadline_notice", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deadline_notice_request_id"), ["request_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("deadline_notice", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deadline_notice_request_id"))
+    op.drop_table("deadline_notice")
     with op.batch_alter_table("removal_recheck", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_removal_recheck_request_id"))
         batch_op.drop_index(batch_op.f("ix_removal_recheck_due_at"))
