@@ -22,7 +22,15 @@ from bot.slack_post import SlackPoster, info_message
 from bot.triggers.text import escape
 from bot.workflow import Reason, RequestDraft, Workflow
 from storage import audit
-from storage.models import OffboardRequest, RemovalRecheck, RequestStatus, utcnow
+from storage.models import (
+    Invitation,
+    OffboardRequest,
+    RemovalRecheck,
+    RequestMode,
+    RequestStatus,
+    RestoreWindow,
+    utcnow,
+)
 from vendors.base import AssessmentStatus, Capability
 
 log = logging.getLogger(__name__)
@@ -30,6 +38,10 @@ log = logging.getLogger(__name__)
 BACK = "back"
 STILL_GONE = "still_gone"
 UNKNOWN = "unknown"
+EXPLAINED = "back_explained"  # back through offboard itself: restored, or invited again through /onboard
+# Only these modes take the person out of a tool; after the others (projects only, read-only, restore) the
+# person is meant to still be there.
+REMOVING_MODES = (RequestMode.FULL, RequestMode.EMERGENCY)
 CLAIM_TIMEOUT = timedelta(minutes=10)  # a claim older than this was cut off (a crash): ask again
 
 
@@ -56,9 +68,12 @@ class Rechecks:
             return 0
         since = now - self.offsets[-1]
         with self.db.session() as session:
-            planned = set(session.exec(select(RemovalRecheck.request_id).distinct()).all())
+            # A request completed since `since` has its re-checks due after it, so this finds every planned one.
+            planned = set(session.exec(select(RemovalRecheck.request_id).where(
+                col(RemovalRecheck.due_at) >= since).distinct()).all())
             completed = session.exec(select(OffboardRequest).where(
-                OffboardRequest.status == RequestStatus.COMPLETED, col(OffboardRequest.completed_at) >= since)).all()
+                OffboardRequest.status == RequestStatus.COMPLETED, col(OffboardRequest.completed_at) >= since,
+                col(OffboardRequest.mode).in_(REMOVING_MODES))).all()
             added = 0
             for request in completed:
                 if request.id in planned or request.completed_at is None:
@@ -98,18 +113,33 @@ class Rechecks:
             request = session.get(OffboardRequest, recheck.request_id)
             assert request is not None
             vendor_name, email, request_id = recheck.vendor, request.subject_email, recheck.request_id
-            hours = (recheck.due_at - (request.completed_at or recheck.due_at)).total_seconds() / 3600
+            completed = request.completed_at or recheck.due_at
+            hours = (recheck.due_at - completed).total_seconds() / 3600
         assessment = self.workflow.vendors[vendor_name].assess(email)  # never raises: a failure is UNKNOWN
         outcome = {AssessmentStatus.MEMBER: BACK, AssessmentStatus.NOT_MEMBER: STILL_GONE}.get(
             assessment.status, UNKNOWN)
+        because = self._brought_back(request_id, email, completed) if outcome == BACK else ""
+        if because:
+            outcome = EXPLAINED
         new_request = self._reopen(request_id, email, vendor_name) if outcome == BACK else None
         with self.db.session() as session:
             session.execute(update(RemovalRecheck).where(col(RemovalRecheck.id) == recheck_id).values(
                 checked_at=now, outcome=outcome, new_request_id=new_request))
-            words = {STILL_GONE: "still gone", BACK: "back", UNKNOWN: "unknown"}[outcome]
+            words = {STILL_GONE: "still gone", BACK: "back", UNKNOWN: "unknown", EXPLAINED: f"back, {because}"}
             audit.record(session, "removal_rechecked", request_id=request_id, at=now, vendor=vendor_name,
-                         subject=email, result=words, after_hours=round(hours, 2),
+                         subject=email, result=words[outcome], after_hours=round(hours, 2),
                          error=assessment.error if outcome == UNKNOWN else None, new_request=new_request)
+
+    def _brought_back(self, request_id: int, email: str, completed: datetime) -> str:
+        """Why offboard itself has the person back, if it does: their removal was restored, or they were
+        invited again through /onboard. Empty when nothing here explains it."""
+        with self.db.session() as session:
+            window = session.get(RestoreWindow, request_id)
+            if window is not None and window.restore_request_id is not None:
+                return f"restored by request #{window.restore_request_id}"
+            invited = session.exec(select(Invitation.batch_id).where(
+                col(Invitation.email) == email, col(Invitation.created_at) > completed)).first()
+        return f"invited again through /onboard (invitation #{invited})" if invited is not None else ""
 
     def _reopen(self, request_id: int, email: str, vendor: str) -> int:
         """The request for a person found back: one already open for them is reused."""
@@ -124,17 +154,16 @@ class Rechecks:
         return new_id
 
     def alert_owed(self) -> list[int]:
-        """Post the security card for each "back" the channel has not been told of yet; True once it lands."""
+        """Post the security card for each "back" the channel has not been told of yet; the ones that landed."""
         with self.db.session() as session:
-            owed = session.exec(select(RemovalRecheck).where(
-                RemovalRecheck.outcome == BACK, col(RemovalRecheck.alerted_at).is_(None))).all()
-            rows = [(r.id, r.request_id, r.vendor, r.new_request_id) for r in owed]
-            emails = {r.request_id: (session.get(OffboardRequest, r.request_id) or OffboardRequest()).subject_email
-                      for r in owed}
+            owed = session.exec(select(RemovalRecheck, OffboardRequest.subject_email)
+                                .join(OffboardRequest, col(OffboardRequest.id) == col(RemovalRecheck.request_id))
+                                .where(RemovalRecheck.outcome == BACK, col(RemovalRecheck.alerted_at).is_(None))).all()
+            rows = [(r.id, r.request_id, r.vendor, r.new_request_id, email) for r, email in owed]
         sent = []
-        for recheck_id, request_id, vendor, new_request in rows:
+        for recheck_id, request_id, vendor, new_request, email in rows:
             try:
-                self.poster.post(self.security_channel, back_card(emails[request_id], vendor, request_id, new_request))
+                self.poster.post(self.security_channel, back_card(email, vendor, request_id, new_request))
             except Exception as exc:  # left owed: the next tick posts it again
                 log.warning("could not post the re-check alert for request #%s: %s", request_id, exc)
                 continue

@@ -24,6 +24,7 @@ from bot.triggers.intake import EVENT_IS_APPROVAL
 from bot.workflow import Reason, RequestDraft
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, TriggerEvent
 from tests.e2e.conftest import card_text, click, eventually, the_card, wait_for_status
+from vendors.sandbox.server import Fault
 
 OKTA_SECRET = "okta-shared-secret"
 HR_SECRET = "hr-shared-secret"
@@ -220,7 +221,11 @@ def test_a_recheck_finds_the_person_gone_then_back_and_opens_a_request(auto_appr
     assert [d["result"] for d in audit_of(auto_approved, request_id, "removal_rechecked")] == ["still gone"]
 
     auto_approved.posthog.add_member("dave@corp.com")  # SCIM provisions them again
-    triggers.tick(completed + timedelta(days=1, minutes=1))
+    auto_approved.slack.inject(Fault("status", status=500, path_pattern=r"chat\.postMessage", times=None))
+    triggers.tick(completed + timedelta(days=1, minutes=1))  # Slack is down: the alert stays owed
+    assert auto_approved.slack.messages(SECURITY_CHANNEL) == []
+    auto_approved.slack.clear_faults()
+    triggers.tick(completed + timedelta(days=1, minutes=2))
     checked = audit_of(auto_approved, request_id, "removal_rechecked")
     assert [d["result"] for d in checked] == ["still gone", "back"]
     new_id = checked[1]["new_request"]
@@ -228,7 +233,7 @@ def test_a_recheck_finds_the_person_gone_then_back_and_opens_a_request(auto_appr
     alerts = [card_text(m) for m in auto_approved.slack.messages(SECURITY_CHANNEL)]
     assert any("dave@corp.com is back in posthog" in a and f"#{new_id}" in a for a in alerts)
     eventually(lambda: len(requests_for(auto_approved, "dave@corp.com")) == 2, what="the new request")
-    triggers.tick(completed + timedelta(days=1, minutes=2))  # asked once, told once
+    triggers.tick(completed + timedelta(days=1, minutes=3))  # asked once, told once
     assert len(audit_of(auto_approved, request_id, "removal_rechecked")) == 2
     assert len(auto_approved.slack.messages(SECURITY_CHANNEL)) == len(alerts)
 
@@ -396,3 +401,33 @@ def test_deadline_reminders_escalate_from_the_thread_to_the_channel_once_each(tr
     triggers.tick(due + timedelta(hours=2))
     assert len(replies()) == 2 and "past its deadline by 30 min" in card_text(replies()[1])
     assert replies()[1].get("reply_broadcast") is True
+
+
+def test_a_person_invited_again_through_onboard_is_back_for_a_known_reason(auto_approved: LocalWorld) -> None:
+    from storage.models import Invitation, InviteBatch
+
+    okta = OktaSender(base_of(auto_approved), OKTA_SECRET)
+    try:
+        request_id = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]["request_id"]
+    finally:
+        okta.close()
+    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    with auto_approved.bot.db.session() as session:
+        request = session.get(OffboardRequest, request_id)
+        assert request is not None and request.completed_at is not None
+        completed = request.completed_at
+        batch = InviteBatch(inviter_id="UREQ", created_at=completed + timedelta(minutes=5),
+                            updated_at=completed + timedelta(minutes=5))
+        session.add(batch)
+        session.flush()
+        assert batch.id is not None
+        session.add(Invitation(batch_id=batch.id, email="dave@corp.com", role="member", vendors=["posthog"],
+                               created_at=completed + timedelta(minutes=5)))
+    auto_approved.posthog.add_member("dave@corp.com")  # rehired, and invited through /onboard
+    triggers = auto_approved.bot.triggers
+    assert triggers is not None
+    triggers.tick(completed + timedelta(hours=2))
+    [checked] = audit_of(auto_approved, request_id, "removal_rechecked")
+    assert checked["result"].startswith("back, invited again through /onboard") and checked["new_request"] is None
+    assert auto_approved.slack.messages(SECURITY_CHANNEL) == []
+    assert len(requests_for(auto_approved, "dave@corp.com")) == 1
