@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -20,6 +21,8 @@ from typing import Any
 OKTA_LEAVING = ("user.lifecycle.deactivate", "user.lifecycle.suspend")
 OKTA_APP_REMOVED = "application.user_membership.remove"
 OKTA_ENVELOPE = "com.okta.event_hook"
+# An id, not prose: it is shown on the card and in the evidence as it came.
+EVENT_ID = re.compile(r"[\w.:@/+=-]{1,200}")
 HR_REASONS = ("termination", "resignation", "contract_end", "role_change", "security_incident", "audit_finding")
 
 
@@ -81,6 +84,8 @@ def read_hr(body: bytes) -> OffboardEvent:
     event_id, email = str(data.get("event_id") or "").strip(), str(data.get("email") or "")
     if not event_id or not email:
         raise UnreadableEvent("an HR event needs event_id and email")
+    if not EVENT_ID.fullmatch(event_id):
+        raise UnreadableEvent("event_id may hold letters, digits and . _ : @ / + = - (up to 200)")
     reason = str(data.get("reason") or "termination").strip().lower()
     if reason not in HR_REASONS:
         raise UnreadableEvent(f"unknown reason {reason!r}; use one of {', '.join(HR_REASONS)}")

@@ -431,3 +431,19 @@ def test_a_person_invited_again_through_onboard_is_back_for_a_known_reason(auto_
     assert checked["result"].startswith("back, invited again through /onboard") and checked["new_request"] is None
     assert auto_approved.slack.messages(SECURITY_CHANNEL) == []
     assert len(requests_for(auto_approved, "dave@corp.com")) == 1
+
+
+def test_an_event_that_is_the_approval_waits_for_a_future_termination_time(auto_approved: LocalWorld) -> None:
+    hr = HrSender(base_of(auto_approved), HR_SECRET)
+    last_day = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    try:
+        request_id = hr.send(hr_event("dave@corp.com", "hr-future", termination_at=last_day.isoformat())
+                             ).json()["requests"][0]["request_id"]
+    finally:
+        hr.close()
+    wait_for_status(auto_approved, request_id, RequestStatus.SCHEDULED)
+    assert auto_approved.posthog.member_by_email("dave@corp.com") is not None
+    assert audit_of(auto_approved, request_id, "scheduled")[0]["due"].startswith(last_day.date().isoformat())
+    assert auto_approved.bot.workflow.run_due(last_day + timedelta(seconds=1)) == [request_id]
+    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    assert auto_approved.posthog.member_by_email("dave@corp.com") is None

@@ -66,7 +66,8 @@ def test_an_hr_event_reads_a_date_as_the_end_of_that_day_and_refuses_what_it_can
     assert event.effective_at == datetime(2026, 12, 18, 23, 59, 59, tzinfo=UTC)
     for bad in (b'{"email": "a@corp.com"}', b'{"event_id": "x", "email": "<!channel>"}',
                 b'{"event_id": "x", "email": "a@corp.com", "reason": "vacation"}',
-                b'{"event_id": "x", "email": "a@corp.com", "termination_at": "soon"}', b"[]"):
+                b'{"event_id": "x", "email": "a@corp.com", "termination_at": "soon"}', b"[]",
+                b'{"event_id": "<!channel>", "email": "a@corp.com"}'):
         with pytest.raises(events.UnreadableEvent):
             events.read_hr(bad)
 
