@@ -160,6 +160,7 @@ class Evidence:
     completed_at: datetime | None
     purged: bool
     started_by: tuple[str, ...] = ()  # the events (Okta, an HR system, a script) that started or joined it
+    mode: str = "full"  # full removal, or a partial change, emergency or restore (as recorded at creation)
 
     @property
     def reason_label(self) -> str:
@@ -290,6 +291,7 @@ def build_evidence(
         timeline=tuple(TimelineEntry(e.seq, e.at, e.actor, e.action, describe(e)) for e in events),
         completed_at=next((e.at for e in reversed(events) if e.action == "completed"), None),
         purged=purged or any(audit.is_purged(e) for e in events),
+        mode=str(asked.get("mode") or "full"),
         started_by=tuple(f"{e.details.get('source')} event {e.details.get('event_id')} "
                          f"(sha256 {e.details.get('digest')})" for e in events if e.action == "trigger_received"),
     )
@@ -539,6 +541,8 @@ def removal_row(evidence: Evidence) -> RemovalRow:
 
 
 def _deadline_cells(evidence: Evidence) -> dict[str, str]:
+    if not deadline.removes(evidence.mode):
+        return {}
     start = datetime.fromisoformat(evidence.effective_at) if evidence.effective_at else evidence.requested_at
     due = deadline.policy().due_from(start)
     if due is None:

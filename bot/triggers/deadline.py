@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from storage.changes import add_business_days
-from storage.models import OffboardRequest, RequestStatus
+from storage.models import OffboardRequest, RequestMode, RequestStatus
+
+
+def removes(mode: str) -> bool:
+    """The deadline is for taking a leaver's access away: full and emergency removals, not partial changes
+    (projects only, read-only) nor restores."""
+    return mode in (RequestMode.FULL, RequestMode.EMERGENCY)
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,8 @@ class DeadlinePolicy:
     business_days: int = 1  # 0: no deadline
 
     def due(self, request: OffboardRequest) -> datetime | None:
+        if not removes(request.mode):
+            return None
         return self.due_from(request.effective_at or request.created_at)
 
     def due_from(self, start: datetime | None) -> datetime | None:
