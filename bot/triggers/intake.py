@@ -74,6 +74,8 @@ class Intake:
                 if open_id is not None:
                     row.request_id, row.outcome = open_id, "attached"
                 else:
+                    # The workflow's own insert (what create_request does), in this transaction: the event's row
+                    # and its request commit together or not at all, so no crash leaves an event without one.
                     row.request_id = self.workflow._insert_request(session, self._draft(event), now)
                     row.outcome = "created"
                 audit.record(session, "trigger_received", request_id=row.request_id, at=now,
