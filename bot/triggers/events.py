@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 # The Okta events that end someone's access everywhere, and the one that ends it in one app.
 OKTA_LEAVING = ("user.lifecycle.deactivate", "user.lifecycle.suspend")
@@ -60,7 +63,9 @@ def read_okta(body: bytes, app_vendors: Mapping[str, str] | None = None) -> list
         targets = [t for t in event.get("target") or [] if isinstance(t, dict)]
         person = next((t for t in targets if t.get("type") in ("User", "AppUser") and t.get("alternateId")), None)
         if person is None or not event.get("uuid"):
-            raise UnreadableEvent(f"an Okta {kind} event without a uuid or a target user")
+            # One odd event must not refuse the others delivered with it (Okta batches them).
+            log.warning("left out an Okta %s event without a uuid or a target user", kind)
+            continue
         vendors = None
         if kind == OKTA_APP_REMOVED:
             app = next((t for t in targets if t.get("type") == "AppInstance"), {})

@@ -186,6 +186,7 @@ def test_when_the_event_is_the_approval_the_removal_runs_without_a_click(auto_ap
     approved = audit_of(auto_approved, taken["request_id"], "approved")
     assert len(approved) == 1 and approved[0]["why"] == EVENT_IS_APPROVAL
     assert audit_of(auto_approved, taken["request_id"], "trigger_received")[0]["approval"] == EVENT_IS_APPROVAL
+    eventually(lambda: ":white_check_mark: met" in card_text(the_card(auto_approved)), what="the deadline met")
 
 
 def test_a_person_no_tool_knows_still_gets_a_record(triggered: LocalWorld) -> None:
