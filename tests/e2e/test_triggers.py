@@ -202,8 +202,7 @@ def test_a_person_no_tool_knows_still_gets_a_record(triggered: LocalWorld) -> No
         assert row.request_id == taken["request_id"] and row.subject_email == "nobody@corp.com"
 
 
-def test_a_recheck_finds_the_person_gone_then_back_and_opens_a_request(auto_approved: LocalWorld,
-                                                                        tmp_path: Path) -> None:
+def test_a_recheck_finds_the_person_gone_then_back_and_opens_a_request(auto_approved: LocalWorld) -> None:
     okta = OktaSender(base_of(auto_approved), OKTA_SECRET)
     try:
         taken = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]
@@ -448,3 +447,24 @@ def test_an_event_that_is_the_approval_waits_for_a_future_termination_time(auto_
     assert auto_approved.bot.workflow.run_due(last_day + timedelta(seconds=1)) == [request_id]
     wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
     assert auto_approved.posthog.member_by_email("dave@corp.com") is None
+
+
+def test_a_recheck_a_tool_cannot_answer_says_unknown_never_gone(auto_approved: LocalWorld) -> None:
+    okta = OktaSender(base_of(auto_approved), OKTA_SECRET)
+    try:
+        request_id = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]["request_id"]
+    finally:
+        okta.close()
+    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    with auto_approved.bot.db.session() as session:
+        request = session.get(OffboardRequest, request_id)
+        assert request is not None and request.completed_at is not None
+        completed = request.completed_at
+    triggers = auto_approved.bot.triggers
+    assert triggers is not None
+    auto_approved.posthog.inject(Fault("status", status=503, times=None))
+    triggers.tick(completed + timedelta(hours=1, minutes=1))
+    auto_approved.posthog.clear_faults()
+    [checked] = audit_of(auto_approved, request_id, "removal_rechecked")
+    assert checked["result"] == "unknown" and checked["error"]
+    assert auto_approved.slack.messages(SECURITY_CHANNEL) == []
