@@ -24,6 +24,7 @@ from bot.onboarding import Onboarding
 from bot.scheduled_work import ScheduledWork, with_fallback
 from bot.scheduler import start_scheduler
 from bot.server import HttpServer
+from bot.triggers.wiring import Triggers
 from bot.workflow import Workflow
 from storage.allowance import DatabaseAllowance
 from storage.db import Database
@@ -131,6 +132,7 @@ class Bot:
     deliveries: DeliveryLog | None = None
     onboarding: Onboarding | None = None  # issue 8: invitations (/onboard)
     verified_upstream: bool = False  # requests come through the ack front (bot.front), which checked them
+    triggers: Triggers | None = None  # Okta, HR webhooks, `offboard request`; re-checks and deadlines
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     _http: HttpServer | None = field(default=None, repr=False)
     _listeners: ThreadPoolExecutor | None = field(default=None, repr=False)  # the app's listener threads
@@ -155,6 +157,8 @@ class Bot:
         if self.deps.scheduled:  # issue 4: sweeps, reminders, reviews; what came due while down runs once now
             self.deps.scheduled.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
             self.deps.scheduled.catch_up()
+        if self.triggers:
+            self.triggers.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
         return resumed
 
     def daily_housekeeping(self) -> None:
@@ -174,7 +178,8 @@ class Bot:
         # An app built to sit behind the ack front does not check signatures itself.
         if self.verified_upstream:
             raise RuntimeError("this bot's app checks no signatures: serve it through bot.front only")
-        self._http = HttpServer(self.app, host, port,
+        endpoint = self.triggers.endpoint if self.triggers else None
+        self._http = HttpServer(self.app, host, port, triggers=endpoint,
                                 signing_secret=self.settings.slack_signing_secret.get_secret_value()).start()
         return self._http
 
@@ -189,6 +194,8 @@ class Bot:
             self.deps.scheduled.shutdown(wait=True)
         if self.onboarding:
             self.onboarding.shutdown(wait=True)
+        if self.triggers:
+            self.triggers.shutdown()
         self.workflow.shutdown(wait=True)
         for vendor in self._owned_vendors:
             close = getattr(vendor, "close", None)
@@ -224,6 +231,8 @@ def create_bot(
                         leases=leases, workers=settings.workers,
                         **changes.workflow_options(client, settings, clock))  # issue 6
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
+    triggers = Triggers(settings, workflow, client, clock)
+    triggers.register(scheduled)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
                 audit_admins=frozenset(settings.audit_admins), scheduled=scheduled,
                 seat_cost=dict(settings.seat_cost))
@@ -246,4 +255,4 @@ def create_bot(
     onboarding = onboard_actions.register(app, deps, settings)  # issue 8: /onboard
     return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding,
                verified_upstream=verified_upstream, _listeners=listeners,
-               _owned_vendors=tuple(chosen_vendors.values()) if vendors is None else ())
+               _owned_vendors=tuple(chosen_vendors.values()) if vendors is None else (), triggers=triggers)

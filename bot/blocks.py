@@ -35,6 +35,7 @@ from slack_sdk.models.views import View
 
 from bot import change_blocks, mrkdwn, parked_steps
 from bot.mrkdwn import escape
+from bot.triggers import deadline
 from bot.workflow import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
 from storage.audit import BOT_ACTOR
 from storage.models import OffboardRequest, RequestMode, RequestStatus, Step, StepStatus
@@ -267,7 +268,7 @@ def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
     status = snapshot.status
     title = change_blocks.card_title(snapshot)  # issue 6: by mode
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(title, 150)))]
-    blocks.append(SectionBlock(fields=_card_fields(snapshot)))
+    blocks.append(SectionBlock(fields=_card_fields(snapshot, now)))
     if request.note:
         blocks.append(SectionBlock(text=_md("*Note:* " + escape(request.note))))
     blocks.extend(change_blocks.summary_blocks(snapshot, now))  # issue 6: emergency, partial change, restore
@@ -292,12 +293,13 @@ def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
     return Message(text=text, blocks=_fit(blocks))
 
 
-def _card_fields(snapshot: RequestSnapshot) -> list[MarkdownTextObject]:
+def _card_fields(snapshot: RequestSnapshot, now: datetime) -> list[MarkdownTextObject]:
     request = snapshot.request
     effective = "now, on approval" if request.effective_at is None else slack_date(request.effective_at)
     if request.mode in (RequestMode.EMERGENCY, RequestMode.RESTORE):  # issue 6: no approval to wait for
         effective = "at once"
     new_owner = mrkdwn.user(request.new_owner_slack_id) if request.new_owner_slack_id else "_none chosen_"
+    due = deadline.card_line(request, now, slack_date)  # the removal deadline and its clock (bot.triggers)
     return [
         _md(f"*Person*\n{person(snapshot)}"),
         _md(f"*Reason*\n{escape(_reason_label(request.reason))}"),
@@ -305,6 +307,7 @@ def _card_fields(snapshot: RequestSnapshot) -> list[MarkdownTextObject]:
         _md(f"*Requested by*\n{mrkdwn.user(request.requester_id)}"),
         _md(f"*New owner of assets*\n{new_owner}"),
         _md(f"*Effective*\n{effective}"),
+        *([_md(f"*Removal due*\n{due}")] if due else []),
         _md(f"*Status*\n{STATUS_EMOJI[snapshot.status]} {STATUS_WORDS[snapshot.status].capitalize()}"),
     ]
 

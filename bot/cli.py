@@ -72,12 +72,15 @@ def serve(
         return
     from bot.front import FrontConfig
     from bot.front_link import FrontProcess
+    from bot.triggers.wiring import secrets_from
 
     front = FrontProcess(bot.app, FrontConfig(settings.host, settings.port,
                                               settings.slack_signing_secret.get_secret_value(),
                                               logging.DEBUG if verbose else logging.INFO,
                                               read_timeout=settings.front_read_timeout,
-                                              max_connections=settings.front_max_connections))
+                                              max_connections=settings.front_max_connections,
+                                              trigger_secrets=secrets_from(settings)),
+                         triggers=bot.triggers.endpoint if bot.triggers else None)
     # Service managers stop with SIGTERM: stop as for Ctrl-C, so what the front acked is still handed
     # over and started (the default would drop it, acked, on the floor).
     signal.signal(signal.SIGTERM, _interrupt)
@@ -346,6 +349,8 @@ def _print_evidence(item: Evidence) -> None:
         ("Tools", ", ".join(item.vendors)),
         ("Request → approval", span(item.request_to_approval)),
         ("Approval → verified removal", span(item.approval_to_removal)),
+        ("Removal deadline", item.deadline or "none"),
+        ("Started by", escape("; ".join(item.started_by)) or "a person"),
     ]:
         facts.add_row(f"[bold]{label}[/]", value)
     console.print(facts)
@@ -561,6 +566,36 @@ def invite(
 
     settings = Settings(_env_file=env_file) if env_file else Settings()
     raise typer.Exit(run_invite_csv(console, error_console, settings, csv_file, by, message, allow_personal))
+
+
+# -- offboarding from scripts and cron (bot.triggers) ----------------------------------------------------------
+@app.command("request")
+def request_offboarding(
+    email: Annotated[str, typer.Argument(help="The person's email.")],
+    reason: Annotated[str, typer.Option(help="termination, resignation, contract_end, role_change, …")] = "termination",
+    effective: Annotated[str, typer.Option(help="When access ends: an ISO time, or a date (the end of that day, "
+                                                "UTC). Empty: as soon as it is approved.")] = "",
+    ticket: Annotated[str, typer.Option(help="The HR or IT ticket.")] = "",
+    by: Annotated[str, typer.Option(help="Who asked: a Slack user id (told the outcome), or a name.")] = "",
+    event_id: Annotated[str, typer.Option(help="An id that makes a re-run change nothing (default: a new one).")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each tool's plan; change nothing.")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Open an offboarding request as the HR webhook does: one card, the configured approval, the deadline."""
+    from bot.config import Settings
+    from bot.triggers import request_cli
+
+    settings = Settings(_env_file=env_file) if env_file else Settings()
+    event = request_cli.parse(email, reason, effective, ticket, by, event_id, error_console)
+    if event is None:
+        raise typer.Exit(2)
+    if dry_run:
+        raise typer.Exit(request_cli.dry_run(console, settings, event))
+    problems = settings.problems()
+    if problems:
+        error_console.print("[bold red]Cannot post to Slack:[/] " + " ".join(problems) + " (or use --dry-run)")
+        raise typer.Exit(2)
+    raise typer.Exit(request_cli.submit(console, settings, event, request_cli.raw_of(event)))
 
 
 # -- the deployment check ----------------------------------------------------------------------------

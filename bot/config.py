@@ -211,6 +211,47 @@ class Settings(BaseSettings):
                                                             validation_alias=_env("OFFBOARD_IDP_GROUPS"))
     idp_name: str = Field("your identity provider", validation_alias=_env("OFFBOARD_IDP_NAME"))
 
+    # Offboarding that starts itself (bot/triggers): Okta Event Hooks, the signed HR webhook, `offboard request`.
+    okta_hook_header: str = Field("Authorization", validation_alias=_env("OFFBOARD_OKTA_HOOK_HEADER"))
+    okta_hook_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("OFFBOARD_OKTA_HOOK_SECRET"))
+    # okta-app=vendor pairs (the Okta app's id or name): removing someone from that app offboards them there.
+    okta_apps: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict,
+                                                           validation_alias=_env("OFFBOARD_OKTA_APPS"))
+    hr_webhook_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("OFFBOARD_HR_WEBHOOK_SECRET"))
+    bamboohr_webhook_key: SecretStr = Field(SecretStr(""), validation_alias=_env("OFFBOARD_BAMBOOHR_WEBHOOK_KEY"))
+    # "required": a triggered request waits for an approver's click; "event": the event is the approval.
+    trigger_approval: str = Field("required", pattern="^(required|event)$",
+                                  validation_alias=_env("OFFBOARD_TRIGGER_APPROVAL"))
+    # Removal deadline: business days after the effective time (or the request's creation); 0 turns it off.
+    removal_deadline_days: int = Field(1, ge=0, validation_alias=_env("OFFBOARD_REMOVAL_DEADLINE_DAYS"))
+    overdue_schedule: str = Field("0 9 * * *", validation_alias=_env("OFFBOARD_OVERDUE_SCHEDULE"))
+    # Hours after completion at which each tool is asked again whether the person is still gone.
+    recheck_hours: CommaList = Field(default_factory=lambda: ["1", "24", "168"],
+                                     validation_alias=_env("OFFBOARD_RECHECK_HOURS"))
+
+    @field_validator("okta_apps", mode="before")
+    @classmethod
+    def _read_okta_apps(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.strip().partition("=") for part in value.split(",") if part.strip()]
+            value = {app.strip(): vendor.strip().lower() for app, _sep, vendor in pairs}
+        if isinstance(value, dict):
+            unknown = sorted(set(map(str, value.values())) - set(KNOWN_VENDORS))
+            if unknown:
+                raise ValueError(f"OFFBOARD_OKTA_APPS names unknown vendor(s) {', '.join(unknown)}")
+        return value
+
+    @field_validator("recheck_hours", mode="before")
+    @classmethod
+    def _split_recheck_hours(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for hours in value:
+                if not str(hours).replace(".", "", 1).isdigit() or float(hours) <= 0:
+                    raise ValueError(f"OFFBOARD_RECHECK_HOURS: {hours!r} is not a positive number of hours")
+        return value
+
     @field_validator("emergency_responders", mode="before")
     @classmethod
     def _split_responders(cls, value: object) -> object:

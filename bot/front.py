@@ -46,6 +46,8 @@ from urllib.parse import parse_qs
 
 from slack_sdk.signature import SignatureVerifier
 
+from bot.triggers import signatures as triggers
+
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
@@ -78,6 +80,8 @@ class FrontConfig:
     log_level: int = logging.INFO
     read_timeout: float = READ_TIMEOUT
     max_connections: int = MAX_CONNECTIONS
+    # Okta's and the HR systems' secrets (bot.triggers): checked here, as Slack's signature is.
+    trigger_secrets: triggers.TriggerSecrets = field(default_factory=triggers.TriggerSecrets, repr=False)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class Ask:
     ask_id: int
     body: str
     headers: dict[str, str]
+    route: str = ""  # a trigger delivery: "<source> <path>", its sender checked here (bot.triggers)
+    raw: bytes = b""  # a trigger delivery's body as received: its digest is evidence
 
 
 @dataclass(frozen=True)
@@ -221,8 +227,10 @@ class Front:
     """The decisions, without the HTTP plumbing: request in, reply out, work handed to the bot."""
 
     def __init__(self, signing_secret: str, link: Connection, *, max_waiting: int = MAX_WAITING,
-                 on_bot_gone: Callable[[], None] = lambda: None) -> None:
+                 on_bot_gone: Callable[[], None] = lambda: None,
+                 trigger_secrets: triggers.TriggerSecrets | None = None) -> None:
         self._verifier = SignatureVerifier(signing_secret)
+        self._triggers = trigger_secrets or triggers.TriggerSecrets()
         self._link = link
         self._on_bot_gone = on_bot_gone
         self._outbox: queue.Queue[Acked | Ask | None] = queue.Queue(maxsize=max_waiting)
@@ -263,12 +271,27 @@ class Front:
             return EMPTY_OK
         return self._ask(body, passed)
 
-    def _ask(self, body: str, headers: dict[str, str]) -> Reply:
+    def handle_trigger(self, method: str, path: str, raw: bytes, headers: dict[str, str]) -> Reply:
+        """Okta's and the HR systems' deliveries: the sender is checked here (401 otherwise), as Slack's are;
+        the bot records the event and its answer (once recorded) is relayed."""
+        if method == "GET":
+            verified = triggers.okta_verification(headers, self._triggers) if path == triggers.OKTA_PATH \
+                else triggers.NOT_FOUND
+            return Reply(verified.status, verified.body, verified.content_type)
+        if not self._triggers.enabled(path):
+            return Reply(404)
+        source = triggers.authenticated(path, raw, headers, self._triggers)
+        if source is None:
+            log.info("refused a trigger delivery to %s with a missing or wrong secret or signature", path)
+            return REFUSED
+        return self._ask("", headers, route=f"{source} {path}", raw=raw)
+
+    def _ask(self, body: str, headers: dict[str, str], *, route: str = "", raw: bytes = b"") -> Reply:
         ask_id = next(self._ask_ids)
         done, answer = threading.Event(), []
         self._asks[ask_id] = (done, answer)
         try:
-            self._outbox.put(Ask(ask_id, body, headers), timeout=ASK_TIMEOUT)
+            self._outbox.put(Ask(ask_id, body, headers, route, raw), timeout=ASK_TIMEOUT)
             if not done.wait(ASK_TIMEOUT):
                 log.error("the bot did not answer a Slack request within %.0f s", ASK_TIMEOUT)
                 return Reply(503)
@@ -340,6 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/healthz":
             self._reply(Reply(200, b"ok"))
+        elif self.path.split("?", 1)[0] in triggers.PATHS:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            self._reply(self.server.front.handle_trigger("GET", self.path.split("?", 1)[0], b"", headers))
         else:
             self._reply(Reply(404))
 
@@ -355,6 +381,9 @@ class _Handler(BaseHTTPRequestHandler):
             log.info("cut off a client that sent a request body too slowly")
             self.close_connection = True
             return  # a sender this slow is no Slack: no answer, the connection is closed
+        if self.path.split("?", 1)[0] in triggers.PATHS:
+            self._reply(self._answer_trigger(raw))
+            return
         if self.path.split("?", 1)[0] != EVENTS_PATH:
             self._reply(Reply(404))
             return
@@ -384,6 +413,14 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.connection.settimeout(self.server.read_timeout)
         return b"".join(chunks)
+
+    def _answer_trigger(self, raw: bytes) -> Reply:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            return self.server.front.handle_trigger("POST", self.path.split("?", 1)[0], raw, headers)
+        except Exception:
+            log.exception("answering a trigger delivery failed")
+            return Reply(500)
 
     def _reply(self, reply: Reply) -> None:
         # Status line, headers and body in one write: one packet on the wire for the usual empty 200.
@@ -458,7 +495,7 @@ class _FrontServer(ThreadingHTTPServer):
 def run(link: Connection, config: FrontConfig) -> None:
     """The front process's body (started by `bot.front_link.FrontProcess`)."""
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    front = Front(config.signing_secret, link, on_bot_gone=_exit_now)
+    front = Front(config.signing_secret, link, on_bot_gone=_exit_now, trigger_secrets=config.trigger_secrets)
     try:
         server = _FrontServer((config.host, config.port), front, read_timeout=config.read_timeout,
                               max_connections=config.max_connections)

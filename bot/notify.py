@@ -9,6 +9,7 @@ from slack_sdk import WebClient
 
 from bot import blocks, mrkdwn
 from bot.workflow import CardLocation, NotificationKind, RequestSnapshot
+from storage.audit import BOT_ACTOR
 from storage.models import utcnow
 
 
@@ -52,7 +53,7 @@ class SlackNotifier:
             self.client.chat_postMessage(channel=channel, thread_ts=thread, text=message.text, blocks=message.blocks)
             return f"posted in {mrkdwn.channel(channel)}"
         recipient = request.requester_id if kind == NotificationKind.DM_REQUESTER else request.new_owner_slack_id
-        if not recipient:
+        if not recipient or recipient == BOT_ACTOR:  # asked by offboard itself (an HR event, a sweep): no DM
             return "no one to tell"
         message = blocks.NOTIFICATION_RENDERERS[kind](snapshot)
         self.dm(recipient, message)

@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterable
+from http import HTTPStatus
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -23,6 +24,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.front import MAX_BODY, at_the_edge
+from bot.triggers import signatures
+from bot.triggers.endpoint import TriggerEndpoint
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
@@ -64,9 +67,11 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class HttpServer:
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0, *, signing_secret: str = "") -> None:
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0, *, signing_secret: str = "",
+                 triggers: TriggerEndpoint | None = None) -> None:
         self._slack = SlackRequestHandler(app, path=EVENTS_PATH)
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self._triggers = triggers
         self._server = make_server(
             host, port, self._wsgi, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
         )
@@ -76,6 +81,8 @@ class HttpServer:
         if environ.get("PATH_INFO") == "/healthz":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok"]
+        if environ.get("PATH_INFO") in signatures.PATHS and self._triggers is not None:
+            return self._trigger(environ, start_response, self._triggers)
         if self._verifier is not None and environ.get("REQUEST_METHOD") == "POST":
             refusal = self._at_the_edge(environ)
             if refusal is not None:
@@ -99,6 +106,20 @@ class HttpServer:
         if reply is None or reply.status == 200:  # 200: Slack's certificate check, which Bolt answers itself
             return None
         return f"{reply.status} {'Unauthorized' if reply.status == 401 else 'Bad Request'}", reply.body
+
+    @staticmethod
+    def _trigger(environ: dict[str, Any], start_response: Any, triggers: TriggerEndpoint) -> Iterable[bytes]:
+        """Okta's and the HR systems' deliveries (bot.triggers), checked there as the ack front checks them."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length > 0 else b""
+        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        reply = triggers.answer(environ["REQUEST_METHOD"], environ["PATH_INFO"], raw, headers)
+        status = f"{reply.status} {HTTPStatus(reply.status).phrase}"
+        start_response(status, [("Content-Type", reply.content_type), ("Content-Length", str(len(reply.body)))])
+        return [reply.body]
 
     @property
     def url(self) -> str:

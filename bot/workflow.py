@@ -1276,16 +1276,24 @@ class Workflow:
         click: recorded as approved by offboard itself, with the policy as the comment."""
         now = self.clock()
         with self.db.session() as session:
-            won = self._transition(session, request_id, [RequestStatus.PENDING_APPROVAL], RequestStatus.EXECUTING,
+            request = session.get(OffboardRequest, request_id)
+            # As for a person's approval: a removal due later (an HR termination time) waits for its time.
+            due_later = request is not None and request.effective_at is not None and request.effective_at > now
+            target = RequestStatus.SCHEDULED if due_later else RequestStatus.EXECUTING
+            won = self._transition(session, request_id, [RequestStatus.PENDING_APPROVAL], target,
                                    now, decided_by=audit.BOT_ACTOR, decided_at=now, decision_comment=why,
-                                   started_at=now)
+                                   started_at=None if due_later else now)
             if not won:
                 return self._already_decided(session, request_id)
             session.add(Approval(request_id=request_id, approver_id=audit.BOT_ACTOR, decision="approved", comment=why,
                                  decided_at=now))
             audit.record(session, "approved", request_id=request_id, at=now, why=why, via="policy")
+            if due_later:
+                assert request is not None
+                audit.record(session, "scheduled", request_id=request_id, at=now, due=request.effective_at)
         self._show(request_id)
-        self.start_execution(request_id)
+        if not due_later:
+            self.start_execution(request_id)
         return ActionResult(True)
 
     # -- issue 6: modes, emergency removal, batches, restore -------------------------------------------------------

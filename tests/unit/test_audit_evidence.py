@@ -299,6 +299,9 @@ EXPECTED_ALICE = {
     "hours_request_to_approval": 2.0,
     "hours_approval_to_verified_removal": 3.5,
     "vendors": ["acme", "hand"],
+    "removal_due_utc": "2026-03-03T09:00:00Z",  # 1 business day after the request (Monday 2 March)
+    "deadline": "met",
+    "started_by": "",
 }
 
 
