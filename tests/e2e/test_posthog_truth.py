@@ -90,7 +90,7 @@ def test_a_guest_leaver_is_a_member_and_is_checked_gone_with_guests_included(wor
     tick_all(world, request_id, GROUP_APPROVER)
     wait_status(world, request_id, RequestStatus.NEEDS_ATTENTION)
     assert "still a guest of Corp" in card_text(card_of(world, request_id))
-    assert not confirm_values(card_of(world, request_id))
+    assert not confirm_values(world.driver, card_of(world, request_id))
 
     world.posthog.remove_by_hand(GUEST)
     asked = len(world.posthog.member_list_queries)

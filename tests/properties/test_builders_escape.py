@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from bot import audit_blocks, batch_blocks, blocks, onboard_blocks, review_blocks, sweep_blocks
+from bot import audit_blocks, batch_blocks, blocks, details_view, onboard_blocks, review_blocks, sweep_blocks
 from bot.workflow import BatchSnapshot
 from storage.models import BatchApproval, BatchStatus, RequestMode, RequestStatus, StepStatus
 from tests.properties.builder_inputs import (
@@ -47,6 +47,7 @@ def _dict(built: Any) -> Rendered:
 def _requests(t: Typed) -> Iterator[Rendered]:
     for snapshot in request_snapshots(t):
         yield blocks.approval_card(snapshot, NOW)
+        yield details_view.details_view(snapshot, NOW, card_channel="CAPPROVALS")
         if snapshot.removals:  # the notice is sent only then
             yield blocks.stakeholder_notification(snapshot, "")
         yield blocks.new_owner_message(snapshot)
@@ -114,6 +115,7 @@ COVERED = {
                            "action_result_message", "access_end_inviter_message", "access_end_person_message",
                            "access_ended_message", "problems_message"},
     "bot.change_blocks": set(),  # its parts are drawn by bot.blocks' cards above, in every mode
+    "bot.details_view": {"details_view"},
 }
 # Modals (their typed values are plain_text), fixed texts, and builders whose text argument is the bot's own mrkdwn
 # (its writer escapes what it quotes: bot.mrkdwn).
@@ -125,7 +127,12 @@ NO_TYPED_TEXT = {
     "bot.audit_blocks": {"refusal_message", "usage_message", "export_sent_message"},
     "bot.onboard_blocks": {"onboard_modal", "csv_modal", "reject_modal", "help_message", "info_message"},
     "bot.change_blocks": set(),
+    "bot.details_view": set(),
 }
+
+
+# Builder modules not named *blocks.py: the Details view and App Home.
+VIEW_MODULES = {"bot.details_view"}
 
 
 @settings(max_examples=40, deadline=None)
@@ -169,7 +176,7 @@ def _message_builders(module: Any) -> set[str]:
 
 
 def test_every_message_builder_is_run_with_hostile_text() -> None:
-    modules = {f"bot.{path.stem}" for path in BOT.glob("*blocks.py")}
+    modules = {f"bot.{path.stem}" for path in BOT.glob("*blocks.py")} | VIEW_MODULES
     assert modules == set(COVERED), "a new builder module: add its builders to this test"
     for name in sorted(modules):
         module = importlib.import_module(name)
