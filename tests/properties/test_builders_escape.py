@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from bot import audit_blocks, batch_blocks, blocks, details_view, onboard_blocks, review_blocks, sweep_blocks
+from bot import app_home, audit_blocks, batch_blocks, blocks, details_view, onboard_blocks, review_blocks, sweep_blocks
 from bot.workflow import BatchSnapshot
 from storage.models import BatchApproval, BatchStatus, RequestMode, RequestStatus, StepStatus
 from tests.properties.builder_inputs import (
@@ -53,6 +53,11 @@ def _requests(t: Typed) -> Iterator[Rendered]:
         yield blocks.new_owner_message(snapshot)
         yield blocks.requester_outcome(snapshot)
     yield blocks.status_message("alice@corp.com", list(request_snapshots(t))[:8], NOW)
+    shown = list(request_snapshots(t))[:6]
+    sweep = sweep_run(t)
+    sweep.status = t.vendor_error
+    configuration = app_home.Configuration([t.team_name, t.vendor_error], sweep, 3, t.ticket)
+    yield app_home.home_view(app_home.HomeFacts("UAPP1", shown, shown, shown, shown, configuration), NOW)
 
 
 def _batches(t: Typed) -> Iterator[Rendered]:
@@ -116,6 +121,7 @@ COVERED = {
                            "access_ended_message", "problems_message"},
     "bot.change_blocks": set(),  # its parts are drawn by bot.blocks' cards above, in every mode
     "bot.details_view": {"details_view"},
+    "bot.app_home": {"home_view"},
 }
 # Modals (their typed values are plain_text), fixed texts, and builders whose text argument is the bot's own mrkdwn
 # (its writer escapes what it quotes: bot.mrkdwn).
@@ -128,11 +134,12 @@ NO_TYPED_TEXT = {
     "bot.onboard_blocks": {"onboard_modal", "csv_modal", "reject_modal", "help_message", "info_message"},
     "bot.change_blocks": set(),
     "bot.details_view": set(),
+    "bot.app_home": set(),
 }
 
 
 # Builder modules not named *blocks.py: the Details view and App Home.
-VIEW_MODULES = {"bot.details_view"}
+VIEW_MODULES = {"bot.details_view", "bot.app_home"}
 
 
 @settings(max_examples=40, deadline=None)
