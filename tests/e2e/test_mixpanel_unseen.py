@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     card_text,
     click,
     confirm_values,
+    details_of,
     eventually,
     mark_done,
     open_request,
@@ -50,7 +51,7 @@ def test_a_contractor_scim_cannot_see_is_unknown_and_waits_for_a_person(world: L
     assert mixpanel.seat(CONTRACTOR) is not None  # a member of the organization, invisible to SCIM
 
     request_id = open_request(world, CONTRACTOR)
-    text = shown(the_card(world))
+    text = shown(the_card(world)) + shown(details_of(world.driver, the_card(world)))
     assert "*Mixpanel*: :grey_question: unknown" in text and "*Mixpanel*: not a member" not in text
     assert "verified domains (corp.com)" in text
     assert "Manual: Check Mixpanel by hand and delete them" in text

@@ -16,6 +16,7 @@ from tests.e2e.conftest import (
     eventually,
     mark_done,
     open_request,
+    seen_text,
     the_card,
     wait_for_status,
 )
@@ -30,7 +31,7 @@ def world(database_url: str) -> Iterator[LocalWorld]:
 
 def test_a_manual_vendor_waits_for_its_checklist_beside_an_automated_one(world: LocalWorld) -> None:
     request_id = open_request(world, "dave@corp.com")
-    text = card_text(the_card(world))
+    text = seen_text(world.driver, the_card(world))
     assert "PostHog" in text and "Kissmetrics" in text
     assert "done by hand" in text and "Settings" in text and "Team" in text  # the runbook's click path
 
