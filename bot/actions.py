@@ -13,7 +13,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks, decisions, details_view
+from bot import app_home, blocks, decisions, details_view
 from bot.decisions import Act
 from bot.deps import Deps
 from bot.workflow import ActionResult, RequestSnapshot
@@ -65,13 +65,15 @@ def register(app: App, deps: Deps) -> None:
 
 
 def click_listener(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
-    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
         target = target_id(action)
         if target is None:
             tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
             return
         tell(deps, body, handler(target, body["user"]["id"]))
+        if (body.get("view") or {}).get("type") == "home":  # clicked in App Home: show it as it is now
+            app_home.publish(deps, client, body["user"]["id"])
 
     return listener
 

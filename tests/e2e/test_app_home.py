@@ -58,6 +58,8 @@ def test_each_viewer_sees_only_what_they_have_a_part_in_and_may_approve_from_hom
     # Approve from the Home tab: the same listener as the card's, so the request goes ahead.
     world.driver.click_in_view(approver, blocks.APPROVE, APPROVER, value=str(request_id))
     wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
+    # The Home tab the approver clicked in is published again: no Approve left for a decided request.
+    eventually(lambda: blocks.APPROVE not in action_ids(world.slack.home(APPROVER) or {}), what="the Home tab anew")
     complete_checklist(world, request_id)
     done = card_text(open_home(world, APPROVER))
     assert "Completed in the last 7 days" in done and "dave@corp.com" in done
@@ -78,3 +80,24 @@ def test_an_unacknowledged_emergency_is_shown_to_a_responder_not_to_a_bystander(
         assert "dave@corp.com" not in card_text(open_home(world, OUTSIDER))
     finally:
         world.stop()
+
+
+def test_an_audit_admin_sees_the_last_sweep_and_the_audit_chain_head(world: LocalWorld) -> None:
+    import re
+
+    from sqlmodel import select
+
+    from storage.models import AuditEvent, SweepRun, utcnow
+
+    with world.bot.db.session() as session:
+        session.add(SweepRun(trigger="cli", started_at=utcnow(), status="done"))
+        session.commit()
+    open_request(world, "dave@corp.com")  # writes audit entries
+    text = card_text(open_home(world, APPROVER))
+    assert "Last inactive-user sweep: <!date^" in text and "(done)" in text
+    shown = re.search(r"Audit chain head: entry (\d+), hash `(\w{16})`", text)
+    assert shown is not None
+    with world.bot.db.session() as session:  # the entry shown is the chain's entry of that number
+        entry = session.exec(select(AuditEvent).where(AuditEvent.seq == int(shown.group(1)))).one()
+    assert entry.hash.startswith(shown.group(2))
+    assert "(done)" not in card_text(open_home(world, REQUESTER))
