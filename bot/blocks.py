@@ -565,7 +565,7 @@ def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) 
                 state += f", {escape(parked)}"
             lines.append(f"• {label}: {state}")
         if snapshot.manual_steps_open:
-            lines.append(f"• {len(snapshot.manual_steps_open)} manual step(s) still to confirm on the card")
+            lines.append(f"• {len(snapshot.manual_steps_open)} manual step(s) still to confirm in the card's Details")
         decision = _decision_line(snapshot)
         if decision:
             lines.append(decision)
