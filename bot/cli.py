@@ -17,8 +17,10 @@ from rich.markup import escape
 from bot.db_cli import db_app
 
 if TYPE_CHECKING:
+    from bot.app import Bot
     from bot.config import Settings
     from bot.evidence import Evidence, VendorBefore
+    from bot.health import HealthServer
     from storage.db import Database
 
 app = typer.Typer(help="offboard: remove (and grant) access to analytics tools, from Slack.", no_args_is_help=True)
@@ -60,11 +62,9 @@ def serve(
     resumed = bot.start_background_work()
     if resumed:
         console.print(f"Resumed unfinished requests: {', '.join(f'#{r}' for r in resumed)}")
+    health = _start_health(settings)
     if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        console.print("offboard is connecting to Slack in Socket Mode…")
-        SocketModeHandler(bot.app, settings.slack_app_token.get_secret_value()).start()
+        _serve_socket_mode(bot, settings, health)
         return
     from bot.front import FrontConfig
     from bot.front_link import FrontProcess
@@ -92,6 +92,37 @@ def serve(
     finally:
         front.stop()
         bot.stop()
+        if health:
+            health.stop()
+
+
+def _start_health(settings: Settings) -> HealthServer | None:
+    if settings.health_port is None:
+        return None
+    from bot.health import HealthServer, readiness_from_settings
+
+    health = HealthServer(readiness_from_settings(settings), settings.host, settings.health_port).start()
+    console.print(f"health: {health.url}/healthz and /readyz")
+    return health
+
+
+def _serve_socket_mode(bot: Bot, settings: Settings, health: HealthServer | None) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    from bot.socket_serve import serve as serve_socket_mode
+
+    console.print("offboard is connecting to Slack in Socket Mode…")
+    try:
+        serve_socket_mode(bot, settings.slack_app_token.get_secret_value(),
+                          on_connected=lambda: console.print("offboard is connected to Slack in Socket Mode"))
+    except SlackApiError as exc:
+        bot.stop()
+        console.print(f"[bold red]offboard cannot start:[/] Slack refused SLACK_APP_TOKEN "
+                      f"(apps.connections.open: {exc.response.get('error', 'error')})")
+        raise typer.Exit(1) from exc
+    finally:
+        if health:
+            health.stop()
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

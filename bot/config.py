@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
     port: int = Field(3000, validation_alias=_env("OFFBOARD_PORT", "PORT"))
     host: str = Field("0.0.0.0", validation_alias=_env("OFFBOARD_HOST"))
+    # /healthz and /readyz (and /metrics) on a port of their own; Socket Mode listens on no other port.
+    health_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("OFFBOARD_HEALTH_PORT"))
 
     # Where things go and who decides
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
