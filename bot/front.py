@@ -237,6 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/healthz":
             self._reply(Reply(200, b"ok"))
+        elif self.path.split("?", 1)[0] == "/readyz":  # checked here, from the settings (bot.health)
+            from bot.health import answer_from_environment
+
+            self._reply(Reply(*answer_from_environment(self.path)))
         else:
             self._reply(Reply(404))
 

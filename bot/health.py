@@ -75,6 +75,22 @@ def readiness_from_settings(settings: Any) -> Readiness:
     return Readiness(settings.database_url, client)
 
 
+_from_environment: Readiness | None = None
+_from_environment_lock = threading.Lock()
+
+
+def answer_from_environment(path: str) -> tuple[int, bytes, str]:
+    """`answer` with a Readiness made once from this process's settings: for the ack front, which holds no
+    settings object (it is started with the environment `offboard serve` has)."""
+    global _from_environment
+    with _from_environment_lock:
+        if _from_environment is None:
+            from bot.config import Settings
+
+            _from_environment = readiness_from_settings(Settings())
+    return answer(path, _from_environment)
+
+
 def answer(path: str, readiness: Readiness | None,
            metrics: Callable[[], tuple[bytes, str]] | None = None) -> tuple[int, bytes, str]:
     """(status, body, content type) for a health path; 404 for any other."""
