@@ -47,9 +47,9 @@ def serve(
     if env_file:
         os.environ["OFFBOARD_ENV_FILE"] = str(env_file)
     from bot.app import create_bot
-    from bot.config import Settings
+    from bot.config import load_settings
 
-    settings = Settings()
+    settings = load_settings()
     problems = settings.problems()
     if problems:
         console.print("[bold red]offboard cannot start:[/]")
@@ -440,7 +440,43 @@ def check(
 
 
 def main() -> None:
-    app()
+    """The `offboard` command. Settings that cannot be read end any command the same way: one line per
+    problem on stderr and exit status 2, never a traceback (which could show a secret's value)."""
+    from pydantic import ValidationError
+
+    from bot.config import Settings, SettingsProblems, describe
+
+    try:
+        app()
+    except SettingsProblems as exc:
+        _settings_failed(exc.lines)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        _settings_failed(describe(exc))
+
+
+def _settings_failed(lines: list[str]) -> None:
+    error_console.print("[bold red]offboard cannot read its settings:[/]", highlight=False)
+    for line in lines:
+        error_console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"offboard {version('offboard')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print offboard's version and exit.")] = False,
+) -> None:
+    """offboard: remove (and grant) access to analytics tools, from Slack."""
 
 
 if __name__ == "__main__":
