@@ -27,13 +27,14 @@ app = typer.Typer(help="offboard: remove (and grant) access to analytics tools, 
 console = Console()
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every URL at INFO; ours carry people's emails, which belong in the audit log, not in logs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def _configure_logging(verbose: bool, settings: Settings | None = None) -> None:
+    """Text or JSON lines (OFFBOARD_LOG_FORMAT) on stderr; once settings are read, their secrets are redacted."""
+    from bot.config import secret_fields
+    from bot.log_format import configure
+
+    fmt = settings.log_format if settings else os.environ.get("OFFBOARD_LOG_FORMAT", "text").strip().lower()
+    secrets = [getattr(settings, name).get_secret_value() for name in secret_fields()] if settings else []
+    configure(logging.DEBUG if verbose else logging.INFO, fmt, secrets)
 
 
 @app.command()
@@ -50,6 +51,7 @@ def serve(
     from bot.config import load_settings
 
     settings = load_settings()
+    _configure_logging(verbose, settings)
     problems = settings.problems()
     if problems:
         console.print("[bold red]offboard cannot start:[/]")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", validation_alias=_env("OFFBOARD_HOST"))
     # /healthz and /readyz (and /metrics) on a port of their own; Socket Mode listens on no other port.
     health_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("OFFBOARD_HEALTH_PORT"))
+    # "json": one JSON object per line (with request id, tool and step where known), for a log pipeline.
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("OFFBOARD_LOG_FORMAT"))
 
     # Where things go and who decides
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
@@ -147,6 +149,11 @@ class Settings(BaseSettings):
     access_end_hour: int = Field(9, ge=0, le=23, validation_alias=_env("OFFBOARD_ACCESS_END_HOUR"))
     invite_acceptance_check_minutes: int = Field(
         60, ge=1, validation_alias=_env("OFFBOARD_INVITE_ACCEPTANCE_CHECK_MINUTES"))
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("onboard_admins", "personal_domains", mode="before")
     @classmethod
