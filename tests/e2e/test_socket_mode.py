@@ -88,7 +88,15 @@ def test_the_whole_request_runs_over_socket_mode(socket_world: SocketWorld) -> N
     opens = world.slack.calls("apps.connections.open")
     assert opens and all(call.token == DEFAULT_APP_TOKEN for call in opens)
 
-    open_request(world)
+    # A modal submission's ack carries its answer: here the form's validation errors, on the socket.
+    assert world.driver.slash_command("/offboard", LEAVER, user_id="UREQ").status_code == 200
+    view = world.slack.wait_for("views.open", timeout=10).params["view"]
+    refused = world.driver.submit_view(view, {"reason": "resignation", "new_owner": "UALICE"}, user_id="UREQ")
+    assert refused.json() == {"response_action": "errors",
+                              "errors": {"new_owner": "The new owner cannot be the person who is leaving."}}
+    submitted = world.driver.submit_view(view, {"reason": "resignation", "new_owner": "UBOB"}, user_id="UREQ")
+    assert submitted.text in ("", "{}"), submitted.text
+    eventually(lambda: blocks.APPROVE in world.card_text(), timeout=15, what="the approval card")
     assert LEAVER in world.card_text()
     ack = world.driver.click(world.card(), blocks.APPROVE, user_id="UAPP1", channel_id=APPROVALS)
     assert ack.status_code == 200
