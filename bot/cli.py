@@ -64,7 +64,7 @@ def serve(
     resumed = bot.start_background_work()
     if resumed:
         console.print(f"Resumed unfinished requests: {', '.join(f'#{r}' for r in resumed)}")
-    health = _start_health(settings)
+    health = _start_health(settings, bot)
     if settings.socket_mode:
         _serve_socket_mode(bot, settings, health)
         return
@@ -98,13 +98,15 @@ def serve(
             health.stop()
 
 
-def _start_health(settings: Settings) -> HealthServer | None:
+def _start_health(settings: Settings, bot: Bot) -> HealthServer | None:
     if settings.health_port is None:
         return None
+    from bot import metrics
     from bot.health import HealthServer, readiness_from_settings
 
-    health = HealthServer(readiness_from_settings(settings), settings.host, settings.health_port).start()
-    console.print(f"health: {health.url}/healthz and /readyz")
+    health = HealthServer(readiness_from_settings(settings), settings.host, settings.health_port,
+                          metrics=metrics.endpoint(bot.db)).start()
+    console.print(f"health: {health.url}/healthz, /readyz and /metrics")
     return health
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
@@ -22,6 +23,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.app import Bot
+from bot.metrics import SOCKET_ACK_SECONDS
 
 log = logging.getLogger(__name__)
 # The built-in client reads 1 KiB per recv by default: a click's envelope (the whole card) takes dozens.
@@ -55,11 +57,14 @@ class EarlyAckHandler(SocketModeHandler):
         self.dispatching = ThreadPoolExecutor(max_workers=DISPATCHERS, thread_name_prefix="socket-dispatch")
 
     def handle(self, client: BaseSocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.perf_counter()
         if answered_at_once(req):
             client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            SOCKET_ACK_SECONDS.labels(req.type).observe(time.perf_counter() - started)
             self.dispatching.submit(self._dispatch, req)
             return
         super().handle(client, req)
+        SOCKET_ACK_SECONDS.labels(req.type).observe(time.perf_counter() - started)
 
     def _dispatch(self, req: SocketModeRequest) -> None:
         try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot import blocks
 from bot.localrun import BOT_TOKEN
@@ -98,12 +99,36 @@ def test_the_whole_request_runs_over_socket_mode(socket_world: SocketWorld) -> N
     assert submitted.text in ("", "{}"), submitted.text
     eventually(lambda: blocks.APPROVE in world.card_text(), timeout=15, what="the approval card")
     assert LEAVER in world.card_text()
+    world.posthog.throttle(1, times=1)  # PostHog answers the removal's first call with a 429
     ack = world.driver.click(world.card(), blocks.APPROVE, user_id="UAPP1", channel_id=APPROVALS)
     assert ack.status_code == 200
     eventually(lambda: approved_and_removed(world), timeout=20, what="alice removed and the card approved")
     assert world.posthog.delete_count(LEAVER) == 1
     assert all(e.acked.is_set() for e in world.socket.envelopes())
     assert world.socket.unknown_acks == []
+
+    # What the health port's /metrics says about it.
+    figures = eventually(lambda: _verified(metrics(world)), what="the verified removal in /metrics")
+    assert figures[("offboard_vendor_throttled_total", (("tool", "posthog"),))] == 1
+    assert sum(v for (name, labels), v in figures.items() if name == "offboard_vendor_call_seconds_count"
+               and ("tool", "posthog") in labels) >= 3
+    assert figures[("offboard_socket_ack_seconds_count", (("type", "slash_commands"),))] == 1
+    assert figures[("offboard_socket_ack_seconds_count", (("type", "interactive"),))] == 3  # 2 submits, 1 click
+    assert figures[("offboard_cards_owed", ())] == 0
+    assert figures[("offboard_requests", (("status", "awaiting_manual"),))] == 1
+    assert figures[("offboard_steps", (("kind", "verify_removed"), ("status", "done"), ("tool", "posthog")))] == 1
+
+
+def metrics(world: SocketWorld) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"{world.bot.base}/metrics", timeout=5).text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def _verified(figures: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[
+        tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    done = figures.get(("offboard_request_to_verified_removal_seconds_count", ()), 0)
+    return figures if done == 1 else None
 
 
 def test_a_redelivered_approval_acts_once(socket_world: SocketWorld) -> None:
