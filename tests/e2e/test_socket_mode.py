@@ -59,7 +59,7 @@ def _env(slack: SlackStandIn, posthog: PostHogSandbox, database_url: str) -> dic
 
 @pytest.fixture
 def socket_world(tmp_path: Path, database_url: str) -> Iterator[SocketWorld]:
-    with SlackStandIn() as slack, PostHogSandbox() as posthog, SocketModeStandIn(slack, ack_timeout=2.0) as socket:
+    with SlackStandIn() as slack, PostHogSandbox() as posthog, SocketModeStandIn(slack) as socket:
         bot = ServedBot(_env(slack, posthog, database_url), tmp_path, app_token=DEFAULT_APP_TOKEN).start()
         try:
             socket.wait_connected()
@@ -108,12 +108,15 @@ def test_the_whole_request_runs_over_socket_mode(socket_world: SocketWorld) -> N
     assert world.socket.unknown_acks == []
 
     # What the health port's /metrics says about it.
-    figures = eventually(lambda: _verified(metrics(world)), what="the verified removal in /metrics")
+    figures = eventually(lambda: _verified(metrics(world)), timeout=20, what="the verified removal in /metrics")
     assert figures[("offboard_vendor_throttled_total", (("tool", "posthog"),))] == 1
     assert sum(v for (name, labels), v in figures.items() if name == "offboard_vendor_call_seconds_count"
                and ("tool", "posthog") in labels) >= 3
-    assert figures[("offboard_socket_ack_seconds_count", (("type", "slash_commands"),))] == 1
-    assert figures[("offboard_socket_ack_seconds_count", (("type", "interactive"),))] == 3  # 2 submits, 1 click
+    # One ack timed per delivery: a command, two submissions and a click (more if a slow machine made the
+    # stand-in deliver one again).
+    for kind, least in (("slash_commands", 1), ("interactive", 3)):
+        sent = sum(len(e.sent) for e in world.socket.envelopes(kind))
+        assert sent >= least and figures[("offboard_socket_ack_seconds_count", (("type", kind),))] == sent
     assert figures[("offboard_cards_owed", ())] == 0
     assert figures[("offboard_requests", (("status", "awaiting_manual"),))] == 1
     assert figures[("offboard_steps", (("kind", "verify_removed"), ("status", "done"), ("tool", "posthog")))] == 1
