@@ -36,21 +36,23 @@ DISPATCHERS = 16
 
 
 def answered_at_once(request: SocketModeRequest) -> bool:
-    """Slash commands and button clicks, whose ack is always empty (as bot.front answers them over HTTP)."""
-    if request.type == "slash_commands":
+    """Slash commands and button clicks, whose ack is always empty (as bot.front answers them over HTTP), and
+    Events API events, whose ack carries nothing (and which Bolt would leave unacked, so redelivered, when no
+    listener takes them)."""
+    if request.type in ("slash_commands", "events_api"):
         return True
     return request.type == "interactive" and request.payload.get("type") == "block_actions"
 
 
 class EarlyAckHandler(SocketModeHandler):
-    """Acks slash commands and clicks on receipt and dispatches them in a pool of their own; everything else
-    as Bolt does it.
+    """Acks slash commands, clicks and events on receipt and dispatches them in a pool of their own; everything
+    else (modal submissions, whose answer may carry the form's errors) as Bolt does it.
 
     Bolt sends an envelope's ack only after the listener called ack() and its runner noticed (it polls every
     10 ms), in the client's few handler threads, in the interpreter that also does the bot's work: envelopes
-    queued behind each other (p50 over 200 ms with ten in flight). Our listeners ack these two kinds with
-    nothing, so the answer is known before dispatch. The delivery is still claimed (bot.dedupe) before any
-    listener runs, so a redelivery is acted on at most once."""
+    queued behind each other (p50 over 200 ms with ten in flight). Our listeners ack commands and clicks with
+    nothing, and an event's ack carries nothing, so the answer is known before dispatch. The delivery is still
+    claimed (bot.dedupe) before any listener runs, so a redelivery is acted on at most once."""
 
     def __init__(self, app: Any, app_token: str, **options: Any) -> None:
         super().__init__(app, app_token, **options)

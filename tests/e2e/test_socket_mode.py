@@ -196,6 +196,9 @@ def test_sigterm_stops_gracefully_with_exit_0(socket_world: SocketWorld) -> None
 
 
 def test_health_and_readiness_in_socket_mode(socket_world: SocketWorld) -> None:
+    # An Events API event is acknowledged at once, whether or not a listener takes it.
+    event = socket_world.driver.event({"type": "app_home_opened", "user": "UREQ", "tab": "home"})
+    assert event.envelope.attempts == 1 and event.envelope.ack_payload is None
     base = socket_world.bot.base
     assert httpx.get(f"{base}/healthz", timeout=5).text == "ok"
     ready = httpx.get(f"{base}/readyz", timeout=5)
