@@ -56,6 +56,7 @@ class Envelope:
     sent_at: float = 0.0
     acked_at: float = 0.0
     sent: list[dict[str, Any]] = field(default_factory=list)  # each delivery as it went out
+    sent_on: list[int] = field(default_factory=list)  # the connection (1 = the first opened) each went on
     lost_acks: int = 0  # acks to treat as lost on the way (so Slack redelivers)
 
     def message(self, retry_reason: str | None) -> dict[str, Any]:
@@ -91,6 +92,7 @@ class SocketModeStandIn:
         self._lock = threading.Condition()
         self._tickets: set[str] = set()
         self._connections: list[ServerConnection] = []
+        self._numbers: dict[ServerConnection, int] = {}
         self._retiring: set[ServerConnection] = set()  # told to reconnect: no new envelopes go there
         self._envelopes: dict[str, Envelope] = {}
         self._ids = itertools.count(1)
@@ -158,6 +160,7 @@ class SocketModeStandIn:
         with self._lock:
             self._connections.append(connection)
             self.connections_opened += 1
+            self._numbers[connection] = self.connections_opened
             self._lock.notify_all()
         try:
             for raw in connection:
@@ -240,6 +243,7 @@ class SocketModeStandIn:
             envelope.sent_at = time.monotonic()
             message = envelope.message(retry_reason)
             envelope.sent.append(message)
+            envelope.sent_on.append(self._numbers[connection])
             text = json.dumps(message)
         try:
             connection.send(text)

@@ -172,11 +172,13 @@ def test_a_late_ack_is_redelivered_with_retry_fields_and_acted_on_once(socket_wo
 def test_a_disconnect_in_the_middle_of_a_request_loses_nothing(socket_world: SocketWorld, reason: str) -> None:
     world = socket_world
     opened_before = world.socket.connections_opened
-    # The command goes out, and Slack asks the client to reconnect before its ack can arrive.
-    command = world.driver.slash_command("/offboard", LEAVER, user_id="UREQ", wait=False).envelope
+    # The command goes out, Slack asks the client to reconnect, and the ack is lost with the old connection.
+    command = world.driver.slash_command("/offboard", LEAVER, user_id="UREQ", wait=False, lose_acks=1).envelope
+    eventually(lambda: command.sent, what="the command on the wire")
     world.socket.disconnect(reason)
-    eventually(lambda: command.acked.is_set(), timeout=15, what="the command's ack, on either connection")
+    eventually(lambda: command.acked.is_set(), timeout=15, what="the command's ack")
     world.socket.wait_connected(opened_before + 1)  # the client opened a new connection
+    assert command.sent_on[0] == opened_before and command.sent_on[-1] == opened_before + 1  # delivered again there
     view = world.slack.wait_for("views.open", timeout=10).params["view"]
     submitted = world.driver.submit_view(view, {"reason": "resignation", "new_owner": "UBOB"}, user_id="UREQ")
     assert submitted.status_code == 200
@@ -192,7 +194,8 @@ def test_sigterm_stops_gracefully_with_exit_0(socket_world: SocketWorld) -> None
     assert world.bot.process is not None and world.bot.process.returncode == 0
     # What was acked was finished before the exit, and the connection was closed, not dropped mid-way.
     assert approved_and_removed(world)
-    assert world.socket.live_connections == 0
+    eventually(lambda: world.socket.live_connections == 0, what="the stand-in to see the connection closed")
+    assert not [e for e in world.socket.envelopes() if not e.acked.is_set()]
 
 
 def test_health_and_readiness_in_socket_mode(socket_world: SocketWorld) -> None:
