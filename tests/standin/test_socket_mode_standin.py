@@ -4,8 +4,10 @@ sees from Slack."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -101,3 +103,13 @@ def _ack_all(ws: ClientConnection, payload: dict[str, object]) -> threading.Thre
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+def test_production_code_never_imports_the_socket_mode_stand_in() -> None:
+    # It needs a test-only package (websockets) and would accept any app token: it must stay out of the bot.
+    root = Path(__file__).resolve().parents[2]
+    importers = [str(path.relative_to(root)) for package in ("bot", "vendors", "storage")
+                 for path in (root / package).rglob("*.py")
+                 if path.name != "socket_mode.py" and re.search(r"standin\.socket_mode|^\s*(from|import) websockets\b",
+                                                                 path.read_text(), re.M)]
+    assert importers == []
