@@ -122,7 +122,7 @@ def _serve_socket_mode(bot: Bot, settings: Settings, health: HealthServer | None
     except SlackApiError as exc:
         bot.stop()
         console.print(f"[bold red]offboard cannot start:[/] Slack refused SLACK_APP_TOKEN "
-                      f"(apps.connections.open: {exc.response.get('error', 'error')})")
+                      f"(apps.connections.open: {exc.response.get('error', 'error')})", soft_wrap=True)
         raise typer.Exit(1) from exc
     finally:
         if health:

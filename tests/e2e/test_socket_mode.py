@@ -5,6 +5,9 @@ each envelope on the socket; the PostHog sandbox behind it."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,3 +213,13 @@ def test_health_and_readiness_in_socket_mode(socket_world: SocketWorld) -> None:
     eventually(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 503, timeout=15, what="not ready")
     assert "Slack refused the bot token (auth.test: invalid_auth)" in httpx.get(f"{base}/readyz", timeout=5).text
     assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # alive still: nothing to restart
+
+
+def test_a_refused_app_token_is_one_line_and_exit_1(tmp_path: Path, database_url: str) -> None:
+    with SlackStandIn() as slack, PostHogSandbox() as posthog, SocketModeStandIn(slack):
+        env = {**os.environ, **_env(slack, posthog, database_url), "SLACK_APP_TOKEN": "xapp-not-this-app"}
+        result = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Slack refused SLACK_APP_TOKEN (apps.connections.open: invalid_auth)" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
