@@ -196,6 +196,8 @@ class SlackStandIn(LoopbackServer):
             "files.completeUploadExternal": self._complete_upload,
             "files.info": self._files_info,
         }
+        # Methods called with another token than the bot's (apps.connections.open takes the app-level token).
+        self._method_tokens: dict[str, str] = {}
         for verb in ("GET", "POST"):
             self.route(verb, _API_PATH.pattern, self._api)
         self.route("POST", r"/response/(?P<key>[\w.-]+)", self._response_url)
@@ -377,11 +379,23 @@ class SlackStandIn(LoopbackServer):
                 self._calls.append(Call(match["method"], params, token, user, body, status))
         return response
 
+    def add_method(self, method: str, handler: Callable[[Params], Answer], *, token: str | None = None) -> None:
+        """Answer `method` too (another stand-in's, e.g. Socket Mode's); `token`: the one it takes instead of
+        the bot token."""
+        with self._state:
+            self._methods[method] = handler
+            if token is not None:
+                self._method_tokens[method] = token
+
     def _api(self, request: Request) -> Response:
         params, token = _params(request)
-        if token != self.token:
+        method = request.params["method"]
+        expected = self._method_tokens.get(method, self.token)
+        if token != expected:
+            if token == self.token:  # a bot token where an app-level token belongs, or the other way round
+                return Response(200, _error("not_allowed_token_type"))
             return Response(200, _error("invalid_auth" if token else "not_authed"))
-        handler = self._methods.get(request.params["method"])
+        handler = self._methods.get(method)
         if handler is None:
             return Response(200, _error("unknown_method"))
         with self._state:
