@@ -60,7 +60,7 @@ def serve(
         console.print("[bold red]offboard cannot start:[/]")
         for problem in problems:
             console.print(f"  • {problem}")
-        console.print("See the README's Configuration section.")
+        console.print("See docs/configuration.md.")
         raise typer.Exit(2)
     # HTTP mode answers Slack from a separate process (bot.front), so its signature check happens there.
     with _storage_problems_in_one_line(settings.database_url):

@@ -1,5 +1,5 @@
 """Settings from environment variables, or from a `.env`-style file named by `OFFBOARD_ENV_FILE`
-(default `.env` in the working directory). Every name is listed in the README.
+(default `.env` in the working directory). Every name is listed in docs/configuration.md.
 
 Secrets can come from files instead, as container platforms hand them over: `NAME_FILE` names a file holding
 the secret setting NAME (e.g. `SLACK_BOT_TOKEN_FILE=/run/secrets/slack_bot_token`), and `OFFBOARD_SECRETS_DIR`
@@ -398,7 +398,7 @@ class Settings(BaseSettings):
         if not self.kissmetrics_enabled and not self.manual_vendors and not any(k.get_secret_value() for k in keys):
             found.append(
                 "No vendor is configured: set POSTHOG_API_KEY, AMPLITUDE_SCIM_KEY, MIXPANEL_SCIM_TOKEN, "
-                "KISSMETRICS_ENABLED=true and/or OFFBOARD_MANUAL_VENDORS (see the README)."
+                "KISSMETRICS_ENABLED=true and/or OFFBOARD_MANUAL_VENDORS (see docs/vendors.md)."
             )
         unknown = [v for v in self.manual_vendors if v.lower() not in KNOWN_VENDORS]
         if unknown:

@@ -136,7 +136,7 @@ def own_account_refusal(vendor: Vendor, assessment: Assessment, email: str,
         instructions=(
             f"offboard acts in {label} with credentials that belong to {email}, so it will not change or remove "
             f"that account: it would cut off its own access half-way, and every later offboarding would fail. "
-            f"First give offboard credentials of another admin (see the README's {label} setup) and restart it. "
+            f"First give offboard credentials of another admin (see {label} in docs/vendors.md) and restart it. "
             f"Then either offboard {email} again, or make the change by hand in {label} and mark this done."
         ),
     )
