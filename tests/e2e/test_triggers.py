@@ -23,7 +23,7 @@ from bot.standin.senders import HrSender, OktaSender, hr_event, okta_delivery, o
 from bot.triggers.intake import EVENT_IS_APPROVAL
 from bot.workflow import Reason, RequestDraft
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, TriggerEvent
-from tests.e2e.conftest import card_text, click, eventually, the_card, wait_for_status
+from tests.e2e.conftest import card_text, click, complete_checklist, eventually, the_card, wait_for_status
 from vendors.sandbox.server import Fault
 
 OKTA_SECRET = "okta-shared-secret"
@@ -181,11 +181,13 @@ def test_when_the_event_is_the_approval_the_removal_runs_without_a_click(auto_ap
         taken = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]
     finally:
         okta.close()
-    wait_for_status(auto_approved, taken["request_id"], RequestStatus.COMPLETED, timeout=20)
+    # Everything the API can do runs without a click; what only a person can do waits for them.
+    wait_for_status(auto_approved, taken["request_id"], RequestStatus.AWAITING_MANUAL, timeout=20)
     assert auto_approved.posthog.member_by_email("dave@corp.com") is None
     approved = audit_of(auto_approved, taken["request_id"], "approved")
     assert len(approved) == 1 and approved[0]["why"] == EVENT_IS_APPROVAL
     assert audit_of(auto_approved, taken["request_id"], "trigger_received")[0]["approval"] == EVENT_IS_APPROVAL
+    complete_checklist(auto_approved, taken["request_id"], timeout=20)
     eventually(lambda: ":white_check_mark: met" in card_text(the_card(auto_approved)), what="the deadline met")
 
 
@@ -209,15 +211,18 @@ def test_a_recheck_finds_the_person_gone_then_back_and_opens_a_request(auto_appr
     finally:
         okta.close()
     request_id = taken["request_id"]
-    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    wait_for_status(auto_approved, request_id, RequestStatus.AWAITING_MANUAL, timeout=20)
+    triggers = auto_approved.bot.triggers
+    assert triggers is not None
+    triggers.tick(datetime.now(UTC) + timedelta(hours=1, minutes=1))  # not complete yet: nothing to re-check
+    assert audit_of(auto_approved, request_id, "removal_rechecked") == []
+    complete_checklist(auto_approved, request_id, timeout=20)
     with auto_approved.bot.db.session() as session:
         request = session.get(OffboardRequest, request_id)
         assert request is not None and request.completed_at is not None
         completed = request.completed_at
-    triggers = auto_approved.bot.triggers
-    assert triggers is not None
 
-    triggers.tick(completed + timedelta(hours=1, minutes=1))
+    triggers.tick(completed + timedelta(hours=1, minutes=1))  # an hour after the checklist was completed
     assert [d["result"] for d in audit_of(auto_approved, request_id, "removal_rechecked")] == ["still gone"]
 
     auto_approved.posthog.add_member("dave@corp.com")  # SCIM provisions them again
@@ -338,7 +343,7 @@ def test_deadlines_met_and_missed_show_in_the_export_and_the_overdue_list(auto_a
     finally:
         hr.close()
     for request_id in (met, late):
-        wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+        complete_checklist(auto_approved, request_id, timeout=20)
 
     exported = CliRunner().invoke(app, ["audit", "export", "--since", "2020-01-01", "--format", "json"],
                                   env=cli_env(auto_approved))
@@ -411,7 +416,7 @@ def test_a_person_invited_again_through_onboard_is_back_for_a_known_reason(auto_
         request_id = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]["request_id"]
     finally:
         okta.close()
-    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    complete_checklist(auto_approved, request_id, timeout=20)
     with auto_approved.bot.db.session() as session:
         request = session.get(OffboardRequest, request_id)
         assert request is not None and request.completed_at is not None
@@ -445,7 +450,7 @@ def test_an_event_that_is_the_approval_waits_for_a_future_termination_time(auto_
     assert auto_approved.posthog.member_by_email("dave@corp.com") is not None
     assert audit_of(auto_approved, request_id, "scheduled")[0]["due"].startswith(last_day.date().isoformat())
     assert auto_approved.bot.workflow.run_due(last_day + timedelta(seconds=1)) == [request_id]
-    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    wait_for_status(auto_approved, request_id, RequestStatus.AWAITING_MANUAL, timeout=20)
     assert auto_approved.posthog.member_by_email("dave@corp.com") is None
 
 
@@ -455,7 +460,7 @@ def test_a_recheck_a_tool_cannot_answer_says_unknown_never_gone(auto_approved: L
         request_id = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]["request_id"]
     finally:
         okta.close()
-    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    complete_checklist(auto_approved, request_id, timeout=20)
     with auto_approved.bot.db.session() as session:
         request = session.get(OffboardRequest, request_id)
         assert request is not None and request.completed_at is not None
