@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -473,3 +474,40 @@ def test_a_recheck_a_tool_cannot_answer_says_unknown_never_gone(auto_approved: L
     [checked] = audit_of(auto_approved, request_id, "removal_rechecked")
     assert checked["result"] == "unknown" and checked["error"]
     assert auto_approved.slack.messages(SECURITY_CHANNEL) == []
+
+
+def test_a_removal_waiting_only_for_its_checklist_is_judged_from_when_the_access_went(
+        auto_approved: LocalWorld) -> None:
+    from bot.triggers.overdue import OVERDUE_JOB
+
+    hr = HrSender(base_of(auto_approved), HR_SECRET)
+    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
+    try:
+        request_id = hr.send(hr_event("frank@corp.com", "hr-gone", termination_at=ten_days_ago.isoformat())
+                             ).json()["requests"][0]["request_id"]
+    finally:
+        hr.close()
+    # Removed and verified through the API; replacing their personal API keys is still a person's to do.
+    wait_for_status(auto_approved, request_id, RequestStatus.AWAITING_MANUAL, timeout=20)
+    assert auto_approved.posthog.member_by_email("frank@corp.com") is None
+    waiting = card_text(the_card(auto_approved))
+    assert ":hourglass: late by " in waiting and "overdue by" not in waiting  # the clock stopped at the removal
+
+    with auto_approved.bot.db.session() as session:
+        card_ts = session.get(OffboardRequest, request_id).card_ts  # type: ignore[union-attr]
+
+    def replies() -> int:
+        return len([c for c in auto_approved.slack.calls("chat.postMessage") if c.params.get("thread_ts") == card_ts])
+
+    before = replies()
+    triggers, scheduled = auto_approved.bot.triggers, auto_approved.bot.deps.scheduled
+    assert triggers is not None and scheduled is not None
+    triggers.tick(datetime.now(UTC) + timedelta(hours=1))
+    assert replies() == before  # no "past its deadline" reminder: the access is gone
+    assert scheduled.run_periodic(OVERDUE_JOB, datetime.now(UTC).replace(hour=9, minute=5) + timedelta(days=1))
+    assert not [m for m in auto_approved.slack.messages(APPROVALS_CHANNEL)
+                if "past their removal deadline" in card_text(m)]  # frank has no access left anywhere
+
+    late_by = re.search(r":hourglass: late by [^\"\\]+", waiting).group(0)  # type: ignore[union-attr]
+    complete_checklist(auto_approved, request_id, timeout=20)
+    assert late_by in card_text(the_card(auto_approved))  # ticking the checklist later does not move it
