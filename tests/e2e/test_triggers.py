@@ -511,3 +511,35 @@ def test_a_removal_waiting_only_for_its_checklist_is_judged_from_when_the_access
     late_by = re.search(r":hourglass: late by [^\"\\]+", waiting).group(0)  # type: ignore[union-attr]
     complete_checklist(auto_approved, request_id, timeout=20)
     assert late_by in card_text(the_card(auto_approved))  # ticking the checklist later does not move it
+
+
+def test_a_person_invited_again_while_their_checklist_waits_is_back_for_a_known_reason(
+        auto_approved: LocalWorld) -> None:
+    from storage.models import Invitation, InviteBatch
+
+    okta = OktaSender(base_of(auto_approved), OKTA_SECRET)
+    try:
+        request_id = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]["request_id"]
+    finally:
+        okta.close()
+    wait_for_status(auto_approved, request_id, RequestStatus.AWAITING_MANUAL, timeout=20)  # removed already
+    invited = datetime.now(UTC)
+    with auto_approved.bot.db.session() as session:  # rehired, and invited through /onboard before the tick
+        batch = InviteBatch(inviter_id="UREQ", created_at=invited, updated_at=invited)
+        session.add(batch)
+        session.flush()
+        assert batch.id is not None
+        session.add(Invitation(batch_id=batch.id, email="dave@corp.com", role="member", vendors=["posthog"],
+                               created_at=invited))
+    auto_approved.posthog.add_member("dave@corp.com")
+    complete_checklist(auto_approved, request_id, timeout=20)
+    with auto_approved.bot.db.session() as session:
+        completed = session.get(OffboardRequest, request_id).completed_at  # type: ignore[union-attr]
+    assert completed is not None
+    triggers = auto_approved.bot.triggers
+    assert triggers is not None
+    triggers.tick(completed + timedelta(hours=2))
+    [checked] = audit_of(auto_approved, request_id, "removal_rechecked")
+    assert checked["result"].startswith("back, invited again through /onboard") and checked["new_request"] is None
+    assert auto_approved.slack.messages(SECURITY_CHANNEL) == []
+    assert len(requests_for(auto_approved, "dave@corp.com")) == 1
