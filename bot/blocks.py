@@ -302,7 +302,8 @@ def _card_fields(snapshot: RequestSnapshot, now: datetime) -> list[MarkdownTextO
     if request.mode in (RequestMode.EMERGENCY, RequestMode.RESTORE):  # issue 6: no approval to wait for
         effective = "at once"
     new_owner = mrkdwn.user(request.new_owner_slack_id) if request.new_owner_slack_id else "_none chosen_"
-    due = deadline.card_line(request, now, slack_date)  # the removal deadline and its clock (bot.triggers)
+    # the removal deadline and its clock (bot.triggers), stopped when the access is gone
+    due = deadline.card_line(request, now, slack_date, deadline.removed_at(snapshot.steps))
     return [
         _md(f"*Person*\n{person(snapshot)}"),
         _md(f"*Reason*\n{escape(_reason_label(request.reason))}"),
