@@ -655,6 +655,7 @@ def main() -> None:
     """The `offboard` command. Settings that cannot be read end any command the same way: one line per
     problem on stderr and exit status 2, never a traceback (which could show a secret's value)."""
     from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
 
     from bot.config import Settings, SettingsProblems, describe
 
@@ -666,6 +667,12 @@ def main() -> None:
         if exc.title != Settings.__name__:
             raise
         _settings_failed(describe(exc))
+    except OperationalError as exc:  # a database down or refusing: one line in every command, not a traceback
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        error_console.print(f"[bold red]offboard cannot use its database:[/] {escape(reason)}. Check DATABASE_URL "
+                            "and that the database server is up and lets this machine in.", highlight=False,
+                            soft_wrap=True)
+        sys.exit(2)
 
 
 def _settings_failed(lines: list[str]) -> None:
