@@ -549,7 +549,7 @@ def audit_purge(
         console.print(f"The purge is audit entry {report.purge_seq}.")
 
 
-# -- issue 4: the inactive-user sweep -------------------------------------------------------------
+# -- the inactive-user sweep --------------------------------------------------------------------
 @app.command()
 def sweep(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the findings; post and change nothing.")] = False,
@@ -585,7 +585,7 @@ def sweep(
     console.print(f"Sweep #{sweep_id} is posted in the admin channel.")
 
 
-# -- issue 8: invitations from a CSV file ---------------------------------------------------------------
+# -- invitations from a CSV file ----------------------------------------------------------------------
 @app.command()
 def invite(
     csv_file: Annotated[Path, typer.Option("--csv", help="email,role,vendors,projects,end_date (a header first).")],

@@ -14,8 +14,8 @@ import pytest
 from bot import batch_blocks, blocks
 from bot.localrun import APPROVER, LocalWorld
 from storage.models import BatchStatus, RequestStatus, StepStatus
+from tests.e2e.change_support import events, steps_of
 from tests.e2e.conftest import action_ids, card_text, click, eventually, open_request, the_card, wait_for_status
-from tests.e2e.issue6_support import events, steps_of
 from tests.e2e.test_bulk import PEOPLE, batch_row, click_batch, finish_batch, members, open_bulk, wait_batch
 from tests.e2e.test_commands import command
 
