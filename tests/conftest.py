@@ -4,6 +4,7 @@ thread and process it started (tests/leaks.py)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,17 @@ def _left_to_module_fixtures() -> Iterator[list[tuple[str, Left]]]:
     left = [(test, still) for test, what in deferred if (still := what.still_running())]
     if left:
         pytest.fail("; ".join(f"{test} left running: {what.describe()}" for test, what in left), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def leaves_logging_as_it_found_it() -> Iterator[None]:
+    """A command run in-process (`offboard serve` through typer's runner) sets up the root logger with
+    the stream it was given; left so, later tests would log into that closed stream. Put it back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
