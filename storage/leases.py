@@ -75,7 +75,13 @@ class Leases:
                 if self.release(item_id):
                     return True
         except BaseException:
-            self.drop(item_id)
+            try:
+                self.drop(item_id)
+            finally:
+                # Even when the database cannot be told (a full disk), stop renewing: the lease then runs
+                # out and the item is taken over, rather than held by an instance that no longer works on it.
+                with self._guard:
+                    self._held.discard(item_id)
             raise
 
     def acquire(self, item_id: int) -> bool:
