@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import actions, changes, commands, onboard_actions, scheduled_actions
+from bot import actions, changes, commands, onboard_actions, scheduled_actions, unrecorded
 from bot.config import Settings
 from bot.dedupe import DeliveryLog, once_per_delivery
 from bot.deps import Deps
@@ -197,6 +197,7 @@ def create_bot(
         # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
+    unrecorded.register(app)  # a write the database refused: the person is told nothing was recorded
     deliveries = DeliveryLog(db, clock)
     app.use(once_per_delivery(deliveries))
     commands.register(app, deps)
