@@ -38,9 +38,10 @@ def register(app: App) -> None:
         return tell_unrecorded(body or {}, request.context.client, answered=acked)
 
 
-def tell_unrecorded(body: dict[str, Any], client: WebClient | None, *, answered: bool = False) -> BoltResponse | None:
+def tell_unrecorded(body: dict[str, Any], client: WebClient | None, *, answered: bool = False) -> BoltResponse:
     """Tell the person that nothing was recorded: in the modal when a submission is not answered yet (its
-    answer is returned), ephemerally (or by DM) otherwise."""
+    answer is returned), ephemerally (or by DM) otherwise, answering 200: they were told, and a retry by Slack
+    would only tell them again."""
     if body.get("type") == "view_submission" and not answered:
         block = _first_input(body.get("view") or {})
         if block:
@@ -48,8 +49,9 @@ def tell_unrecorded(body: dict[str, Any], client: WebClient | None, *, answered:
     user = (body.get("user") or {}).get("id") or body.get("user_id")
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") \
         or body.get("channel_id")
+    told = BoltResponse(status=200, body="")
     if client is None or not user:
-        return None
+        return told
     message = error_message(NOTHING_RECORDED)
     try:
         if channel:
@@ -59,7 +61,7 @@ def tell_unrecorded(body: dict[str, Any], client: WebClient | None, *, answered:
             client.chat_postMessage(channel=dm, text=message.text, blocks=message.blocks)
     except SlackApiError as exc:
         log.warning("could not tell %s that nothing was recorded: %s", user, exc.response.get("error"))
-    return None
+    return told
 
 
 def _first_input(view: dict[str, Any]) -> str | None:
