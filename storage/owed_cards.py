@@ -77,9 +77,12 @@ class OwedCards:
 
     def deliver(self, item_id: int, show: Callable[[], tuple[str, str] | None]) -> bool:
         """Show the latest state with `show` (it posts or updates the card, records where a post landed and
-        returns that (channel, ts)) if the card is owed, due, and nobody else is delivering it. False when an
-        attempt failed (the row keeps it owed, and `due()` offers it again after a back-off)."""
+        returns that (channel, ts)) if the card is owed, due, and nobody else is delivering it. True when this
+        call brought Slack up to date; False when it was not this caller's to show (nothing owed, backing off,
+        another deliverer on it) or an attempt failed (the row keeps it owed; `due()` offers it again later)."""
         version = self._claim(item_id)
+        if version is None:
+            return False
         while version is not None:
             try:
                 posted = show()
