@@ -15,12 +15,12 @@ from sqlmodel import select
 
 from bot import blocks
 from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
+from bot.standin.disk import SmallDisk, small_disk
 from bot.unrecorded import NOTHING_RECORDED
 from bot.workflow import STATUS_WORDS
 from storage import audit
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from tests.e2e.conftest import card_text, click, ephemerals_to, eventually, open_request
-from tests.small_disk import SmallDisk, small_disk
 from vendors.base import Role
 from vendors.sandbox.server import Fault
 
