@@ -322,6 +322,8 @@ class Chaos:
             if request and not any(s.vendor == NOTIFY_VENDOR for s in mine):
                 report.open_steps[email].append("no notices planned")
         report.slack_calls_refused = sum(1 for c in self.slack.calls() if c.status != 200)
+        report.told_nothing_recorded += sum("Nothing was recorded" in json.dumps(c.params)
+                                            for c in self.slack.calls("chat.postEphemeral"))
         verified = subprocess.run([sys.executable, "-m", "bot.cli", "audit", "verify"], capture_output=True,
                                   text=True, env={**os.environ, "DATABASE_URL": self.disk.url}, cwd=self.workdir)
         report.audit_ok = verified.returncode == 0

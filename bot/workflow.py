@@ -16,8 +16,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -781,11 +782,16 @@ class Workflow:
         cannot be stored (the database failing, the disk full), the error goes up, the step stays 'running'
         and the pass lets its lease go, so the next taker (the periodic check, within a lease and a tick)
         puts it back and runs it again."""
+        with self._carrying_out(step):
+            return self._run_step(step, vendor)
+
+    @contextmanager
+    def _carrying_out(self, step: Step) -> Iterator[None]:
         assert step.id is not None
         with self._steps_guard:
             self._steps_running.add(step.id)
         try:
-            return self._run_step(step, vendor)
+            yield
         finally:
             with self._steps_guard:
                 self._steps_running.discard(step.id)
@@ -937,7 +943,8 @@ class Workflow:
                 )
             )
         for step in pending:
-            self._deliver(step)
+            with self._carrying_out(step):
+                self._deliver(step)
         if pending:
             self._show(request_id)
 
