@@ -321,6 +321,7 @@ class Workflow:
         claim = self.leases.duration.total_seconds()
         self.cards = OwedCards(db, "request", instance=self.leases.instance, claim_seconds=claim, clock=clock)
         self.batch_cards = OwedCards(db, "batch", instance=self.leases.instance, claim_seconds=claim, clock=clock)
+        self.notices = OwedCards(db, "notice", instance=self.leases.instance, claim_seconds=claim, clock=clock)
         self._steps_running: set[int] = set()  # steps this instance is carrying out right now
         self._steps_guard = threading.Lock()
         self.progress_interval = progress_interval
@@ -949,10 +950,22 @@ class Workflow:
             self._show(request_id)
 
     def _deliver(self, step: Step) -> None:
+        """Send a notice, owed (like a card) until Slack takes it: when Slack is down or throttling, the step
+        shows failed with Retry, and deliver_owed_notices sends it again after a back-off by itself. A
+        refusal that sending again cannot change (no such channel, a deactivated person) waits for Retry."""
+        assert step.id is not None
+        try:
+            self.notices.want(step.id)
+        except Exception:  # the database failing: the step is pending still, and resume or a check sends it
+            log.exception("could not record notification %s of request %s as owed", step.kind, step.request_id)
+            return
+        self.notices.deliver(step.id, lambda: self._send_notice(step))
+
+    def _send_notice(self, step: Step) -> None:
         now = self.clock()
         with self.db.session() as session:
             if not self._move_step(session, step.id, StepStatus.PENDING, StepStatus.RUNNING, now):
-                return
+                return  # sent already, or someone else is sending it
         snapshot = self.snapshot(step.request_id)
         assert snapshot is not None
         try:
@@ -960,8 +973,26 @@ class Workflow:
         except Exception as exc:
             log.warning("notification %s for request %s failed: %s", step.kind, step.request_id, exc)
             self._finish_notification(step, StepStatus.FAILED, error=f"Slack refused the message: {exc}")
+            if _passing(exc):
+                raise  # owed still: tried again after a back-off
             return
         self._finish_notification(step, StepStatus.DONE, outcome=summary)
+
+    def deliver_owed_notices(self) -> list[int]:
+        """Periodically: the notices Slack did not take for a passing reason (down, throttling), once their
+        back-off is over, sent again; a notice sent meanwhile (a Retry click) is only marked delivered."""
+        due = self.notices.due()
+        for step_id in due:
+            with self.db.session() as session:
+                step = session.get(Step, step_id)
+                again = step is not None and self._move_step(session, step_id, StepStatus.FAILED, StepStatus.PENDING)
+                if again and step is not None:
+                    audit.record(session, "notification_retried", request_id=step.request_id, kind=step.kind)
+            if step is not None and step.status != StepStatus.DONE:
+                self._submit(self._work, step.request_id)
+            else:
+                self.notices.deliver(step_id, lambda: None)  # nothing left to send
+        return due
 
     def _finish_notification(self, step: Step, status: StepStatus, *, error: str = "", outcome: str = "") -> None:
         now = self.clock()
@@ -1128,14 +1159,15 @@ class Workflow:
 
     def deliver_owed_cards(self) -> list[int]:
         """Periodically: every card Slack has not accepted yet (a post or an update that failed, an instance
-        that died while showing it), tried again once its back-off is over. The request cards, then the
-        batch cards."""
+        that died while showing it), tried again once its back-off is over: the request cards, the batch
+        cards, and the notices Slack did not take."""
         requests = self.cards.due()
         for request_id in requests:
             self._submit(self._deliver_card, request_id)
         if self.change_notifier is not None:
             for batch_id in self.batch_cards.due():
                 self._submit(self._deliver_batch_card, batch_id)
+        self.deliver_owed_notices()
         return requests
 
     # -- helpers --------------------------------------------------------------------------------
@@ -1939,6 +1971,13 @@ def _reason(value: str) -> Reason:
         return Reason(value)
     except ValueError:
         return Reason.SECURITY_INCIDENT if value == "emergency" else Reason.TERMINATION
+
+
+def _passing(exc: Exception) -> bool:
+    """Whether sending again may go through: Slack down or throttling (an HTTP error or none at all), not a
+    refusal it answered in full (HTTP 200, `ok: false`: no such channel, a deactivated person)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status != 200
 
 
 def _status_from_steps(steps: list[Step]) -> RequestStatus | None:

@@ -114,3 +114,22 @@ def test_a_card_owed_when_the_bot_stopped_is_posted_by_the_next_start(world: Loc
     waiting = STATUS_WORDS[RequestStatus.PENDING_APPROVAL].capitalize()
     eventually(lambda: shows(world, waiting), timeout=15, what="the owed card to be posted after the restart")
     assert json.dumps(world.slack.messages(APPROVALS_CHANNEL)[0]).count(blocks.APPROVE) >= 1
+
+
+def test_a_notice_slack_could_not_take_is_sent_by_itself_once_slack_is_back(world: LocalWorld) -> None:
+    request_id = open_request(world, LEAVER)
+    outage = world.slack.fail("conversations.open")  # DMs cannot be opened; the card is unaffected
+    click(world, blocks.APPROVE, APPROVER)
+    values = eventually(lambda: confirm_values(world.slack.messages(APPROVALS_CHANNEL)[0]), what="the checklist")
+    for value in values:
+        click(world, blocks.CONFIRM, APPROVER, value=value)
+    eventually(lambda: status(world, request_id) == RequestStatus.COMPLETED, what="the removal")
+    eventually(lambda: "Slack refused the message" in card_text(world.slack.messages(APPROVALS_CHANNEL)[0]),
+               what="the card to say the notice failed")
+    world.slack.heal(outage)
+
+    requester_dm = world.slack.dm_channel(REQUESTER)
+    eventually(lambda: world.slack.messages(requester_dm), timeout=15, what="the requester's DM, with no Retry click")
+    eventually(lambda: "Slack refused the message" not in card_text(world.slack.messages(APPROVALS_CHANNEL)[0]),
+               what="the card to show the notice sent")
+    assert len(world.slack.messages(requester_dm)) == 1, "told once"
