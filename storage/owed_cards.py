@@ -25,15 +25,16 @@ from storage.models import CardOwed, utcnow
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_SECONDS = 1.0
-MAX_RETRY_SECONDS = 300.0
+MAX_RETRY_SECONDS = 60.0
+MAX_RETRY_AFTER_SECONDS = 3600.0  # Slack's word is honoured in full, short of a nonsensical one
 DEFAULT_CLAIM_SECONDS = 30.0
 
 
 def backoff(attempts: int, retry_after: float | None = None) -> float:
     """Seconds before the next attempt after `attempts` failed ones: Slack's own word when it gave one,
-    else doubling from a second, capped at five minutes."""
+    else doubling from a second, capped at a minute."""
     if retry_after is not None and retry_after > 0:
-        return min(retry_after, MAX_RETRY_SECONDS)
+        return min(retry_after, MAX_RETRY_AFTER_SECONDS)
     return min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), MAX_RETRY_SECONDS)
 
 
