@@ -845,6 +845,7 @@ class Onboarding:
         self._background.shutdown(wait=wait)
         self._vendor_pool.shutdown(wait=wait)
         self.leases.close()
+        self.cards.close()
 
     # -- small database helpers -------------------------------------------------------------------------------
     @staticmethod

@@ -1323,6 +1323,8 @@ class Workflow:
         self._background.shutdown(wait=wait)
         self._vendor_pool.shutdown(wait=wait)
         self.leases.close()
+        for owed in (self.cards, self.batch_cards, self.notices):
+            owed.close()
 
     # -- issue 4: scheduled work ----------------------------------------------------------------
     def expire(self, request_id: int, why: str) -> bool:

@@ -12,6 +12,7 @@ by two live instances and never left owed by a dead one."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -64,6 +65,12 @@ class OwedCards:
         self.claim = timedelta(seconds=claim_seconds)
         self.clock = clock
         self.retry_after = retry_after
+        # Claims held while Slack is asked are renewed by a heartbeat (a third of the claim), as leases are: a
+        # slow or throttled Slack call never lets a second deliverer in, and a dead instance's claim runs out.
+        self._held: set[int] = set()
+        self._guard = threading.Lock()
+        self._stopping = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def want(self, item_id: int) -> None:
         """The item changed: its card owes Slack one more version."""
@@ -84,14 +91,21 @@ class OwedCards:
         version = self._claim(item_id)
         if version is None:
             return False
-        while version is not None:
-            try:
-                posted = show()
-            except Exception as exc:
-                self._failed(item_id, exc)
-                return False
-            version = self._shown(item_id, version, posted)
-        return True
+        with self._guard:
+            self._held.add(item_id)
+        self._start_heartbeat()
+        try:
+            while version is not None:
+                try:
+                    posted = show()
+                except Exception as exc:
+                    self._failed(item_id, exc)
+                    return False
+                version = self._shown(item_id, version, posted)
+            return True
+        finally:
+            with self._guard:
+                self._held.discard(item_id)
 
     def due(self) -> list[int]:
         """Items whose card is owed and may be tried now (nobody holds it, its back-off is over)."""
@@ -172,6 +186,32 @@ class OwedCards:
             )
         log.warning("could not show the %s card of %s (attempt %d, next in %.0f s): %s",
                     self.kind, item_id, attempts, delay, exc)
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)
+
+    def _start_heartbeat(self) -> None:
+        with self._guard:
+            if self._heartbeat is not None:
+                return
+            self._heartbeat = threading.Thread(target=self._beat, name=f"{self.kind}-cards-heartbeat", daemon=True)
+            self._heartbeat.start()
+
+    def _beat(self) -> None:
+        while not self._stopping.wait(self.claim.total_seconds() / 3):
+            with self._guard:
+                held = sorted(self._held)
+            if not held:
+                continue
+            try:
+                with self.db.session() as session:
+                    session.execute(update(CardOwed).where(
+                        col(CardOwed.kind) == self.kind, col(CardOwed.claimed_by) == self.instance,
+                        col(CardOwed.item_id).in_(held)).values(claimed_until=self.clock() + self.claim))
+            except Exception:  # the next beat tries again
+                log.exception("could not renew this instance's claims on %s cards", self.kind)
 
     @staticmethod
     def _may_try(now: datetime):  # type: ignore[no-untyped-def]

@@ -5,8 +5,12 @@ dead deliverer's claim runs out. On SQLite files and, in the PostgreSQL run, on 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+
+import pytest
 
 from storage.db import Database
 from storage.owed_cards import OwedCards, backoff
@@ -26,8 +30,20 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+MADE: list[OwedCards] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_heartbeats() -> Iterator[None]:
+    yield
+    while MADE:
+        MADE.pop().close()
+
+
 def cards(db: Database, instance: str, clock: Clock) -> OwedCards:
-    return OwedCards(db, "request", instance=instance, claim_seconds=30, clock=clock)
+    made = OwedCards(db, "request", instance=instance, claim_seconds=30, clock=clock)
+    MADE.append(made)
+    return made
 
 
 class SlackDown(Exception):
@@ -120,3 +136,30 @@ def test_back_off_doubles_to_a_cap() -> None:
     assert backoff(30) == 60
     assert backoff(3, retry_after=20) == 20
     assert backoff(3, retry_after=120) == 120  # Slack's word, even past the cap
+
+
+def test_a_slow_slack_call_keeps_its_claim_past_the_claim_time(db: Database) -> None:
+    slow = OwedCards(db, "request", instance="slow", claim_seconds=0.6)  # the real clock: the heartbeat renews
+    other = OwedCards(db, "request", instance="other", claim_seconds=0.6)
+    slow.want(1)
+    inside, release = threading.Event(), threading.Event()
+
+    def throttled_post() -> tuple[str, str]:  # Slack's client sleeping out a Retry-After, say
+        inside.set()
+        assert release.wait(WAIT)
+        return ("CAPPROVALS", "1.0001")
+
+    posting = threading.Thread(target=slow.deliver, args=(1, throttled_post))
+    posting.start()
+    try:
+        assert inside.wait(WAIT)
+        time.sleep(1.2)  # twice the claim time goes by while the post is under way
+        assert other.due() == []
+        assert not other.deliver(1, fail(AssertionError("a second post of the same card")))
+    finally:
+        release.set()
+        posting.join(WAIT)
+        slow.close()
+        other.close()
+    row = other.owed(1)
+    assert row is not None and row.shown == 1 and row.ts == "1.0001"
