@@ -319,6 +319,8 @@ class Chaos:
             card = self.slack.message(APPROVALS, request.card_ts) if request and request.card_ts else None
             report.card_final[email] = _shows_completed(card)
             report.deletes[email] = self.posthog.delete_count(email)
+            if request and request.status != RequestStatus.COMPLETED:  # what the person saw, to tell why
+                report.open_steps[email].append(f"card buttons {_buttons(card) if card else None}")
             if request and not any(s.vendor == NOTIFY_VENDOR for s in mine):
                 report.open_steps[email].append("no notices planned")
         report.slack_calls_refused = sum(1 for c in self.slack.calls() if c.status != 200)

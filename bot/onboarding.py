@@ -621,6 +621,7 @@ class Onboarding:
                 return ActionResult(False, f"<@{step.done_by}> already confirmed “{step.title}”.")
             audit.record(session, "invite_manual_step_confirmed", actor=user_id, at=now, batch=send.batch_id,
                          vendor=send.vendor, step=step.title, key=step.key, purpose=step.purpose)
+            self.leases.ask(session, step.send_id)  # recorded with the tick: a crash before the pass loses nothing
         self._submit(self._run_send, send.id or 0)
         return ActionResult(True)
 
@@ -810,15 +811,21 @@ class Onboarding:
 
     def reclaim(self) -> list[int]:
         """Periodically: take over the sends whose worker stopped renewing its lease (its instance died), and
-        those with a step still 'running' after their pass let go (storing its outcome failed, e.g. a full
-        disk)."""
+        those left with work and nobody on it: a pass asked for that nobody took (a tick acked by an instance
+        that died first), a step still 'running' after its pass let go (storing its outcome failed, e.g. a
+        full disk), or sending, resending or cancelling untouched for a lease."""
         abandoned = self.leases.take_over_abandoned(lambda send_id: self._submit(self._take_over, send_id))
+        quiet_since = self.clock() - self.leases.duration
         with self.db.session() as session:
             cut_off = select(InviteStep.send_id).where(InviteStep.status == StepStatus.RUNNING)
             unattended = [int(i) for i in session.exec(select(InviteSend.id).where(
-                col(InviteSend.runner).is_(None), col(InviteSend.id).in_(cut_off))) if i not in abandoned]
+                col(InviteSend.runner).is_(None),
+                col(InviteSend.rerun).is_(True) | col(InviteSend.id).in_(cut_off)
+                | (col(InviteSend.status).in_([InviteState.SENDING, InviteState.RESENDING, InviteState.CANCELLING])
+                   & (col(InviteSend.updated_at) < quiet_since))))
+                if i not in abandoned]
         for send_id in unattended:
-            log.warning("taking over invitation send %s: a step was left running with nobody on it", send_id)
+            log.warning("taking over invitation send %s: it has work left and nobody working on it", send_id)
             self._submit(self._take_over, send_id)
         return sorted(abandoned + unattended)
 

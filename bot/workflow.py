@@ -1051,6 +1051,7 @@ class Workflow:
                 removal=is_removal(step),
             )
             request_id = step.request_id
+            self.leases.ask(session, request_id)  # recorded with the tick: a crash before the pass loses nothing
         # The tick may free automated steps that waited for it; execute runs them, then settles.
         self.start_execution(request_id)
         return ActionResult(True)
@@ -1070,6 +1071,7 @@ class Workflow:
                 return ActionResult(False, f"“{step.title}” is not failed any more; nothing to retry.")
             audit.record(session, "retry_requested", actor=user_id, request_id=step.request_id, at=now, step=step.kind)
             request_id, is_notification = step.request_id, step.vendor == NOTIFY_VENDOR
+            self.leases.ask(session, request_id)  # recorded with the retry: a crash before the pass loses nothing
             if not is_notification:
                 self._transition(session, request_id, [RequestStatus.NEEDS_ATTENTION], RequestStatus.EXECUTING, now)
         self._show(request_id)
@@ -1134,8 +1136,9 @@ class Workflow:
 
     def reclaim(self) -> list[int]:
         """Periodically: take over the requests whose worker stopped renewing its lease (its instance died),
-        and those left with work and no worker at all: a step still 'running' after its pass let go (storing
-        its outcome failed, e.g. a full disk), or assessing or executing with nobody on it for a lease."""
+        and those left with work and no worker at all: a pass asked for (a tick, a Retry) that nobody took (the
+        instance that acked the click died first), a step still 'running' after its pass let go (storing its
+        outcome failed, e.g. a full disk), or assessing or executing with nobody on it for a lease."""
         abandoned = self.leases.take_over_abandoned(lambda request_id: self._submit(self._take_over, request_id))
         unattended = [r for r in self._unattended() if r not in abandoned]
         for request_id in unattended:
@@ -1149,7 +1152,8 @@ class Workflow:
             cut_off = select(Step.request_id).where(Step.status == StepStatus.RUNNING)
             ids = session.exec(select(OffboardRequest.id).where(
                 col(OffboardRequest.runner).is_(None),
-                col(OffboardRequest.id).in_(cut_off)
+                col(OffboardRequest.rerun).is_(True)
+                | col(OffboardRequest.id).in_(cut_off)
                 | (col(OffboardRequest.status).in_([RequestStatus.ASSESSING, RequestStatus.EXECUTING])
                    & (col(OffboardRequest.updated_at) < quiet_since)))).all()
         return sorted(int(i) for i in ids if i is not None)

@@ -84,6 +84,12 @@ class Leases:
                     self._held.discard(item_id)
             raise
 
+    def ask(self, session: Any, item_id: int) -> None:
+        """Record, in the caller's transaction (beside the change that needs the pass: a tick, a Retry), that
+        the item wants one more pass: its holder makes it before letting go, and if nobody holds it and the
+        asker dies before taking it, the owner's periodic check finds it asked for (`rerun` with no `runner`)."""
+        session.execute(update(self.model).where(col(self.model.id) == item_id).values(rerun=True))
+
     def acquire(self, item_id: int) -> bool:
         """Take the item if nobody holds it (or its holder's lease ran out). When someone does, ask them
         for one more pass instead and return False: the work will be done, by them."""

@@ -163,8 +163,13 @@ class OwedCards:
                                                     claimed_until=now + self.claim, updated_at=now, **where)
             ).rowcount  # type: ignore[attr-defined]
             if not kept:
+                # Another deliverer took over meanwhile, and this render may have landed after theirs: owe the
+                # card once more, so the latest state is shown last whatever the order was.
                 log.warning("the claim on the %s card of %s ran out while this instance showed it",
                             self.kind, item_id)
+                session.execute(update(CardOwed).where(col(CardOwed.kind) == self.kind,
+                                                       col(CardOwed.item_id) == item_id)
+                                .values(wanted=CardOwed.wanted + 1, next_attempt_at=now, updated_at=now))
                 return None
             return int(session.exec(select(CardOwed.wanted).where(CardOwed.kind == self.kind,
                                                                   CardOwed.item_id == item_id)).one())

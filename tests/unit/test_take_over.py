@@ -106,3 +106,23 @@ def test_a_take_over_never_puts_back_a_step_this_instance_is_still_running(db: D
     assert vendor.executed.count("remove_member") == 1
     assert "step_interrupted" not in actions(db, request_id)
     assert status(workflow, request_id) == RequestStatus.COMPLETED
+
+
+def test_a_tick_whose_instance_died_before_acting_on_it_is_acted_on_by_the_periodic_check(db: Database) -> None:
+    vendor, clock = ScriptedVendor(manual_steps=1, manual_first=True), Clock()
+    acked, _ = make(db, vendor, clock)
+    request_id = new_request(acked)
+    assert acked.approve(request_id, "UAPP1").ok
+    assert status(acked, request_id) == RequestStatus.AWAITING_MANUAL  # the checklist first, then the removal
+    with db.session() as session:
+        manual = session.exec(select(Step.id).where(Step.request_id == request_id, col(Step.manual))).one()
+    assert manual is not None
+    acked.start_execution = lambda rid: None  # type: ignore[method-assign]  # it dies right after the tick
+    assert acked.confirm_manual_step(manual, "UAPP2").ok
+    assert vendor.executed == []
+
+    live, _ = make(db, vendor, clock)
+    assert live.reclaim() == [request_id]
+    assert vendor.executed == ["handover_assets", "remove_member", "verify_removed"]
+    assert status(live, request_id) == RequestStatus.COMPLETED
+    assert live.reclaim() == []
