@@ -1120,15 +1120,17 @@ class Workflow:
 
     def resume(self) -> list[int]:
         """At start: take over every request no live instance is working on that has work left: assessing,
-        executing, a step cut off mid-call, or notices to send. Those another instance holds are left to it;
-        if it dies, reclaim() takes them once its lease runs out."""
+        executing, a step cut off mid-call, a pass asked for and never taken, or notices to send. Those another
+        instance holds are left to it; if it dies, reclaim() takes them once its lease runs out."""
         with self.db.session() as session:
             working = set(session.exec(select(OffboardRequest.id).where(
                 col(OffboardRequest.status).in_([RequestStatus.ASSESSING, RequestStatus.EXECUTING]))))
             cut_off = set(session.exec(select(Step.request_id).where(Step.status == StepStatus.RUNNING)))
+            asked = set(session.exec(select(OffboardRequest.id).where(col(OffboardRequest.runner).is_(None),
+                                                                      col(OffboardRequest.rerun).is_(True))))
             notices = set(session.exec(select(Step.request_id).where(Step.vendor == NOTIFY_VENDOR,
                                                                       Step.status == StepStatus.PENDING)))
-        resumed = sorted(r for r in working | cut_off | notices if r is not None)
+        resumed = sorted(r for r in working | cut_off | notices | asked if r is not None)
         for request_id in resumed:
             self._submit(self._take_over, request_id)
         self._resume_changes()  # issue 6
