@@ -1211,14 +1211,13 @@ class Workflow:
         """A step started or finished. Such changes come by the dozen per person, and Slack allows a workspace
         about 50 card updates a minute, so they reach the card at most once per `progress_interval`; the pass
         that ran the steps shows whatever was held back when it ends (_show_if_stale), and decisions and
-        outcomes (_show) are shown at once. Held back or not, the card is owed at once."""
+        outcomes (_show) are shown at once. Progress held back is not recorded as owed (a write per step): if
+        this instance dies first, the pass that takes the request over shows the card as it is by then."""
         with self._cards_guard:
             recent = time.monotonic() - self._cards_shown_at.get(request_id, -math.inf) < self.progress_interval
             if recent:
                 self._cards_dirty.add(request_id)
-        if recent:
-            self._owe_card(request_id)
-            return
+                return
         self._show(request_id)
 
     def _forget_card_times(self) -> None:

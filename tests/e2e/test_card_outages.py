@@ -96,8 +96,9 @@ def test_a_card_slack_would_not_post_while_assessing_is_posted_once_it_can(world
     waiting = STATUS_WORDS[RequestStatus.PENDING_APPROVAL].capitalize()
     eventually(lambda: shows(world, waiting), timeout=15, what="the card to be posted")
     assert blocks.APPROVE in action_ids(world.slack.messages(APPROVALS_CHANNEL)[0])
-    row = owed(world, request_id)
-    assert row is not None and row.shown == row.wanted and row.ts == world.slack.messages(APPROVALS_CHANNEL)[0]["ts"]
+    row = eventually(lambda: (r := owed(world, request_id)) is not None and r.shown == r.wanted and r,
+                     what="the card to be recorded as delivered")
+    assert row.ts == world.slack.messages(APPROVALS_CHANNEL)[0]["ts"]
     posted = [c for c in world.slack.calls("chat.postMessage") if c.ok and c.params.get("channel") == APPROVALS_CHANNEL]
     assert len(posted) == 1, "one card, however many attempts"
 
