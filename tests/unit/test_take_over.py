@@ -9,6 +9,7 @@ import threading
 from datetime import timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from bot.workflow import Workflow
@@ -126,3 +127,29 @@ def test_a_tick_whose_instance_died_before_acting_on_it_is_acted_on_by_the_perio
     assert vendor.executed == ["handover_assets", "remove_member", "verify_removed"]
     assert status(live, request_id) == RequestStatus.COMPLETED
     assert live.reclaim() == []
+
+
+def test_a_pass_whose_settling_the_database_refused_is_tried_again_by_the_periodic_check(db: Database) -> None:
+    vendor, clock = ScriptedVendor(manual_steps=1, manual_first=True), Clock()
+    workflow, _ = make(db, vendor, clock)
+    request_id = new_request(workflow)
+    assert workflow.approve(request_id, "UAPP1").ok
+    with db.session() as session:
+        manual = session.exec(select(Step.id).where(Step.request_id == request_id, col(Step.manual))).one()
+    settle = workflow._settle
+    refused: list[int] = []
+
+    def full_disk_once(rid: int) -> None:
+        if not refused:
+            refused.append(rid)
+            raise OperationalError("UPDATE offboard_request", {}, Exception("database or disk is full"))
+        settle(rid)
+
+    workflow._settle = full_disk_once  # type: ignore[method-assign]
+    assert manual is not None and workflow.confirm_manual_step(manual, "UAPP2").ok
+    assert refused == [request_id]
+    assert vendor.executed == ["handover_assets", "remove_member", "verify_removed"]  # the steps ran and are stored
+    assert status(workflow, request_id) == RequestStatus.AWAITING_MANUAL  # where the refused settle left it
+
+    assert workflow.reclaim() == [request_id]  # space is back: the next check settles it
+    assert status(workflow, request_id) == RequestStatus.COMPLETED
