@@ -24,7 +24,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot import blocks
 from bot.localrun import APPROVALS_CHANNEL, APPROVER, BOT_TOKEN, COMMAND_CHANNEL, REQUESTER, SIGNING_SECRET
@@ -144,8 +144,11 @@ def pending(db: Database) -> int:
 
 
 def completed(db: Database) -> int:
+    """Removals done and verified. PostHog's plan always ends with a person's step (no API shows a member's
+    personal API keys), so a verified removal waits for that tick rather than showing completed."""
+    done = (RequestStatus.COMPLETED, RequestStatus.AWAITING_MANUAL)
     with db.session() as session:
-        rows = session.exec(select(OffboardRequest).where(OffboardRequest.status == RequestStatus.COMPLETED))
+        rows = session.exec(select(OffboardRequest).where(col(OffboardRequest.status).in_(done)))
         return len(list(rows))
 
 

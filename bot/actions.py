@@ -12,6 +12,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import blocks
+from bot.decisions import Act
 from bot.deps import Deps
 from bot.workflow import ActionResult
 
@@ -34,11 +35,12 @@ def register(app: App, deps: Deps) -> None:
     @app.action(blocks.REASSESS)
     def reassess_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ack()
-        request_id, _, vendor = str(action.get("value", "")).partition(":")
-        if not request_id.isdigit() or not vendor:
+        request_text, _, vendor = str(action.get("value", "")).partition(":")
+        request_id = parse_id(request_text)
+        if request_id is None or not vendor:
             tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
             return
-        tell(deps, body, workflow.reassess(int(request_id), vendor, body["user"]["id"]))
+        tell(deps, body, workflow.reassess(request_id, vendor, body["user"]["id"]))
 
     @app.action(blocks.REJECT)
     def reject_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
@@ -62,9 +64,30 @@ def click_listener(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
     return listener
 
 
+# Our ids are database integers (64-bit at most): a longer number is no button of ours, and would overflow
+# the query that looked it up.
+MAX_ID_DIGITS = 18
+
+
+def parse_id(text: str) -> int | None:
+    """The id a button carries, or None for anything else (str.isdigit alone also takes "²" and "٣")."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS else None
+
+
 def target_id(action: dict[str, Any]) -> int | None:
-    value = str(action.get("value", ""))
-    return int(value) if value.isdigit() else None
+    return parse_id(str(action.get("value", "")))
+
+
+def view_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """The private_metadata our modals carry (a JSON object), or {} when it is anything else."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+UNREADABLE_FORM = "offboard could not tell which request this form is for; nothing was changed. Close it and try again."
 
 
 def tell(deps: Deps, body: dict[str, Any], result: ActionResult) -> None:
@@ -83,7 +106,7 @@ def open_reject_modal(deps: Deps, body: dict[str, Any], action: dict[str, Any], 
     if request_id is None:
         tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
         return
-    refusal = deps.workflow.decision_refusal(request_id, body["user"]["id"])
+    refusal = deps.workflow.decision_refusal(request_id, body["user"]["id"], Act.REJECT)
     if refusal:
         tell(deps, body, refusal)
         return
@@ -99,11 +122,12 @@ def handle_reject_submission(deps: Deps, ack: Ack, body: dict[str, Any], view: d
     if not comment:
         ack(response_action="errors", errors={"comment": "Say why, so the requester knows what to do next."})
         return
-    ack()
-    meta = json.loads(view.get("private_metadata") or "{}")
+    meta = view_metadata(view)
     request_id = meta.get("request_id")
     if not isinstance(request_id, int):
+        ack(response_action="errors", errors={"comment": UNREADABLE_FORM})
         return
+    ack()
     result = deps.workflow.reject(request_id, body["user"]["id"], comment[:2000])
     if not result.ok:
         fake_body = {"user": body["user"], "channel": {"id": meta.get("channel")}}

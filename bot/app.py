@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import actions, changes, commands, onboard_actions, scheduled_actions, unrecorded
+from bot import actions, changes, commands, listener_errors, onboard_actions, scheduled_actions
 from bot.config import Settings
 from bot.dedupe import DeliveryLog, once_per_delivery
 from bot.deps import Deps
@@ -24,55 +24,81 @@ from bot.onboarding import Onboarding
 from bot.scheduled_work import ScheduledWork, with_fallback
 from bot.scheduler import start_scheduler
 from bot.server import HttpServer
+from bot.triggers.wiring import Triggers
 from bot.workflow import Workflow
+from storage.allowance import DatabaseAllowance
 from storage.db import Database
 from storage.leases import Leases
 from storage.models import utcnow
 from storage.retention import policy_with, purge
-from vendors.base import Vendor
+from vendors.base import Checkable, Vendor, deployment_problems
 from vendors.http import RetryPolicy
+from vendors.ratelimit import AllowanceStore
 
 log = logging.getLogger(__name__)
 
 LISTENER_THREADS = 48
 
 
-def vendors_from_settings(settings: Settings) -> dict[str, Vendor]:
+def vendors_from_settings(settings: Settings, allowance: AllowanceStore | None = None) -> dict[str, Vendor]:
+    """`allowance`: where the vendors' rate-limit allowance is shared (the bot's database); None = this process."""
     from vendors import amplitude, kissmetrics, mixpanel, posthog
 
     manual = {name.lower() for name in settings.manual_vendors}
     scale, connections = settings.rate_limit_scale, settings.vendor_connections
+
+    def paced(policy: RetryPolicy) -> RetryPolicy:
+        return replace(policy.scaled(scale), max_retry_after=settings.max_call_wait, allowance=allowance)
+
     configured: dict[str, Vendor] = {}
     if settings.posthog_api_key.get_secret_value() and "posthog" not in manual:
         configured["posthog"] = posthog.PostHogVendor(
             api_key=settings.posthog_api_key.get_secret_value(),
             host=settings.posthog_host,
             organization_id=settings.posthog_org_id,
-            policy=replace(posthog.DEFAULT_POLICY.scaled(scale), max_concurrency=connections),
+            policy=replace(paced(posthog.DEFAULT_POLICY), max_concurrency=connections),
         )
     if settings.amplitude_scim_key.get_secret_value() and "amplitude" not in manual:
         configured["amplitude"] = amplitude.AmplitudeVendor(
             settings.amplitude_scim_key.get_secret_value(), region=settings.amplitude_region,
-            policy=replace(amplitude.DEFAULT_POLICY.scaled(scale), max_concurrency=connections),
+            policy=replace(paced(amplitude.DEFAULT_POLICY), max_concurrency=connections),
         )
     if settings.mixpanel_scim_token.get_secret_value() and "mixpanel" not in manual:
         configured["mixpanel"] = mixpanel.MixpanelVendor(
             settings.mixpanel_scim_token.get_secret_value(),
             region=settings.mixpanel_region,
+            scim_url=settings.mixpanel_scim_url or None,
+            verified_domains=settings.mixpanel_verified_domains,
             service_account_username=settings.mixpanel_service_account_username or None,
             service_account_secret=settings.mixpanel_service_account_secret.get_secret_value() or None,
             organization_id=settings.mixpanel_org_id or None,
-            policy=RetryPolicy(max_concurrency=connections),
+            policy=replace(paced(RetryPolicy()), max_concurrency=connections),
         )
     if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value() or "kissmetrics" in manual:
         api_key = settings.kissmetrics_api_key.get_secret_value() if "kissmetrics" not in manual else ""
         configured["kissmetrics"] = kissmetrics.KissmetricsVendor(
             api_key=api_key or None, base_url=settings.kissmetrics_api_url,
-            policy=kissmetrics.DEFAULT_POLICY.scaled(scale),
+            policy=paced(kissmetrics.DEFAULT_POLICY),
         )
     for name in sorted(manual - set(configured)):
         configured[name] = manual_vendor(name)
     return configured
+
+
+def log_deployment_problems(vendors: Mapping[str, Vendor]) -> None:
+    """At start-up, one log line per problem a connector finds in its own deployment (a missing scope and
+    what it stops, a rejected key), so nobody learns of it from a failed offboarding. Read-only; a check
+    that cannot run is logged too, and never stops the start."""
+    for vendor in vendors.values():
+        if not isinstance(vendor, Checkable):
+            continue
+        try:
+            problems = deployment_problems(vendor)
+        except Exception:
+            log.exception("%s: offboard could not check its own credentials at start-up", vendor.label)
+            continue
+        for problem in problems:
+            log.warning("%s", problem)
 
 
 def manual_vendor(name: str) -> Vendor:
@@ -106,15 +132,20 @@ class Bot:
     deliveries: DeliveryLog | None = None
     onboarding: Onboarding | None = None  # issue 8: invitations (/onboard)
     verified_upstream: bool = False  # requests come through the ack front (bot.front), which checked them
+    triggers: Triggers | None = None  # Okta, HR webhooks, `offboard request`; re-checks and deadlines
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     _http: HttpServer | None = field(default=None, repr=False)
+    _listeners: ThreadPoolExecutor | None = field(default=None, repr=False)  # the app's listener threads
+    _owned_vendors: tuple[Vendor, ...] = field(default=(), repr=False)  # made from the settings: closed on stop
 
     @property
     def workflow(self) -> Workflow:
         return self.deps.workflow
 
     def start_background_work(self) -> list[int]:
-        """Resume what a previous run left unfinished, then start the periodic checks."""
+        """Say what the vendors' credentials lack, resume what a previous run left unfinished, then start
+        the periodic checks."""
+        log_deployment_problems(self.workflow.vendors)
         resumed = self.workflow.resume()
         self.workflow.run_due()
         self._scheduler = start_scheduler(
@@ -126,6 +157,8 @@ class Bot:
         if self.deps.scheduled:  # issue 4: sweeps, reminders, reviews; what came due while down runs once now
             self.deps.scheduled.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
             self.deps.scheduled.catch_up()
+        if self.triggers:
+            self.triggers.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
         return resumed
 
     def daily_housekeeping(self) -> None:
@@ -145,19 +178,29 @@ class Bot:
         # An app built to sit behind the ack front does not check signatures itself.
         if self.verified_upstream:
             raise RuntimeError("this bot's app checks no signatures: serve it through bot.front only")
-        self._http = HttpServer(self.app, host, port).start()
+        endpoint = self.triggers.endpoint if self.triggers else None
+        self._http = HttpServer(self.app, host, port, triggers=endpoint,
+                                signing_secret=self.settings.slack_signing_secret.get_secret_value()).start()
         return self._http
 
     def stop(self) -> None:
         if self._http:
             self._http.stop()
+        if self._listeners:  # nothing new arrives now: let what runs finish, then end the threads
+            self._listeners.shutdown(wait=True)
         if self._scheduler:
             self._scheduler.shutdown(wait=False)
         if self.deps.scheduled:
             self.deps.scheduled.shutdown(wait=True)
         if self.onboarding:
             self.onboarding.shutdown(wait=True)
+        if self.triggers:
+            self.triggers.shutdown()
         self.workflow.shutdown(wait=True)
+        for vendor in self._owned_vendors:
+            close = getattr(vendor, "close", None)
+            if close is not None:
+                close()
         self.db.dispose()
 
 
@@ -181,23 +224,28 @@ def create_bot(
         contact=settings.contact,
         clock=clock,
     )
-    chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings)
+    # The vendors' rate limits are per credential, so every instance on this database shares one allowance.
+    chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings, DatabaseAllowance(db))
     leases = Leases(db, seconds=settings.lease_seconds, clock=clock)  # issue 7: several instances
     workflow = Workflow(db, chosen_vendors, notifier, with_fallback(directory.may_approve, settings), clock=clock,
                         leases=leases, workers=settings.workers,
                         **changes.workflow_options(client, settings, clock))  # issue 6
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
+    triggers = Triggers(settings, workflow, client, clock)
+    triggers.register(scheduled)
     deps = Deps(workflow=workflow, directory=directory, notifier=notifier, clock=clock,
-                audit_admins=frozenset(settings.audit_admins), scheduled=scheduled)
+                audit_admins=frozenset(settings.audit_admins), scheduled=scheduled,
+                seat_cost=dict(settings.seat_cost))
+    # Bolt acks from inside the listener's thread and its default pool has 5: with more requests in
+    # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
+    listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener")
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() or None,
         request_verification_enabled=not (settings.socket_mode or verified_upstream),
-        # Bolt acks from inside the listener's thread and its default pool has 5: with more requests in
-        # flight, acks would queue behind other listeners' after-ack work (Slack calls, the database).
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
+        listener_executor=listeners,
     )
-    unrecorded.register(app)  # a write the database refused: the person is told nothing was recorded
+    listener_errors.register(app, notifier)  # what no listener expected: logged once, and the person told
     deliveries = DeliveryLog(db, clock)
     app.use(once_per_delivery(deliveries))
     commands.register(app, deps)
@@ -206,4 +254,5 @@ def create_bot(
     changes.register(app, deps)  # issue 6: emergency, batches, restore
     onboarding = onboard_actions.register(app, deps, settings)  # issue 8: /onboard
     return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding,
-               verified_upstream=verified_upstream)
+               verified_upstream=verified_upstream, _listeners=listeners,
+               _owned_vendors=tuple(chosen_vendors.values()) if vendors is None else (), triggers=triggers)

@@ -21,8 +21,10 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot import mrkdwn
 from bot.blocks import Message, asset_summary, slack_date
 from bot.evidence import Evidence, VendorAfter, VendorBefore
+from bot.mrkdwn import escape
 
 MAX_REQUESTS = 5  # 5 requests of at most 8 blocks + a header stays under Slack's 50
 MAX_TEXT = 2900  # Slack allows 3000 characters per text; leave room for the truncation mark
@@ -33,7 +35,10 @@ AUDIT_USAGE = (
     "*Audit evidence* (audit admins only)\n"
     "• `/offboard audit alice@corp.com` (or `@alice`): the evidence of her offboardings: timeline, approvals, "
     "before and after per tool, assets moved, manual checks, notifications, and how long each part took.\n"
-    "• `/offboard audit export` (optionally `since=2024-01-01`): the removal log as a CSV file, sent to you in a DM."
+    "• `/offboard audit export` (optionally `since=2024-01-01`): the removal log as a CSV file, sent to you in a DM.\n"
+    "• `/offboard audit report from=2026-01-01 to=2026-03-31`: the audit report for that period (both days "
+    "included) as one HTML file, sent to you in a DM: every leaver, the summary with charts, the chain checked "
+    "against its witnessed heads, and the access reviews."
 )
 
 
@@ -42,12 +47,13 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=clip(text))
+    """mrkdwn already escaped (bot.mrkdwn), inside Slack's length limit."""
+    return MarkdownTextObject(text=mrkdwn.clip(text, MAX_TEXT))
 
 
 def who(actor: str) -> str:
-    """A Slack mention for a person, the bot's name for itself, anything else as recorded."""
-    return f"<@{actor}>" if _SLACK_ID.fullmatch(actor) else actor
+    """A Slack mention for a person, the bot's name for itself, anything else as recorded (escaped)."""
+    return mrkdwn.user(actor) if _SLACK_ID.fullmatch(actor) else escape(actor)
 
 
 def span(delta: timedelta | None) -> str:
@@ -70,7 +76,8 @@ def _when(moment: datetime | None) -> str:
 def evidence_message(target: str, evidences: Sequence[Evidence], labels: Mapping[str, str] | None = None) -> Message:
     labels = labels or {}
     if not evidences:
-        text = f"No offboarding evidence for {target}: no request names them (or its data was purged after retention)."
+        text = (f"No offboarding evidence for {escape(target)}: no request names them (or its data was purged after "
+                "retention).")
         return Message(text=text, blocks=[SectionBlock(text=md(text)).to_dict()])
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=clip(f"Audit evidence for {target}", 150)))]
     for evidence in evidences[:MAX_REQUESTS]:
@@ -79,37 +86,38 @@ def evidence_message(target: str, evidences: Sequence[Evidence], labels: Mapping
         more = len(evidences) - MAX_REQUESTS
         blocks.append(ContextBlock(elements=[md(f"_{more} older request(s) not shown: `offboard audit show "
                                                 f"<request number>` shows any of them._")]))
-    return Message(text=f"Audit evidence for {target}", blocks=[b.to_dict() for b in blocks])
+    return Message(text=f"Audit evidence for {escape(target)}", blocks=[b.to_dict() for b in blocks])
 
 
 def _request_blocks(evidence: Evidence, labels: Mapping[str, str]) -> list[Block]:
-    name = f" ({evidence.subject_name})" if evidence.subject_name else ""
+    name = f" ({escape(evidence.subject_name)})" if evidence.subject_name else ""
     purged = " · _personal data purged after retention_" if evidence.purged else ""
-    title = (f"*Request #{evidence.request_id}*: {evidence.subject}{name} · {evidence.reason_label} · "
-             f"{evidence.status.replace('_', ' ')}{purged}")
+    title = (f"*Request #{evidence.request_id}*: {escape(evidence.subject)}{name} · {escape(evidence.reason_label)} · "
+             f"{escape(evidence.status.replace('_', ' '))}{purged}")
     fields = [
         md(f"*Asked by*\n{who(evidence.requested_by)} {_when(evidence.requested_at)}"),
-        md(f"*Ticket*\n{evidence.ticket or 'none'}"),
+        md(f"*Ticket*\n{escape(evidence.ticket or 'none')}"),
         md(f"*Decision*\n{_decisions(evidence)}"),
-        md(f"*New owner of assets*\n{evidence.new_owner or 'none named'}"),
+        md(f"*New owner of assets*\n{escape(evidence.new_owner or 'none named')}"),
         md(f"*Request → approval*\n{span(evidence.request_to_approval)}"),
         md(f"*Approval → verified removal*\n{span(evidence.approval_to_removal)}"),
     ]
     blocks: list[Block] = [SectionBlock(text=md(title), fields=fields)]
     blocks.append(SectionBlock(text=md("*Before → after, per tool*\n" + _vendor_lines(evidence, labels))))
     if evidence.assets_moved:
-        lines = [f"• {labels.get(m.vendor, m.vendor)} {m.kind} “{m.name}” ({m.project}): {m.action}, "
-                 f"from {m.from_email} to {m.to_email}" for m in evidence.assets_moved]
+        lines = [escape(f"• {labels.get(m.vendor, m.vendor)} {m.kind} “{m.name}” ({m.project}): {m.action}, "
+                        f"from {m.from_email} to {m.to_email}") for m in evidence.assets_moved]
         blocks.append(SectionBlock(text=md("*Assets moved*\n" + _capped(lines))))
     if evidence.manual_ticks:
-        lines = [f"• {labels.get(t.vendor, t.vendor)}: “{t.step}” by {who(t.by)} {_when(t.at)}"
+        lines = [f"• {escape(labels.get(t.vendor, t.vendor))}: “{escape(t.step)}” by {who(t.by)} {_when(t.at)}"
                  for t in evidence.manual_ticks]
         blocks.append(SectionBlock(text=md("*Done by hand*\n" + _capped(lines))))
     if evidence.notifications:
-        lines = [f"• {'sent' if n.delivered else 'FAILED'} {n.kind.replace('_', ' ')}: {n.summary} {_when(n.at)}"
+        lines = [f"• {'sent' if n.delivered else 'FAILED'} {escape(n.kind.replace('_', ' '))}: "
+                 f"{mrkdwn.recorded(n.summary)} {_when(n.at)}"
                  for n in evidence.notifications]
         blocks.append(SectionBlock(text=md("*Notifications*\n" + _capped(lines))))
-    timeline = [f"{t.seq}. {t.at.strftime('%Y-%m-%d %H:%M:%S')} UTC {who(t.actor)}: {t.text}"
+    timeline = [f"{t.seq}. {t.at.strftime('%Y-%m-%d %H:%M:%S')} UTC {who(t.actor)}: {escape(t.text)}"
                 for t in evidence.timeline]
     blocks.append(ContextBlock(elements=[md("*Timeline* (audit entries)\n" + _capped(timeline, tail=True))]))
     blocks.append(DividerBlock())
@@ -120,7 +128,8 @@ def _decisions(evidence: Evidence) -> str:
     if not evidence.decisions:
         return "not decided yet"
     return "\n".join(
-        f"{d.decision.capitalize()} by {who(d.by)} {_when(d.at)}" + (f": “{d.comment}”" if d.comment else "")
+        f"{escape(d.decision.capitalize())} by {who(d.by)} {_when(d.at)}"
+        + (f": “{escape(d.comment)}”" if d.comment else "")
         for d in evidence.decisions
     )
 
@@ -129,7 +138,7 @@ def _vendor_lines(evidence: Evidence, labels: Mapping[str, str]) -> str:
     befores = {b.vendor: b for b in evidence.before}
     lines = []
     for after in evidence.after:
-        label = labels.get(after.vendor, after.vendor)
+        label = escape(labels.get(after.vendor, after.vendor))
         lines.append(f"• *{label}*: {_before_text(befores.get(after.vendor))} → {_after_text(after)}")
     return "\n".join(lines) or "no tools"
 
@@ -140,10 +149,10 @@ def _before_text(before: VendorBefore | None) -> str:
     if before.status == "not_member":
         return "not a member"
     if before.status != "member":
-        return f"could not be checked ({before.problem})"
+        return f"could not be checked ({escape(before.problem)})"
     assets = asset_summary(Counter(dict(before.assets))) or "no assets"
     projects = f", projects {', '.join(before.projects)}" if before.projects else ""
-    return f"{before.vendor_role or before.role}{projects}, last login {before.last_login}, {assets}"
+    return escape(f"{before.vendor_role or before.role}{projects}, last login {before.last_login}, {assets}")
 
 
 def _after_text(after: VendorAfter) -> str:
@@ -155,7 +164,7 @@ def _after_text(after: VendorAfter) -> str:
         case "not_a_member":
             return "nothing to remove"
         case "failed":
-            return f"failed: {after.detail}"
+            return f"failed: {escape(after.detail)}"
         case _:
             return "not verified yet"
 
@@ -166,7 +175,7 @@ def _capped(lines: list[str], *, tail: bool = False) -> str:
         hidden = len(lines) - MAX_LINES
         note = f"… {hidden} more (`offboard audit show` lists them all)"
         lines = [note, *lines[-MAX_LINES:]] if tail else [*lines[:MAX_LINES], note]
-    return clip("\n".join(lines))
+    return mrkdwn.clip("\n".join(lines), MAX_TEXT)
 
 
 def refusal_message() -> Message:
@@ -176,6 +185,7 @@ def refusal_message() -> Message:
 
 
 def usage_message(problem: str = "") -> Message:
+    """`problem` is mrkdwn written by the bot (bot.parsing), escaped where it quotes what was typed."""
     text = (f"{problem}\n\n" if problem else "") + AUDIT_USAGE
     return Message(text=problem or "How to use /offboard audit", blocks=[SectionBlock(text=md(text)).to_dict()])
 
@@ -190,3 +200,15 @@ def export_sent_message(rows: int, since: datetime | None) -> Message:
 def export_comment(rows: int, since: datetime | None) -> str:
     period = f" since {since.strftime('%Y-%m-%d')}" if since else ""
     return f"Offboarding removal log{period}: {rows} removal{'s' if rows != 1 else ''} (times in UTC)."
+
+
+def report_sent_message(leavers: int, first: datetime, last: datetime, witness_note: str) -> Message:
+    text = (f"I sent you the audit report for {first:%Y-%m-%d} to {last:%Y-%m-%d} ({leavers} "
+            f"leaver{'s' if leavers != 1 else ''}) as an HTML file in our DM. {witness_note} "
+            "The report is recorded in the audit log.")
+    return Message(text=text, blocks=[SectionBlock(text=md(f":page_facing_up: {text}")).to_dict()])
+
+
+def report_comment(leavers: int, first: datetime, last: datetime) -> str:
+    return (f"Offboarding audit report {first:%Y-%m-%d} to {last:%Y-%m-%d}: {leavers} "
+            f"leaver{'s' if leavers != 1 else ''} (times in UTC; open it in any browser, offline).")

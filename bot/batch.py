@@ -15,9 +15,10 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import batch_blocks, blocks
+from bot import batch_blocks, blocks, mrkdwn
 from bot.actions import click_listener, tell
 from bot.change_forms import MAX_FILE_BYTES, MAX_PEOPLE, BulkForm, BulkRow, parse_people, read_bulk_form
+from bot.decisions import Act
 from bot.deps import Deps
 from bot.parsing import Bulk, Target
 from bot.workflow import ActionResult, BatchDraft, BatchPerson, Reason
@@ -44,7 +45,7 @@ def register(app: App, deps: Deps) -> None:
         if not value.isdigit():
             tell(deps, body, ActionResult(False, "That button carries no batch; nothing was changed."))
             return
-        refusal = workflow.batch_decision_refusal(int(value), body["user"]["id"])
+        refusal = workflow.batch_decision_refusal(int(value), body["user"]["id"], Act.REJECT)
         if refusal is not None:
             tell(deps, body, refusal)
             return
@@ -104,7 +105,7 @@ def handle_bulk_submission(deps: Deps, ack: Ack, body: dict[str, Any], view: dic
     people, skipped = _people(deps, rows)
     if not people:
         deps.notifier.dm(requester, blocks.error_message(
-            "Everyone on the list already has an open request: " + _skipped_words(skipped)))
+            "Everyone on the list already has an open request: " + mrkdwn.escape(_skipped_words(skipped))))
         return
     source = str(form.file.get("name") or "a CSV file") if form.file else "list"
     batch_id = deps.workflow.create_batch(BatchDraft(
@@ -112,9 +113,9 @@ def handle_bulk_submission(deps: Deps, ack: Ack, body: dict[str, Any], view: dic
         mode_params={"projects": list(form.projects)} if form.projects else {}, ticket=form.ticket, note=form.note,
         source=source, source_channel=channel, vendors=form.vendors))
     text = (f"Batch #{batch_id} with {len(people)} people is created. Its approval card is in "
-            f"<#{deps.notifier.approvals_channel}>; I will message you once, when everyone is done.")
+            f"{mrkdwn.channel(deps.notifier.approvals_channel)}; I will message you once, when everyone is done.")
     if skipped:
-        text += " Left out, as they already have an open request: " + _skipped_words(skipped)
+        text += " Left out, as they already have an open request: " + mrkdwn.escape(_skipped_words(skipped))
     deps.notifier.dm(requester, blocks.Message(text=text, blocks=[]))
 
 

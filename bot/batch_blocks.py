@@ -3,7 +3,6 @@ its detail file, and the batch's one notification."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections import Counter
@@ -30,9 +29,10 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.block_elements import FileInputElement
 from slack_sdk.models.views import View
 
-from bot import change_blocks
-from bot.blocks import STATUS_EMOJI, Message, asset_summary, removal_summary, slack_date
+from bot import change_blocks, mrkdwn, spreadsheet
+from bot.blocks import NOTE_LIMIT, STATUS_EMOJI, Message, _clip, asset_summary, removal_summary, slack_date
 from bot.modes import MODE_LABELS
+from bot.mrkdwn import escape
 from bot.workflow import STATUS_WORDS, BatchSnapshot, Reason, RequestSnapshot
 from storage.models import BatchStatus, RequestMode, RequestStatus, StepStatus
 from vendors.base import AssessmentStatus
@@ -56,7 +56,8 @@ BATCH_WORDS = {
 
 
 def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…")
+    """mrkdwn already escaped (bot.mrkdwn), inside Slack's length limit."""
+    return MarkdownTextObject(text=mrkdwn.clip(text, MAX_TEXT))
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def bulk_modal(prefill: BulkPrefill) -> View:
                    element=PlainTextInputElement(action_id="ticket", placeholder="HR-1234")),
         InputBlock(block_id="note", label="Note for the approvers", optional=True,
                    element=PlainTextInputElement(action_id="note", multiline=True,
-                                                 initial_value=prefill.note or None)),
+                                                 initial_value=_clip(prefill.note, NOTE_LIMIT) or None)),
     ]
     if len(prefill.vendors) > 1:
         options = [Option(value=v, label=prefill.vendor_labels.get(v, v)) for v in prefill.vendors]
@@ -115,17 +116,17 @@ def batch_card(batch: BatchSnapshot, now: datetime) -> Message:
     mode = RequestMode(row.mode) if row.mode in {m.value for m in RequestMode} else RequestMode.FULL
     title = f"Batch #{batch.id}: {MODE_LABELS[mode].lower()} of {row.size} people"
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=title[:150]))]
-    approvals = ", ".join(f"<@{a.approver_id}>" for a in batch.approvals) or "_none yet_"
+    approvals = ", ".join(mrkdwn.user(a.approver_id) for a in batch.approvals) or "_none yet_"
     blocks.append(SectionBlock(fields=[
-        _md(f"*Requested by*\n<@{row.requester_id}>"),
-        _md(f"*Reason*\n{_reason_label(row.reason)} (unless a row says otherwise)"),
-        _md(f"*Ticket*\n{row.ticket or '_per row, or none_'}"),
-        _md(f"*From*\n{row.source if row.source != 'list' else 'a list of emails'}"),
+        _md(f"*Requested by*\n{mrkdwn.user(row.requester_id)}"),
+        _md(f"*Reason*\n{escape(_reason_label(row.reason))} (unless a row says otherwise)"),
+        _md(f"*Ticket*\n{escape(row.ticket) if row.ticket else '_per row, or none_'}"),
+        _md(f"*From*\n{escape(row.source) if row.source != 'list' else 'a list of emails'}"),
         _md(f"*Status*\n{BATCH_WORDS[batch.status]}"),
         _md(f"*Approvals* ({len(batch.approvals)} of {row.approvals_needed} needed)\n{approvals}"),
     ]))
     if row.note:
-        blocks.append(SectionBlock(text=_md("*Note:* " + row.note)))
+        blocks.append(SectionBlock(text=_md("*Note:* " + escape(row.note))))
     if row.approvals_needed > 1:
         blocks.append(ContextBlock(elements=[_md(
             "A batch this large needs two different approvers, and neither may be the requester.")]))
@@ -148,7 +149,7 @@ def batch_card(batch: BatchSnapshot, now: datetime) -> Message:
 
 
 def summary_text(batch: BatchSnapshot) -> str:
-    """What the approvers approve: per tool how many are members, unknown, not there; and the work."""
+    """What the approvers approve, in mrkdwn: per tool how many are members, unknown, not there; and the work."""
     members, unknown, automated, manual, warnings = Counter[str](), Counter[str](), 0, 0, 0
     nothing = 0
     for member in batch.members:
@@ -165,7 +166,7 @@ def summary_text(batch: BatchSnapshot) -> str:
     tools = []
     for vendor in batch.vendor_labels:
         if members[vendor] or unknown[vendor]:
-            part = f"{batch.vendor_labels[vendor]}: {members[vendor]} member(s)"
+            part = f"{escape(batch.vendor_labels[vendor])}: {members[vendor]} member(s)"
             if unknown[vendor]:
                 part += f", {unknown[vendor]} to check by hand"
             tools.append(part)
@@ -185,7 +186,7 @@ def person_line(member: RequestSnapshot) -> str:
         steps = [s for s in member.steps_for(vendor)]
         if not steps:
             continue
-        label = member.vendor_labels.get(vendor, vendor)
+        label = escape(member.vendor_labels.get(vendor, vendor))
         if any(s.status == StepStatus.FAILED for s in steps):
             parts.append(f"{label} :x:")
         elif all(s.status == StepStatus.DONE for s in steps):
@@ -194,18 +195,19 @@ def person_line(member: RequestSnapshot) -> str:
             done = sum(1 for s in steps if s.status == StepStatus.DONE)
             parts.append(f"{label} {done}/{len(steps)}")
     detail = " · ".join(parts) if parts else ("nothing to do" if member.assessments else "")
-    return f"{STATUS_EMOJI[status]} {request.subject_email}: {STATUS_WORDS[status]}" + (f" ({detail})" if detail
+    return f"{STATUS_EMOJI[status]} {escape(request.subject_email)}: {STATUS_WORDS[status]}" + (f" ({detail})" if detail
                                                                                           else "")
 
 
 def decision_line(batch: BatchSnapshot) -> str:
     row = batch.batch
     if batch.status == BatchStatus.REJECTED and row.decided_at:
-        return f":no_entry: Rejected by <@{row.decided_by}> {slack_date(row.decided_at)}: {row.decision_comment}"
+        return (f":no_entry: Rejected by {mrkdwn.user(row.decided_by)} {slack_date(row.decided_at)}: "
+                f"{escape(row.decision_comment)}")
     if batch.status == BatchStatus.CANCELLED:
-        return f"Cancelled by <@{row.requester_id}>"
+        return f"Cancelled by {mrkdwn.user(row.requester_id)}"
     if row.decided_by and row.decided_at:
-        who = " and ".join(f"<@{a.approver_id}>" for a in batch.approvals)
+        who = " and ".join(mrkdwn.user(a.approver_id) for a in batch.approvals)
         line = f":white_check_mark: Approved by {who} {slack_date(row.decided_at)}"
         if row.completed_at:
             line += f" · finished {slack_date(row.completed_at)}"
@@ -246,7 +248,7 @@ DETAIL_COLUMNS = ("request", "email", "name", "reason", "ticket", "new owner", "
 def detail_csv(batch: BatchSnapshot) -> str:
     """One row per person and tool: what each tool said and what will happen there."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = spreadsheet.writer(out)
     writer.writerow(DETAIL_COLUMNS)
     for member in batch.members:
         request = member.request
@@ -285,14 +287,15 @@ def details_comment(batch: BatchSnapshot) -> str:
 def batch_notice(batch: BatchSnapshot, contact: str) -> Message:
     row = batch.batch
     removed = [m for m in batch.members if m.removals]
+    ticket = f", ticket {escape(row.ticket)}" if row.ticket else ""
     lines = [f":lock: *{len(removed)} people no longer have access* (batch #{batch.id}, "
-             f"{_reason_label(row.reason)}{f', ticket {row.ticket}' if row.ticket else ''}):"]
-    lines += [f"• {m.request.subject_email}: {removal_summary(m)}" for m in removed[:60]]
+             f"{escape(_reason_label(row.reason))}{ticket}):"]
+    lines += [f"• {escape(m.request.subject_email)}: {removal_summary(m)}" for m in removed[:60]]
     if len(removed) > 60:
         lines.append(f"…and {len(removed) - 60} more (the batch card lists everyone).")
-    approvers = " and ".join(f"<@{a.approver_id}>" for a in batch.approvals)
+    approvers = " and ".join(mrkdwn.user(a.approver_id) for a in batch.approvals)
     lines.append(f"*Approved by:* {approvers}")
-    lines.append(f"*Questions:* {contact or f'<@{row.requester_id}>'}")
+    lines.append(f"*Questions:* {contact or mrkdwn.user(row.requester_id)}")
     text = f"{len(removed)} people no longer have access (batch #{batch.id})"
     return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
 
@@ -300,13 +303,13 @@ def batch_notice(batch: BatchSnapshot, contact: str) -> Message:
 def requester_batch_outcome(batch: BatchSnapshot) -> Message:
     row = batch.batch
     if batch.status == BatchStatus.REJECTED:
-        text = (f":no_entry: Your batch #{batch.id} ({row.size} people) was rejected by <@{row.decided_by}>: "
-                f"{row.decision_comment}")
+        text = (f":no_entry: Your batch #{batch.id} ({row.size} people) was rejected by {mrkdwn.user(row.decided_by)}: "
+                f"{escape(row.decision_comment)}")
         return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
     outcomes = Counter(RequestStatus(m.request.status) for m in batch.members)
     counts = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in outcomes.items())
     lines = [f":white_check_mark: Your batch #{batch.id} ({row.size} people) is finished: {counts}."]
-    lines += [f"• {m.request.subject_email}: " + (removal_summary(m) if m.removals else STATUS_WORDS[m.status])
+    lines += [f"• {escape(m.request.subject_email)}: " + (removal_summary(m) if m.removals else STATUS_WORDS[m.status])
               for m in batch.members[:60]]
     text = lines[0]
     return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])

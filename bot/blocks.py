@@ -33,7 +33,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot import change_blocks
+from bot import change_blocks, mrkdwn, parked_steps
+from bot.mrkdwn import escape
+from bot.triggers import deadline
 from bot.workflow import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
 from storage.audit import BOT_ACTOR
 from storage.models import OffboardRequest, RequestMode, RequestStatus, Step, StepStatus
@@ -51,6 +53,7 @@ REASSESS = "reassess_vendor"
 
 MAX_BLOCKS = 50
 MAX_TEXT = 2900  # Slack's limit is 3000; leave room for the truncation mark
+NOTE_LIMIT = 2000  # what the form keeps of a note (bot/forms.py): words typed after the person are prefilled
 
 STATUS_EMOJI = {
     RequestStatus.ASSESSING: ":mag:",
@@ -102,16 +105,18 @@ class ModalPrefill:
 
 # -- small helpers ------------------------------------------------------------------------------
 def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=_clip(text))
+    """A mrkdwn text object of text already escaped (bot.mrkdwn), inside Slack's length limit."""
+    return MarkdownTextObject(text=mrkdwn.clip(text, MAX_TEXT))
 
 
 def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    """Plain text (headers, labels) inside a length limit."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def slack_date(moment: datetime, fmt: str = "{date_short_pretty} {time}") -> str:
     """A date Slack shows in each reader's own time zone, with a UTC fallback."""
-    return f"<!date^{int(moment.timestamp())}^{fmt}|{moment.strftime('%Y-%m-%d %H:%M UTC')}>"
+    return mrkdwn.date(moment, fmt)
 
 
 def ago(moment: datetime, now: datetime) -> str:
@@ -122,6 +127,7 @@ def ago(moment: datetime, now: datetime) -> str:
 
 
 def asset_summary(kinds: Counter[str]) -> str:
+    """Plain words ("2 dashboards, 1 cohort"): escape them for mrkdwn."""
     parts = []
     for kind, count in sorted(kinds.items()):
         singular, plural = ASSET_WORDS.get(kind, (kind, kind + "s"))
@@ -131,8 +137,8 @@ def asset_summary(kinds: Counter[str]) -> str:
 
 def person(snapshot: RequestSnapshot) -> str:
     request = snapshot.request
-    mention = f" (<@{request.subject_slack_id}>)" if request.subject_slack_id else ""
-    return f"{request.subject_email}{mention}"
+    mention = f" ({mrkdwn.user(request.subject_slack_id)})" if request.subject_slack_id else ""
+    return f"{escape(request.subject_email)}{mention}"
 
 
 def _reason_label(reason: str) -> str:
@@ -201,7 +207,8 @@ def request_modal(prefill: ModalPrefill) -> View:
             block_id="note",
             label="Note for the approvers",
             optional=True,
-            element=PlainTextInputElement(action_id="note", multiline=True, initial_value=prefill.note or None),
+            element=PlainTextInputElement(action_id="note", multiline=True,
+                                          initial_value=_clip(prefill.note, NOTE_LIMIT) or None),
         ),
     ]
     if len(prefill.vendors) > 1:
@@ -261,9 +268,9 @@ def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
     status = snapshot.status
     title = change_blocks.card_title(snapshot)  # issue 6: by mode
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(title, 150)))]
-    blocks.append(SectionBlock(fields=_card_fields(snapshot)))
+    blocks.append(SectionBlock(fields=_card_fields(snapshot, now)))
     if request.note:
-        blocks.append(SectionBlock(text=_md("*Note:* " + request.note)))
+        blocks.append(SectionBlock(text=_md("*Note:* " + escape(request.note))))
     blocks.extend(change_blocks.summary_blocks(snapshot, now))  # issue 6: emergency, partial change, restore
     blocks.append(DividerBlock())
     if status == RequestStatus.ASSESSING:
@@ -286,19 +293,21 @@ def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
     return Message(text=text, blocks=_fit(blocks))
 
 
-def _card_fields(snapshot: RequestSnapshot) -> list[MarkdownTextObject]:
+def _card_fields(snapshot: RequestSnapshot, now: datetime) -> list[MarkdownTextObject]:
     request = snapshot.request
     effective = "now, on approval" if request.effective_at is None else slack_date(request.effective_at)
     if request.mode in (RequestMode.EMERGENCY, RequestMode.RESTORE):  # issue 6: no approval to wait for
         effective = "at once"
-    new_owner = f"<@{request.new_owner_slack_id}>" if request.new_owner_slack_id else "_none chosen_"
+    new_owner = mrkdwn.user(request.new_owner_slack_id) if request.new_owner_slack_id else "_none chosen_"
+    due = deadline.card_line(request, now, slack_date)  # the removal deadline and its clock (bot.triggers)
     return [
         _md(f"*Person*\n{person(snapshot)}"),
-        _md(f"*Reason*\n{_reason_label(request.reason)}"),
-        _md(f"*Ticket*\n{request.ticket or '_none_'}"),
-        _md(f"*Requested by*\n<@{request.requester_id}>"),
+        _md(f"*Reason*\n{escape(_reason_label(request.reason))}"),
+        _md(f"*Ticket*\n{escape(request.ticket) if request.ticket else '_none_'}"),
+        _md(f"*Requested by*\n{mrkdwn.user(request.requester_id)}"),
         _md(f"*New owner of assets*\n{new_owner}"),
         _md(f"*Effective*\n{effective}"),
+        *([_md(f"*Removal due*\n{due}")] if due else []),
         _md(f"*Status*\n{STATUS_EMOJI[snapshot.status]} {STATUS_WORDS[snapshot.status].capitalize()}"),
     ]
 
@@ -318,7 +327,7 @@ def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> lis
         if step.status == StepStatus.FAILED:
             blocks.append(
                 SectionBlock(
-                    text=_md(f":x: *{step.title} failed:* {step.last_error}"),
+                    text=_md(f":x: *{escape(step.title)} failed:* {escape(step.last_error)}"),
                     accessory=ButtonElement(text="Retry", action_id=RETRY, value=str(step.id)),
                 )
             )
@@ -344,6 +353,8 @@ def _still_open(snapshot: RequestSnapshot) -> bool:
 def assessment_text(
     label: str, assessment: Assessment | None, new_owner_id: str | None, now: datetime, *, automated: bool = True
 ) -> str:
+    """One tool's assessment in mrkdwn; every name and error in it (the label too) is escaped here."""
+    label = escape(label)
     if assessment is None:
         return f"*{label}*: not checked yet"
     if assessment.status == AssessmentStatus.UNKNOWN:
@@ -352,7 +363,7 @@ def assessment_text(
             if automated
             else "The steps below are done by hand and confirmed here."
         )
-        return f"*{label}*: :grey_question: unknown — could not check ({assessment.error}). {then}"
+        return f"*{label}*: :grey_question: unknown — could not check ({escape(assessment.error)}). {then}"
     if assessment.status == AssessmentStatus.NOT_MEMBER or assessment.member is None:
         return f"*{label}*: not a member, nothing to remove"
     member = assessment.member
@@ -364,22 +375,26 @@ def assessment_text(
     if member.vendor_role and member.vendor_role != member.role.value:
         # "admin (level 8)" already says admin: show it once, in the vendor's own words.
         same_word = member.vendor_role.lower().startswith(member.role.value)
-        role = f"*{member.vendor_role}*" if same_word else f"{role} ({member.vendor_role})"
+        vendor_role = escape(member.vendor_role)
+        role = f"*{vendor_role}*" if same_word else f"{role} ({vendor_role})"
     lines = [f"*{label}*: member, {role}, {login}"]
     if member.projects:
-        projects = ", ".join(f"{p.project_name} ({p.level})" for p in member.projects)
+        projects = ", ".join(f"{escape(p.project_name)} ({escape(p.level)})" for p in member.projects)
         lines.append(f"Projects: {projects}")
     if assessment.assets:
-        target = f"<@{new_owner_id}>" if new_owner_id else "_no new owner chosen_"
-        lines.append(f"Owns {asset_summary(Counter(a.kind for a in assessment.assets))} → {target}")
-    lines.extend(f":warning: {w}" for w in assessment.warnings)
+        target = mrkdwn.user(new_owner_id) if new_owner_id else "_no new owner chosen_"
+        lines.append(f"Owns {escape(asset_summary(Counter(a.kind for a in assessment.assets)))} → {target}")
+    lines.extend(f":warning: {escape(w)}" for w in assessment.warnings)
     return "\n".join(lines)
 
 
 def _step_line(step: Step) -> str:
-    line = f"{STEP_EMOJI[StepStatus(step.status)]} {step.title}"
+    line = f"{STEP_EMOJI[StepStatus(step.status)]} {escape(step.title)}"
     if step.status == StepStatus.DONE and step.outcome:
-        line += f": {step.outcome}"
+        line += f": {escape(step.outcome)}"
+    parked = parked_steps.card_note(step)
+    if parked:  # waiting for a vendor's rate limit: it resumes by itself
+        line += f" — _{escape(parked)}_"
     if step.attempts > 1:
         line += f" _(attempt {step.attempts})_"
     return line
@@ -389,9 +404,9 @@ def _manual_step_block(step: Step, *, actionable: bool) -> SectionBlock:
     if step.status == StepStatus.DONE:
         when = slack_date(step.finished_at) if step.finished_at else ""
         return SectionBlock(
-            text=_md(f":white_check_mark: ~{step.title}~ confirmed by <@{step.done_by}> {when}")
+            text=_md(f":white_check_mark: ~{escape(step.title)}~ confirmed by {mrkdwn.user(step.done_by)} {when}")
         )
-    text = f":white_large_square: *Manual: {step.title}*\n{step.instructions}"
+    text = f":white_large_square: *Manual: {escape(step.title)}*\n{escape(step.instructions)}"
     if not actionable:
         return SectionBlock(text=_md(text))
     button = ButtonElement(text="Mark done", action_id=CONFIRM, value=str(step.id), style="primary")
@@ -403,7 +418,7 @@ def _notification_blocks(snapshot: RequestSnapshot) -> list[Block]:
     if not notices:
         return []
     lines = [
-        f"{STEP_EMOJI[StepStatus(s.status)]} {s.title}" for s in notices if s.status != StepStatus.FAILED
+        f"{STEP_EMOJI[StepStatus(s.status)]} {escape(s.title)}" for s in notices if s.status != StepStatus.FAILED
     ]
     blocks: list[Block] = []
     if lines:
@@ -411,7 +426,7 @@ def _notification_blocks(snapshot: RequestSnapshot) -> list[Block]:
     for step in (s for s in notices if s.status == StepStatus.FAILED):
         blocks.append(
             SectionBlock(
-                text=_md(f":x: *{step.title} failed:* {step.last_error}"),
+                text=_md(f":x: *{escape(step.title)} failed:* {escape(step.last_error)}"),
                 accessory=ButtonElement(text="Retry", action_id=RETRY, value=str(step.id)),
             )
         )
@@ -421,15 +436,17 @@ def _notification_blocks(snapshot: RequestSnapshot) -> list[Block]:
 def _decision_line(snapshot: RequestSnapshot) -> str:
     request = snapshot.request
     if request.status == RequestStatus.CANCELLED:
-        who = request.decision_comment or f"Cancelled by <@{request.requester_id}>"  # issue 4: approvers cancel too
+        # Approvers cancel too: the comment then names them (a phrase the bot recorded, see mrkdwn.recorded).
+        who = (mrkdwn.recorded(request.decision_comment) if request.decision_comment
+               else f"Cancelled by {mrkdwn.user(request.requester_id)}")
         return f"{who} {slack_date(request.completed_at or request.updated_at)}"
-    if request.status == RequestStatus.EXPIRED:  # issue 4
-        return f":hourglass: {request.decision_comment or 'Expired without a decision'}"
+    if request.status == RequestStatus.EXPIRED:
+        return f":hourglass: {escape(request.decision_comment or 'Expired without a decision')}"
     if not request.decided_by or not request.decided_at:
         return ""
     if request.status == RequestStatus.REJECTED:
         when = slack_date(request.decided_at)
-        return f":no_entry: Rejected by <@{request.decided_by}> {when}: {request.decision_comment}"
+        return f":no_entry: Rejected by {mrkdwn.user(request.decided_by)} {when}: {escape(request.decision_comment)}"
     line = f":white_check_mark: Approved by {approver_words(request)} {slack_date(request.decided_at)}"
     if request.status == RequestStatus.COMPLETED and request.completed_at:
         line += f" · completed {slack_date(request.completed_at)}"
@@ -497,7 +514,7 @@ def help_message() -> Message:
 
 def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) -> Message:
     if not snapshots:
-        text = f"No offboarding request for {email} yet. Start one with `/offboard {email}`."
+        text = f"No offboarding request for {escape(email)} yet. Start one with `/offboard {escape(email)}`."
         return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_clip(f"Offboarding requests for {email}", 150)))
@@ -506,16 +523,20 @@ def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) 
         request = snapshot.request
         lines = [
             f"*#{snapshot.id}* {STATUS_EMOJI[snapshot.status]} {STATUS_WORDS[snapshot.status]} · "
-            f"{_reason_label(request.reason)} · asked by <@{request.requester_id}> {slack_date(request.created_at)}"
+            f"{escape(_reason_label(request.reason))} · asked by {mrkdwn.user(request.requester_id)} "
+            f"{slack_date(request.created_at)}"
         ]
         for vendor in snapshot.vendor_names:
             steps = [s for s in snapshot.steps_for(vendor) if not s.manual]
             done = sum(1 for s in steps if s.status == StepStatus.DONE)
             failed = [s for s in steps if s.status == StepStatus.FAILED]
-            label = snapshot.vendor_labels.get(vendor, vendor)
+            label = escape(snapshot.vendor_labels.get(vendor, vendor))
             state = f"{done}/{len(steps)} steps done" if steps else "nothing to do"
             if failed:
-                state += f", failed: {failed[0].title} ({failed[0].last_error})"
+                state += f", failed: {escape(failed[0].title)} ({escape(failed[0].last_error)})"
+            parked = next(filter(None, (parked_steps.card_note(s) for s in steps)), None)
+            if parked:
+                state += f", {escape(parked)}"
             lines.append(f"• {label}: {state}")
         if snapshot.manual_steps_open:
             lines.append(f"• {len(snapshot.manual_steps_open)} manual step(s) still to confirm on the card")
@@ -523,32 +544,35 @@ def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) 
         if decision:
             lines.append(decision)
         blocks.append(SectionBlock(text=_md("\n".join(lines))))
-    return Message(text=f"Offboarding requests for {email}", blocks=_fit(blocks))
+    return Message(text=f"Offboarding requests for {escape(email)}", blocks=_fit(blocks))
 
 
 def error_message(text: str) -> Message:
+    """`text` is mrkdwn: whoever writes it escapes what people and vendors typed in it (bot.mrkdwn)."""
     return Message(text=text, blocks=[SectionBlock(text=_md(f":warning: {text}")).to_dict()])
 
 
 # -- notifications -----------------------------------------------------------------------------
 def stakeholder_notification(snapshot: RequestSnapshot, contact: str) -> Message:
     request = snapshot.request
-    removed_from = [snapshot.vendor_labels.get(s.vendor, s.vendor) for s in snapshot.removals]
+    removed_from = [escape(snapshot.vendor_labels.get(s.vendor, s.vendor)) for s in snapshot.removals]
     when = slack_date(request.completed_at) if request.completed_at else "just now"
     lines = [
-        f":lock: *{request.subject_name or request.subject_email}* ({person(snapshot)}) no longer has access to "
-        f"{removal_summary(snapshot)}, as of {when}.",
-        f"*Why:* {_reason_label(request.reason)}" + (f" (ticket {request.ticket})" if request.ticket else ""),
+        f":lock: *{escape(request.subject_name or request.subject_email)}* ({person(snapshot)}) no longer has "
+        f"access to {removal_summary(snapshot)}, as of {when}.",
+        f"*Why:* {escape(_reason_label(request.reason))}"
+        + (f" (ticket {escape(request.ticket)})" if request.ticket else ""),
         f"*Approved by:* {approver_words(request)}",
     ]
     moved = snapshot.handed_over
     if moved:
-        owner = f"<@{request.new_owner_slack_id}>" if request.new_owner_slack_id else "the team"
-        lines.append(f"*Assets handed over to {owner}:* {asset_summary(Counter(a['kind'] for a in moved))}")
+        owner = mrkdwn.user(request.new_owner_slack_id) if request.new_owner_slack_id else "the team"
+        lines.append(f"*Assets handed over to {owner}:* {escape(asset_summary(Counter(a['kind'] for a in moved)))}")
     lines.append("*Per tool:*")
     lines += [f"• {vendor_outcome(snapshot, vendor)}" for vendor in snapshot.vendor_names]
-    lines.append(f"*Questions:* {contact or f'<@{request.requester_id}>'}")
-    text = f"{request.subject_email} no longer has access to {', '.join(removed_from)}"
+    # The contact is the operator's own mrkdwn (OFFBOARD_CONTACT), not typed by requesters: shown as set.
+    lines.append(f"*Questions:* {contact or mrkdwn.user(request.requester_id)}")
+    text = f"{escape(request.subject_email)} no longer has access to {', '.join(removed_from)}"
     return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
 
 
@@ -559,17 +583,17 @@ def removal_summary(snapshot: RequestSnapshot) -> str:
     by_hand = [s for s in snapshot.removals if s.manual]
     parts = []
     if by_api:
-        labels = _and([snapshot.vendor_labels.get(s.vendor, s.vendor) for s in by_api])
+        labels = _and([escape(snapshot.vendor_labels.get(s.vendor, s.vendor)) for s in by_api])
         parts.append(f"{labels} (through {'their APIs' if len(by_api) > 1 else 'its API'}, verified)")
     for step in by_hand:
-        who = f"<@{step.done_by}>" if step.done_by else "a person"
-        parts.append(f"{snapshot.vendor_labels.get(step.vendor, step.vendor)} (by hand, confirmed by {who})")
+        who = mrkdwn.user(step.done_by) if step.done_by else "a person"
+        parts.append(f"{escape(snapshot.vendor_labels.get(step.vendor, step.vendor))} (by hand, confirmed by {who})")
     return _and(parts)
 
 
 def vendor_outcome(snapshot: RequestSnapshot, vendor: str) -> str:
     """One tool's line in the notice: what happened there and how it is known."""
-    label = snapshot.vendor_labels.get(vendor, vendor)
+    label = escape(snapshot.vendor_labels.get(vendor, vendor))
     assessment = snapshot.assessments.get(vendor)
     removal = next((s for s in snapshot.removals if s.vendor == vendor), None)
     if removal is None:
@@ -577,7 +601,7 @@ def vendor_outcome(snapshot: RequestSnapshot, vendor: str) -> str:
             return f"{label}: was not a member"
         return f"{label}: not removed"
     if removal.manual:
-        who = f"<@{removal.done_by}>" if removal.done_by else "a person"
+        who = mrkdwn.user(removal.done_by) if removal.done_by else "a person"
         words = f"{label}: removed by hand, confirmed by {who}"
     else:
         words = f"{label}: removed through its API and verified"
@@ -585,7 +609,7 @@ def vendor_outcome(snapshot: RequestSnapshot, vendor: str) -> str:
         words += f" (was {assessment.member.role.value})"
     moved = [a for a in snapshot.handed_over if a["vendor"] == vendor]
     if moved:
-        words += f"; {asset_summary(Counter(a['kind'] for a in moved))} handed over"
+        words += f"; {escape(asset_summary(Counter(a['kind'] for a in moved)))} handed over"
     ticked = [s for s in snapshot.steps if s.vendor == vendor and s.manual and s is not removal
               and s.status == StepStatus.DONE]
     if ticked:
@@ -601,28 +625,29 @@ def new_owner_message(snapshot: RequestSnapshot) -> Message:
     request = snapshot.request
     moved = snapshot.handed_over
     lines = [
-        f":package: {request.subject_name or request.subject_email} has left the analytics tools, "
+        f":package: {escape(request.subject_name or request.subject_email)} has left the analytics tools, "
         f"and you are now the owner of what they made (offboarding request #{snapshot.id}):"
     ]
     for asset in moved[:40]:
-        label = snapshot.vendor_labels.get(asset["vendor"], asset["vendor"])
-        name = f"<{asset['url']}|{asset['name']}>" if asset.get("url") else asset["name"]
-        kind = ASSET_WORDS.get(asset["kind"], (asset["kind"],))[0]
-        project = f" in {asset['project_name']}" if asset.get("project_name") else ""
+        # The asset's name is the leaver's to choose: only its URL (built by the connector) makes a link.
+        label = escape(snapshot.vendor_labels.get(asset["vendor"], asset["vendor"]))
+        name = mrkdwn.link(asset.get("url"), str(asset.get("name") or ""))
+        kind = escape(ASSET_WORDS.get(asset["kind"], (asset["kind"],))[0])
+        project = f" in {escape(asset['project_name'])}" if asset.get("project_name") else ""
         lines.append(f"• {label} {kind}: {name}{project}")
     if len(moved) > 40:
         lines.append(f"…and {len(moved) - 40} more.")
-    text = f"You now own {len(moved)} analytics assets from {request.subject_email}"
+    text = f"You now own {len(moved)} analytics assets from {escape(request.subject_email)}"
     return Message(text=text, blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
 
 
 def approver_words(request: OffboardRequest) -> str:
     """Who approved: a person, or (issue 4) offboard itself on a standing policy such as auto-removal."""
     if request.decided_by == BOT_ACTOR:
-        return f"offboard automatically ({request.decision_comment or 'team policy'})"
+        return f"offboard automatically ({escape(request.decision_comment or 'team policy')})"
     if request.mode == RequestMode.EMERGENCY:  # issue 6: an emergency removal has no approver
-        return f"nobody: emergency removal by <@{request.requester_id}> (security incident)"
-    return f"<@{request.decided_by}>"
+        return f"nobody: emergency removal by {mrkdwn.user(request.requester_id)} (security incident)"
+    return mrkdwn.user(request.decided_by)
 
 
 def requester_outcome(snapshot: RequestSnapshot) -> Message:
@@ -631,24 +656,25 @@ def requester_outcome(snapshot: RequestSnapshot) -> Message:
     if changed:
         return Message(text=changed.split("\n")[0], blocks=[SectionBlock(text=_md(changed)).to_dict()])
     if request.status == RequestStatus.EXPIRED:  # issue 4: nobody decided in time
-        text = (f":hourglass: Your offboarding request #{snapshot.id} for {request.subject_email} expired: "
-                f"{request.decision_comment or 'nobody decided on it in time'}. Nothing was removed. If it is still "
-                f"needed, ask again with `/offboard {request.subject_email}`.")
+        email = escape(request.subject_email)
+        text = (f":hourglass: Your offboarding request #{snapshot.id} for {email} expired: "
+                f"{escape(request.decision_comment or 'nobody decided on it in time')}. Nothing was removed. If it is "
+                f"still needed, ask again with `/offboard {email}`.")
         return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
     if request.status == RequestStatus.REJECTED:
         text = (
-            f":no_entry: Your offboarding request #{snapshot.id} for {request.subject_email} was rejected by "
-            f"<@{request.decided_by}>: {request.decision_comment}"
+            f":no_entry: Your offboarding request #{snapshot.id} for {escape(request.subject_email)} was rejected by "
+            f"{mrkdwn.user(request.decided_by)}: {escape(request.decision_comment)}"
         )
     else:
         if snapshot.removals:
             text = (
-                f":white_check_mark: Offboarding request #{snapshot.id} is complete: {request.subject_email} "
+                f":white_check_mark: Offboarding request #{snapshot.id} is complete: {escape(request.subject_email)} "
                 f"was removed from {removal_summary(snapshot)}. Approved by {approver_words(request)}."
             )
         else:
             text = (
-                f":white_check_mark: Offboarding request #{snapshot.id} is complete: {request.subject_email} "
+                f":white_check_mark: Offboarding request #{snapshot.id} is complete: {escape(request.subject_email)} "
                 "was not a member of any configured tool, so nothing needed removing."
             )
     return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])

@@ -19,7 +19,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot import mrkdwn
 from bot.modes import MODE_LABELS, PARTIAL_MODES, REMOVAL_MODES, VERIFY_CHANGE, cannot_come_back, nearest_role
+from bot.mrkdwn import escape
 from bot.workflow import RequestSnapshot
 from storage.models import RequestMode, RequestStatus, Step, StepStatus
 from vendors.base import Role, StepKind
@@ -38,22 +40,23 @@ TITLES = {
 
 
 def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…")
+    """mrkdwn already escaped (bot.mrkdwn), inside Slack's length limit."""
+    return MarkdownTextObject(text=mrkdwn.clip(text, MAX_TEXT))
 
 
-def _date(moment: datetime) -> str:
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{moment.strftime('%Y-%m-%d %H:%M UTC')}>"
+_date = mrkdwn.date
 
 
 def card_title(snapshot: RequestSnapshot) -> str:
+    """Plain text, for the card's header."""
     request = snapshot.request
     return f"{TITLES[snapshot.change.mode]} #{snapshot.id}: {request.subject_name or request.subject_email}"
 
 
 def card_text(snapshot: RequestSnapshot, status_words: str) -> str:
-    """The notification text of the card (what a phone shows)."""
+    """The notification text of the card (what a phone shows), in mrkdwn."""
     return f"{TITLES[snapshot.change.mode].replace(':rotating_light: ', '')} #{snapshot.id} for " \
-           f"{snapshot.request.subject_email}: {status_words}"
+           f"{escape(snapshot.request.subject_email)}: {status_words}"
 
 
 # -- blocks under the card's fields ----------------------------------------------------------------------------
@@ -79,7 +82,7 @@ def emergency_lines(snapshot: RequestSnapshot, now: datetime) -> list[str]:
     emergency = snapshot.change.emergency
     request = snapshot.request
     responder = emergency.responder_id if emergency else request.requester_id
-    lines = [f":rotating_light: *Security incident: removed at once, without approval, by <@{responder}>.* "
+    lines = [f":rotating_light: *Security incident: removed at once, without approval, by {mrkdwn.user(responder)}.* "
              "Assets are handed over after the removal; the follow-up checklist is below."]
     if emergency is None:
         return lines
@@ -94,7 +97,7 @@ def emergency_lines(snapshot: RequestSnapshot, now: datetime) -> list[str]:
         lines.append(f":information_source: {', '.join(late)}: the hand-over is done by hand after the removal, as "
                      "the emergency runbooks say; check what of theirs survived the removal before handing it over.")
     if emergency.acknowledged_by and emergency.acknowledged_at:
-        lines.append(f":white_check_mark: Acknowledged by <@{emergency.acknowledged_by}> "
+        lines.append(f":white_check_mark: Acknowledged by {mrkdwn.user(emergency.acknowledged_by)} "
                      f"{_date(emergency.acknowledged_at)}.")
     else:
         reminded = f" (reminders sent: {emergency.reminders_sent})" if emergency.reminders_sent else ""
@@ -106,7 +109,7 @@ def emergency_lines(snapshot: RequestSnapshot, now: datetime) -> list[str]:
 def _late_handovers(snapshot: RequestSnapshot) -> list[str]:
     """Tools whose manual hand-over is still open although the person is already removed there."""
     removed = {s.vendor for s in snapshot.removals}
-    return [snapshot.vendor_labels.get(s.vendor, s.vendor) for s in snapshot.steps
+    return [escape(snapshot.vendor_labels.get(s.vendor, s.vendor)) for s in snapshot.steps
             if s.manual and s.vendor in removed and s.status != StepStatus.DONE
             and s.key.endswith(("_handover_assets", "_transfer_assets"))]
 
@@ -121,7 +124,7 @@ def _duration(seconds: float) -> str:
 def change_words(snapshot: RequestSnapshot) -> str:
     mode = snapshot.change.mode
     if mode == RequestMode.PROJECTS:
-        projects = ", ".join(str(p) for p in snapshot.request.mode_params.get("projects") or []) or "(none named)"
+        projects = ", ".join(escape(p) for p in snapshot.request.mode_params.get("projects") or []) or "(none named)"
         return f"remove from {projects} only; they stay in the organization and keep their other projects."
     return ("downgrade to read-only (where a tool has no read-only role, the nearest it has); they keep their "
             "projects.")
@@ -133,7 +136,7 @@ def restore_lines(snapshot: RequestSnapshot) -> list[str]:
              "with the role and projects they had, where they had them."]
     lost = cannot_come_back(snapshot.vendor_names)
     lines.append("*What cannot come back:*")
-    lines += [f"• {line}" for line in lost]
+    lines += [f"• {escape(line)}" for line in lost]
     return lines
 
 
@@ -143,7 +146,7 @@ def window_line(snapshot: RequestSnapshot, now: datetime) -> str:
         return ""
     if window.restore_request_id is not None:
         when = _date(window.restored_at) if window.restored_at else ""
-        return (f":leftwards_arrow_with_hook: Restore requested by <@{window.restored_by}> {when}: request "
+        return (f":leftwards_arrow_with_hook: Restore requested by {mrkdwn.user(window.restored_by)} {when}: request "
                 f"#{window.restore_request_id}.")
     if now >= window.closes_at:
         return f"The dispute window closed {_date(window.closes_at)}; this removal can no longer be restored here."
@@ -152,7 +155,8 @@ def window_line(snapshot: RequestSnapshot, now: datetime) -> str:
 
 # -- per vendor: before → after ---------------------------------------------------------------------------------
 def before_after_lines(snapshot: RequestSnapshot, vendor: str) -> list[str]:
-    """For a partial change: the role and each project before, and after (planned, done, or checked)."""
+    """For a partial change, in mrkdwn: the role and each project before, and after (planned, done, or
+    checked). Roles and project names are the vendor's words, escaped here."""
     mode = snapshot.change.mode
     steps = [s for s in snapshot.steps_for(vendor)]
     assessment = snapshot.assessments.get(vendor)
@@ -163,7 +167,7 @@ def before_after_lines(snapshot: RequestSnapshot, vendor: str) -> list[str]:
         if member is not None and mode == RequestMode.PROJECTS:
             return [f"_None of their projects here is {_projects_named(snapshot)}: nothing to change._"]
         if member is not None:
-            return [f"_Already {member.role.value}: nothing to change._"]
+            return [f"_Already {escape(member.role.value)}: nothing to change._"]
         return []
     verify = next((s for s in steps if s.kind == VERIFY_CHANGE), None)
     after = verify.details.get("after") if verify is not None and verify.status == StepStatus.DONE else None
@@ -174,7 +178,7 @@ def before_after_lines(snapshot: RequestSnapshot, vendor: str) -> list[str]:
     if mode == RequestMode.READ_ONLY:
         target = _target_role(vendor, steps)
         before = member.role.value if member else "unknown"
-        lines.append(f"• Role: {before} → {after['role'] if after else target}")
+        lines.append(f"• Role: {escape(before)} → {escape(after['role'] if after else target)}")
     removed = _removed_projects(steps)
     known = {p.project_id: (p.project_name, p.level) for p in member.projects} if member else {}
     for project_id, name in {**{k: v[0] for k, v in known.items()}, **removed}.items():
@@ -183,12 +187,12 @@ def before_after_lines(snapshot: RequestSnapshot, vendor: str) -> list[str]:
             after_level = (after.get("projects") or {}).get(project_id, {}).get("level", "none")
         else:
             after_level = "none" if project_id in removed else before_level
-        lines.append(f"• {name}: {before_level} → {after_level}")
+        lines.append(f"• {escape(name)}: {escape(before_level)} → {escape(after_level)}")
     return lines
 
 
 def _projects_named(snapshot: RequestSnapshot) -> str:
-    return " or ".join(str(p) for p in snapshot.request.mode_params.get("projects") or []) or "named"
+    return " or ".join(escape(p) for p in snapshot.request.mode_params.get("projects") or []) or "named"
 
 
 def _state(steps: list[Step], verify: Step | None, after: dict | None) -> str:
@@ -197,7 +201,7 @@ def _state(steps: list[Step], verify: Step | None, after: dict | None) -> str:
     changes = [s for s in steps if s is not verify]
     if changes and all(s.status == StepStatus.DONE for s in changes):
         by_hand = [s for s in changes if s.manual and s.done_by]
-        who = f", confirmed by <@{by_hand[0].done_by}>" if by_hand else ""
+        who = f", confirmed by {mrkdwn.user(by_hand[0].done_by)}" if by_hand else ""
         return f"done{who}" + (", not yet checked" if verify is not None else "")
     return "planned"
 
@@ -230,8 +234,8 @@ def action_buttons(snapshot: RequestSnapshot, now: datetime) -> list[ButtonEleme
             and snapshot.status == RequestStatus.COMPLETED and snapshot.change.mode in REMOVAL_MODES):
         confirm = ConfirmObject(
             title="Restore access?",
-            text=f"Invite {snapshot.request.subject_email} again with the role and projects they had? Some things "
-                 "cannot come back; the new card lists them.",
+            text=f"Invite {escape(snapshot.request.subject_email)} again with the role and projects they had? Some "
+                 "things cannot come back; the new card lists them.",
             confirm="Restore", deny="Back",
         )
         buttons.append(ButtonElement(text="Restore", action_id=RESTORE, value=str(snapshot.id), confirm=confirm))
@@ -239,7 +243,8 @@ def action_buttons(snapshot: RequestSnapshot, now: datetime) -> list[ButtonEleme
 
 
 def approve_confirm_text(snapshot: RequestSnapshot, removing: int) -> str:
-    email = snapshot.request.subject_email
+    """A confirm dialog's text, which Slack reads as mrkdwn."""
+    email = escape(snapshot.request.subject_email)
     match snapshot.change.mode:
         case RequestMode.PROJECTS:
             return f"Remove {email} from the chosen projects in {removing} tool(s)? They stay in the organization."
@@ -254,7 +259,7 @@ def decided_words(snapshot: RequestSnapshot) -> str | None:
     if snapshot.change.mode == RequestMode.EMERGENCY:
         emergency = snapshot.change.emergency
         responder = emergency.responder_id if emergency else snapshot.request.requester_id
-        return f"nobody: emergency removal by <@{responder}> (security incident)"
+        return f"nobody: emergency removal by {mrkdwn.user(responder)} (security incident)"
     return None
 
 
@@ -265,19 +270,20 @@ def requester_outcome_text(snapshot: RequestSnapshot) -> str | None:
     if snapshot.status != RequestStatus.COMPLETED or mode not in (*PARTIAL_MODES, RequestMode.RESTORE):
         return None
     label = MODE_LABELS[mode].lower()
-    lines = [f":white_check_mark: Request #{snapshot.id} ({label}) for {request.subject_email} is complete."]
+    lines = [f":white_check_mark: Request #{snapshot.id} ({label}) for {escape(request.subject_email)} is complete."]
     for vendor in snapshot.vendor_names:
-        name = snapshot.vendor_labels.get(vendor, vendor)
+        name = escape(snapshot.vendor_labels.get(vendor, vendor))
         steps = [s for s in snapshot.steps_for(vendor)]
         if mode in PARTIAL_MODES:
             change = before_after_lines(snapshot, vendor)
             lines.append(f"*{name}:* " + ("; ".join(change[1:]) if len(change) > 1 else "nothing to change"))
         else:
-            done = [s.outcome or s.title for s in steps if s.status == StepStatus.DONE and not s.manual]
-            by_hand = [s.title for s in steps if s.manual and s.status == StepStatus.DONE]
+            done = [escape(s.outcome or s.title) for s in steps if s.status == StepStatus.DONE and not s.manual]
+            by_hand = [escape(s.title) for s in steps if s.manual and s.status == StepStatus.DONE]
             lines.append(f"*{name}:* " + ("; ".join([*done, *(f'{t} (by hand)' for t in by_hand)]) or "nothing to do"))
     if mode == RequestMode.RESTORE:
-        lines.append("What cannot come back: " + "; ".join(cannot_come_back(snapshot.vendor_names)) + ".")
+        lines.append("What cannot come back: " + "; ".join(escape(line) for line in cannot_come_back(
+            snapshot.vendor_names)) + ".")
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 
-from bot import batch_blocks, blocks
+from bot import batch_blocks, blocks, mrkdwn
 from bot.workflow import BatchSnapshot, CardLocation, RequestSnapshot
 from storage.models import BatchStatus, RequestMode, utcnow
 
@@ -82,21 +82,21 @@ class SlackChangeNotifier:
             channel = self.notify_channel or batch.batch.card_channel or self.approvals_channel
             thread = None if self.notify_channel else batch.batch.card_ts
             self.client.chat_postMessage(channel=channel, thread_ts=thread, text=notice.text, blocks=notice.blocks)
-            sent.append(f"posted in <#{channel}>")
+            sent.append(f"posted in {mrkdwn.channel(channel)}")
         outcome = batch_blocks.requester_batch_outcome(batch)
         dm = self.client.conversations_open(users=batch.batch.requester_id)["channel"]["id"]
         self.client.chat_postMessage(channel=dm, text=outcome.text, blocks=outcome.blocks)
-        sent.append(f"sent to <@{batch.batch.requester_id}>")
+        sent.append(f"sent to {mrkdwn.user(batch.batch.requester_id)}")
         return ", ".join(sent)
 
     # -- emergencies -----------------------------------------------------------------------------------------
     def remind_emergency(self, snapshot: RequestSnapshot, number: int) -> None:
         request = snapshot.request
-        who = [f"<@{user}>" for user in self.responders]
+        who = [mrkdwn.user(user) for user in self.responders]
         if self.responder_group:
-            who.append(f"<!subteam^{self.responder_group}>")
+            who.append(mrkdwn.group(self.responder_group))
         text = (f":rotating_light: Reminder {number}: nobody has acknowledged emergency removal #{snapshot.id} of "
-                f"{request.subject_email} yet. {' '.join(who) or 'Responders'}: a second person must press "
-                "*Acknowledge* on the card.")
+                f"{mrkdwn.escape(request.subject_email)} yet. {' '.join(who) or 'Responders'}: a second person must "
+                "press *Acknowledge* on the card.")
         channel = request.card_channel or self.security_channel
         self.client.chat_postMessage(channel=channel, thread_ts=request.card_ts, reply_broadcast=True, text=text)

@@ -6,6 +6,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,6 +21,7 @@ from bot.db_cli import db_app
 if TYPE_CHECKING:
     from bot.config import Settings
     from bot.evidence import Evidence, VendorBefore
+    from storage.audit import VerifyResult
     from storage.db import Database
 
 app = typer.Typer(help="offboard: remove (and grant) access to analytics tools, from Slack.", no_args_is_help=True)
@@ -56,8 +59,9 @@ def serve(
         console.print("See the README's Configuration section.")
         raise typer.Exit(2)
     # HTTP mode answers Slack from a separate process (bot.front), so its signature check happens there.
-    bot = create_bot(settings, verified_upstream=not settings.socket_mode)
-    resumed = bot.start_background_work()
+    with _storage_problems_in_one_line(settings.database_url):
+        bot = create_bot(settings, verified_upstream=not settings.socket_mode)
+        resumed = bot.start_background_work()
     if resumed:
         console.print(f"Resumed unfinished requests: {', '.join(f'#{r}' for r in resumed)}")
     if settings.socket_mode:
@@ -68,10 +72,15 @@ def serve(
         return
     from bot.front import FrontConfig
     from bot.front_link import FrontProcess
+    from bot.triggers.wiring import secrets_from
 
     front = FrontProcess(bot.app, FrontConfig(settings.host, settings.port,
                                               settings.slack_signing_secret.get_secret_value(),
-                                              logging.DEBUG if verbose else logging.INFO))
+                                              logging.DEBUG if verbose else logging.INFO,
+                                              read_timeout=settings.front_read_timeout,
+                                              max_connections=settings.front_max_connections,
+                                              trigger_secrets=secrets_from(settings)),
+                         triggers=bot.triggers.endpoint if bot.triggers else None)
     # Service managers stop with SIGTERM: stop as for Ctrl-C, so what the front acked is still handed
     # over and started (the default would drop it, acked, on the floor).
     signal.signal(signal.SIGTERM, _interrupt)
@@ -96,6 +105,31 @@ def serve(
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextmanager
+def _storage_problems_in_one_line(database_url: str) -> Iterator[None]:
+    """A database that cannot be written at start-up (read-only, a full disk, unreachable) is one line and
+    exit 2: the operator's to fix, and a traceback would only hide what to fix."""
+    import errno
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    where = make_url(database_url).render_as_string(hide_password=True)
+    try:
+        yield
+    except (OperationalError, OSError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        if "readonly" in text or "read-only" in text or getattr(cause, "errno", None) in (errno.EROFS, errno.EACCES):
+            problem = f"the database at {where} is read-only, and offboard serve writes to it ({text})"
+        elif "disk is full" in text or getattr(cause, "errno", None) == errno.ENOSPC:
+            problem = f"the disk holding the database at {where} is full ({text})"
+        else:
+            problem = f"cannot use the database at {where}: {text}"
+        error_console.print(f"[bold red]offboard cannot start:[/] {escape(problem)}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -140,30 +174,127 @@ def _where(db: Database) -> str:
     return make_url(db.url).render_as_string(hide_password=True)
 
 
-@audit_app.command("verify")
-def audit_verify(env_file: EnvFile = None) -> None:
-    """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted."""
-    from storage.audit import verify_chain
+def _read_audit_database(env_file: Path | None) -> Database:
+    """The database opened read-only (verify, show and export read it; a read-only copy is enough): no
+    migration, no lock file, nothing written. A schema other than this version's is one line and exit 2."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    db, _ = _audit_database(env_file)
+    from bot.config import Settings
+    from storage.db import Database, head_revision
+
+    settings = Settings(_env_file=env_file) if env_file else Settings()
+    db = Database(settings.database_url, read_only=True)
+    try:
+        current = db.schema_revision()
+    except SQLAlchemyError as exc:
+        db.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        error_console.print(f"[bold red]Cannot read {escape(_where(db))}:[/] {escape(reason)}")
+        raise typer.Exit(2) from None
+    if current != head_revision():
+        db.dispose()
+        at = f"is at migration {current}" if current else "has no offboard schema"
+        error_console.print(f"[bold red]{escape(_where(db))} {at}; this offboard reads migration {head_revision()}:[/]"
+                            " upgrade it with `offboard db upgrade` (on a writable copy) or use the matching offboard.")
+        raise typer.Exit(2)
+    return db
+
+
+def _record_look(read: Database, action: str, **details: object) -> None:
+    """Log a look at the evidence in the audit log itself, where the database takes writes; a read-only
+    copy is left untouched, and the command says the look is not logged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot import evidence
+    from storage.audit import BOT_ACTOR
+    from storage.db import Database, read_only_copy
+
+    if read.url.startswith("sqlite") and read_only_copy(os.path.abspath(make_url(read.url).database or "")):
+        error_console.print("This look is not in the audit log: the database is a read-only copy.")
+        return
+    db = Database(read.url)
     try:
         with db.session() as session:
-            result = verify_chain(session)
+            evidence.record_access(session, action, BOT_ACTOR, via="cli", **details)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        error_console.print(f"This look is not in the audit log: {escape(reason)}.")
     finally:
         db.dispose()
+
+
+Witness = Annotated[str | None, typer.Option(
+    help="Also check the chain against the signed heads posted to Slack: `slack` (OFFBOARD_AUDIT_CHANNEL), "
+         "`slack:<channel id>`, or a JSON Lines file of exported heads or messages.")]
+PublicKey = Annotated[str | None, typer.Option(
+    help="The witness public key (base64) to check signatures with; default: OFFBOARD_WITNESS_KEY_FILE's.")]
+
+
+@audit_app.command("verify")
+def audit_verify(env_file: EnvFile = None, witness: Witness = None, public_key: PublicKey = None) -> None:
+    """Verify the audit log's hash chain; name the first entry edited, removed, reordered or inserted.
+
+    With --witness, also name a rewrite, a truncation or a dropped tail that the chain alone cannot show."""
+    from bot import witness_cli
+    from bot.config import Settings
+    from storage.audit import verify_chain
+
+    settings = Settings(_env_file=env_file) if env_file else Settings()
+    db = _read_audit_database(env_file)
+    try:
+        # The signed heads are read before the chain, so a head posted meanwhile is one the chain already holds.
+        witnessed = witness_cli.read_witnessed(settings, witness, public_key) if witness else None
+        with db.session() as session:
+            intact = _print_chain(db, verify_chain(session))
+            held = witness_cli.check_and_print(console, session, witnessed) if witnessed else True
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    if not (intact and held):
+        raise typer.Exit(1)
+
+
+@audit_app.command("witness-key")
+def audit_witness_key(
+    path: Annotated[Path | None, typer.Argument(help="The key file (default: OFFBOARD_WITNESS_KEY_FILE).")] = None,
+    generate: Annotated[bool, typer.Option("--generate", help="Write a new key there (never overwrites).")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Show the witness key's id and public key, or generate a new key file with --generate."""
+    from bot import witness_cli
+    from bot.config import Settings
+
+    if path is None:
+        configured = (Settings(_env_file=env_file) if env_file else Settings()).witness_key_file
+        if not configured:
+            error_console.print("[bold red]Error:[/] name the key file, or set OFFBOARD_WITNESS_KEY_FILE.")
+            raise typer.Exit(2)
+        path = Path(configured)
+    try:
+        witness_cli.key_command(console, path, generate)
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def _print_chain(db: Database, result: VerifyResult) -> bool:
     console.print(f"Audit log in {_where(db)}")
     if result.problem is None:
         purged = f" ({result.purged_entries} purged after retention)" if result.purged_entries else ""
         console.print(f"[bold green]✓ The chain is intact:[/] {result.entries} entries{purged}.")
         console.print(f"  Head: entry {result.head_seq}, hash {result.head_hash}")
         console.print("  Keep this head hash somewhere else (a ticket, an email to your auditor): a log rewritten "
-                      "from scratch would show a different one.")
-        return
+                      "from scratch would show a different one (`--witness` checks the heads signed and posted "
+                      "to Slack).")
+        return True
     problem = result.problem
     console.print(f"[bold red]✗ The chain is broken at entry {problem.seq}: {problem.kind}.[/]")
     console.print(f"  {problem.message}")
     console.print(f"  Entries 1…{result.entries} before it verify.")
-    raise typer.Exit(1)
+    return False
 
 
 @audit_app.command("show")
@@ -176,9 +307,8 @@ def audit_show(
     Timeline, approvals, before and after per tool, assets moved, manual checks, notifications, and how
     long each part took."""
     from bot import evidence
-    from storage.audit import BOT_ACTOR
 
-    db, _ = _audit_database(env_file)
+    db = _read_audit_database(env_file)
     try:
         with db.session() as session:
             try:
@@ -186,8 +316,8 @@ def audit_show(
             except ValueError as exc:
                 error_console.print(f"[bold red]Error:[/] {exc}")
                 raise typer.Exit(2) from None
-            for item in found:
-                evidence.record_access(session, evidence.VIEWED, BOT_ACTOR, via="cli", request_id=item.request_id)
+        for item in found:
+            _record_look(db, evidence.VIEWED, request_id=item.request_id)
     finally:
         db.dispose()
     if not found:
@@ -219,6 +349,8 @@ def _print_evidence(item: Evidence) -> None:
         ("Tools", ", ".join(item.vendors)),
         ("Request → approval", span(item.request_to_approval)),
         ("Approval → verified removal", span(item.approval_to_removal)),
+        ("Removal deadline", item.deadline or "none"),
+        ("Started by", escape("; ".join(item.started_by)) or "a person"),
     ]:
         facts.add_row(f"[bold]{label}[/]", value)
     console.print(facts)
@@ -278,7 +410,7 @@ def audit_export(
     One row per completed offboarding: user, date and time (UTC), removed by, reason, approved by,
     assets transferred (to whom), verification, ticket, and the timeliness figures."""
     from bot import evidence
-    from storage.audit import BOT_ACTOR, verify_chain
+    from storage.audit import verify_chain
     from storage.models import utcnow
 
     try:
@@ -287,22 +419,65 @@ def audit_export(
     except ValueError as exc:
         error_console.print(f"[bold red]Error:[/] {exc}")
         raise typer.Exit(2) from None
-    db, _ = _audit_database(env_file)
+    db = _read_audit_database(env_file)
     try:
         with db.session() as session:
             rows = evidence.removal_rows(session, start)
             chain = verify_chain(session) if chosen == evidence.ExportFormat.JSON else None
             content = evidence.render_export(rows, chosen, since=start, generated_at=utcnow(), chain=chain)
-            if output is not None:
-                output.write_text(content, encoding="utf-8")
-            evidence.record_access(session, evidence.EXPORTED, BOT_ACTOR, via="cli", format=str(chosen),
-                                   rows=len(rows), since=start, request_ids=[r.request_id for r in rows])
+        if output is not None:
+            output.write_text(content, encoding="utf-8")
+        _record_look(db, evidence.EXPORTED, format=str(chosen), rows=len(rows), since=start,
+                     request_ids=[r.request_id for r in rows])
     finally:
         db.dispose()
     if output is None:
         sys.stdout.write(content)
     else:
         error_console.print(f"Wrote {len(rows)} removal(s) to {output}.")
+
+
+@audit_app.command("report")
+def audit_report(
+    start: Annotated[str, typer.Option("--from", help="The first day of the period (YYYY-MM-DD, UTC).")],
+    end: Annotated[str, typer.Option("--to", help="The last day of the period, included (YYYY-MM-DD, UTC).")],
+    output: Annotated[Path | None, typer.Option(help="The HTML file to write (default: named after the period).")]
+    = None,
+    witness: Witness = None,
+    public_key: PublicKey = None,
+    deadline_hours: Annotated[float, typer.Option(help="Hours after leaving by which access must be verified "
+                                                       "removed.")] = 24.0,
+    env_file: EnvFile = None,
+) -> None:
+    """Write the audit report for a period as one self-contained HTML file.
+
+    Per leaver: who, when, the request and its source, the approver, each tool's removal and verification, manual
+    confirmations, assets handed over, the deadline met or missed, re-checks. A summary with charts, the chain's
+    verification (with --witness, against the signed heads), and the period's access reviews."""
+    from bot import audit_report_run, witness_cli
+    from storage.audit import BOT_ACTOR
+    from storage.models import utcnow
+
+    try:
+        period = audit_report_run.parse_period(start, end)
+    except ValueError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    db, settings = _audit_database(env_file)
+    try:
+        witnessed = witness_cli.read_witnessed(settings, witness, public_key) if witness else None
+        with db.session() as session:
+            made = audit_report_run.make_report(session, *period, now=utcnow(), actor=BOT_ACTOR, via="cli",
+                                                witnessed=witnessed, seat_cost=settings.seat_cost,
+                                                deadline_hours=deadline_hours)
+    except witness_cli.WitnessSourceError as exc:
+        error_console.print(f"[bold red]Error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    target = output or Path(made.filename)
+    target.write_text(made.html, encoding="utf-8")
+    console.print(f"Wrote the audit report for {len(made.report.leavers)} leaver(s) to {escape(str(target))}.")
 
 
 @audit_app.command("purge")
@@ -325,9 +500,12 @@ def audit_purge(
     finally:
         db.dispose()
     verb = "Would purge" if dry_run else "Purged"
-    if not report.requests and not report.unlinked_seqs:
+    if not report.requests and not report.unlinked_seqs and not report.records:
         console.print("Nothing is past its retention period; nothing was purged.")
         return
+    if report.records:  # sweeps, access reviews, digests, invitations (storage/retention_records.py)
+        console.print(f"{verb} " + ", ".join(f"{count} {table.replace('_', ' ')} row(s)"
+                                             for table, count in sorted(report.records.items())) + ".")
     _print_table(f"{verb} the personal data of these requests", ["request", "reason", "retained until (UTC)"],
                  [[f"#{c.request_id}", c.reason, c.retained_until.strftime("%Y-%m-%d %H:%M")] for c in report.requests])
     console.print(f"{verb} {report.audit_entries} audit entries"
@@ -388,6 +566,54 @@ def invite(
 
     settings = Settings(_env_file=env_file) if env_file else Settings()
     raise typer.Exit(run_invite_csv(console, error_console, settings, csv_file, by, message, allow_personal))
+
+
+# -- offboarding from scripts and cron (bot.triggers) ----------------------------------------------------------
+@app.command("request")
+def request_offboarding(
+    email: Annotated[str, typer.Argument(help="The person's email.")],
+    reason: Annotated[str, typer.Option(help="termination, resignation, contract_end, role_change, …")] = "termination",
+    effective: Annotated[str, typer.Option(help="When access ends: an ISO time, or a date (the end of that day, "
+                                                "UTC). Empty: as soon as it is approved.")] = "",
+    ticket: Annotated[str, typer.Option(help="The HR or IT ticket.")] = "",
+    by: Annotated[str, typer.Option(help="Who asked: a Slack user id (told the outcome), or a name.")] = "",
+    event_id: Annotated[str, typer.Option(help="An id that makes a re-run change nothing (default: a new one).")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print each tool's plan; change nothing.")] = False,
+    env_file: EnvFile = None,
+) -> None:
+    """Open an offboarding request as the HR webhook does: one card, the configured approval, the deadline."""
+    from bot.config import Settings
+    from bot.triggers import request_cli
+
+    settings = Settings(_env_file=env_file) if env_file else Settings()
+    event = request_cli.parse(email, reason, effective, ticket, by, event_id, error_console)
+    if event is None:
+        raise typer.Exit(2)
+    if dry_run:
+        raise typer.Exit(request_cli.dry_run(console, settings, event))
+    problems = settings.problems()
+    if problems:
+        error_console.print("[bold red]Cannot post to Slack:[/] " + " ".join(problems) + " (or use --dry-run)")
+        raise typer.Exit(2)
+    raise typer.Exit(request_cli.submit(console, settings, event, request_cli.raw_of(event)))
+
+
+# -- the deployment check ----------------------------------------------------------------------------
+@app.command()
+def check(
+    env_file: EnvFile = None,
+    manifest: Annotated[Path | None, typer.Option(
+        help="The Slack app manifest whose bot scopes the token must have (default: the checkout's manifest.yml).",
+    )] = None,
+) -> None:
+    """Check, read-only against the live services, what this deployment needs.
+
+    Each tool's credentials, the Slack token with the manifest's scopes and the bot in every channel it posts
+    in, and the database reachable and migrated. Exit 0 when all is well, 1 for any problem (one line each,
+    saying what to do), 2 for a setting that cannot be read."""
+    from bot.deploy_check import run_cli
+
+    raise typer.Exit(run_cli(console, error_console, env_file, manifest))
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -11,13 +12,24 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import audit_blocks, blocks, changes, emergency, evidence, scheduled_actions
+from bot import (
+    audit_blocks,
+    audit_report_slack,
+    blocks,
+    changes,
+    decisions,
+    emergency,
+    evidence,
+    mrkdwn,
+    scheduled_actions,
+)
 from bot.change_forms import read_mode_choice
 from bot.deps import Deps
 from bot.forms import read_request_form
 from bot.parsing import (
     AuditAsk,
     AuditExport,
+    AuditReportAsk,
     AuditShow,
     AuditUsage,
     Bulk,
@@ -31,7 +43,7 @@ from bot.parsing import (
     Target,
     parse_command,
 )
-from bot.workflow import Reason, RequestDraft
+from bot.workflow import Reason, RequestDraft, RequestSnapshot
 from storage.models import RequestMode
 
 log = logging.getLogger(__name__)
@@ -61,12 +73,12 @@ def handle_offboard(deps: Deps, command: dict[str, Any], respond: Respond, clien
             case Invalid(message):
                 _reply(respond, blocks.error_message(message))
             case Status(target):
-                _status(deps, target, respond)
+                _status(deps, target, command["user_id"], respond)
             case EmergencyStart() | Bulk():  # issue 6
                 changes.handle_command(deps, parsed, command, respond, client, _resolve)
             case Start():
                 _start(deps, parsed, command, respond, client)
-            case AuditShow() | AuditExport() | AuditUsage():
+            case AuditShow() | AuditExport() | AuditReportAsk() | AuditUsage():
                 _audit(deps, parsed, command, respond, client)
             case SweepNow() | ReviewNow():  # issue 4
                 scheduled_actions.handle_command(deps, parsed, command, respond)
@@ -80,11 +92,11 @@ def _resolve(deps: Deps, target: Target) -> tuple[str, str | None, str] | str:
     if target.slack_id:
         found = deps.directory.by_id(target.slack_id)
         if found is None:
-            return f"I cannot find the Slack user <@{target.slack_id}>."
+            return f"I cannot find the Slack user {mrkdwn.user(target.slack_id)}."
         if found.is_bot:
-            return f"<@{found.user_id}> is a bot, not a person."
+            return f"{mrkdwn.user(found.user_id)} is a bot, not a person."
         if not found.email:
-            return f"<@{found.user_id}> has no email in their Slack profile. Use their email address instead."
+            return f"{mrkdwn.user(found.user_id)} has no email in their Slack profile. Use their email address instead."
         return found.email, found.user_id, found.name
     assert target.email
     # Leavers are often deactivated in Slack already, so an email Slack does not know is still fine.
@@ -92,13 +104,36 @@ def _resolve(deps: Deps, target: Target) -> tuple[str, str | None, str] | str:
     return target.email, (found.user_id if found else None), (found.name if found else "")
 
 
-def _status(deps: Deps, target: Target, respond: Respond) -> None:
+def _status(deps: Deps, target: Target, viewer: str, respond: Respond) -> None:
+    """A person's requests, to those with a part in them only; everyone else, the person leaving included, gets
+    the same neutral answer whether or not there is a request. Every look is recorded."""
     resolved = _resolve(deps, target)
     if isinstance(resolved, str):
         _reply(respond, blocks.error_message(resolved))
         return
-    email = resolved[0]
-    _reply(respond, blocks.status_message(email, deps.workflow.requests_for(email), deps.clock()))
+    email, slack_id = resolved[0], resolved[1]
+    roles = decisions.Roles(deps.workflow.may_approve, deps.workflow.may_respond, lambda u: u in deps.audit_admins)
+    found = deps.workflow.requests_for(email)
+    shown = [s for s in found if decisions.may_view(viewer, _view_case(s, slack_id), roles)]
+    withheld = [s.id for s in found if s not in shown]
+    sees_all = decisions.sees_every_request(viewer, roles) and viewer != slack_id
+    refused = not shown and not sees_all
+    decisions.record_look(deps.workflow.db, viewer, email, shown=[s.id for s in shown], withheld=withheld,
+                          refused=refused, at=deps.clock())
+    if refused:
+        _reply(respond, blocks.Message(text=NOT_YOURS_TO_SEE, blocks=[]))
+        return
+    _reply(respond, blocks.status_message(email, shown, deps.clock()))
+
+
+# The same words whether or not a request exists, so the answer tells nothing about one.
+NOT_YOURS_TO_SEE = ("You can see only offboarding requests you have a part in: ones you asked for, or decide on as "
+                    "an approver. Ask an approver or your IT team if you need to know more.")
+
+
+def _view_case(snapshot: RequestSnapshot, leaver: str | None) -> decisions.Case:
+    case = replace(decisions.request_case(snapshot.request), leaver=snapshot.request.subject_slack_id or leaver)
+    return replace(case, kind=decisions.Kind.EMERGENCY) if snapshot.change.mode == RequestMode.EMERGENCY else case
 
 
 def _start(deps: Deps, parsed: Start, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
@@ -109,7 +144,7 @@ def _start(deps: Deps, parsed: Start, command: dict[str, Any], respond: Respond,
     email, slack_id, name = resolved
     already = deps.workflow.open_request_for(email)
     if already is not None:
-        _reply(respond, blocks.error_message(_already_open_text(email, already)))
+        _reply(respond, blocks.error_message(mrkdwn.escape(_already_open_text(email, already))))
         return
     prefill = blocks.ModalPrefill(
         subject=email,
@@ -149,6 +184,8 @@ def _audit(deps: Deps, parsed: AuditAsk, command: dict[str, Any], respond: Respo
             _audit_show(deps, user, target, respond)
         case AuditExport(since):
             _audit_export(deps, user, since, respond, client)
+        case AuditReportAsk():
+            audit_report_slack.send(deps, user, parsed, respond, client)
 
 
 def _audit_show(deps: Deps, user: str, target: Target, respond: Respond) -> None:
@@ -185,6 +222,7 @@ def _audit_export(deps: Deps, user: str, since: datetime | None, respond: Respon
 
 
 def _already_open_text(email: str, request_id: int) -> str:
+    """Plain text (a form error shows it as is); escape it for a message."""
     return (
         f"{email} already has an open offboarding request (#{request_id}). "
         f"See `/offboard status {email}`, or cancel that one first."
@@ -246,8 +284,8 @@ def handle_request_submission(
 
 def _acknowledge_request(deps: Deps, requester: str, channel: str | None, request_id: int, email: str) -> None:
     text = (
-        f"Offboarding request #{request_id} for {email} is created. The approval card is in "
-        f"<#{deps.notifier.approvals_channel}>; I will message you the outcome."
+        f"Offboarding request #{request_id} for {mrkdwn.escape(email)} is created. The approval card is in "
+        f"{mrkdwn.channel(deps.notifier.approvals_channel)}; I will message you the outcome."
     )
     message = blocks.Message(text=text, blocks=[])
     try:

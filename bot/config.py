@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     slack_api_url: str | None = Field(None, validation_alias=_env("SLACK_API_URL"))
     port: int = Field(3000, validation_alias=_env("OFFBOARD_PORT", "PORT"))
     host: str = Field("0.0.0.0", validation_alias=_env("OFFBOARD_HOST"))
+    # HTTP mode's front (bot.front): a client slower than this to send a request is cut off, and past this
+    # many open connections a new one is answered 503 at once.
+    front_read_timeout: float = Field(5.0, gt=0, validation_alias=_env("OFFBOARD_FRONT_READ_TIMEOUT"))
+    front_max_connections: int = Field(256, gt=0, validation_alias=_env("OFFBOARD_FRONT_MAX_CONNECTIONS"))
 
     # Where things go and who decides
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
@@ -62,6 +66,12 @@ class Settings(BaseSettings):
         SecretStr(""), validation_alias=_env("MIXPANEL_SERVICE_ACCOUNT_SECRET")
     )
     mixpanel_org_id: str = Field("", validation_alias=_env("MIXPANEL_ORG_ID"))
+    # Mixpanel's SCIM sees only emails on the organization's verified claimed domains: off them, a SCIM miss is
+    # "unknown", never "not a member". Empty: every SCIM miss is unknown (offboard cannot tell).
+    mixpanel_verified_domains: CommaList = Field(default_factory=list,
+                                                 validation_alias=_env("MIXPANEL_VERIFIED_DOMAINS"))
+    # Only https://mixpanel.com/api/app/scim/v2 is documented (its EU and India SCIM hosts are not): empty uses it.
+    mixpanel_scim_url: str = Field("", validation_alias=_env("MIXPANEL_SCIM_URL"))
 
     # Kissmetrics: no public user API is known, so by default it is a checklist of manual steps.
     kissmetrics_enabled: bool = Field(False, validation_alias=_env("KISSMETRICS_ENABLED"))
@@ -72,6 +82,9 @@ class Settings(BaseSettings):
     manual_vendors: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_MANUAL_VENDORS"))
     # Multiplies every vendor's documented rate limit (a vendor that granted you more, or a benchmark).
     rate_limit_scale: float = Field(1.0, gt=0, validation_alias=_env("OFFBOARD_RATE_LIMIT_SCALE"))
+    # Seconds one vendor call may wait for its rate limit (or a 429's Retry-After); a longer wait parks the step
+    # until then instead of holding a worker, and the scheduler's tick resumes it.
+    max_call_wait: float = Field(60.0, gt=0, validation_alias=_env("OFFBOARD_MAX_CALL_WAIT"))
     # Issue 7: how many calls each vendor (PostHog, Amplitude, Mixpanel) may have on the wire at once; their rate
     # limits still apply. Kissmetrics always sends one at a time. More helps when calls are slow, not limited.
     vendor_connections: int = Field(4, ge=1, le=64, validation_alias=_env("OFFBOARD_VENDOR_CONNECTIONS"))
@@ -89,6 +102,15 @@ class Settings(BaseSettings):
     # Years to keep audit entries that belong to no request (e.g. refused looks at audit data).
     # Default: storage.retention.DEFAULT_OTHER_YEARS.
     retention_other_years: int | None = Field(7, validation_alias=_env("OFFBOARD_RETENTION_OTHER_YEARS"))
+    # Witnessed chain heads (storage/witness.py): the channel the signed heads go to, the Ed25519 key file that
+    # signs them (never the database), and how often a moved head is posted besides after each removal.
+    audit_channel: str = Field("", validation_alias=_env("OFFBOARD_AUDIT_CHANNEL"))
+    witness_key_file: str = Field("", validation_alias=_env("OFFBOARD_WITNESS_KEY_FILE"))
+    witness_interval_minutes: float = Field(60.0, gt=0, validation_alias=_env("OFFBOARD_WITNESS_INTERVAL_MINUTES"))
+    # What a seat costs per tool and month, for the report's "seats freed": "posthog=20,amplitude=49", or one
+    # number for every tool.
+    seat_cost: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("OFFBOARD_SEAT_COST"))
 
     # Issue 4: scheduled work (inactive-user sweeps, approval reminders and escalation, access reviews).
     # Schedules are crontab lines in UTC (Sunday is 0 or 7, as in cron), or "off".
@@ -189,6 +211,47 @@ class Settings(BaseSettings):
                                                             validation_alias=_env("OFFBOARD_IDP_GROUPS"))
     idp_name: str = Field("your identity provider", validation_alias=_env("OFFBOARD_IDP_NAME"))
 
+    # Offboarding that starts itself (bot/triggers): Okta Event Hooks, the signed HR webhook, `offboard request`.
+    okta_hook_header: str = Field("Authorization", validation_alias=_env("OFFBOARD_OKTA_HOOK_HEADER"))
+    okta_hook_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("OFFBOARD_OKTA_HOOK_SECRET"))
+    # okta-app=vendor pairs (the Okta app's id or name): removing someone from that app offboards them there.
+    okta_apps: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict,
+                                                           validation_alias=_env("OFFBOARD_OKTA_APPS"))
+    hr_webhook_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("OFFBOARD_HR_WEBHOOK_SECRET"))
+    bamboohr_webhook_key: SecretStr = Field(SecretStr(""), validation_alias=_env("OFFBOARD_BAMBOOHR_WEBHOOK_KEY"))
+    # "required": a triggered request waits for an approver's click; "event": the event is the approval.
+    trigger_approval: str = Field("required", pattern="^(required|event)$",
+                                  validation_alias=_env("OFFBOARD_TRIGGER_APPROVAL"))
+    # Removal deadline: business days after the effective time (or the request's creation); 0 turns it off.
+    removal_deadline_days: int = Field(1, ge=0, validation_alias=_env("OFFBOARD_REMOVAL_DEADLINE_DAYS"))
+    overdue_schedule: str = Field("0 9 * * *", validation_alias=_env("OFFBOARD_OVERDUE_SCHEDULE"))
+    # Hours after completion at which each tool is asked again whether the person is still gone.
+    recheck_hours: CommaList = Field(default_factory=lambda: ["1", "24", "168"],
+                                     validation_alias=_env("OFFBOARD_RECHECK_HOURS"))
+
+    @field_validator("okta_apps", mode="before")
+    @classmethod
+    def _read_okta_apps(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [part.strip().partition("=") for part in value.split(",") if part.strip()]
+            value = {app.strip(): vendor.strip().lower() for app, _sep, vendor in pairs}
+        if isinstance(value, dict):
+            unknown = sorted(set(map(str, value.values())) - set(KNOWN_VENDORS))
+            if unknown:
+                raise ValueError(f"OFFBOARD_OKTA_APPS names unknown vendor(s) {', '.join(unknown)}")
+        return value
+
+    @field_validator("recheck_hours", mode="before")
+    @classmethod
+    def _split_recheck_hours(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for hours in value:
+                if not str(hours).replace(".", "", 1).isdigit() or float(hours) <= 0:
+                    raise ValueError(f"OFFBOARD_RECHECK_HOURS: {hours!r} is not a positive number of hours")
+        return value
+
     @field_validator("emergency_responders", mode="before")
     @classmethod
     def _split_responders(cls, value: object) -> object:
@@ -237,21 +300,36 @@ class Settings(BaseSettings):
             value = parsed
         if not isinstance(value, dict):
             return value
-        from storage.retention import DEFAULT_RETENTION_YEARS
+        from storage.retention import DEFAULT_RETENTION_YEARS, RECORD_RETENTION_YEARS
 
-        unknown = sorted(set(map(str, value)) - set(DEFAULT_RETENTION_YEARS))
+        unknown = sorted(set(map(str, value)) - set(DEFAULT_RETENTION_YEARS) - set(RECORD_RETENTION_YEARS))
         if unknown:
             raise ValueError(f"OFFBOARD_RETENTION_YEARS names unknown reason(s) {', '.join(unknown)}; reasons are "
-                             f"{', '.join(DEFAULT_RETENTION_YEARS)}")
+                             f"{', '.join(DEFAULT_RETENTION_YEARS)}, and records {', '.join(RECORD_RETENTION_YEARS)}")
         return {str(reason): _retention_period(f"OFFBOARD_RETENTION_YEARS {reason}", years)
                 for reason, years in value.items()}
+
+    @field_validator("seat_cost", mode="before")
+    @classmethod
+    def _read_seat_cost(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if "=" not in value:
+            return {"*": value.strip()} if value.strip() else {}
+        costs: dict[str, str] = {}
+        for pair in (p.strip() for p in value.split(",") if p.strip()):
+            tool, sep, amount = pair.partition("=")
+            if not sep:
+                raise ValueError(f"OFFBOARD_SEAT_COST: write tool=amount, not {pair!r}")
+            costs[tool.strip().lower()] = amount.strip()
+        return costs
 
     @field_validator("retention_other_years", mode="before")
     @classmethod
     def _read_other_years(cls, value: object) -> object:
         return _retention_period("OFFBOARD_RETENTION_OTHER_YEARS", value)
 
-    @field_validator("approvers", "manual_vendors", mode="before")
+    @field_validator("approvers", "manual_vendors", "mixpanel_verified_domains", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

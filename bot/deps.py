@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ class Deps:
     clock: Callable[[], datetime]
     audit_admins: frozenset[str] = frozenset()  # who may see audit data; empty: whoever may approve
     scheduled: ScheduledWork | None = None  # issue 4: sweeps, reminders, reviews (bot/scheduled_work.py)
+    seat_cost: Mapping[str, float] = field(default_factory=dict)  # OFFBOARD_SEAT_COST, for the audit report
 
     @property
     def vendor_names(self) -> tuple[str, ...]:

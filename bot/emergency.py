@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import Ack, App, Respond
 
-from bot import blocks, change_blocks
+from bot import blocks, change_blocks, mrkdwn
 from bot.actions import click_listener
 from bot.deps import Deps
 from bot.forms import RequestForm
@@ -81,9 +81,9 @@ def handle_form_submission(deps: Deps, ack: Ack, body: dict[str, Any], form: Req
 
 def _started_message(deps: Deps, request_id: int, email: str) -> blocks.Message:
     channel = deps.workflow.change_notifier.security_channel if deps.workflow.change_notifier else ""
-    where = f" in <#{channel}>" if channel else ""
-    text = (f":rotating_light: Emergency removal #{request_id} of {email} started: removing from every tool now, "
-            f"without approval. Follow it{where}; a second person must acknowledge it there.")
+    where = f" in {mrkdwn.channel(channel)}" if channel else ""
+    text = (f":rotating_light: Emergency removal #{request_id} of {mrkdwn.escape(email)} started: removing from every "
+            f"tool now, without approval. Follow it{where}; a second person must acknowledge it there.")
     return blocks.Message(text=text, blocks=[])
 
 

@@ -9,8 +9,6 @@ log does not hold (its status and the person's display name).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -21,6 +19,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot import spreadsheet
+from bot.triggers import deadline
 from bot.workflow import REASON_LABELS, Reason
 from storage import audit
 from storage.models import AuditEvent, OffboardRequest, RetentionPurge
@@ -158,6 +158,8 @@ class Evidence:
     timeline: tuple[TimelineEntry, ...]
     completed_at: datetime | None
     purged: bool
+    started_by: tuple[str, ...] = ()  # the events (Okta, an HR system, a script) that started or joined it
+    mode: str = "full"  # full removal, or a partial change, emergency or restore (as recorded at creation)
 
     @property
     def reason_label(self) -> str:
@@ -175,6 +177,12 @@ class Evidence:
             return None
         times = [a.at for a in self.after if a.state != "not_a_member" and a.at is not None]
         return max(times) if times else None
+
+    @property
+    def deadline(self) -> str:
+        """The removal deadline and how it went: "due 2026-03-03T09:00:00Z, met" (empty without a deadline)."""
+        cells = _deadline_cells(self)
+        return f"due {cells['removal_due_utc']}, {cells['deadline']}" if cells else ""
 
     @property
     def request_to_approval(self) -> timedelta | None:
@@ -282,6 +290,9 @@ def build_evidence(
         timeline=tuple(TimelineEntry(e.seq, e.at, e.actor, e.action, describe(e)) for e in events),
         completed_at=next((e.at for e in reversed(events) if e.action == "completed"), None),
         purged=purged or any(audit.is_purged(e) for e in events),
+        mode=str(asked.get("mode") or "full"),
+        started_by=tuple(f"{e.details.get('source')} event {e.details.get('event_id')} "
+                         f"(sha256 {e.details.get('digest')})" for e in events if e.action == "trigger_received"),
     )
 
 
@@ -419,6 +430,11 @@ def describe(event: AuditEvent) -> str:
             return f"rejected: {_shown(event, 'comment') or 'no comment'}"
         case "scheduled":
             return f"scheduled for {d.get('due')}"
+        case "trigger_received":
+            return (f"{d.get('source')} event {d.get('event_id')} ({d.get('event_type')}) {d.get('outcome')}, "
+                    f"sha256 of the delivery {d.get('digest')}; approval: {d.get('approval')}")
+        case "removal_rechecked":
+            return f"{vendor}: re-checked {d.get('after_hours')} h after removal: {d.get('result')}"
         case "step_started":
             return f"{vendor}: started {d.get('step')}"
         case "step_succeeded":
@@ -478,6 +494,11 @@ class RemovalRow:
     hours_request_to_approval: float | None
     hours_approval_to_verified_removal: float | None
     vendors: list[str]
+    # The removal deadline (bot.triggers.deadline): when it was due, and "met" or "late by 5 h".
+    removal_due_utc: str = ""
+    deadline: str = ""
+    # What started it when not a person in Slack: "okta event <id> (sha256 <digest of the raw delivery>)".
+    started_by: str = ""
 
 
 CSV_COLUMNS = [f for f in RemovalRow.__dataclass_fields__]
@@ -513,7 +534,20 @@ def removal_row(evidence: Evidence) -> RemovalRow:
         hours_request_to_approval=_hours(evidence.request_to_approval),
         hours_approval_to_verified_removal=_hours(evidence.approval_to_removal),
         vendors=list(evidence.vendors),
+        **_deadline_cells(evidence),
+        started_by="; ".join(evidence.started_by),
     )
+
+
+def _deadline_cells(evidence: Evidence) -> dict[str, str]:
+    if not deadline.removes(evidence.mode):
+        return {}
+    start = datetime.fromisoformat(evidence.effective_at) if evidence.effective_at else evidence.requested_at
+    due = deadline.policy().due_from(start)
+    if due is None:
+        return {}
+    verdict = deadline.judged(due, evidence.removal_verified_at or evidence.completed_at)
+    return {"removal_due_utc": iso_utc(due), "deadline": verdict.words}
 
 
 def _verification(after: VendorAfter) -> str:
@@ -546,21 +580,10 @@ def removal_rows(session: Session, since: datetime | None = None) -> list[Remova
     return rows
 
 
-def _cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text: values that start like a formula get a quote first,
-    since ticket numbers and names come from people."""
-    text = "; ".join(value) if isinstance(value, list) else "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def render_csv(rows: Iterable[RemovalRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        values = asdict(row)
-        writer.writerow([_cell(values[c]) for c in CSV_COLUMNS])
-    return out.getvalue()
+    """The removal log as a CSV file a spreadsheet opens safely (bot.spreadsheet quotes formula-like cells,
+    since ticket numbers and names come from people)."""
+    return spreadsheet.render(CSV_COLUMNS, ([asdict(row)[c] for c in CSV_COLUMNS] for row in rows))
 
 
 def render_json(rows: Iterable[RemovalRow], *, since: datetime | None, generated_at: datetime,

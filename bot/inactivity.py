@@ -25,12 +25,12 @@ from vendors.roles import ROLE_MAPS, common_role
 log = logging.getLogger(__name__)
 
 # Where each vendor's admin UI shows the members list to export. UNVERIFIED: the runbooks name the pages
-# (Amplitude "Settings → Members & Groups", Mixpanel "Organization Settings → Members … Export member list as
-# CSV"); whether Amplitude's and Kissmetrics' pages offer an export button, and its columns, is not documented.
+# (Amplitude "Settings → Members & Groups", Mixpanel "Organization Settings → Users & Teams … Export member list
+# as CSV"); whether Amplitude's and Kissmetrics' pages offer an export button, and its columns, is not documented.
 EXPORT_HINTS = {
     "amplitude": "In Amplitude, open Settings → Members & Groups and export the Members table as CSV "
                  "(it must have each member's email and last login).",
-    "mixpanel": "In Mixpanel, open Organization Settings → Members and export the member list as CSV.",
+    "mixpanel": "In Mixpanel, open Organization Settings → Users & Teams and export the user list as CSV.",
     "kissmetrics": "In Kissmetrics, open Settings → Team and save the team list as a CSV with each person's "
                    "email and last login.",
     "posthog": "In PostHog, open Settings → Organization → Members and save the list as a CSV with each "
@@ -126,6 +126,7 @@ class VendorSweep:
     left_out: Counter[str] = field(default_factory=Counter)
     unjudged: str | None = None  # why this vendor could not be judged
     hint: str = ""  # what an admin can do about it
+    blind_spot: str = ""  # members its API cannot see, so never judged here (Mixpanel: off the verified domains)
 
     @property
     def needs_export(self) -> bool:
@@ -134,7 +135,7 @@ class VendorSweep:
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "days": self.days, "source": self.source, "members": self.members,
                 "stale": len(self.stale), "left_out": dict(self.left_out), "unjudged": self.unjudged,
-                "hint": self.hint}
+                "hint": self.hint, "blind_spot": self.blind_spot}
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,8 @@ class Candidate:
 def judge_vendor(vendor: Vendor, policy: SweepPolicy, exempt: set[str], now: datetime,
                  export: MembersExport | None = None) -> VendorSweep:
     """Judge one vendor's members. Never raises: a vendor that fails is reported as not judged."""
-    result = VendorSweep(vendor.name, vendor.label, policy.days_for(vendor.name))
+    result = VendorSweep(vendor.name, vendor.label, policy.days_for(vendor.name),
+                         blind_spot=str(getattr(vendor, "blind_spot", "") or ""))
     caps = vendor.capabilities
     lists, logins = Capability.LIST_MEMBERS in caps, Capability.READ_LAST_LOGIN in caps
     if lists and logins:
@@ -256,9 +258,14 @@ def _candidate(member: Member, last_login: datetime | None, known: bool) -> Cand
 
 def _from_api_and_export(vendor: Vendor, export: MembersExport) -> Iterator[Candidate]:
     """Who is a member comes from the API (someone removed since the export is not flagged); when they
-    last logged in comes from the export."""
+    last logged in comes from the export. Members the connector knows its API cannot list (`known_unseen`:
+    Mixpanel's off the verified domains) are judged from the export alone: it is all there is."""
     roles_from_export = Capability.READ_ROLE not in vendor.capabilities
+    unseen = getattr(vendor, "known_unseen", None)
+    listed_anyway: set[str] = set()  # the few "unseen" the API did list (a domain missing from the setting)
     for member in vendor.iter_members():
+        if callable(unseen) and unseen(member.email):
+            listed_anyway.add(member.email.lower())
         row = export.get(member.email)
         if row is None:
             yield Candidate(member.email, member.name, member.role, member.vendor_role, None, False,
@@ -270,6 +277,10 @@ def _from_api_and_export(vendor: Vendor, export: MembersExport) -> Iterator[Cand
         if roles_from_export and row.role_word:  # the API shows no roles (Amplitude): the export may
             candidate = replace(candidate, role=_export_role(vendor.name, row.role_word), vendor_role=row.role_word)
         yield candidate
+    if callable(unseen):
+        for row in export:
+            if unseen(row.email) and row.email.lower() not in listed_anyway:
+                yield _export_candidate(vendor.name, row)
 
 
 def _from_export(vendor: str, export: MembersExport) -> Iterator[Candidate]:

@@ -92,14 +92,23 @@ class LocalWorld:
 
     def restart_bot(self) -> None:
         """Stop the bot and start a new one on the same database, as after a deploy or a crash."""
-        self.bot.stop()
+        self.stop_bot()
         self.bot = start_bot(self.database, self.slack, self.sandboxes, self.vendors, background=self._background,
                              settings=self.settings)
         self.http = self.bot.start_http()
         self.driver = SlackDriver(self.http.url, SIGNING_SECRET, self.slack)
 
-    def stop(self) -> None:
+    def stop_bot(self) -> None:
+        """Stop the bot, its driver and the connectors made for it; the stand-ins go on."""
+        self.driver.close()
         self.bot.stop()
+        for connector in self.bot.workflow.vendors.values():  # made by start_bot for this bot alone
+            close = getattr(connector, "close", None)
+            if close is not None:
+                close()
+
+    def stop(self) -> None:
+        self.stop_bot()
         for sandbox in self.sandboxes.values():
             sandbox.stop()
         self.slack.stop()

@@ -301,7 +301,13 @@ def projects_plan(vendor: Vendor, assessment: Assessment, email: str, wanted: li
     chosen, _ = _wanted_projects(member, wanted)
     if not chosen:
         return []
-    steps = plan_change(vendor, email, ProjectRemoval(chosen))
+    # A connector whose vendor grants project access other ways than the person's own entry (PostHog: roles)
+    # plans it itself, with the manual steps those need; the generic plan would end "removed" too early.
+    own_plan = getattr(vendor, "plan_project_removal", None)
+    if callable(own_plan) and Capability.REMOVE_FROM_PROJECT in vendor.capabilities:
+        steps = own_plan(assessment, chosen)
+    else:
+        steps = plan_change(vendor, email, ProjectRemoval(chosen))
     return steps + _verify_step(vendor, email, {"without_projects": sorted(chosen)}, Capability.READ_PROJECTS)
 
 
@@ -383,10 +389,19 @@ def restore_plan(vendor: Vendor, current: Assessment, email: str, entry: Mapping
     if entry is None or current.status == AssessmentStatus.MEMBER:
         return []  # nothing was taken here, or they are back already
     steps: list[PlannedStep]
-    if entry.get("status") == AssessmentStatus.MEMBER and entry.get("role"):
+    recorded = entry.get("status") == AssessmentStatus.MEMBER and bool(entry.get("role"))
+    if recorded and Capability.READ_ROLE in vendor.capabilities:
         projects = tuple(str(p["project_id"]) for p in entry.get("projects") or ())
         steps = plan_change(vendor, email, Invitation(Role(entry["role"]), projects,
                                                       message="Your access is restored, as it was before."))
+    elif recorded:
+        # Its API showed no role or projects (Amplitude, Mixpanel): the recorded role is a placeholder. The API
+        # invites as it can, and a person gives back what they had.
+        fixed = getattr(vendor, "invite_role", None) or Role(entry["role"])
+        steps = plan_change(vendor, email, Invitation(fixed, (), message="Your access is restored, as it was before."))
+        steps.append(vendor.manual_step(Capability.CHANGE_ROLE, email, {
+            "role": "", "restore": True, "reason": "its API showed neither their role nor their projects before the "
+                                                   "removal; give back what the removal record and their team say"}))
     else:  # nobody could see what they had: a person invites them as the removal record says
         steps = [vendor.manual_step(Capability.INVITE, email, {
             "role": "", "projects": [], "reason": "offboard could not see their role and projects before the "

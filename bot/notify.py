@@ -7,8 +7,9 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 
-from bot import blocks
+from bot import blocks, mrkdwn
 from bot.workflow import CardLocation, NotificationKind, RequestSnapshot
+from storage.audit import BOT_ACTOR
 from storage.models import utcnow
 
 
@@ -50,13 +51,13 @@ class SlackNotifier:
             channel = self.notify_channel or request.card_channel or self.approvals_channel
             thread = None if self.notify_channel else request.card_ts
             self.client.chat_postMessage(channel=channel, thread_ts=thread, text=message.text, blocks=message.blocks)
-            return f"posted in <#{channel}>"
+            return f"posted in {mrkdwn.channel(channel)}"
         recipient = request.requester_id if kind == NotificationKind.DM_REQUESTER else request.new_owner_slack_id
-        if not recipient:
+        if not recipient or recipient == BOT_ACTOR:  # asked by offboard itself (an HR event, a sweep): no DM
             return "no one to tell"
         message = blocks.NOTIFICATION_RENDERERS[kind](snapshot)
         self.dm(recipient, message)
-        return f"sent to <@{recipient}>"
+        return f"sent to {mrkdwn.user(recipient)}"
 
     def dm(self, user_id: str, message: blocks.Message) -> None:
         channel = self.client.conversations_open(users=user_id)["channel"]["id"]

@@ -3,7 +3,6 @@ Each listener acks first, then asks `bot.onboarding`, and tells only the clicker
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,11 +12,13 @@ from apscheduler.schedulers.base import BaseScheduler
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import onboard_blocks, onboard_commands
-from bot.actions import target_id, tell
+from bot import mrkdwn, onboard_blocks, onboard_commands
+from bot.actions import target_id, tell, view_metadata
 from bot.blocks import Message, error_message
 from bot.config import Settings
+from bot.decisions import Act
 from bot.deps import Deps
+from bot.mrkdwn import escape
 from bot.onboard_due import OnboardingDue
 from bot.onboard_notify import SlackInviteNotifier
 from bot.onboarding import DEFAULT_PERSONAL_DOMAINS, OnboardConfig, Onboarding
@@ -67,7 +68,7 @@ def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
     def reject_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
         batch_id = target_id(action)
-        refusal = (onboarding.decision_refusal(batch_id, body["user"]["id"]) if batch_id is not None
+        refusal = (onboarding.decision_refusal(batch_id, body["user"]["id"], Act.REJECT) if batch_id is not None
                    else ActionResult(False, "That button carries no invitation; nothing was changed."))
         if refusal or batch_id is None:
             tell(deps, body, refusal or ActionResult(False, "Nothing was changed."))
@@ -81,10 +82,12 @@ def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
         if not comment:
             ack(response_action="errors", errors={"comment": "Say why, so the inviter knows what to do next."})
             return
-        ack()
-        meta = json.loads(view.get("private_metadata") or "{}")
+        meta = view_metadata(view)
         if not isinstance(meta.get("batch_id"), int):
+            ack(response_action="errors", errors={"comment": "offboard could not tell which invitation this form "
+                                                             "is for; nothing was changed. Close it and try again."})
             return
+        ack()
         result = onboarding.reject(meta["batch_id"], body["user"]["id"], comment[:2000])
         if not result.ok:
             tell(deps, {"user": body["user"], "channel": {"id": meta.get("channel")}}, result)
@@ -148,8 +151,8 @@ def _answer(deps: Deps, body: dict[str, Any], respond: Respond, message: Message
 
 def _started_message(onboarding: Onboarding, send_id: int, verb: str) -> Message:
     view = onboarding.send_view(send_id)
-    email, label = view.email, view.send.label
-    card = f"<#{view.card_channel}>" if view.card_channel else "the card"
+    email, label = escape(view.email), escape(view.send.label)
+    card = mrkdwn.channel(view.card_channel) if view.card_channel else "the card"
     manual = [(s.title, s.instructions) for s in view.send.open_manual_steps]
     if manual:
         text = (f"{label} cannot do this through its API: {verb.lower()} {email}'s invitation is a step by hand "

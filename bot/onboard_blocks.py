@@ -30,7 +30,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.block_elements import FileInputElement
 from slack_sdk.models.views import View
 
+from bot import mrkdwn
 from bot.blocks import Message, ago, slack_date
+from bot.mrkdwn import escape
 from bot.onboard_views import FAILURE_HEADLINES, BatchView, FailureKind, PendingItem, PersonView, SendView
 from storage.models import InviteBatchStatus, InviteState
 from vendors.base import Role
@@ -82,7 +84,8 @@ CLOSED_STATES = (InviteState.REJECTED, InviteState.WITHDRAWN, InviteState.WAITIN
 
 
 def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=_clip(text))
+    """mrkdwn already escaped (bot.mrkdwn), inside Slack's length limit."""
+    return MarkdownTextObject(text=mrkdwn.clip(text, MAX_TEXT))
 
 
 def _clip(text: str, limit: int = MAX_TEXT) -> str:
@@ -114,9 +117,10 @@ def batch_card(view: BatchView, now: datetime) -> Message:
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(_title(view), 150))),
                            SectionBlock(fields=_fields(view))]
     if batch.message:
-        blocks.append(SectionBlock(text=_md(f"*Message to them:* {batch.message}")))
+        blocks.append(SectionBlock(text=_md(f"*Message to them:* {escape(batch.message)}")))
     if batch.approval_why and batch.status == InviteBatchStatus.PENDING_APPROVAL:
-        blocks.append(ContextBlock(elements=[_md(f":lock: {batch.approval_why} The inviter cannot approve it.")]))
+        why = mrkdwn.recorded(batch.approval_why)
+        blocks.append(ContextBlock(elements=[_md(f":lock: {why} The inviter cannot approve it.")]))
     blocks.append(DividerBlock())
     open_batch = batch.status != InviteBatchStatus.CANCELLED
     for person in view.people:
@@ -126,7 +130,7 @@ def batch_card(view: BatchView, now: datetime) -> Message:
         blocks.append(ContextBlock(elements=[_md(decision)]))
     if batch.status == InviteBatchStatus.PENDING_APPROVAL:
         blocks.append(_decision_buttons(view))
-    text = f"{_title(view)}: {batch_status(view).split(' ', 1)[1].lower()}"
+    text = f"{escape(_title(view))}: {batch_status(view).split(' ', 1)[1].lower()}"
     return Message(text=text, blocks=_fit(blocks, "see `/onboard pending` for what is pending"))
 
 
@@ -138,6 +142,7 @@ def batch_status(view: BatchView) -> str:
 
 
 def _title(view: BatchView) -> str:
+    """Plain text (the header): escape it for mrkdwn."""
     if len(view.people) == 1:
         invitation = view.people[0].invitation
         return f"Invitation #{view.id}: {invitation.email} as {role_words(invitation.role)}"
@@ -147,8 +152,8 @@ def _title(view: BatchView) -> str:
 
 def _fields(view: BatchView) -> list[MarkdownTextObject]:
     batch = view.batch
-    tools = sorted({s.label for p in view.people for s in p.sends})
-    fields = [_md(f"*Invited by*\n<@{batch.inviter_id}>"),
+    tools = sorted({escape(s.label) for p in view.people for s in p.sends})
+    fields = [_md(f"*Invited by*\n{mrkdwn.user(batch.inviter_id)}"),
               _md(f"*Status*\n{batch_status(view)}"),
               _md(f"*Tools*\n{', '.join(tools) or '_none_'}")]
     ends = {p.invitation.access_ends_on for p in view.people}
@@ -156,15 +161,15 @@ def _fields(view: BatchView) -> list[MarkdownTextObject]:
         when = ", ".join(sorted(d.isoformat() for d in ends if d)) if len(ends) <= 3 else "per person, below"
         fields.append(_md(f"*Access ends*\n{when}"))
     if batch.personal_override_by:
-        fields.append(_md(f"*Personal addresses*\nallowed by <@{batch.personal_override_by}>"))
+        fields.append(_md(f"*Personal addresses*\nallowed by {mrkdwn.user(batch.personal_override_by)}"))
     if batch.source in ("csv", "cli"):
-        fields.append(_md(f"*From*\n{batch.source_name or 'a CSV file'}"))
+        fields.append(_md(f"*From*\n{escape(batch.source_name or 'a CSV file')}"))
     return fields
 
 
 def _person_blocks(person: PersonView, now: datetime, *, actionable: bool) -> list[Block]:
     invitation = person.invitation
-    head = f"*{invitation.email}* as *{role_words(invitation.role)}*"
+    head = f"*{escape(invitation.email)}* as *{escape(role_words(invitation.role))}*"
     if invitation.access_ends_on:
         head += f" · access ends {invitation.access_ends_on.isoformat()}"
     if invitation.personal_domain:
@@ -177,23 +182,25 @@ def _person_blocks(person: PersonView, now: datetime, *, actionable: bool) -> li
 
 
 def send_line(view: SendView, projects: Sequence[str], now: datetime) -> str:
+    """One send in mrkdwn: the tool's words (role, summary, projects) escaped here."""
     send = view.send
     state = InviteState(send.status)
-    line = f"• *{view.label}*: {STATE_LINES[state]}"
+    label = escape(view.label)
+    line = f"• *{label}*: {STATE_LINES[state]}"
     if state == InviteState.ALREADY_MEMBER:
-        line += f" (as {send.role_seen})" if send.role_seen else f" ({view.label}'s API does not show their role)"
+        line += f" (as {escape(send.role_seen)})" if send.role_seen else f" ({label}'s API does not show their role)"
         line += ", no invitation sent"
     elif state == InviteState.FAILED:
         line += f": {failure_headline(send.failure_kind)}"
     elif state == InviteState.ACCEPTED and send.accepted_at:
         line += f" {slack_date(send.accepted_at, '{date_short_pretty}')}"
     elif state == InviteState.CANCELLED:
-        line += f" by <@{send.cancelled_by}>" if send.cancelled_by and send.cancelled_by != "offboard" else ""
+        line += f" by {mrkdwn.user(send.cancelled_by)}" if send.cancelled_by and send.cancelled_by != "offboard" else ""
     if projects and state not in (InviteState.FAILED, InviteState.ALREADY_MEMBER):
-        line += f" · projects {', '.join(projects)}"
+        line += f" · projects {', '.join(escape(p) for p in projects)}"
     if send.summary and state in (InviteState.INVITED, InviteState.ALREADY_INVITED, InviteState.CREATED,
                                   InviteState.ALREADY_MEMBER, InviteState.CANCELLED):
-        line += f"\n    _{send.summary}_"
+        line += f"\n    _{mrkdwn.recorded(send.summary)}_"
     return line + _pending_notes(view, now)
 
 
@@ -210,7 +217,7 @@ def _pending_notes(view: SendView, now: datetime) -> str:
         else:
             notes.append(f"expires {slack_date(view.expires_at)}")
     if not view.acceptance_seen:
-        notes.append(f"{view.label}'s API cannot show whether they accepted")
+        notes.append(f"{escape(view.label)}'s API cannot show whether they accepted")
     return ("\n    " + " · ".join(notes)) if notes else ""
 
 
@@ -225,13 +232,15 @@ def _send_action_blocks(view: SendView, *, actionable: bool) -> list[Block]:
     send = view.send
     blocks: list[Block] = []
     if send.status == InviteState.FAILED:
-        text = f":x: *{view.label}: {failure_headline(send.failure_kind)}.* {view.label} said: {send.error}"
+        label = escape(view.label)
+        text = f":x: *{label}: {failure_headline(send.failure_kind)}.* {label} said: {escape(send.error)}"
         button = ButtonElement(text="Retry", action_id=RETRY, value=str(send.id)) if actionable else None
         blocks.append(SectionBlock(text=_md(text), accessory=button))
     if send.status in CLOSED_STATES:
         return blocks
     for step in view.open_manual_steps:
-        text = f":white_large_square: *{view.label}, by hand: {step.title}*\n{step.instructions}"
+        text = (f":white_large_square: *{escape(view.label)}, by hand: {escape(step.title)}*\n"
+                f"{escape(step.instructions)}")
         button = (ButtonElement(text="Mark done", action_id=CONFIRM, value=str(step.id), style="primary")
                   if actionable else None)
         blocks.append(SectionBlock(text=_md(text), accessory=button))
@@ -241,13 +250,14 @@ def _send_action_blocks(view: SendView, *, actionable: bool) -> list[Block]:
 def _decision_line(view: BatchView) -> str:
     batch = view.batch
     if batch.status == InviteBatchStatus.CANCELLED:
-        return f":heavy_minus_sign: {batch.decision_comment or 'Withdrawn'} {slack_date(batch.updated_at)}"
+        who = mrkdwn.recorded(batch.decision_comment or "Withdrawn")
+        return f":heavy_minus_sign: {who} {slack_date(batch.updated_at)}"
     if not batch.decided_by or not batch.decided_at:
         return ""
     when = slack_date(batch.decided_at)
     if batch.status == InviteBatchStatus.REJECTED:
-        return f":no_entry: Rejected by <@{batch.decided_by}> {when}: {batch.decision_comment}"
-    return f":white_check_mark: Approved by <@{batch.decided_by}> {when}"
+        return f":no_entry: Rejected by {mrkdwn.user(batch.decided_by)} {when}: {escape(batch.decision_comment)}"
+    return f":white_check_mark: Approved by {mrkdwn.user(batch.decided_by)} {when}"
 
 
 def _decision_buttons(view: BatchView) -> ActionsBlock:
@@ -256,7 +266,7 @@ def _decision_buttons(view: BatchView) -> ActionsBlock:
     who = waiting[0].invitation.email if len(waiting) == 1 else f"{len(waiting)} people"
     roles = sorted({role_words(p.invitation.role) for p in waiting})
     confirm = ConfirmObject(title="Send these invitations?",
-                            text=f"Invite {who} as {', '.join(roles)}.", confirm="Approve", deny="Back")
+                            text=escape(f"Invite {who} as {', '.join(roles)}."), confirm="Approve", deny="Back")
     return ActionsBlock(block_id="onboard_decision", elements=[
         ButtonElement(text="Approve", action_id=APPROVE, value=value, style="primary", confirm=confirm),
         ButtonElement(text="Reject", action_id=REJECT, value=value, style="danger"),
@@ -267,22 +277,24 @@ def _decision_buttons(view: BatchView) -> ActionsBlock:
 def batch_outcome(view: BatchView, now: datetime) -> Message:
     """The inviter's DM once the batch is settled (or rejected)."""
     batch = view.batch
-    lines = [f"*{_title(view)}*"]
+    lines = [f"*{escape(_title(view))}*"]
     decision = _decision_line(view)
     if decision:
         lines.append(decision)
     for person in view.people[:30]:
-        lines.append(f"*{person.invitation.email}* as {role_words(person.invitation.role)}")
+        lines.append(f"*{escape(person.invitation.email)}* as {escape(role_words(person.invitation.role))}")
         lines += [send_line(s, person.invitation.projects.get(s.send.vendor, []), now) for s in person.sends]
     if len(view.people) > 30:
         lines.append(f"_…and {len(view.people) - 30} more people: see the card._")
     if batch.card_channel:
-        lines.append(f"The card is in <#{batch.card_channel}>: retries and steps to do by hand are there.")
-    return Message(text=f"{_title(view)}: the outcome", blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
+        lines.append(f"The card is in {mrkdwn.channel(batch.card_channel)}: retries and steps to do by hand are there.")
+    return Message(text=f"{escape(_title(view))}: the outcome",
+                   blocks=[SectionBlock(text=_md("\n".join(lines))).to_dict()])
 
 
 # -- pending invitations -----------------------------------------------------------------------------------------
 def pending_message(items: Sequence[PendingItem], now: datetime, *, intro: str = "", everyone: bool = True) -> Message:
+    """`intro` is the bot's own mrkdwn."""
     if not items:
         text = intro or ("No invitation is pending." if everyone else "None of your invitations is pending.")
         return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
@@ -300,8 +312,9 @@ def pending_message(items: Sequence[PendingItem], now: datetime, *, intro: str =
 
 
 def pending_line(item: PendingItem, now: datetime) -> str:
-    line = (f"*{item.email}* → *{item.label}* as {role_words(item.role)} · sent {ago(item.sent_at, now)} by "
-            f"<@{item.inviter_id}> (#{item.batch_id})")
+    label = escape(item.label)
+    line = (f"*{escape(item.email)}* → *{label}* as {escape(role_words(item.role))} · sent {ago(item.sent_at, now)} by "
+            f"{mrkdwn.user(item.inviter_id)} (#{item.batch_id})")
     if item.status == InviteState.ALREADY_INVITED:
         line += " · an invitation offboard found already pending"
     if item.resends:
@@ -310,7 +323,7 @@ def pending_line(item: PendingItem, now: datetime) -> str:
         line += (f" · :warning: expired {slack_date(item.expires_at)}" if item.expires_at <= now
                  else f" · expires {slack_date(item.expires_at)}")
     if not item.acceptance_seen:
-        line += f" · {item.label}'s API cannot show whether they accepted: check there before resending"
+        line += f" · {label}'s API cannot show whether they accepted: check there before resending"
     return line
 
 
@@ -318,8 +331,8 @@ def _pending_buttons(item: PendingItem) -> list[ButtonElement]:
     value = str(item.send_id)
     removes = "" if item.acceptance_seen else (f" {item.label} shows invitees and members alike: if they have "
                                                "joined meanwhile, this removes them.")
-    confirm = ConfirmObject(title="Cancel the invitation?", text=_clip(
-        f"Cancel {item.email}'s {item.label} invitation.{removes}", 300), confirm="Cancel it", deny="Back")
+    confirm = ConfirmObject(title="Cancel the invitation?", text=mrkdwn.clip(escape(
+        f"Cancel {item.email}'s {item.label} invitation.{removes}"), 300), confirm="Cancel it", deny="Back")
     return [ButtonElement(text="Resend", action_id=RESEND, value=value),
             ButtonElement(text="Cancel", action_id=CANCEL_INVITE, value=value, style="danger", confirm=confirm)]
 
@@ -339,30 +352,32 @@ def expiry_message(items: Sequence[PendingItem], now: datetime) -> Message:
 
 
 def action_result_message(text: str, steps: Iterable[tuple[str, str]] = ()) -> Message:
-    """An answer to a Resend/Cancel click: what happens, and any step a person must do by hand."""
+    """An answer to a Resend/Cancel click: what happens (mrkdwn, escaped by its writer), and any step a person
+    must do by hand (plain titles and instructions, escaped here)."""
     blocks: list[Block] = [SectionBlock(text=_md(text))]
     for title, instructions in steps:
-        blocks.append(SectionBlock(text=_md(f"*By hand: {title}*\n{instructions}")))
+        blocks.append(SectionBlock(text=_md(f"*By hand: {escape(title)}*\n{escape(instructions)}")))
     return Message(text=text, blocks=_fit(blocks, "see the card"))
 
 
 # -- the access end date -----------------------------------------------------------------------------------------
 def access_end_inviter_message(email: str, tools: Sequence[str], ends_on: date) -> Message:
-    text = (f":calendar: {email}'s access to {', '.join(tools)} ends tomorrow ({ends_on.isoformat()}), as you set "
-            "when inviting them. offboard will then ask for their removal (reason: contract end), through "
-            "approval as any other. If they still need access, an approver can reject that request.")
+    text = (f":calendar: {escape(email)}'s access to {escape(', '.join(tools))} ends tomorrow "
+            f"({ends_on.isoformat()}), as you set when inviting them. offboard will then ask for their removal "
+            "(reason: contract end), through approval as any other. If they still need access, an approver can "
+            "reject that request.")
     return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
 
 
 def access_end_person_message(tools: Sequence[str], ends_on: date, inviter_id: str) -> Message:
-    text = (f":calendar: Your access to {', '.join(tools)} ends tomorrow ({ends_on.isoformat()}). Save what you "
-            f"need to keep, and hand your work over. Questions: <@{inviter_id}>.")
+    text = (f":calendar: Your access to {escape(', '.join(tools))} ends tomorrow ({ends_on.isoformat()}). Save what "
+            f"you need to keep, and hand your work over. Questions: {mrkdwn.user(inviter_id)}.")
     return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
 
 
 def access_ended_message(email: str, ends_on: date, request_id: int, approvals_channel: str) -> Message:
-    text = (f":calendar: {email}'s access end date is today ({ends_on.isoformat()}): offboarding request "
-            f"#{request_id} (contract end) is waiting for approval in <#{approvals_channel}>.")
+    text = (f":calendar: {escape(email)}'s access end date is today ({ends_on.isoformat()}): offboarding request "
+            f"#{request_id} (contract end) is waiting for approval in {mrkdwn.channel(approvals_channel)}.")
     return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
 
 
@@ -471,10 +486,14 @@ def help_message() -> Message:
 
 
 def info_message(text: str) -> Message:
+    """`text` is mrkdwn: whoever writes it escapes what people and vendors typed in it (bot.mrkdwn)."""
     return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
 
 
 def problems_message(problems: Sequence[str], intro: str = "Nothing was sent:") -> Message:
+    """Problems are plain text (they quote what was typed, a file's cells, a vendor's words): escaped here;
+    the intro is the bot's own mrkdwn."""
+    problems = [escape(p) for p in problems]
     shown = list(problems[:15])
     if len(problems) > 15:
         shown.append(f"…and {len(problems) - 15} more.")

@@ -15,7 +15,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import onboard_blocks
+from bot import mrkdwn, onboard_blocks
 from bot.blocks import Message
 from bot.deps import Deps
 from bot.onboard_parsing import (
@@ -86,7 +86,8 @@ def _ask(deps: Deps, onboarding: Onboarding, ask: OnboardAsk, command: dict[str,
          client: WebClient) -> None:
     emails = _emails_of(deps, ask)
     if isinstance(emails, str):
-        _reply(respond, onboard_blocks.problems_message([emails], "I could not tell whom to invite."))
+        # The problem names the person with a mention (mrkdwn), so it is not passed as a plain problem.
+        _reply(respond, onboard_blocks.info_message(f":warning: I could not tell whom to invite.\n• {emails}"))
         return
     if not ask.complete:
         prefill = onboard_blocks.OnboardPrefill(
@@ -110,7 +111,7 @@ def _emails_of(deps: Deps, ask: OnboardAsk) -> tuple[str, ...] | str:
     for slack_id in ask.slack_ids:
         person = deps.directory.by_id(slack_id)
         if person is None or person.is_bot or not person.email:
-            return f"<@{slack_id}> has no email address Slack can give me: use their work email instead."
+            return f"{mrkdwn.user(slack_id)} has no email address Slack can give me: use their work email instead."
         emails.append(person.email)
     return tuple(dict.fromkeys(emails))
 
@@ -118,7 +119,7 @@ def _emails_of(deps: Deps, ask: OnboardAsk) -> tuple[str, ...] | str:
 def submitted_message(onboarding: Onboarding, result: SubmitResult) -> Message:
     if result.batch_id is None:
         return onboard_blocks.problems_message(result.problems)
-    where = f"<#{onboarding.config.card_channel}>"
+    where = mrkdwn.channel(onboarding.config.card_channel)
     parts = []
     if result.sending:
         parts.append(f"{result.sending} invitation{'s' if result.sending != 1 else ''} going out now")
@@ -231,11 +232,12 @@ def handle_csv_form(deps: Deps, onboarding: Onboarding, ack: Ack, body: dict[str
     try:
         content = download_file(client, file)
     except CsvDownloadError as exc:
-        _tell(deps, user, channel, onboard_blocks.problems_message([str(exc)], f"{name} was not used."))
+        _tell(deps, user, channel, onboard_blocks.problems_message([str(exc)], f"{mrkdwn.escape(name)} was not used."))
         return
     parsed = parse_invite_csv(content, onboarding.vendor_names)
     if parsed.problems:
-        _tell(deps, user, channel, onboard_blocks.problems_message(parsed.problems, f"{name}: nothing was sent."))
+        _tell(deps, user, channel, onboard_blocks.problems_message(parsed.problems,
+                                                                    f"{mrkdwn.escape(name)}: nothing was sent."))
         return
     allow = any(o.get("value") == onboard_blocks.ALLOW_PERSONAL
                 for o in _element(values, "options").get("selected_options") or [])

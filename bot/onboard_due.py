@@ -247,8 +247,9 @@ class OnboardingDue:
             subject_email=notice.email, reason=Reason.CONTRACT_END, requester_id=notice.inviter_id,
             subject_slack_id=found[0] if found else None, subject_name=found[1] if found else "",
             ticket=f"invitation #{notice.batch_id}",
-            note=(f"Access end date {notice.ends_on.isoformat()}, set by <@{notice.inviter_id}> when inviting them "
-                  f"(invitation #{notice.batch_id}). offboard asked for this removal on that day."),
+            # A note is shown as text (escaped): the inviter is named as the requester, not mentioned here.
+            note=(f"Access end date {notice.ends_on.isoformat()}, set by the inviter (the requester) when inviting "
+                  f"them (invitation #{notice.batch_id}). offboard asked for this removal on that day."),
             vendors=vendors,
         ))
         self._record_end(invitation_id, "access_end_request_created", now, request_id=request_id, vendors=vendors)

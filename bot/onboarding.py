@@ -22,6 +22,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot import decisions, mrkdwn
+from bot.decisions import Act, Case, Kind, Roles
 from bot.onboard_parsing import InviteRow
 from bot.onboard_views import (
     BatchView,
@@ -161,10 +163,6 @@ class Onboarding:
         if self.config.admins:
             return user_id in self.config.admins
         return self.may_approve(user_id)
-
-    def may_manage(self, inviter_id: str, user_id: str) -> bool:
-        """Resend, cancel, retry and tick: the inviter, an onboarding admin, or an approver."""
-        return user_id == inviter_id or self.is_admin(user_id) or self.may_approve(user_id)
 
     @property
     def vendor_names(self) -> tuple[str, ...]:
@@ -314,20 +312,19 @@ class Onboarding:
                      message=draft.message, via=draft.source)
 
     # -- decisions --------------------------------------------------------------------------------------------
-    def decision_refusal(self, batch_id: int, user_id: str) -> ActionResult | None:
+    def decision_refusal(self, batch_id: int, user_id: str, act: Act = Act.APPROVE) -> ActionResult | None:
+        """Why `user_id` may not approve or reject these invitations (recorded), or None (see bot.decisions)."""
         with self.db.session() as session:
             batch = session.get(InviteBatch, batch_id)
             if batch is None:
                 return ActionResult(False, f"Invitation #{batch_id} does not exist.")
             inviter = batch.inviter_id
-        if user_id == inviter:
-            self._record_refusal(batch_id, user_id, "the inviter cannot approve their own invitation")
-            return ActionResult(False, "You asked for these invitations, so someone else must approve them "
-                                       "(separation of duties). Nothing was changed.")
-        if not self.may_approve(user_id):
-            self._record_refusal(batch_id, user_id, "not an approver")
-            return ActionResult(False, "Only approvers can decide on invitations. Nothing was changed.")
-        return None
+        return self._decide(user_id, act, Case(Kind.INVITATION, batch_id, inviter))
+
+    def _decide(self, user_id: str, act: Act, case: Case) -> ActionResult | None:
+        roles = Roles(self.may_approve, may_onboard=self.is_admin)
+        refused = decisions.decide(self.db, user_id, act, case, roles, at=self.clock())
+        return None if refused is None else ActionResult(False, refused.message)
 
     def approve(self, batch_id: int, user_id: str) -> ActionResult:
         refusal = self.decision_refusal(batch_id, user_id)
@@ -345,7 +342,7 @@ class Onboarding:
         return ActionResult(True)
 
     def reject(self, batch_id: int, user_id: str, comment: str) -> ActionResult:
-        refusal = self.decision_refusal(batch_id, user_id)
+        refusal = self.decision_refusal(batch_id, user_id, Act.REJECT)
         if refusal:
             return refusal
         now = self.clock()
@@ -367,8 +364,11 @@ class Onboarding:
             batch = session.get(InviteBatch, batch_id)
             if batch is None:
                 return ActionResult(False, f"Invitation #{batch_id} does not exist.")
-            if batch.inviter_id != user_id:
-                return ActionResult(False, "Only the person who asked for these invitations can withdraw them.")
+            inviter = batch.inviter_id
+        refused = self._decide(user_id, Act.WITHDRAW, Case(Kind.INVITATION, batch_id, inviter))
+        if refused:
+            return refused
+        with self.db.session() as session:
             if not self._move_batch(session, batch_id, InviteBatchStatus.PENDING_APPROVAL, InviteBatchStatus.CANCELLED,
                                     now, decision_comment=f"Withdrawn by <@{user_id}>"):
                 return ActionResult(False, f"Invitation #{batch_id} is decided already; use `/onboard pending` to "
@@ -387,11 +387,6 @@ class Onboarding:
             verb = "rejected" if batch.status == InviteBatchStatus.REJECTED else "approved"
             return ActionResult(False, f"Invitation #{batch_id} was already {verb} by <@{batch.decided_by}>.")
         return ActionResult(False, f"Invitation #{batch_id} is no longer waiting for a decision.")
-
-    def _record_refusal(self, batch_id: int, user_id: str, why: str) -> None:
-        with self.db.session() as session:
-            audit.record(session, "invitation_action_refused", actor=user_id, at=self.clock(), batch=batch_id,
-                         why=why)
 
     # -- sending ----------------------------------------------------------------------------------------------
     def _send_queued(self, batch_id: int) -> None:
@@ -585,8 +580,9 @@ class Onboarding:
         send, inviter = self._send_and_inviter(send_id)
         if send is None:
             return ActionResult(False, "That invitation does not exist.")
-        if not self.may_manage(inviter, user_id):
-            return self._not_yours(send, user_id)
+        refused = self._decide(user_id, Act.WORK, Case(Kind.INVITATION, send.batch_id, inviter))
+        if refused:
+            return refused
         now = self.clock()
         with self.db.session() as session:
             if not _move_send(session, send_id, [InviteState.FAILED], _BUSY_FOR_ACTION[send.action], now):
@@ -608,8 +604,9 @@ class Onboarding:
                 return ActionResult(False, "That checklist item does not exist.")
         send, inviter = self._send_and_inviter(step.send_id)
         assert send is not None
-        if not self.may_manage(inviter, user_id):
-            return self._not_yours(send, user_id)
+        refused = self._decide(user_id, Act.WORK, Case(Kind.INVITATION, send.batch_id, inviter))
+        if refused:
+            return refused
         if step.round != send.round:
             return ActionResult(False, f"“{step.title}” belongs to an earlier attempt; nothing to tick.")
         with self.db.session() as session:
@@ -618,7 +615,8 @@ class Onboarding:
                 status=StepStatus.DONE, done_by=user_id, finished_at=now, outcome="confirmed"))
             if ticked.rowcount != 1:  # type: ignore[attr-defined]
                 session.refresh(step)
-                return ActionResult(False, f"<@{step.done_by}> already confirmed “{step.title}”.")
+                title = mrkdwn.escape(step.title)
+                return ActionResult(False, f"{mrkdwn.user(step.done_by)} already confirmed “{title}”.")
             audit.record(session, "invite_manual_step_confirmed", actor=user_id, at=now, batch=send.batch_id,
                          vendor=send.vendor, step=step.title, key=step.key, purpose=step.purpose)
             self.leases.ask(session, step.send_id)  # recorded with the tick: a crash before the pass loses nothing
@@ -636,8 +634,9 @@ class Onboarding:
         send, inviter = self._send_and_inviter(send_id)
         if send is None:
             return ActionResult(False, "That invitation does not exist.")
-        if user_id != audit.BOT_ACTOR and not self.may_manage(inviter, user_id):
-            return self._not_yours(send, user_id)
+        refused = self._decide(user_id, Act.WORK, Case(Kind.INVITATION, send.batch_id, inviter))
+        if refused:
+            return refused
         label = self.label(send.vendor)
         if action == "resend" and send.vendor in CREATES_ACCOUNT:
             return ActionResult(False, f"{label} created the account outright: there is no invitation to resend.")
@@ -654,11 +653,6 @@ class Onboarding:
         self.show(send.batch_id)
         self._submit(self._run_send, send_id)
         return ActionResult(True)
-
-    def _not_yours(self, send: InviteSend, user_id: str) -> ActionResult:
-        self._record_refusal(send.batch_id, user_id, "not the inviter, an onboarding admin or an approver")
-        return ActionResult(False, "Only the inviter, onboarding admins and approvers can act on this invitation. "
-                                   "Nothing was changed.")
 
     # -- reading ----------------------------------------------------------------------------------------------
     def snapshot(self, batch_id: int) -> BatchView | None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from email_validator import EmailNotValidError, validate_email
 
 from bot.evidence import parse_since
+from bot.mrkdwn import escape
 from bot.workflow import REASON_LABELS, Reason
 
 # Slack escapes mentions as <@U123|name> (or <@U123>) when the command has should_escape on.
@@ -43,7 +44,7 @@ class Start:
 
 @dataclass(frozen=True)
 class Invalid:
-    message: str
+    message: str  # mrkdwn: what it quotes of the command is escaped (bot.mrkdwn)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,14 @@ class AuditExport:
     """`/offboard audit export [since=YYYY-MM-DD]`: the removal log as a CSV file."""
 
     since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditReportAsk:
+    """`/offboard audit report from=YYYY-MM-DD to=YYYY-MM-DD`: the audit report (HTML) for [start, end)."""
+
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -90,8 +99,8 @@ class Bulk(Start):
     others: tuple[Target, ...] = ()
 
 
-AuditAsk = AuditShow | AuditExport | AuditUsage
-Parsed = Help | Status | Start | Invalid | AuditShow | AuditExport | AuditUsage | SweepNow | ReviewNow
+AuditAsk = AuditShow | AuditExport | AuditReportAsk | AuditUsage
+Parsed = Help | Status | Start | Invalid | AuditShow | AuditExport | AuditReportAsk | AuditUsage | SweepNow | ReviewNow
 
 USAGE = "Try `/offboard alice@corp.com`, `/offboard @alice resignation`, or `/offboard help`."
 
@@ -109,12 +118,12 @@ def parse_target(token: str) -> Target | Invalid:
     if mention:
         return Target(slack_id=mention.group(1))
     if token.startswith("@"):
-        return Invalid(f"I could not tell who `{token}` is. Pick the person from Slack's @-autocomplete.")
+        return Invalid(f"I could not tell who `{escape(token)}` is. Pick the person from Slack's @-autocomplete.")
     if token.startswith("mailto:") or token.startswith("<mailto:"):
         token = token.removeprefix("<").removeprefix("mailto:").split("|")[0].rstrip(">")
     email = normalise_email(token)
     if email is None:
-        return Invalid(f"`{token}` is not a valid email address. {USAGE}")
+        return Invalid(f"`{escape(token)}` is not a valid email address. {USAGE}")
     return Target(email=email)
 
 
@@ -124,6 +133,21 @@ def parse_reason(words: str) -> Reason | None:
         if wanted in (reason.value.replace("_", " "), REASON_LABELS[reason].lower()):
             return reason
     return None
+
+
+REPORT_USAGE = "Say the period: `/offboard audit report from=2026-01-01 to=2026-03-31` (both days included)."
+
+
+def _parse_report(tokens: list[str]) -> AuditReportAsk | AuditUsage:
+    from bot.audit_report_run import parse_period
+
+    given = dict(t.lstrip("-").partition("=")[::2] for t in tokens)
+    if len(tokens) != 2 or set(given) != {"from", "to"}:
+        return AuditUsage(REPORT_USAGE)
+    try:
+        return AuditReportAsk(*parse_period(given["from"], given["to"]))
+    except ValueError as exc:
+        return AuditUsage(f"{exc}. {REPORT_USAGE}")
 
 
 def parse_audit(tokens: list[str]) -> AuditAsk:
@@ -138,7 +162,9 @@ def parse_audit(tokens: list[str]) -> AuditAsk:
         try:
             return AuditExport(parse_since(SINCE_OPTION.sub("", tokens[1])))
         except ValueError as exc:
-            return AuditUsage(str(exc))
+            return AuditUsage(escape(str(exc)))  # it quotes what was typed
+    if tokens[0].lower() == "report":
+        return _parse_report(tokens[1:])
     if len(tokens) != 1:
         return AuditUsage("Say whose evidence you want: `/offboard audit alice@corp.com`.")
     target = parse_target(tokens[0])
@@ -179,7 +205,7 @@ def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
         unknown = [v for v in chosen if v not in known_vendors]
         if not chosen or unknown:
             listed = ", ".join(known_vendors) or "none configured"
-            return Invalid(f"Unknown vendor(s) `{', '.join(unknown) or '(empty)'}`. Configured: {listed}.")
+            return Invalid(f"Unknown vendor(s) `{escape(', '.join(unknown)) or '(empty)'}`. Configured: {listed}.")
         vendors = chosen
     if rest and rest[0].lower() == "emergency":  # issue 6
         if bulk or len(targets) > 1:

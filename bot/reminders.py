@@ -21,8 +21,10 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from bot import mrkdwn
 from bot.blocks import removal_summary
 from bot.directory import SlackPerson
+from bot.mrkdwn import escape
 from bot.slack_post import SlackPoster, info_message
 from bot.workflow import Workflow
 from storage import audit
@@ -175,7 +177,7 @@ class ApprovalReminders:
     def _escalate(self, pending: Pending, now: datetime) -> None:
         waited = hours(now - pending.pending_since)
         link = self.poster.permalink(pending.card_channel, pending.card_ts)
-        card = f"<{link}|request #{pending.request_id}>" if link else f"request #{pending.request_id}"
+        card = mrkdwn.link(link, f"request #{pending.request_id}")
         fallback = self._active(self.config.fallback_approver) if self.config.fallback_approver else None
         targets = [f"<@{fallback}>"] if fallback else []
         if self.config.escalation_channel:
@@ -187,8 +189,8 @@ class ApprovalReminders:
             return
         self._thread(pending, f":rotating_light: Request #{pending.request_id} has waited {waited} for approval: "
                               f"escalated to {' and '.join(targets)}.")
-        text = (f":rotating_light: Escalated to you: offboarding {card} for {pending.subject} has waited {waited} "
-                "for an approver. Please approve or reject it on its card.")
+        text = (f":rotating_light: Escalated to you: offboarding {card} for {escape(pending.subject)} has waited "
+                f"{waited} for an approver. Please approve or reject it on its card.")
         if fallback:
             self._safely(lambda: self.poster.dm(fallback, info_message(text)), "escalation DM")
         if self.config.escalation_channel:
@@ -228,14 +230,14 @@ class ApprovalReminders:
         fallback = self.config.fallback_approver
         if (skipped or not active) and fallback and fallback not in mentioned and self._active(fallback):
             mentioned.append(fallback)
-        lines = [f":bell: Reminder: request #{pending.request_id} for {pending.subject} has waited "
+        lines = [f":bell: Reminder: request #{pending.request_id} for {escape(pending.subject)} has waited "
                  f"{hours(now - pending.pending_since)} for approval."]
         if mentioned:
             lines.append(" ".join(f"<@{a}>" for a in mentioned) + ", please approve or reject it above.")
         if any(a in digest for a in active):
             lines.append("_Approvers with several requests waiting get one digest by DM instead of a ping here._")
         if skipped:
-            names = ", ".join(p.name for p in skipped)
+            names = ", ".join(escape(p.name) for p in skipped)  # Slack real names: what people typed
             lines.append(f"_Skipped (deactivated in Slack): {names}._"
                          + (f" The fallback approver <@{fallback}> is asked instead." if fallback else ""))
         self._thread(pending, "\n".join(lines))
@@ -264,8 +266,8 @@ class ApprovalReminders:
         lines = [f":bell: {len(requests)} offboarding requests are waiting for your approval:"]
         for pending in requests[:40]:
             link = self.poster.permalink(pending.card_channel, pending.card_ts)
-            card = f"<{link}|#{pending.request_id}>" if link else f"#{pending.request_id}"
-            lines.append(f"• {card} {pending.subject}, waiting {hours(now - pending.pending_since)}")
+            card = mrkdwn.link(link, f"#{pending.request_id}")
+            lines.append(f"• {card} {escape(pending.subject)}, waiting {hours(now - pending.pending_since)}")
         if len(requests) > 40:
             lines.append(f"…and {len(requests) - 40} more in <#{self.config.approvals_channel}>.")
         if self._safely(lambda: self.poster.dm(approver, info_message("\n".join(lines))), "digest DM"):
@@ -389,10 +391,11 @@ class ChecklistReminders:
             if request.id != current:
                 current = request.id
                 link = self.poster.permalink(request.card_channel, request.card_ts)
-                card = f"<{link}|request #{request.id}>" if link else f"request #{request.id}"
-                lines.append(f"*{card}: {request.subject_email}*")
+                card = mrkdwn.link(link, f"request #{request.id}")
+                lines.append(f"*{card}: {escape(request.subject_email)}*")
             opened = request.started_at or request.updated_at
-            lines.append(f"• {labels.get(step.vendor, step.vendor)}: {step.title} (open {hours(now - opened)})")
+            lines.append(f"• {escape(labels.get(step.vendor, step.vendor))}: {escape(step.title)} "
+                         f"(open {hours(now - opened)})")
         try:
             self.poster.dm(owner, info_message("\n".join(lines)))
         except SlackApiError as exc:
@@ -437,7 +440,8 @@ class ScheduledRemovalNotices:
             when = (f"now, as scheduled for {request.effective_at:%Y-%m-%d %H:%M} UTC" if late < timedelta(minutes=10)
                     else f"at {request.started_at:%Y-%m-%d %H:%M} UTC, late: it was due "
                          f"{request.effective_at:%Y-%m-%d %H:%M} UTC while offboard was not running")
-            self._thread(request, f":arrow_forward: The scheduled removal of {request.subject_email} started {when}.")
+            self._thread(request, f":arrow_forward: The scheduled removal of {escape(request.subject_email)} started "
+                                  f"{when}.")
 
     def _announce_finishes(self, now: datetime) -> None:
         with self.db.session() as session:
@@ -457,11 +461,12 @@ class ScheduledRemovalNotices:
     def _finish_text(self, request: OffboardRequest) -> str:
         assert request.id is not None
         if request.status == RequestStatus.NEEDS_ATTENTION:
-            return (f":warning: The scheduled removal of {request.subject_email} stopped at a failed step: see the "
-                    "card above and click Retry.")
+            return (f":warning: The scheduled removal of {escape(request.subject_email)} stopped at a failed step: see "
+                    "the card above and click Retry.")
         snapshot = self.workflow.snapshot(request.id)
         assert snapshot is not None
-        done = f" {request.subject_email} was removed from {removal_summary(snapshot)}." if snapshot.removals else ""
+        done = (f" {escape(request.subject_email)} was removed from {removal_summary(snapshot)}." if snapshot.removals
+                else "")
         if request.status == RequestStatus.AWAITING_MANUAL:
             return (f":clipboard: The scheduled removal's automated steps are done.{done} "
                     f"{len(snapshot.manual_steps_open)} checklist item(s) remain on the card.")

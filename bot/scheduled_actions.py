@@ -14,7 +14,7 @@ import httpx
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import review_blocks, sweep_blocks
+from bot import mrkdwn, review_blocks, sweep_blocks
 from bot.blocks import Message, error_message
 from bot.deps import Deps
 from bot.members_export import ExportError, MembersExport, parse_members_export_chunks
@@ -127,11 +127,12 @@ def handle_upload(deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, An
     try:
         export = _read_export(deps, client, vendor, files[0])
     except ExportError as exc:
-        deps.notifier.dm(user, error_message(f"The members export was not used: {exc}"))
+        deps.notifier.dm(user, error_message(f"The members export was not used: {mrkdwn.escape(exc)}"))
         return
     with export:  # its rows sit in a temporary file until judged
         result = _work(deps).sweeps.add_export(sweep_id, vendor, export, user)
-    text = (f"{export.filename} is judged: the sweep card in <#{_work(deps).sweeps.config.admin_channel}> now "
+    text = (f"{mrkdwn.escape(export.filename)} is judged: the sweep card in "
+            f"{mrkdwn.channel(_work(deps).sweeps.config.admin_channel)} now "
             "includes it." if result.ok else f"The members export was not used: {result.message}")
     deps.notifier.dm(user, info_message(text) if result.ok else error_message(text))
 

@@ -28,6 +28,7 @@ from bot.reminders import ApprovalReminders, ChecklistReminders, ReminderConfig,
 from bot.review import AccessReviews
 from bot.slack_post import SlackPoster
 from bot.sweep import SweepConfig, Sweeps
+from bot.witness_post import HeadWitness, witness_from_settings
 from bot.workflow import Workflow
 from storage.models import utcnow
 from storage.schedule import claim_slot, due_slot, finish_slot, next_run, parse_schedule
@@ -61,7 +62,8 @@ def with_fallback(may_approve: Callable[[str], bool], settings: Settings) -> Cal
 class ScheduledWork:
     def __init__(self, workflow: Workflow, sweeps: Sweeps, reminders: ApprovalReminders,
                  checklists: ChecklistReminders, removals: ScheduledRemovalNotices, reviews: AccessReviews,
-                 schedules: Schedules, clock: Callable[[], datetime] = utcnow) -> None:
+                 schedules: Schedules, clock: Callable[[], datetime] = utcnow,
+                 witness: HeadWitness | None = None) -> None:
         self.workflow = workflow
         self.db = workflow.db
         self.sweeps = sweeps
@@ -70,6 +72,7 @@ class ScheduledWork:
         self.removals = removals
         self.reviews = reviews
         self.clock = clock
+        self.witness = witness  # signed chain heads to the audit channel (bot/witness_post.py)
         self.jobs: dict[str, tuple[CronTrigger | None, Callable[[], Any]]] = {
             SWEEP_JOB: (schedules.sweep, lambda: self.sweeps.run("schedule")),
             REVIEW_JOB: (schedules.review, lambda: self.reviews.run("schedule")),
@@ -104,15 +107,18 @@ class ScheduledWork:
             ScheduledRemovalNotices(workflow, poster, clock),
             AccessReviews(workflow, poster, admin_channel=admin_channel, policy=policy,
                           audit_admins=settings.audit_admins, clock=clock),
-            schedules, clock)
+            schedules, clock, witness_from_settings(settings, workflow.db, client, clock))
 
     # -- what APScheduler fires --------------------------------------------------------------------
     def tick(self, now: datetime | None = None, *, wait: bool = False) -> None:
         """One pass over everything due: scheduled removals, approval reminders, escalations and expiries,
-        grace deadlines, and periodic jobs that are due (run in the background unless `wait`)."""
+        grace deadlines, steps parked by a vendor's rate limit, and periodic jobs that are due (run in the
+        background unless `wait`)."""
         now = now or self.clock()
         for name, part in (("scheduled removals", self.removals.tick), ("approval reminders", self.reminders.tick),
-                           ("grace deadlines", self.sweeps.run_due_deadlines)):
+                           ("grace deadlines", self.sweeps.run_due_deadlines),
+                           ("steps parked by a rate limit", self.workflow.resume_parked),
+                           *([("witnessed heads", self.witness.tick)] if self.witness else [])):
             try:
                 part(now)
             except Exception:  # one failing part must not starve the others

@@ -9,14 +9,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
+from bot import mrkdwn
 from bot.blocks import MAX_TEXT, Message, error_message
 
 log = logging.getLogger(__name__)
 
 
 def info_message(text: str, fallback: str | None = None) -> Message:
-    """A one-section message; `fallback` is the notification text when `text` is long."""
-    clipped = text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+    """A one-section message of mrkdwn (escaped by its writer, bot.mrkdwn); `fallback` is the notification text
+    when `text` is long."""
+    clipped = mrkdwn.clip(text, MAX_TEXT)
     section = SectionBlock(text=MarkdownTextObject(text=clipped)).to_dict()
     return Message(text=(fallback or text)[:3000], blocks=[section])
 

@@ -18,10 +18,11 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot import sweep_blocks
+from bot import mrkdwn, sweep_blocks
 from bot.directory import SlackPerson
 from bot.inactivity import LeftOut, PersonFinding, SweepPolicy, VendorSweep, leave_out, people, sweep_all
 from bot.members_export import MembersExport
+from bot.mrkdwn import escape
 from bot.slack_post import SlackPoster, info_message
 from bot.workflow import ActionResult, Reason, RequestDraft, Workflow
 from storage import audit
@@ -143,12 +144,12 @@ class Sweeps:
             if run is None or connector is None:
                 return ActionResult(False, "That sweep or tool does not exist any more.")
             if (run.vendors.get(vendor) or {}).get("source") == "api":
-                return ActionResult(False, f"{connector.label}'s API already says when people last logged in; "
+                return ActionResult(False, f"{escape(connector.label)}'s API already says when people last logged in; "
                                            "no export is needed.")
         now = self.clock()
         result = sweep_all({vendor: connector}, self.config.policy, self.exempt_emails(now), now, {vendor: export})[0]
         if result.unjudged:
-            return ActionResult(False, result.unjudged)
+            return ActionResult(False, escape(result.unjudged))
         self._leave_out_handled([result], sweep_id)
         with self.db.session() as session:
             run = session.get(SweepRun, sweep_id)
@@ -159,8 +160,8 @@ class Sweeps:
             audit.record(session, "members_export_judged", actor=user_id, at=now, sweep=sweep_id, vendor=vendor,
                          rows=len(export), count=len(result.stale))
         self.show(sweep_id)
-        self._thread(sweep_id, f":page_facing_up: <@{user_id}> uploaded {connector.label}'s members export "
-                               f"({len(export)} rows): {len(result.stale)} inactive there.")
+        self._thread(sweep_id, f":page_facing_up: {mrkdwn.user(user_id)} uploaded {escape(connector.label)}'s members "
+                               f"export ({len(export)} rows): {len(result.stale)} inactive there.")
         return ActionResult(True)
 
     def _merge_findings(self, session: Session, sweep_id: int, vendor: str, found: list[PersonFinding]) -> None:
@@ -257,18 +258,19 @@ class Sweeps:
         if finding is None:
             return ActionResult(False, "That finding does not exist any more.")
         if finding.status != FindingStatus.FOUND:
-            return ActionResult(False, f"{finding.email} was already handled ({finding.status.replace('_', ' ')}).")
+            return _already_handled(finding)
         person = self.directory.by_email(finding.email)
         if person is None or person.deleted or person.is_bot:
             why = "is deactivated in Slack (they have probably left)" if person and person.deleted else \
                 "has no Slack account I can message"
-            return ActionResult(False, f"{finding.email} {why}, so nobody can be notified. Use Offboard or Keep.")
+            return ActionResult(False, f"{escape(finding.email)} {why}, so nobody can be notified. Use Offboard or "
+                                       "Keep.")
         now = self.clock()
         grace_until = now + timedelta(days=self.config.grace_days)
         with self.db.session() as session:
             if not self._claim(session, finding_id, [FindingStatus.FOUND], status=FindingStatus.NOTIFIED,
                                acted_by=user_id, acted_at=now, slack_user_id=person.user_id, grace_until=grace_until):
-                return ActionResult(False, f"{finding.email} was handled by someone else just now.")
+                return ActionResult(False, f"{escape(finding.email)} was handled by someone else just now.")
             audit.record(session, "inactive_notified", actor=user_id, at=now, email=finding.email,
                          vendors=list(finding.vendors), due=grace_until)
         sent = self._send_notice(finding_id, now)
@@ -291,8 +293,8 @@ class Sweeps:
         try:
             channel, ts = self.poster.dm(finding.slack_user_id, sweep_blocks.notice_dm(finding, run.vendors, now))
         except SlackApiError as exc:
-            return ActionResult(False, f"Slack refused the DM to {finding.email} ({exc.response.get('error')}); "
-                                       "nothing was changed.")
+            return ActionResult(False, f"Slack refused the DM to {escape(finding.email)} "
+                                       f"({escape(exc.response.get('error'))}); nothing was changed.")
         with self.db.session() as session:
             session.execute(update(SweepFinding).where(col(SweepFinding.id) == finding_id)
                             .values(dm_channel=channel, dm_ts=ts))
@@ -315,7 +317,7 @@ class Sweeps:
         summary = f"Notified {notified} of {len(waiting)} people."
         if unreachable:
             summary += " Not notified:\n" + "\n".join(f"• {m}" for m in unreachable[:20])
-        self._thread(sweep_id, f":envelope: <@{user_id}> clicked Notify all. {summary}")
+        self._thread(sweep_id, f":envelope: {mrkdwn.user(user_id)} clicked Notify all. {summary}")
         return ActionResult(not unreachable, summary)
 
     def keep(self, finding_id: int, user_id: str) -> ActionResult:
@@ -330,7 +332,7 @@ class Sweeps:
                 return ActionResult(False, "That finding does not exist any more.")
             if not self._claim(session, finding_id, [FindingStatus.FOUND, FindingStatus.NOTIFIED],
                                status=FindingStatus.KEPT, acted_by=user_id, acted_at=now):
-                return ActionResult(False, f"{finding.email} was already handled ({finding.status.replace('_', ' ')}).")
+                return _already_handled(finding)
             until = self._exempt(session, finding.email, now, user_id, "kept by an admin")
             audit.record(session, "inactive_kept", actor=user_id, at=now, email=finding.email, due=until)
             dm = (finding.dm_channel, finding.dm_ts)
@@ -368,7 +370,7 @@ class Sweeps:
                 return ActionResult(False, "That finding does not exist any more.")
             if not self._claim(session, finding_id, [FindingStatus.FOUND, FindingStatus.NOTIFIED],
                                status=FindingStatus.OFFBOARDING, acted_by=user_id, acted_at=now, claimed_at=now):
-                return ActionResult(False, f"{finding.email} was already handled ({finding.status.replace('_', ' ')}).")
+                return _already_handled(finding)
             audit.record(session, "inactive_offboard_chosen", actor=user_id, at=now, email=finding.email,
                          vendors=list(finding.vendors))
         self._open_request(finding_id, requester=user_id, after_grace=False)
@@ -399,7 +401,8 @@ class Sweeps:
                                                            "admins know you still need it.")
         tools = ", ".join(sorted(finding.vendors))
         planned = finding.grace_until.strftime("%Y-%m-%d") if finding.grace_until else "the deadline"
-        self._thread(finding.sweep_id, f":raised_hand: <@{user_id}> ({finding.email}) still needs access to {tools}. "
+        self._thread(finding.sweep_id, f":raised_hand: {mrkdwn.user(user_id)} ({escape(finding.email)}) still needs "
+                                       f"access to {tools}. "
                                        f"The removal planned for {planned} is cancelled; they are left out of "
                                        f"sweeps for {self.config.exempt_days} days.", broadcast=True)
         self.show(finding.sweep_id)
@@ -411,9 +414,9 @@ class Sweeps:
         if finding.status in (FindingStatus.STILL_NEEDED, FindingStatus.KEPT):
             return ActionResult(False, "Your access already stays; nothing else to do.")
         number = f" #{finding.request_id}" if finding.request_id else ""
-        self._thread(finding.sweep_id, f":raised_hand: <@{user_id}> ({finding.email}) says they still need access, "
-                                       f"but offboarding request{number} is already open. Reject it on its card if "
-                                       "they should keep it.", broadcast=True)
+        self._thread(finding.sweep_id, f":raised_hand: {mrkdwn.user(user_id)} ({escape(finding.email)}) says they "
+                                       f"still need access, but offboarding request{number} is already open. Reject "
+                                       "it on its card if they should keep it.", broadcast=True)
         return ActionResult(False, f"The removal is already under way (offboarding request{number}). I told the "
                                    "admins you still need access: they can still stop it.")
 
@@ -468,9 +471,9 @@ class Sweeps:
                          via="grace" if after_grace else "offboard button", reused=existing is not None)
         if existing is None:
             self._start(request_id, after_grace)
-        words = "the grace period ended with no answer" if after_grace else f"<@{requester}> chose Offboard"
-        self._thread(finding.sweep_id, f":outbox_tray: {finding.email}: {words}; offboarding request #{request_id} "
-                                       + ("was already open." if existing else "is open."))
+        words = "the grace period ended with no answer" if after_grace else f"{mrkdwn.user(requester)} chose Offboard"
+        self._thread(finding.sweep_id, f":outbox_tray: {escape(finding.email)}: {words}; offboarding request "
+                                       f"#{request_id} " + ("was already open." if existing else "is open."))
         if after_grace:
             self.show(finding.sweep_id)
         return [request_id]
@@ -490,3 +493,7 @@ class Sweeps:
             note += (f" Notified {finding.acted_at:%Y-%m-%d}; no answer by the end of the grace period "
                      f"({finding.grace_until:%Y-%m-%d}).")
         return note
+
+
+def _already_handled(finding: SweepFinding) -> ActionResult:
+    return ActionResult(False, f"{escape(finding.email)} was already handled ({finding.status.replace('_', ' ')}).")

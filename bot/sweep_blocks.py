@@ -3,8 +3,6 @@ inactive person, the members-export upload modal, and the CSV of every finding."
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -25,8 +23,10 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
+from bot import mrkdwn, spreadsheet
 from bot.blocks import MAX_BLOCKS, Message, _clip, _md, ago, slack_date
 from bot.inactivity import LEFT_OUT_WORDS, LeftOut
+from bot.mrkdwn import escape
 from storage.models import FindingStatus, SweepFinding, SweepRun
 
 NOTIFY = "sweep_notify"
@@ -75,7 +75,7 @@ def _summary(run: SweepRun) -> str:
     when = slack_date(run.started_at)
     if not judged:
         return f"Sweep #{run.id} of {when}: no tool could be judged (see below)."
-    limits = ", ".join(f"{d['label']} ({d['days']} days without a login)" for d in judged.values())
+    limits = ", ".join(f"{escape(d['label'])} ({d['days']} days without a login)" for d in judged.values())
     members = sum(int(d.get("members") or 0) for d in judged.values())
     lines = [f"Sweep #{run.id} of {when}: {members} seats checked in {limits}."]
     left_out: dict[str, int] = {}
@@ -92,34 +92,37 @@ def _left_out_words(why: str, count: int) -> str:
         one, several = LEFT_OUT_WORDS[LeftOut(why)]
     except ValueError:
         one, several = why, why
-    return f"{count} {one if count == 1 else several}"
+    return f"{count} {escape(one if count == 1 else several)}"
 
 
 def _vendor_notes(run: SweepRun) -> list[Block]:
     notes: list[Block] = []
     for vendor, data in run.vendors.items():
         export = data.get("export")
+        blind = f"\n:eyes: {escape(data['blind_spot'])}" if data.get("blind_spot") else ""
         if data.get("unjudged"):
-            text = f":grey_question: *{data['label']} could not be judged:* {data['unjudged']}"
+            text = f":grey_question: *{escape(data['label'])} could not be judged:* {escape(data['unjudged'])}{blind}"
             button = None
             if data.get("hint"):
-                text += f"\n{data['hint']} Then upload it here."
+                text += f"\n{escape(data['hint'])} Then upload it here."
                 button = ButtonElement(text="Upload members export", action_id=UPLOAD, value=f"{run.id}:{vendor}")
             notes.append(SectionBlock(block_id=f"vendor_{vendor}", text=_md(text), accessory=button))
         elif export:
             missing = int((data.get("left_out") or {}).get(LeftOut.NOT_IN_EXPORT.value, 0))
             extra = f"; {missing} current member(s) are not in it and were not judged" if missing else ""
             by = str(export.get("by") or "")
-            who = f"uploaded by <@{by}>" if by.startswith(("U", "W")) else "passed to `offboard sweep`"
+            who = f"uploaded by {mrkdwn.user(by)}" if by.startswith(("U", "W")) else "passed to `offboard sweep`"
             notes.append(ContextBlock(elements=[_md(
-                f"{data['label']} judged from the members export {export.get('filename', '')} {who} "
-                f"{slack_date(datetime.fromisoformat(export['at']))} ({export.get('rows')} rows{extra}).")]))
+                f"{escape(data['label'])} judged from the members export {escape(export.get('filename', ''))} {who} "
+                f"{slack_date(datetime.fromisoformat(export['at']))} ({export.get('rows')} rows{extra}).{blind}")]))
+        elif blind:
+            notes.append(ContextBlock(elements=[_md(blind.strip())]))
     return notes
 
 
 def _finding_blocks(finding: SweepFinding, vendors: Mapping[str, Any], now: datetime, exempt_days: int) -> list[Block]:
     assert finding.id is not None
-    name = f"*{finding.name}* · {finding.email}" if finding.name else f"*{finding.email}*"
+    name = f"*{escape(finding.name)}* · {escape(finding.email)}" if finding.name else f"*{escape(finding.email)}*"
     lines = [name] + [f"• {_seat_line(vendors.get(v, {}).get('label', v), seat, now)}"
                       for v, seat in finding.vendors.items()]
     status = _status_line(finding, exempt_days)
@@ -138,10 +141,10 @@ def _seat_line(label: str, seat: Mapping[str, Any], now: datetime) -> str:
         login = datetime.fromisoformat(seat["last_login"])
         when = f"last login {ago(login, now)} ({login.strftime('%Y-%m-%d')})"
     else:
-        joined = f", joined {seat['joined_at'][:10]}" if seat.get("joined_at") else ""
+        joined = f", joined {escape(seat['joined_at'][:10])}" if seat.get("joined_at") else ""
         when = f"never logged in{joined}"
     source = " _(from the members export)_" if seat.get("source") == "export" else ""
-    return f"{label}: {role}, {when}{source}"
+    return f"{escape(label)}: {escape(role)}, {when}{source}"
 
 
 def _status_line(finding: SweepFinding, exempt_days: int) -> str:
@@ -150,16 +153,18 @@ def _status_line(finding: SweepFinding, exempt_days: int) -> str:
     match finding.status:
         case FindingStatus.NOTIFIED:
             deadline = slack_date(finding.grace_until) if finding.grace_until else "the deadline"
-            return f":envelope: Notified by <@{finding.acted_by}> {when}; access goes on {deadline} unless they answer."
+            return (f":envelope: Notified by {mrkdwn.user(finding.acted_by)} {when}; access goes on {deadline} unless "
+                    "they answer.")
         case FindingStatus.KEPT:
-            return f":white_check_mark: Kept by <@{finding.acted_by}> {when}; left out of sweeps until {until}."
+            return (f":white_check_mark: Kept by {mrkdwn.user(finding.acted_by)} {when}; left out of sweeps "
+                    f"until {until}.")
         case FindingStatus.STILL_NEEDED:
             return (f":raised_hand: Said they still need access {when}; the removal is cancelled and they are left "
                     f"out of sweeps until {until}.")
         case FindingStatus.OFFBOARDING:
             number = f"#{finding.request_id}" if finding.request_id else "(being opened)"
             ended = finding.grace_until and finding.claimed_at and finding.claimed_at >= finding.grace_until
-            how = "after the grace period with no answer" if ended else f"by <@{finding.acted_by}>"
+            how = "after the grace period with no answer" if ended else f"by {mrkdwn.user(finding.acted_by)}"
             return f":outbox_tray: Offboarding request {number} opened {how}."
     return ""
 
@@ -168,7 +173,7 @@ def _finding_buttons(finding: SweepFinding, exempt_days: int) -> list[ButtonElem
     value = str(finding.id)
     keep = ButtonElement(text=f"Keep (exempt {exempt_days} days)", action_id=KEEP, value=value)
     offboard = ButtonElement(text="Offboard", action_id=OFFBOARD, value=value, style="danger", confirm=ConfirmObject(
-        title="Offboard now?", text=f"Open an offboarding request (reason: inactive) for {finding.email}? "
+        title="Offboard now?", text=f"Open an offboarding request (reason: inactive) for {escape(finding.email)}? "
                                     "It goes to approval like any other.", confirm="Offboard", deny="Back"))
     if finding.status == FindingStatus.FOUND:
         return [ButtonElement(text="Notify", action_id=NOTIFY, value=value, style="primary"), offboard, keep]
@@ -199,23 +204,19 @@ def _footer(run: SweepRun, findings: Sequence[SweepFinding], page: int, pages: i
 
 
 def findings_csv(findings: Sequence[SweepFinding], vendors: Mapping[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for finding in findings:
-        for vendor, seat in finding.vendors.items():
-            writer.writerow([finding.email, finding.name, vendors.get(vendor, {}).get("label", vendor),
-                             seat.get("role"), seat.get("vendor_role"), seat.get("last_login") or "never",
-                             seat.get("joined_at") or "", seat.get("source"), finding.status])
-    return out.getvalue()
+    return spreadsheet.render(CSV_COLUMNS, (
+        [finding.email, finding.name, vendors.get(vendor, {}).get("label", vendor), seat.get("role"),
+         seat.get("vendor_role"), seat.get("last_login") or "never", seat.get("joined_at") or "", seat.get("source"),
+         finding.status]
+        for finding in findings for vendor, seat in finding.vendors.items()))
 
 
 def notice_dm(finding: SweepFinding, vendors: Mapping[str, Any], now: datetime) -> Message:
     """To the inactive person: what goes when, and the one button that keeps it."""
     assert finding.id is not None and finding.grace_until is not None
-    labels = [vendors.get(v, {}).get("label", v) for v in finding.vendors]
+    labels = [escape(vendors.get(v, {}).get("label", v)) for v in finding.vendors]
     tools = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
-    greeting = f"Hi {finding.name.split()[0]}" if finding.name.strip() else "Hi"
+    greeting = f"Hi {escape(finding.name.split()[0])}" if finding.name.strip() else "Hi"
     lines = [f":wave: {greeting}, you have not used {tools} for a while:"]
     lines += [f"• {_seat_line(vendors.get(v, {}).get('label', v), seat, now)}" for v, seat in finding.vendors.items()]
     lines.append(f"To keep our analytics tools safe, your access to {tools} will be removed on "
@@ -228,6 +229,7 @@ def notice_dm(finding: SweepFinding, vendors: Mapping[str, Any], now: datetime) 
 
 
 def dm_answered(text: str) -> Message:
+    """`text` is mrkdwn written by the bot (escaped where it holds what people typed)."""
     return Message(text=text, blocks=[SectionBlock(text=_md(text)).to_dict()])
 
 

@@ -87,6 +87,8 @@ def print_findings(console: Console, results: Sequence[VendorSweep], now: dateti
                           login, seat.source)
     console.print(table)
     for result in results:
+        if result.blind_spot:
+            console.print(f"[yellow]{result.label}:[/] {escape(result.blind_spot)}")
         if result.unjudged:
             console.print(f"[bold yellow]{result.label} could not be judged:[/] {escape(result.unjudged)}")
             if result.hint:

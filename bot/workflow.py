@@ -28,7 +28,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from bot import modes
+from bot import decisions, modes, parked_steps
 from storage import audit
 from storage.changes import ChangeFacts, add_business_days, load_facts
 from storage.db import Database
@@ -61,6 +61,7 @@ from vendors.base import (
     VendorError,
     assessment_from_json,
 )
+from vendors.http import WaitTooLongError
 
 log = logging.getLogger(__name__)
 
@@ -598,7 +599,7 @@ class Workflow:
         return ActionResult(True)
 
     def reject(self, request_id: int, user_id: str, comment: str) -> ActionResult:
-        refusal = self.decision_refusal(request_id, user_id)
+        refusal = self.decision_refusal(request_id, user_id, decisions.Act.REJECT)
         if refusal:
             return refusal
         now = self.clock()
@@ -637,10 +638,13 @@ class Workflow:
             request = session.get(OffboardRequest, request_id)
             if request is None:
                 return ActionResult(False, f"Request #{request_id} does not exist.")
-            # Issue 4: an approved removal waiting for its time may also be called off by an approver.
-            scheduled_by_approver = request.status == RequestStatus.SCHEDULED and self.may_approve(user_id)
-            if request.requester_id != user_id and not scheduled_by_approver:
-                return ActionResult(False, "Only the person who asked for this request can cancel it.")
+            case = decisions.request_case(request)
+        refused = self._decide(user_id, decisions.Act.CANCEL, case)
+        if refused:
+            return refused
+        with self.db.session() as session:
+            request = session.get(OffboardRequest, request_id)
+            assert request is not None
             cancellable = [RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL, RequestStatus.SCHEDULED]
             won = self._transition(
                 session,
@@ -660,28 +664,23 @@ class Workflow:
         self._show(request_id)
         return ActionResult(True)
 
-    def decision_refusal(self, request_id: int, user_id: str) -> ActionResult | None:
+    def decision_refusal(self, request_id: int, user_id: str,
+                         act: decisions.Act = decisions.Act.APPROVE) -> ActionResult | None:
+        """Why `user_id` may not approve or reject this request (recorded), or None (see bot.decisions)."""
         with self.db.session() as session:
             request = session.get(OffboardRequest, request_id)
             if request is None:
                 return ActionResult(False, f"Request #{request_id} does not exist.")
-            if request.batch_id is not None:  # issue 6: a batch is decided as a whole, on its own card
-                return ActionResult(False, f"Request #{request_id} is part of batch #{request.batch_id}: approve or "
-                                           "reject the whole batch on the batch card.")
-            requester = request.requester_id
-        if user_id == requester:
-            return ActionResult(
-                False,
-                "You asked for this offboarding, so someone else must decide on it (separation of duties).",
-            )
-        if not self.may_approve(user_id):
-            self._record_refusal(request_id, user_id, "not an approver")
-            return ActionResult(False, "Only approvers can decide on offboarding requests. Nothing was changed.")
-        return None
+            case = decisions.request_case(request)
+        return self._decide(user_id, act, case)
 
-    def _record_refusal(self, request_id: int, user_id: str, why: str) -> None:
-        with self.db.session() as session:
-            audit.record(session, "action_refused", actor=user_id, request_id=request_id, why=why)
+    @property
+    def roles(self) -> decisions.Roles:
+        return decisions.Roles(self.may_approve, self.may_respond)
+
+    def _decide(self, user_id: str, act: decisions.Act, case: decisions.Case) -> ActionResult | None:
+        refused = decisions.decide(self.db, user_id, act, case, self.roles, at=self.clock())
+        return None if refused is None else ActionResult(False, refused.message)
 
     def _already_decided(self, session: Session, request_id: int) -> ActionResult:
         request = session.get(OffboardRequest, request_id)
@@ -775,6 +774,8 @@ class Workflow:
                 continue
             if step.manual:  # a person must confirm this first (e.g. a hand-over before removal)
                 return
+            if parked_steps.waiting(step, self.clock()):  # a rate limit's wait: the scheduler's tick resumes it
+                return
             if step.status != StepStatus.PENDING or not self._run_tracked(step, vendor):
                 return
 
@@ -801,7 +802,8 @@ class Workflow:
         assert step.id is not None
         started = self.clock()
         with self.db.session() as session:
-            if not self._move_step(session, step.id, StepStatus.PENDING, StepStatus.RUNNING, started, last_error=""):
+            if not self._move_step(session, step.id, StepStatus.PENDING, StepStatus.RUNNING, started, last_error="",
+                                   details=parked_steps.unparked(step.details)):
                 return False
             audit.record(
                 session,
@@ -817,6 +819,9 @@ class Workflow:
             # Issue 6: a few step kinds are the workflow's own (a fresh look after a partial change).
             outcome = (modes.verify_change(vendor, planned.params) if step.kind == modes.VERIFY_CHANGE
                        else vendor.execute(planned))
+        except WaitTooLongError as exc:  # not a failure: it waits for the vendor's allowance, then goes on
+            self._park_step(step, vendor, exc)
+            return False
         except VendorError as exc:
             self._finish_step(step, StepStatus.FAILED, error=exc.message)
             return False
@@ -828,6 +833,32 @@ class Workflow:
         if step.kind == StepKind.VERIFY_REMOVED:
             self._record_membership_after(step, vendor)
         return True
+
+    def _park_step(self, step: Step, vendor: Vendor, exc: WaitTooLongError) -> None:
+        """Back to pending until the vendor's wait is over (bot/parked_steps.py); the card says until when."""
+        now = self.clock()
+        until = parked_steps.resume_time(now, exc.retry_after)
+        with self.db.session() as session:
+            details = parked_steps.parked(parked_steps.unparked(step.details), until, f"{vendor.label} rate limit")
+            self._move_step(session, step.id, StepStatus.RUNNING, StepStatus.PENDING, details=details)
+            audit.record(session, "step_parked", request_id=step.request_id, at=now, vendor=step.vendor,
+                         step=step.kind, until=until.isoformat(), retry_after=exc.retry_after, reason=exc.message)
+        self._show_progress(step.request_id)
+
+    def resume_parked(self, now: datetime | None = None) -> list[int]:
+        """From the scheduler's tick, on any instance: parked steps whose time has come lose their mark (one
+        caller wins each) and their requests run again."""
+        now = now or self.clock()
+        resumed: set[int] = set()
+        with self.db.session() as session:
+            for step in parked_steps.due(session, now):
+                if parked_steps.unpark(session, step):
+                    audit.record(session, "step_resumed", request_id=step.request_id, at=now, vendor=step.vendor,
+                                 step=step.kind)
+                    resumed.add(step.request_id)
+        for request_id in sorted(resumed):
+            self.start_execution(request_id)
+        return sorted(resumed)
 
     def _record_membership_after(self, step: Step, vendor: Vendor) -> None:
         """The "after" picture auditors ask for beside the assessment's "before": a fresh look at the
@@ -1082,10 +1113,7 @@ class Workflow:
         return ActionResult(True)
 
     def _refuse_step_action(self, request: OffboardRequest, user_id: str) -> ActionResult | None:
-        if user_id == request.requester_id or self.may_approve(user_id):
-            return None
-        self._record_refusal(request.id or 0, user_id, "not an approver or the requester")
-        return ActionResult(False, "Only approvers or the requester can act on this request. Nothing was changed.")
+        return self._decide(user_id, decisions.Act.WORK, decisions.request_case(request))
 
     # -- time and restarts ----------------------------------------------------------------------
     def run_due(self, now: datetime | None = None) -> list[int]:
@@ -1351,16 +1379,24 @@ class Workflow:
         click: recorded as approved by offboard itself, with the policy as the comment."""
         now = self.clock()
         with self.db.session() as session:
-            won = self._transition(session, request_id, [RequestStatus.PENDING_APPROVAL], RequestStatus.EXECUTING,
+            request = session.get(OffboardRequest, request_id)
+            # As for a person's approval: a removal due later (an HR termination time) waits for its time.
+            due_later = request is not None and request.effective_at is not None and request.effective_at > now
+            target = RequestStatus.SCHEDULED if due_later else RequestStatus.EXECUTING
+            won = self._transition(session, request_id, [RequestStatus.PENDING_APPROVAL], target,
                                    now, decided_by=audit.BOT_ACTOR, decided_at=now, decision_comment=why,
-                                   started_at=now)
+                                   started_at=None if due_later else now)
             if not won:
                 return self._already_decided(session, request_id)
             session.add(Approval(request_id=request_id, approver_id=audit.BOT_ACTOR, decision="approved", comment=why,
                                  decided_at=now))
             audit.record(session, "approved", request_id=request_id, at=now, why=why, via="policy")
+            if due_later:
+                assert request is not None
+                audit.record(session, "scheduled", request_id=request_id, at=now, due=request.effective_at)
         self._show(request_id)
-        self.start_execution(request_id)
+        if not due_later:
+            self.start_execution(request_id)
         return ActionResult(True)
 
     # -- issue 6: modes, emergency removal, batches, restore -------------------------------------------------------
@@ -1457,15 +1493,17 @@ class Workflow:
         now = self.clock()
         with self.db.session() as session:
             emergency = session.get(Emergency, request_id)
-            if emergency is None:
+            request = session.get(OffboardRequest, request_id)
+            if emergency is None or request is None:
                 return ActionResult(False, f"Request #{request_id} is not an emergency removal.")
-            if user_id == emergency.responder_id:
-                return ActionResult(False, "You started this emergency removal: a second person must acknowledge it.")
-            if emergency.acknowledged_by:
-                return ActionResult(False, f"<@{emergency.acknowledged_by}> already acknowledged it.")
-        if not (self.may_respond(user_id) or self.may_approve(user_id)):
-            self._record_refusal(request_id, user_id, "not a responder or an approver")
-            return ActionResult(False, "Only emergency responders or approvers can acknowledge an emergency removal.")
+            case = decisions.Case(decisions.Kind.EMERGENCY, request_id, emergency.responder_id,
+                                  leaver=request.subject_slack_id)
+            acknowledged_by = emergency.acknowledged_by
+        refused = self._decide(user_id, decisions.Act.ACKNOWLEDGE, case)
+        if refused:
+            return refused
+        if acknowledged_by:
+            return ActionResult(False, f"<@{acknowledged_by}> already acknowledged it.")
         with self.db.session() as session:
             won = session.execute(
                 update(Emergency).where(col(Emergency.request_id) == request_id,
@@ -1531,9 +1569,15 @@ class Workflow:
         """Re-invite the person with the role and projects the removal took, where it took them, as a new
         request approved by this click (approvers only, within the dispute window)."""
         now = self.clock()
-        if not self.may_approve(user_id):
-            self._record_refusal(request_id, user_id, "not an approver (restore)")
-            return ActionResult(False, "Only approvers can restore access. Nothing was changed.")
+        with self.db.session() as session:
+            request = session.get(OffboardRequest, request_id)
+            window = session.get(RestoreWindow, request_id)
+            if request is None or window is None:
+                return ActionResult(False, "That request removed nobody, so there is nothing to restore.")
+            case = decisions.request_case(request)
+        refused = self._decide(user_id, decisions.Act.RESTORE, case)
+        if refused:
+            return refused
         with self.db.session() as session:
             request = session.get(OffboardRequest, request_id)
             window = session.get(RestoreWindow, request_id)
@@ -1575,8 +1619,6 @@ class Workflow:
                          now: datetime) -> ActionResult | None:
         if request is None or window is None:
             return ActionResult(False, "That request removed nobody, so there is nothing to restore.")
-        if request.subject_slack_id and request.subject_slack_id == user_id:
-            return ActionResult(False, "You cannot restore your own access: another approver must.")
         if window.restore_request_id is not None:
             return ActionResult(False, f"{request.subject_email} is already being restored (request "
                                        f"#{window.restore_request_id}, by <@{window.restored_by}>).")
@@ -1724,7 +1766,7 @@ class Workflow:
                 self.start_execution(request_id)
 
     def reject_batch(self, batch_id: int, user_id: str, comment: str) -> ActionResult:
-        refusal = self.batch_decision_refusal(batch_id, user_id)
+        refusal = self.batch_decision_refusal(batch_id, user_id, decisions.Act.REJECT)
         if refusal is not None:
             return refusal
         now = self.clock()
@@ -1756,8 +1798,13 @@ class Workflow:
             batch = session.get(Batch, batch_id)
             if batch is None:
                 return ActionResult(False, f"Batch #{batch_id} does not exist.")
-            if batch.requester_id != user_id:
-                return ActionResult(False, "Only the person who asked for this batch can cancel it.")
+            requester = batch.requester_id
+        refused = self._decide(user_id, decisions.Act.CANCEL, decisions.Case(decisions.Kind.BATCH, batch_id, requester))
+        if refused:
+            return refused
+        with self.db.session() as session:
+            batch = session.get(Batch, batch_id)
+            assert batch is not None
             won = session.execute(
                 update(Batch).where(col(Batch.id) == batch_id, col(Batch.status).in_(
                     [BatchStatus.ASSESSING, BatchStatus.PENDING_APPROVAL]))
@@ -1785,19 +1832,15 @@ class Workflow:
         return [i for i in session.exec(select(OffboardRequest.id).where(OffboardRequest.batch_id == batch_id))
                 if i is not None]
 
-    def batch_decision_refusal(self, batch_id: int, user_id: str) -> ActionResult | None:
+    def batch_decision_refusal(self, batch_id: int, user_id: str,
+                               act: decisions.Act = decisions.Act.APPROVE) -> ActionResult | None:
+        """Why `user_id` may not approve or reject this batch (recorded), or None (see bot.decisions)."""
         with self.db.session() as session:
             batch = session.get(Batch, batch_id)
             if batch is None:
                 return ActionResult(False, f"Batch #{batch_id} does not exist.")
             requester = batch.requester_id
-        if user_id == requester:
-            return ActionResult(False, "You asked for this batch, so others must decide on it (separation of duties).")
-        if not self.may_approve(user_id):
-            with self.db.session() as session:
-                audit.record(session, "action_refused", actor=user_id, batch=batch_id, why="not an approver")
-            return ActionResult(False, "Only approvers can decide on offboarding requests. Nothing was changed.")
-        return None
+        return self._decide(user_id, act, decisions.Case(decisions.Kind.BATCH, batch_id, requester))
 
     def _batch_progress_of(self, request_id: int) -> None:
         with self.db.session() as session:

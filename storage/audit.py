@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import String, cast, func, insert, update
 from sqlmodel import Session, col, select
 
 from storage.models import AuditChainHead, AuditEvent, utcnow
@@ -45,12 +45,12 @@ HASH_SCHEME = 1  # part of every hashed document, so a future scheme can never b
 # that contains "@" (an email, a Slack mention) is personal wherever it sits.
 SAFE_KEYS = frozenset(
     {
-        "action", "already_removed", "asset_id", "assets", "changed", "channel", "count", "demoted_first",
-        "details", "due", "dry_run", "effective_at", "format", "from_level", "joined_at", "last_login",
-        "last_login_known", "level", "level_before", "manual", "member", "project_id", "project_name", "projects",
-        "reason", "request_ids", "restricted", "retained_until", "role", "rows", "since", "status", "steps", "teams",
-        "to_level", "ts", "unlinked_seqs", "vendor", "vendor_role", "vendors", "verified_at", "via",
-        "was_restricted", "why",
+        "action", "already_removed", "asset_id", "assets", "attempted", "changed", "channel", "count",
+        "demoted_first", "details", "dry_run", "due", "effective_at", "format", "from_level", "invite_batch_ids",
+        "joined_at", "last_login", "last_login_known", "level", "level_before", "manual", "member", "project_id",
+        "project_name", "projects", "reason", "records", "request_ids", "restricted", "retained_until", "role",
+        "rows", "since", "status", "steps", "table", "teams", "to_level", "ts", "unlinked_seqs", "until", "vendor",
+        "vendor_role", "vendors", "verified_at", "via", "was_restricted", "why", "withheld",
     }
 )  # fmt: skip
 # Keys that hold an identifier ("remove_member") in some entries and words for people in others (a
@@ -258,6 +258,30 @@ class VerifyResult:
 
 def verify_chain(session: Session) -> VerifyResult:
     """Recompute the chain from the first entry and stop at the first one that is wrong."""
+    try:
+        return _verify_chain(session)
+    except ValueError:  # a details column that is not JSON (edited outside offboard) fails to load
+        seq = _first_unreadable_details(session)
+        if seq is None:
+            raise
+        message = f"entry {seq}'s details are not JSON any more: it was edited outside offboard"
+        head = session.get(AuditChainHead, 1)
+        return VerifyResult(seq - 1, head.seq if head else 0, head.hash if head else GENESIS_HASH, 0,
+                            ChainProblem(seq, "edited", message))
+
+
+def _first_unreadable_details(session: Session) -> int | None:
+    """The first entry whose details, read as stored text, do not parse as JSON."""
+    rows = session.exec(select(AuditEvent.seq, cast(AuditEvent.details, String)).order_by(col(AuditEvent.seq)))
+    for seq, stored in rows:
+        try:
+            json.loads(stored)
+        except (TypeError, ValueError):
+            return int(seq)
+    return None
+
+
+def _verify_chain(session: Session) -> VerifyResult:
     head_row = session.get(AuditChainHead, 1)
     head_seq, head_hash = (head_row.seq, head_row.hash) if head_row else (0, GENESIS_HASH)
     if head_row is None:

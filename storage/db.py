@@ -4,6 +4,8 @@ both get their schema from the same Alembic migrations (`storage/migrations/`)."
 from __future__ import annotations
 
 import fcntl
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +16,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -44,6 +46,47 @@ def make_engine(url: str = DEFAULT_DATABASE_URL) -> Engine:
                          connect_args={"options": "-c timezone=UTC"})
 
 
+def make_read_only_engine(url: str) -> Engine:
+    """An engine that cannot write: SQLite opened `mode=ro` (and `immutable` for a read-only copy, where
+    SQLite could not even make its shared-memory file), PostgreSQL in read-only transactions. No pragma
+    that writes, no pool of 20: one reader at a time."""
+    if url.startswith("sqlite"):
+        engine = create_engine(sqlite_read_only_url(url), connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_read_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=2,
+                         connect_args={"options": "-c timezone=UTC -c default_transaction_read_only=on"})
+
+
+def sqlite_read_only_url(url: str) -> URL:
+    parsed = make_url(url)
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return parsed
+    absolute = os.path.abspath(path)
+    flags = "mode=ro&immutable=1" if read_only_copy(absolute) else "mode=ro"
+    return parsed.set(database=f"file:{absolute}?{flags}", query={**parsed.query, "uri": "true"})
+
+
+def read_only_copy(path: str) -> bool:
+    """A database file, or the folder it is in, with no write permission for anyone: nothing writes to it,
+    so SQLite may read it as immutable. (By its mode bits, not access(): root may write anywhere.)"""
+    def unwritable(where: str) -> bool:
+        try:
+            return not os.stat(where).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+        except OSError:
+            return False
+
+    return unwritable(path) or unwritable(os.path.dirname(path) or ".")
+
+
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -56,13 +99,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    def __init__(self, url: str = DEFAULT_DATABASE_URL) -> None:
+    def __init__(self, url: str = DEFAULT_DATABASE_URL, *, read_only: bool = False) -> None:
+        """`read_only`: open it so that nothing is written, not even SQLite's journal (see
+        make_read_only_engine); `migrate` is then refused."""
         self.url = url
-        self.engine = make_engine(url)
+        self.read_only = read_only
+        self.engine = make_read_only_engine(url) if read_only else make_engine(url)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration. Safe to call from several instances starting at
         once: they take turns, and the later ones find nothing left to do."""
+        if self.read_only:
+            raise RuntimeError("a database opened read-only is never migrated")
         with _migration_lock(self.url), self.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})

@@ -54,6 +54,7 @@ class Leases:
         self._held: set[int] = set()
         self._guard = threading.Lock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # the heartbeat looks again now: nothing may be held any more, or close()
         self._heartbeat: threading.Thread | None = None
 
     def work(self, item_id: int, one_pass: Callable[[], object], *,
@@ -83,8 +84,7 @@ class Leases:
             finally:
                 # Even when the database cannot be told (a full disk), stop renewing: the lease then runs
                 # out and the item is taken over, rather than held by an instance that no longer works on it.
-                with self._guard:
-                    self._held.discard(item_id)
+                self._let_go(item_id)
             raise
 
     def ask(self, session: Any, item_id: int) -> None:
@@ -138,8 +138,7 @@ class Leases:
             ).rowcount  # type: ignore[attr-defined]
         if again:
             return False
-        with self._guard:
-            self._held.discard(item_id)
+        self._let_go(item_id)
         if not let_go:
             log.warning("the lease on %s %s ran out while this instance worked on it",
                         self.model.__tablename__, item_id)
@@ -154,8 +153,13 @@ class Leases:
                 .where(col(self.model.id) == item_id, col(self.model.runner) == self.instance)
                 .values(runner=None, runner_until=None, rerun=asked)
             )
+        self._let_go(item_id)
+
+    def _let_go(self, item_id: int) -> None:
         with self._guard:
             self._held.discard(item_id)
+            if not self._held:
+                self._wake.set()
 
     def abandoned(self) -> list[int]:
         """Items whose holder stopped renewing: it died, or lost the database for longer than a lease."""
@@ -189,8 +193,11 @@ class Leases:
 
     def close(self) -> None:
         self._stopping.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout=5)
+        self._wake.set()
+        with self._guard:
+            heartbeat = self._heartbeat
+        if heartbeat is not None:
+            heartbeat.join(timeout=5)
 
     def _free(self, now: datetime):  # type: ignore[no-untyped-def]
         return or_(col(self.model.runner).is_(None),
@@ -198,15 +205,23 @@ class Leases:
 
     def _start_heartbeat(self) -> None:
         with self._guard:
-            if self._heartbeat is not None:
+            if self._heartbeat is not None or self._stopping.is_set():
                 return
             self._heartbeat = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
             self._heartbeat.start()
 
     def _beat(self) -> None:
+        # Runs only while something is held: the last let-go wakes it and it ends (the next acquire starts
+        # another), so an idle instance, or one nobody closed, renews nothing and holds no thread.
         # A third of the lease: two beats can be missed (a slow database, a long pause) before it runs out.
         interval = self.duration.total_seconds() / 3
-        while not self._stopping.wait(interval):
+        while True:
+            self._wake.wait(interval)
+            with self._guard:
+                self._wake.clear()
+                if self._stopping.is_set() or not self._held:
+                    self._heartbeat = None
+                    return
             try:
                 self.renew()
             except Exception:  # the next beat tries again; work goes on meanwhile

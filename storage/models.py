@@ -576,6 +576,94 @@ class OnboardJob(SQLModel, table=True):
     next_run_at: datetime = _time_column(nullable=False)
 
 
+class VendorCallAllowance(SQLModel, table=True):
+    """How much of a vendor's rate limits is spent, shared by every instance on this database (the limits are
+    the vendor's, per credential, not per process): for each window ("480/60s"), the wall-clock time of its
+    next free slot (vendors/ratelimit.py). Claimed in small batches by compare-and-set on `version`."""
+
+    __tablename__ = "vendor_call_allowance"
+
+    vendor: str = Field(primary_key=True)
+    key_fingerprint: str = Field(primary_key=True)  # a short SHA-256 prefix of the credential, never the credential
+    next_free: dict[str, float] = _json_column(dict)
+    version: int = 0
+    updated_at: datetime = _time_column(nullable=False)
+
+
+class WitnessedHead(SQLModel, table=True):
+    """A signed audit chain head offboard posted (or is posting) to the audit channel. Only bookkeeping: which
+    head was last witnessed, so the next is posted when due. Verification never trusts this table; it reads the
+    signed heads back from Slack or from an exported file (storage/witness.py)."""
+
+    __tablename__ = "witnessed_head"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # the claim: one post per head
+    hash: str
+    signed_at: datetime = _time_column(nullable=False)
+    key_id: str
+    signature: str
+    channel: str
+    claimed_at: datetime = _time_column(nullable=False)
+    ts: str | None = None  # Slack's timestamp of the post; None until it landed
+    posted_at: datetime | None = _time_column(index=True)
+
+
+class TriggerEvent(SQLModel, table=True):
+    """One offboarding event from an identity provider, an HR system or a script (bot/triggers). The unique
+    (source, event_id) is what keeps a redelivered event, or one delivered to several instances, to one request."""
+
+    __tablename__ = "trigger_event"
+    __table_args__ = (UniqueConstraint("source", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str  # "okta", "hr", "bamboohr", "cli"
+    event_id: str
+    event_type: str = ""
+    subject_email: str = Field(index=True)
+    effective_at: datetime | None = _time_column()
+    received_at: datetime = _time_column(nullable=False)
+    digest: str = ""  # SHA-256 of the raw delivery, as received
+    request_id: int | None = Field(default=None, foreign_key="offboard_request.id", index=True)
+    outcome: str = ""  # "created" or "attached"
+    # False when OFFBOARD_TRIGGER_APPROVAL=event: the event is the approval, given once assessment is done.
+    approval_required: bool = True
+    approved_at: datetime | None = _time_column()
+
+
+class RemovalRecheck(SQLModel, table=True):
+    """A re-check after removal: one tool asked again, at a set time after the request completed, whether
+    the person is still gone. Claimed by a conditional UPDATE, so each is asked once across instances."""
+
+    __tablename__ = "removal_recheck"
+    __table_args__ = (UniqueConstraint("request_id", "vendor", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="offboard_request.id", index=True)
+    vendor: str
+    seq: int
+    due_at: datetime = _time_column(nullable=False, index=True)
+    claimed_at: datetime | None = _time_column()
+    checked_at: datetime | None = _time_column()
+    outcome: str = ""  # "still_gone", "back", "unknown"
+    new_request_id: int | None = None
+    alerted_at: datetime | None = _time_column()  # when the security channel was told the person is back
+
+
+class DeadlineNotice(SQLModel, table=True):
+    """A reminder that a request's removal deadline nears ("nearing") or has passed ("passed"). The row is
+    made before the message is posted (unique per request and stage: one across instances) and marked
+    once Slack has it, so an unposted one is posted again."""
+
+    __tablename__ = "deadline_notice"
+    __table_args__ = (UniqueConstraint("request_id", "stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="offboard_request.id", index=True)
+    stage: str
+    created_at: datetime = _time_column(nullable=False)
+    posted_at: datetime | None = _time_column()
+
+
 class CardOwed(SQLModel, table=True):
     """A Slack message some item (a request, a batch, an invitation batch) should show, owed until Slack has
     accepted its latest version. `wanted` goes up with every change worth showing; `shown` is the version Slack

@@ -70,6 +70,7 @@ class OwedCards:
         self._held: set[int] = set()
         self._guard = threading.Lock()
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # the heartbeat looks again now: nothing may be held any more, or close()
         self._heartbeat: threading.Thread | None = None
 
     def want(self, item_id: int) -> None:
@@ -106,6 +107,8 @@ class OwedCards:
         finally:
             with self._guard:
                 self._held.discard(item_id)
+                if not self._held:
+                    self._wake.set()
 
     def due(self) -> list[int]:
         """Items whose card is owed and may be tried now (nobody holds it, its back-off is over)."""
@@ -194,22 +197,30 @@ class OwedCards:
 
     def close(self) -> None:
         self._stopping.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(timeout=5)
+        self._wake.set()
+        with self._guard:
+            heartbeat = self._heartbeat
+        if heartbeat is not None:
+            heartbeat.join(timeout=5)
 
     def _start_heartbeat(self) -> None:
         with self._guard:
-            if self._heartbeat is not None:
+            if self._heartbeat is not None or self._stopping.is_set():
                 return
             self._heartbeat = threading.Thread(target=self._beat, name=f"{self.kind}-cards-heartbeat", daemon=True)
             self._heartbeat.start()
 
     def _beat(self) -> None:
-        while not self._stopping.wait(self.claim.total_seconds() / 3):
+        # Runs only while a claim is held, as the leases' heartbeat does: the last let-go wakes it and it ends
+        # (the next claim starts another), so an idle instance holds no thread.
+        while True:
+            self._wake.wait(self.claim.total_seconds() / 3)
             with self._guard:
+                self._wake.clear()
+                if self._stopping.is_set() or not self._held:
+                    self._heartbeat = None
+                    return
                 held = sorted(self._held)
-            if not held:
-                continue
             try:
                 with self.db.session() as session:
                     session.execute(update(CardOwed).where(

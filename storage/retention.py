@@ -34,6 +34,10 @@ outside a purge shows as an edit.
 The purge also removes the personal fields of the request's own rows (request, assessments, steps,
 approvals), which the chain does not cover; their process facts (status, reason, vendors, times,
 step kinds and statuses) stay, so counts and timeliness figures still add up.
+
+Records that belong to no request (sweep findings, runs and exemptions, access reviews, approver digest
+times, invitations) have their own periods (RECORD_RETENTION_YEARS) and are purged in the same pass by
+storage/retention_records.py; invitation audit entries are placed by their batch, invitation or send.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from storage import audit
+from storage import retention_records as records
 from storage.models import (
     OPEN_STATUSES,
     Approval,
@@ -68,21 +73,38 @@ DEFAULT_RETENTION_YEARS: dict[str, int | None] = {
     "audit_finding": 5,
 }
 DEFAULT_OTHER_YEARS = 7
+# Records that belong to no offboarding request, by kind (configurable with OFFBOARD_RETENTION_YEARS too):
+# sweep findings, their runs and exemptions (access reviews of inactive accounts, from the sweep or from the
+# exemption's end), access reviews (from when they were made), invitations (a grant of access: from the
+# batch's last change or the access end date, whichever is later, like an employment record), and approver
+# digest times (a Slack id and a time, useful for a day; kept a year).
+RECORD_RETENTION_YEARS: dict[str, int | None] = {
+    "sweep": 5,
+    "access_review": 5,
+    "invitation": 7,
+    "approver_nudge": 1,
+}
 
 
 @dataclass(frozen=True)
 class RetentionPolicy:
     years_by_reason: Mapping[str, int | None] = field(default_factory=lambda: dict(DEFAULT_RETENTION_YEARS))
     other_years: int | None = DEFAULT_OTHER_YEARS  # audit entries that belong to no request
+    years_by_record: Mapping[str, int | None] = field(default_factory=lambda: dict(RECORD_RETENTION_YEARS))
 
     def years_for(self, reason: str) -> int | None:
         # A reason the policy does not know (renamed, say) is kept: deleting evidence by accident is worse.
         return self.years_by_reason.get(reason)
 
+    def years_for_record(self, kind: str) -> int | None:
+        return self.years_by_record.get(kind)
+
 
 def policy_with(overrides: Mapping[str, int | None], other_years: int | None = DEFAULT_OTHER_YEARS) -> RetentionPolicy:
-    """The defaults with some reasons' periods replaced (see bot.config's OFFBOARD_RETENTION_YEARS)."""
-    return RetentionPolicy({**DEFAULT_RETENTION_YEARS, **overrides}, other_years)
+    """The defaults with some reasons' (or records') periods replaced (see OFFBOARD_RETENTION_YEARS)."""
+    reasons = {k: v for k, v in overrides.items() if k not in RECORD_RETENTION_YEARS}
+    records = {k: v for k, v in overrides.items() if k in RECORD_RETENTION_YEARS}
+    return RetentionPolicy({**DEFAULT_RETENTION_YEARS, **reasons}, other_years, {**RECORD_RETENTION_YEARS, **records})
 
 
 def add_years(moment: datetime, years: int) -> datetime:
@@ -118,6 +140,8 @@ class PurgeReport:
     audit_entries: int  # entries whose personal data was (or would be) erased
     dry_run: bool
     purge_seq: int | None = None  # the audit entry recording the purge
+    records: dict[str, int] = field(default_factory=dict)  # rows of other tables erased, by table
+    invite_batches: list[int] = field(default_factory=list)  # invitation batches past retention
 
 
 def plan_purge(session: Session, policy: RetentionPolicy, now: datetime) -> tuple[list[PurgeCandidate], list[int]]:
@@ -141,11 +165,11 @@ def plan_purge(session: Session, policy: RetentionPolicy, now: datetime) -> tupl
     unlinked: list[int] = []
     if policy.other_years is not None:
         loose = session.exec(
-            select(AuditEvent.seq, AuditEvent.at).where(
-                col(AuditEvent.request_id).is_(None), col(AuditEvent.salt).is_not(None)
-            )
+            select(AuditEvent).where(col(AuditEvent.request_id).is_(None), col(AuditEvent.salt).is_not(None))
         )
-        unlinked = [seq for seq, at in loose if add_years(at, policy.other_years) <= now]
+        # An invitation's entries follow its batch (records.invitation_entries), not this period.
+        unlinked = [e.seq for e in loose
+                    if add_years(e.at, policy.other_years) <= now and records.invitation_key(e) is None]
     return sorted(candidates, key=lambda c: c.request_id), sorted(unlinked)
 
 
@@ -161,14 +185,18 @@ def purge(
     """Erase the personal data of everything past retention, in the caller's transaction, and record
     the purge in the audit chain. A dry run changes nothing and records nothing."""
     candidates, unlinked = plan_purge(session, policy, now)
+    others = records.plan(session, policy, now)
+    unlinked = sorted({*unlinked, *others.audit_seqs})
     request_ids = [c.request_id for c in candidates]
     entries = _entries_to_erase(session, request_ids, unlinked)
-    if dry_run or (not candidates and not unlinked):
-        return PurgeReport(candidates, unlinked, len(entries), dry_run=dry_run)
+    if dry_run or (not candidates and not unlinked and not others.rows):
+        return PurgeReport(candidates, unlinked, len(entries), dry_run=dry_run, records=others.rows,
+                           invite_batches=others.invite_batches)
     for entry in entries:
         _erase_entry(session, entry)
     for request_id in request_ids:
         _erase_request_rows(session, request_id)
+    records.erase(session, others)
     event = audit.record(
         session,
         audit.PURGE_ACTION,
@@ -178,6 +206,8 @@ def purge(
         request_ids=request_ids,
         unlinked_seqs=unlinked,
         count=len(entries),
+        invite_batch_ids=others.invite_batches,
+        records=[{"table": table, "count": count} for table, count in sorted(others.rows.items())],
     )
     already = set(session.exec(select(RetentionPurge.request_id)))
     for candidate in (c for c in candidates if c.request_id not in already):
@@ -190,7 +220,8 @@ def purge(
                 purge_seq=event.seq,
             )
         )
-    return PurgeReport(candidates, unlinked, len(entries), dry_run=False, purge_seq=event.seq)
+    return PurgeReport(candidates, unlinked, len(entries), dry_run=False, purge_seq=event.seq, records=others.rows,
+                       invite_batches=others.invite_batches)
 
 
 def _entries_to_erase(session: Session, request_ids: list[int], unlinked: list[int]) -> list[AuditEvent]:
@@ -211,7 +242,7 @@ def _erase_entry(session: Session, entry: AuditEvent) -> None:
     session.add(entry)
 
 
-def _blank_json(value: dict[str, Any]) -> dict[str, Any]:
+def blank_json(value: dict[str, Any]) -> dict[str, Any]:
     """The same JSON with its personal values emptied, keeping each value's type, so code that reads
     these rows back (e.g. `assessment_from_json`) still can."""
     copied = copy.deepcopy(value)
@@ -244,11 +275,11 @@ def _erase_request_rows(session: Session, request_id: int) -> None:
         request.decision_comment = ""
         session.add(request)
     for assessment in session.exec(select(VendorAssessment).where(VendorAssessment.request_id == request_id)):
-        assessment.data = _blank_json(assessment.data)
+        assessment.data = blank_json(assessment.data)
         session.add(assessment)
     for step in session.exec(select(Step).where(Step.request_id == request_id)):
-        step.params = _blank_json(step.params)
-        step.details = _blank_json(step.details)
+        step.params = blank_json(step.params)
+        step.details = blank_json(step.details)
         step.instructions = ""
         step.outcome = ""
         step.last_error = ""

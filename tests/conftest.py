@@ -1,5 +1,6 @@
 """Fixtures every test folder shares: the database each test runs on (SQLite, or PostgreSQL when
-OFFBOARD_TEST_POSTGRES names a server; see tests/databases.py)."""
+OFFBOARD_TEST_POSTGRES names a server; see tests/databases.py), and the check that a test stops every
+thread and process it started (tests/leaks.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,49 @@ from sqlalchemy.engine import make_url
 
 from storage.db import Database
 from tests.databases import TestDatabases, postgres_server
+from tests.leaks import Left, Running
 
 
 def pytest_report_header() -> str:
     server = postgres_server()
     where = make_url(server).render_as_string(hide_password=True) if server else ""
     return f"offboard databases: {'PostgreSQL at ' + where if server else 'SQLite files'}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _left_to_module_fixtures() -> Iterator[list[tuple[str, Left]]]:
+    """Threads a test left that may belong to a fixture shared by the module (a stand-in's connection
+    threads, a shared bot's listener pool, started lazily during a test): they are judged once that
+    fixture is torn down, which happens before this one's teardown (autouse: set up first, ended last)."""
+    deferred: list[tuple[str, Left]] = []
+    yield deferred
+    left = [(test, still) for test, what in deferred if (still := what.still_running())]
+    if left:
+        pytest.fail("; ".join(f"{test} left running: {what.describe()}" for test, what in left), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_running(request: pytest.FixtureRequest,
+                           _left_to_module_fixtures: list[tuple[str, Left]]) -> Iterator[None]:
+    """A test fails when a thread or child process it started outlives it (its fixtures' teardown included):
+    left running, it would act during later tests and make them fail instead."""
+    before = Running.now()
+    yield
+    left = before.left_behind()
+    if not left:
+        return
+    if _uses_shared_fixtures(request):
+        _left_to_module_fixtures.append((request.node.nodeid, left))
+        return
+    pytest.fail(f"{request.node.nodeid} left running: {left.describe()}", pytrace=False)
+
+
+def _uses_shared_fixtures(request: pytest.FixtureRequest) -> bool:
+    """Whether the test uses a fixture of its module's, class's or package's (not the session's: nothing of
+    ours started there runs threads)."""
+    definitions = getattr(getattr(request.node, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(defs and defs[-1].scope in ("module", "class", "package")
+               for name, defs in definitions.items() if name != "_left_to_module_fixtures")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,10 @@ charts, dashboards and cohorts a person owns, and can change none of those: that
 with the runbook's click paths (`manual_step`), the hand-over planned *before* the removal because
 Amplitude deletes what a removed user owned.
 
+A person is looked up with the `userName eq` filter and, when it finds nothing, with `GET /Users/{email}`
+before they are called absent: the id is the email, documented as case-insensitive, while the filter's
+case rule is not documented. A create sends `id` (the email) beside `userName`, as Amplitude requires.
+
 Every step looks the person up again when it runs, does nothing that is already done, and checks
 the result with a fresh lookup.
 """
@@ -38,11 +42,12 @@ from vendors.base import (
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP
+from vendors.ratelimit import Window
 from vendors.roles import vendor_role
-from vendors.scim import ScimClient, scim_classify, scim_detail, user_name
+from vendors.scim import ScimClient, scim_classify, scim_detail, user_emails, user_name
 
 RATE_LIMIT_PER_MINUTE = 100  # Amplitude's documented SCIM limit, per organization
-DEFAULT_POLICY = RetryPolicy(per_minute=RATE_LIMIT_PER_MINUTE)
+DEFAULT_POLICY = RetryPolicy(rate_limits=(Window.per_minute(RATE_LIMIT_PER_MINUTE),))
 BASE_URLS = {"us": "https://core.amplitude.com/scim/1", "eu": "https://core.eu.amplitude.com/scim/1"}
 SCIM_PATH = "/scim/1"
 MAX_PAGE_SIZE = 100  # Amplitude's itemsPerPage maximum
@@ -151,9 +156,33 @@ class AmplitudeVendor:
         }
         return run_step(self.name, self.label, step, runners, _explained)
 
+    def check(self) -> list[str]:
+        """Read-only: one authenticated SCIM read (one user) proves the key and the base URL."""
+        try:
+            self._http.get_json("/Users", params={"startIndex": "1", "itemsPerPage": "1"})
+        except AuthError as exc:
+            return [f"Amplitude: the SCIM key was refused ({exc.message}).{_KEY_HINT}"]
+        except VendorError as exc:
+            return [f"Amplitude: SCIM at {self.base_url} could not be read ({exc.message}). Check AMPLITUDE_REGION "
+                    "and that the organization has SCIM provisioning enabled (an Enterprise feature)."]
+        return []
+
+    # -- lookups -----------------------------------------------------------------------------------
+    def _find(self, email: str) -> dict[str, Any] | None:
+        """The filter first; on a miss `GET /Users/{email}`, documented as case-insensitive, before they
+        are called absent (the filter's case rule is undocumented)."""
+        user = self._scim.find_user(email)
+        if user is not None:
+            return user
+        user = self._scim.get_user(email.strip())
+        wanted = email.strip().casefold()
+        if user is not None and wanted in (e.casefold() for e in user_emails(user)):
+            return user
+        return None
+
     # -- assessment --------------------------------------------------------------------------------
     def _assess(self, email: str) -> Assessment:
-        user = self._scim.find_user(email)
+        user = self._find(email)
         if user is None:
             return Assessment(self.name, AssessmentStatus.NOT_MEMBER, email=email)
         groups = [{"id": str(g.get("id")), "name": str(g.get("displayName", ""))}
@@ -170,12 +199,12 @@ class AmplitudeVendor:
 
     # -- removal -----------------------------------------------------------------------------------
     def _remove(self, email: str) -> StepOutcome:
-        user = self._scim.find_user(email)
+        user = self._find(email)
         if user is None:
             return StepOutcome(f"{email} was already removed from Amplitude", {"already_removed": True})
         user_id = _user_id(user, email)
         deleted = self._scim.delete_user(user_id)
-        if self._scim.find_user(email) is not None:
+        if self._find(email) is not None:
             raise VendorError(f"Amplitude still lists {email} after removing them. Remove them by hand ({_REMOVE_UI}), "
                               "then press Retry.", vendor=self.name)
         if not deleted:  # removed by someone else between our lookup and the DELETE
@@ -184,7 +213,7 @@ class AmplitudeVendor:
                            {"already_removed": False, "user_id": user_id})
 
     def _verify(self, email: str) -> StepOutcome:
-        if self._scim.find_user(email) is not None:
+        if self._find(email) is not None:
             raise VendorError(
                 f"{email} is still a member of the Amplitude organization. Remove them by hand ({_REMOVE_UI}), "
                 "then press Retry.", vendor=self.name,
@@ -196,15 +225,15 @@ class AmplitudeVendor:
     def _invite(self, params: dict[str, Any]) -> StepOutcome:
         email = params["email"]
         not_given = _invite_shortfall(params)
-        if self._scim.find_user(email) is not None:
+        if self._find(email) is not None:
             return _already_listed(email)
         try:
-            self._scim.create_user(email)
+            self._scim.create_user(email, id=email)  # "The ID and Username must be valid emails"
         except ConflictError:
-            if self._scim.find_user(email) is None:
+            if self._find(email) is None:
                 raise
             return _already_listed(email)  # listed by someone else between our lookup and the POST
-        if self._scim.find_user(email) is None:
+        if self._find(email) is None:
             raise VendorError(f"Amplitude accepted the invitation for {email} but does not list them. Invite them "
                               f"by hand ({_MEMBERS_UI}), then press Retry.", vendor=self.name)
         summary = f"Invited {email} to Amplitude as a {INVITED_ROLE} (SCIM invites everyone as a Viewer)"
@@ -220,7 +249,7 @@ class AmplitudeVendor:
         outcome) and refuses to guess otherwise. Even then it cannot tell whether the invitation was
         accepted meanwhile: the outcome says so."""
         email = params["email"]
-        user = self._scim.find_user(email)
+        user = self._find(email)
         if user is None:
             return StepOutcome(f"{email} is not listed in Amplitude: no invitation to cancel (already gone)",
                                {"status": "already_gone"})
@@ -231,7 +260,7 @@ class AmplitudeVendor:
                 f"could remove a member who has joined. {_cancel_by_hand(email)}", vendor=self.name,
             )
         deleted = self._scim.delete_user(_user_id(user, email))
-        if self._scim.find_user(email) is not None:
+        if self._find(email) is not None:
             raise VendorError(f"{email} is still listed in Amplitude after cancelling. {_cancel_by_hand(email)} "
                               "Then press Retry.", vendor=self.name)
         if not deleted:  # gone between our lookup and the DELETE
@@ -374,6 +403,13 @@ def _handover_by_hand(email: str, details: Mapping[str, Any]) -> tuple[str, str]
 
 
 def _role_change_by_hand(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    if details.get("restore"):
+        return "Give back their Amplitude role and projects", (
+            f"offboard could not see what {email} had in Amplitude ({details.get('reason') or 'SCIM shows no roles'})."
+            f" Once they have accepted the invitation (SCIM invites everyone as a Viewer), navigate to {_MEMBERS_UI}, "
+            "open their account and set the Organization Role and project access they had before the removal. "
+            "Confirm here once done."
+        )
     word = _role_word(details)
     when = ("Once they have accepted the invitation (Amplitude's SCIM invites everyone as a Viewer): "
             if details.get("after_invite") else "Amplitude's API cannot change roles. ")

@@ -36,7 +36,7 @@ from vendors.base import (
     UnavailableError,
     VendorError,
 )
-from vendors.ratelimit import RateLimit
+from vendors.ratelimit import AllowanceKey, AllowanceStore, RateLimit, RateLimitExceeded, Window, credential_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ _RETRYABLE_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.Remote
 _RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+class WaitTooLongError(RateLimitedError):
+    """The vendor's wait (a 429's Retry-After, or its rate limit's next free slot) is longer than a call may
+    wait (`RetryPolicy.max_retry_after`): nothing is wrong, the call is to be made after `retry_after`. The
+    workflow parks the step until then rather than failing it."""
+
+
 @dataclass(frozen=True)
 class _Failure:
     """Why one attempt failed, in words that are safe to show."""
@@ -75,14 +81,19 @@ class RetryPolicy:
     timeout: float = 10.0  # seconds, for every call
     max_attempts: int = 4  # including the first
     backoff: float = 0.5  # first wait; doubles each attempt, plus a little jitter
-    max_retry_after: float = 60.0  # a longer Retry-After fails at once rather than blocking a worker
+    # The longest a call may wait, for a Retry-After or for its rate limit's next slot: a longer wait fails at
+    # once (RateLimitedError, whose retry_after the workflow parks the step with) rather than blocking a worker.
+    max_retry_after: float = 60.0
     max_concurrency: int = 4  # calls on the wire at once, per client
-    per_minute: float | None = None  # the vendor's rate limit; None = not paced (see vendors.ratelimit)
+    rate_limits: tuple[Window, ...] = ()  # the vendor's limits, all paced (see vendors.ratelimit); () = not paced
+    # Where the limits' allowance is kept: None = in this process; the bot shares it through its database.
+    allowance: AllowanceStore | None = None
     sleep: Callable[[float], None] = time.sleep  # injectable so tests need not wait
+    clock: Callable[[], float] = time.time  # wall-clock seconds, for the rate limits
 
     def scaled(self, factor: float) -> RetryPolicy:
-        """The same policy with the rate limit multiplied by `factor` (benchmarks shrink time with it)."""
-        return replace(self, per_minute=self.per_minute * factor if self.per_minute else None)
+        """The same policy with the rate limits' calls multiplied by `factor` (benchmarks shrink time with it)."""
+        return replace(self, rate_limits=tuple(w.scaled(factor) for w in self.rate_limits))
 
 
 class VendorHTTP:
@@ -127,7 +138,11 @@ class VendorHTTP:
         # Held only while a request is on the wire, not while backing off, so a sleeping retry does
         # not starve the other workers of this client.
         self._slots = threading.BoundedSemaphore(max_concurrency)
-        self.rate_limit = RateLimit(policy.per_minute, sleep=policy.sleep) if policy.per_minute else None
+        # Keyed by the credential: the vendor counts per key, so every client (and instance) with this key shares it.
+        self.rate_limit = RateLimit(
+            policy.rate_limits, store=policy.allowance, key=AllowanceKey(vendor, credential_fingerprint(self._secrets)),
+            max_wait=policy.max_retry_after, clock=policy.clock, sleep=policy.sleep,
+        ) if policy.rate_limits else None
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=dict(headers),
@@ -171,6 +186,7 @@ class VendorHTTP:
         safe_to_repeat = method != "POST" if idempotent is None else idempotent
         failure = _Failure("no attempt made")
         for attempt in range(1, self.max_attempts + 1):
+            self._pace(where)
             try:
                 response = self._send(method, path, params, json)
             except httpx.TransportError as exc:
@@ -224,9 +240,20 @@ class VendorHTTP:
         )
 
     # -- one attempt -----------------------------------------------------------------------------
-    def _send(self, method: str, path: str, params: Params | None, json: Any) -> httpx.Response:
-        if self.rate_limit:  # every attempt counts against the vendor's limit, retries included
+    def _pace(self, where: str) -> None:
+        """Every attempt counts against the vendor's limits, retries included."""
+        if not self.rate_limit:
+            return
+        try:
             self.rate_limit.acquire()
+        except RateLimitExceeded as exc:
+            window = f" ({exc.window.describe()})" if exc.window else ""
+            raise WaitTooLongError(
+                f"{self.label}'s rate limit{window} is used up: {where} may go in {exc.wait:.0f} s",
+                retry_after=exc.wait, vendor=self.vendor,
+            ) from None
+
+    def _send(self, method: str, path: str, params: Params | None, json: Any) -> httpx.Response:
         with self._slots:
             return self._client.request(method, path, params=params, json=json)
 
@@ -275,7 +302,7 @@ class VendorHTTP:
     def _wait_before_retry(self, failure: _Failure, where: str, attempt: int) -> None:
         if failure.wait is not None and failure.wait > self.max_retry_after:
             # Blocking a worker for minutes helps nobody: give up now, the caller may retry later.
-            raise RateLimitedError(
+            raise WaitTooLongError(
                 f"{self.label} is rate-limiting us: {where} may be retried in {failure.wait:.0f} s",
                 retry_after=failure.wait, status=429, vendor=self.vendor,
             )

@@ -64,6 +64,7 @@ from vendors.base import (
 )
 from vendors.http import RetryPolicy, VendorHTTP
 from vendors.manual import REMOVAL_BY_HAND
+from vendors.ratelimit import Window
 from vendors.roles import common_role, vendor_role
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,11 @@ DEFAULT_BASE_URL = "https://api.kissmetrics.com"
 RATE_LIMIT_PER_MINUTE = 15  # quoted by a third party, UNVERIFIED
 # One call on the wire at a time, first retry after 60/15 s: gentle enough for 15 requests a minute.
 DEFAULT_POLICY = RetryPolicy(max_concurrency=1, backoff=60.0 / RATE_LIMIT_PER_MINUTE, max_retry_after=60.0,
-                             per_minute=RATE_LIMIT_PER_MINUTE)
+                             rate_limits=(Window.per_minute(RATE_LIMIT_PER_MINUTE),))
 DEFAULT_PAGE_SIZE = 100  # users per `GET /v1/users` page (UNVERIFIED, like the pagination itself)
 MAX_PAGES = 10_000
 API_KEY_SETTING = "KISSMETRICS_API_KEY"  # the setting people are told to check when the key is refused
+API_URL_SETTING = "KISSMETRICS_API_URL"
 PENDING = "pending"  # the (UNVERIFIED) status of an invitation not yet accepted
 
 # Everything the seed-documented API (UNVERIFIED) lets the connector do. Not CHANGE_ROLE, CANCEL_INVITE or
@@ -218,6 +220,22 @@ class KissmetricsVendor:
             StepKind.INVITE.value: self._invite,
         }
         return run_step(self.name, self.label, step, runners, _explained)
+
+    def check(self) -> list[str]:
+        """`offboard check` (`vendors.base.Checkable`): in API mode one authenticated read, the first user of
+        the list, so a wrong key or URL shows before a removal needs them. Manual mode calls nothing, so
+        there is nothing to check."""
+        if self.manual:
+            return []
+        try:
+            self._get_users({"limit": 1})
+        except VendorError as exc:
+            message = _explained(exc).message
+            if API_KEY_SETTING in message:  # already says which setting to fix
+                return [message]
+            return [f"{message}; check {API_URL_SETTING} ({self.base_url}) and that Kissmetrics answers there, "
+                    "then run offboard check again"]
+        return []
 
     # -- assessment and listing (UNVERIFIED API) -----------------------------------------------------
     def _assess(self, email: str) -> Assessment:

@@ -65,6 +65,11 @@ class ManualVendor:
     def manual_step(self, capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
         return self._manual_step(capability, email, details)
 
+    def check(self) -> list[str]:
+        """`offboard check` (`vendors.base.Checkable`): worked by hand, it holds no credentials and calls
+        nothing, so there is nothing to check."""
+        return []
+
     def execute(self, step: PlannedStep) -> StepOutcome:
         raise UnsupportedError(f"{self.reason}; “{step.title}” is done by a person and confirmed in Slack",
                                vendor=self.name)

@@ -7,6 +7,18 @@ so "handing over" an asset means making restricted dashboards editable by the wh
 recording who takes over; what no API can do (documenting flags, reassigning running experiments,
 replacing personal API keys, reviewing an admin's changes) becomes manual steps naming the items.
 
+What the API cannot see is never read as absent (`vendors.base.unseen`):
+
+* Project access is what PostHog enforces (`posthog/rbac/user_access_control.py`): the highest of the
+  member's own row and their roles' rows, else the project's everyone row, else PostHog's fixed default.
+  Where a role gives the access, taking them out of the project alone does not end it: the plan says
+  which role, and a person takes them out of it.
+* No personal API key may list another member's keys (`scoped_api_keys` answers 403), so replacing them
+  is always a manual step.
+* Guests are listed only with `?include_guests=true` and are not found by the member detail routes: a
+  miss counts as "not a member" only once the server has shown it lists guests (its member rows carry
+  `is_guest`, or asking with guests lists more), and a guest is removed by hand.
+
 Every step looks the person up again when it runs and does nothing that is already done, so the
 workflow may run it twice (after a crash) without acting twice.
 
@@ -43,29 +55,41 @@ from vendors.base import (
     Role,
     StepKind,
     StepOutcome,
+    UnseenError,
     UnsupportedError,
     VendorError,
     assess_safely,
     build_manual_step,
     run_step,
+    unseen,
 )
 from vendors.http import RetryPolicy, VendorHTTP, default_detail
+from vendors.posthog_scopes import missing_scope_line, missing_scopes
+from vendors.ratelimit import Window
 from vendors.roles import ROLE_MAPS, common_role, vendor_role
 
 VENDOR = "posthog"
-# PostHog's documented limit for personal API keys on CRUD endpoints (480/minute, 4800/hour). The
-# per-minute one binds first for bursts; an afternoon of bulk work at 432/minute would meet the hourly
-# one, and its 429 + Retry-After is honoured like any other.
+# PostHog's limits for personal API keys on CRUD endpoints (posthog/rate_limit.py: BurstRateThrottle 480/minute,
+# SustainedRateThrottle 4800/hour), both counted per key. Both are paced: the minute one shapes bursts, the hour
+# one a bulk run (paced at the minute's rate alone, it would meet the hourly cap after about 11 minutes).
 RATE_LIMIT_PER_MINUTE = 480
-DEFAULT_POLICY = RetryPolicy(per_minute=RATE_LIMIT_PER_MINUTE)
+RATE_LIMIT_PER_HOUR = 4800
+DEFAULT_POLICY = RetryPolicy(rate_limits=(Window.per_minute(RATE_LIMIT_PER_MINUTE),
+                                          Window.per_hour(RATE_LIMIT_PER_HOUR)))
 HOSTS = {"us": "https://us.posthog.com", "eu": "https://eu.posthog.com"}
 EDITABLE, RESTRICTED = 21, 37  # dashboard restriction levels
 _THROTTLE_WAIT = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
 _OWNER_CANNOT_LEAVE = "cannot leave the organization as its owner"
 _MEMBERS_UI = "Settings → Organization → Members"
 _ACCESS_UI = "switch to the project, then Settings → Project → Access control"
+_ROLES_UI = "Settings → Organization → Roles"  # UNVERIFIED: today's UI as best known; the runbook names none
+ACCESS_LEVELS = ("none", "member", "admin")  # PostHog's project access levels, lowest first
+# Shown on the card of a person offboard cannot see, and what its plan for them keys on.
+GUESTS_UNSEEN = ("PostHog's member list here does not say whether it lists guests, so a guest would look like "
+                 "someone who is not in PostHog.")
 _NO_READ_ONLY = ("PostHog has no read-only organization role (its levels are member, admin and owner), so offboard "
                  "cannot set one.")
+_WITH_GUESTS = {"include_guests": "true"}  # the member list leaves guests out without it
 _KEY_HINT = " Check POSTHOG_API_KEY: it must be a valid personal API key of an owner of the organization."
 
 
@@ -195,6 +219,7 @@ class _Person:
     level: int
     last_login: datetime | None = None
     joined_at: datetime | None = None
+    is_guest: bool = False  # PostHog's member detail routes do not find a guest
 
     @classmethod
     def from_member(cls, raw: dict[str, Any]) -> _Person:
@@ -204,28 +229,170 @@ class _Person:
             email=user["email"], name=name, user_id=int(user["id"]), user_uuid=str(user["uuid"]),
             membership_id=str(raw["id"]), level=int(raw["level"]),
             last_login=_parse_time(raw.get("last_login")), joined_at=_parse_time(raw.get("joined_at")),
+            is_guest=bool(raw.get("is_guest")),
         )
 
 
 @dataclass(frozen=True)
-class _AccessMap:
-    """Who may open one project: explicit entries by membership id, and the level everyone else gets."""
+class _Lookup:
+    """A member-list lookup: the row found, or none; `unseen` says why a miss proves nothing."""
 
-    default_level: str
-    levels: Mapping[str, str]  # membership id → "none" | "member" | "admin"
+    raw: dict[str, Any] | None = None
+    unseen: str = ""
+
+
+def _rank(level: str) -> int:
+    return ACCESS_LEVELS.index(level) if level in ACCESS_LEVELS else len(ACCESS_LEVELS)
+
+
+def _highest(levels: Iterable[str]) -> str:
+    return max(levels, key=_rank)
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """A member's access to one project as PostHog enforces it, and where it comes from."""
+
+    level: str  # "none" | "member" | "admin" | "unknown"
+    source: str  # "organization admin" | "own entry" | "role" | "everyone" | "default" | "unknown"
+    roles: tuple[str, ...] = ()  # names of their roles that give more than "none" there
+
+    def describe(self) -> str:
+        match self.source:
+            case "role":
+                return f"through role {', '.join(self.roles)}"
+            case "own entry":
+                return "by their own entry" + (f" (and role {', '.join(self.roles)})" if self.roles else "")
+            case "everyone":
+                return "as everyone in the organization"
+            case "default":
+                return "by PostHog's default for projects without a setting"
+            case "organization admin":
+                return "as an organization admin or owner"
+        return "unknown"
+
+
+# Role ids and names of a membership; None where the roles could not be read.
+RolesOf = tuple[tuple[str, str], ...] | None
+
+
+@dataclass(frozen=True)
+class _AccessMap:
+    """One project's access list: rows for members, rows for roles, the everyone row, and the fixed
+    default PostHog reports (`default_access_level`, the same for every project: not the project's own)."""
+
+    members: Mapping[str, str]  # membership id → level
+    roles: Mapping[str, str]  # role id → level
+    everyone: str | None
+    default: str
+    readable: bool = True
 
     @classmethod
     def from_controls(cls, controls: Any) -> _AccessMap:
         controls = controls if isinstance(controls, dict) else {}
-        levels = {
-            str(entry["organization_member"]): str(entry.get("access_level") or "none")
-            for entry in controls.get("access_controls") or []
-            if entry.get("organization_member") and entry.get("resource") == "project"
-        }
-        return cls(str(controls.get("default_access_level") or "member"), levels)
+        members: dict[str, str] = {}
+        roles: dict[str, str] = {}
+        everyone: str | None = None
+        for entry in controls.get("access_controls") or []:
+            if not isinstance(entry, dict) or entry.get("resource") != "project":
+                continue
+            level = str(entry.get("access_level") or "none")
+            if entry.get("organization_member"):
+                members[str(entry["organization_member"])] = level
+            elif entry.get("role"):
+                roles[str(entry["role"])] = level
+            else:
+                everyone = level
+        # UNVERIFIED for versions without the field: current source says "admin", older ones "member".
+        return cls(members, roles, everyone, str(controls.get("default_access_level") or "admin"))
 
-    def level_of(self, membership_id: str) -> str:
-        return self.levels.get(membership_id, self.default_level)
+    @classmethod
+    def unreadable(cls) -> _AccessMap:
+        return cls({}, {}, None, "unknown", readable=False)
+
+    @property
+    def has_role_rows(self) -> bool:
+        return bool(self.roles)
+
+    def grant(self, membership_id: str, roles_of: RolesOf) -> _Grant:
+        """`UserAccessControl.get_user_access_level` for a project: the highest of their own row and their
+        roles' rows; with neither, the everyone row; with no everyone row, the fixed default."""
+        if not self.readable:
+            return _Grant("unknown", "unknown")
+        own = self.members.get(membership_id)
+        if roles_of is None and self.roles:  # a role of theirs may decide it, and nobody can say which
+            return _Grant("admin", "own entry") if own == "admin" else _Grant("unknown", "unknown")
+        theirs = [(name, self.roles[rid]) for rid, name in roles_of or () if rid in self.roles]
+        giving = tuple(name for name, level in theirs if level != "none")
+        specific = ([own] if own is not None else []) + [level for _, level in theirs]
+        if specific:
+            role_top = _highest(lvl for _, lvl in theirs) if theirs else None
+            from_own = own is not None and (role_top is None or _rank(own) >= _rank(role_top))
+            return _Grant(_highest(specific), "own entry" if from_own else "role", giving)
+        if self.everyone is not None:
+            return _Grant(self.everyone, "everyone")
+        return _Grant(self.default, "default")
+
+
+class _AccessView:
+    """Project access for one assessment or member walk: each project's access list read once, and the
+    organization's roles read once (only where some project has role rows). What cannot be read is said
+    in `warnings` and reads as unknown, never as "no access"."""
+
+    _UNREAD: Any = object()
+
+    def __init__(self, vendor: PostHogVendor, warnings: list[str]) -> None:
+        self._vendor = vendor
+        self._warnings = warnings
+        self._maps: dict[str, _AccessMap] = {}
+        self._roles: Any = self._UNREAD
+
+    def grants(self, person: _Person, projects: list[dict[str, Any]]) -> list[tuple[dict[str, Any], _Grant]]:
+        if person.level >= ADMIN_LEVEL:  # org admins and owners are admins of every project
+            return [(p, _Grant("admin", "organization admin")) for p in projects]
+        return [(p, self._map(p).grant(person.membership_id, self._roles_of(person, self._map(p))))
+                for p in projects]
+
+    def _map(self, project: dict[str, Any]) -> _AccessMap:
+        pid = str(project["id"])
+        if pid not in self._maps:
+            try:
+                self._maps[pid] = self._vendor._access_map(project["id"])
+            except (AuthError, NotFoundError) as exc:
+                self._warnings.append(f"Could not read who may open {project['name']} ({exc.message}); their "
+                                      "access there is unknown.")
+                self._maps[pid] = _AccessMap.unreadable()
+        return self._maps[pid]
+
+    def _roles_of(self, person: _Person, access: _AccessMap) -> RolesOf:
+        if not access.has_role_rows:
+            return ()
+        if self._roles is self._UNREAD:
+            try:
+                self._roles = self._vendor._role_book()
+            except (AuthError, NotFoundError) as exc:
+                self._warnings.append(f"Could not read the organization's roles ({exc.message}): where a project "
+                                      "gives access to a role, whether they have it is unknown.")
+                self._roles = None
+        return None if self._roles is None else self._roles.get(person.membership_id, ())
+
+
+def _projects_of(grants: list[tuple[dict[str, Any], _Grant]]) -> tuple[ProjectAccess, ...]:
+    return tuple(ProjectAccess(str(p["id"]), p["name"], g.level) for p, g in grants if g.level != "none")
+
+
+def _access_extra(grants: list[tuple[dict[str, Any], _Grant]]) -> dict[str, dict[str, Any]]:
+    """Where each project's access comes from, JSON-safe for `Member.extra`."""
+    return {str(p["id"]): {"project_name": p["name"], "level": g.level, "source": g.source, "roles": list(g.roles)}
+            for p, g in grants if g.level != "none"}
+
+
+def _access_warnings(person: _Person, grants: list[tuple[dict[str, Any], _Grant]]) -> list[str]:
+    through_roles = [f"{p['name']} ({g.level}) {g.describe()}" for p, g in grants if g.source == "role"]
+    if not through_roles:
+        return []
+    return [f"{person.email} opens {'; '.join(through_roles)}: taking them out of such a project alone does not "
+            f"end it while the role gives it ({_ROLES_UI})."]
 
 
 # -- asset kinds ----------------------------------------------------------------------------------------
@@ -302,6 +469,7 @@ class PostHogVendor:
         policy = policy or DEFAULT_POLICY
         self._workers = policy.max_concurrency
         self._org_name: str | None = None
+        self._guests_listed = False  # set once the server has shown its member list includes guests on request
         self._http = VendorHTTP(
             self.base_url,
             {"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
@@ -330,8 +498,34 @@ class PostHogVendor:
             steps.append(_handover_step(member, assessment.assets, new_owner_email))
         if member.role == Role.OWNER:
             steps.append(PlannedStep("demote_owner", "Demote from owner to admin", {"email": member.email}))
-        steps += _removal_steps(member.email, self._org_label(member))
+        if member.extra.get("is_guest"):  # the member routes do not find a guest: a person removes them
+            steps += [manual_step(Capability.REMOVE_MEMBER, member.email, {"guest": True}),
+                      PlannedStep("verify_removed", "Check they are gone (guests included)", {"email": member.email})]
+        else:
+            steps += _removal_steps(member.email, self._org_label(member))
         steps += _manual_steps(member, assessment.assets, new_owner_email)
+        return steps
+
+    def plan_project_removal(self, assessment: Assessment, projects: Mapping[str, str]) -> list[PlannedStep]:
+        """Take them out of `projects` (id → name) only. Their own entry goes to "none" through the API; where
+        one of their roles gives the project, that is not enough (the highest row wins), so a manual step
+        names the role and a person takes them out of it; the workflow's fresh lookup checks the end."""
+        member = assessment.member
+        if member is None:
+            return [manual_step(Capability.REMOVE_FROM_PROJECT, assessment.email,
+                                {"project_id": pid, "project_name": name}) for pid, name in projects.items()]
+        access = member.extra.get("project_access") or {}
+        steps: list[PlannedStep] = []
+        for pid, name in projects.items():
+            grant = access.get(pid) or {}
+            roles = [str(r) for r in grant.get("roles") or []]
+            title = f"Set their own access to {name} to No access" if roles else f"Remove from project {name}"
+            steps.append(PlannedStep(StepKind.REMOVE_FROM_PROJECT.value, title,
+                                     {"email": member.email, "project_id": pid, "project_name": name}))
+            if roles:
+                steps.append(_leave_roles_step(member.email, pid, name, str(grant.get("level") or ""), roles))
+            elif grant.get("source") == "unknown":
+                steps.append(_check_roles_step(member.email, pid, name))
         return steps
 
     def execute(self, step: PlannedStep) -> StepOutcome:
@@ -357,39 +551,95 @@ class PostHogVendor:
 
     def _walk_members(self) -> Iterator[Member]:
         projects = self._projects()
-        access: dict[str, _AccessMap] = {}
-
-        def access_to(project: dict[str, Any]) -> _AccessMap:
-            pid = str(project["id"])
-            if pid not in access:
-                access[pid] = self._readable_access_map(project, [])
-            return access[pid]
-
-        for raw in self._list(self._org_path("members/"), {}):
+        view = _AccessView(self, [])  # each project's access list and the roles, read once for the whole walk
+        for raw in self._list(self._org_path("members/"), _WITH_GUESTS):
             person = _Person.from_member(raw)
-            yield self._member(person, _projects_of(person, projects, access_to), self._person_ids(person))
+            grants = view.grants(person, projects)
+            extra = {**self._person_ids(person), "project_access": _access_extra(grants)}
+            yield self._member(person, _projects_of(grants), extra)
 
     def manual_step(self, capability: Capability, email: str, details: Mapping[str, Any]) -> PlannedStep:
         return manual_step(capability, email, details)
 
+    def check(self) -> list[str]:
+        """Read-only: is the key valid, which scopes it lacks (and what each stops), and whether it reaches
+        the organization. One line per problem, each saying what to do (`vendors.base.Checkable`)."""
+        try:
+            key = self._http.get_json("/api/personal_api_keys/@current/")
+        except AuthError as exc:
+            if exc.status == 401:
+                return [f"PostHog: POSTHOG_API_KEY is not a valid personal API key ({exc.message}). Create one in "
+                        "PostHog (Settings → User → Personal API keys) as an owner of the organization, and set it."]
+            return [f"PostHog: the key could not read its own record ({exc.message}), so offboard cannot say which "
+                    "scopes it lacks: check them by hand against the README's list."]
+        except NotFoundError:
+            return ["PostHog: this PostHog cannot show a key its own scopes (no /api/personal_api_keys/@current/): "
+                    "check the key's scopes by hand against the README's list."]
+        key = key if isinstance(key, dict) else {}
+        scopes = [str(s) for s in key.get("scopes") or []]
+        problems = [f"PostHog: {missing_scope_line(use)}" for use in missing_scopes(scopes)]
+        orgs = [str(o) for o in key.get("scoped_organizations") or []]
+        if orgs and self.organization_id != "@current" and self.organization_id not in orgs:
+            problems.append(f"PostHog: the key is limited to other organizations than {self.organization_id}: "
+                            "allow this one in the key's settings, or use another key.")
+        if key.get("scoped_teams"):
+            problems.append("PostHog: the key is limited to some projects, so offboard sees nobody's access to the "
+                            "others: allow all projects in the key's settings.")
+        problems += self._check_organization()
+        return problems
+
+    def _check_organization(self) -> list[str]:
+        try:
+            org = self._organization()
+        except AuthError as exc:
+            return [] if exc.status == 403 and "scope" in exc.message else [
+                f"PostHog: the key cannot open organization {self.organization_id} ({exc.message}): set "
+                "POSTHOG_ORG_ID to the organization's id, or use a key of one of its owners."]
+        except NotFoundError:
+            return [f"PostHog: there is no organization {self.organization_id} for this key: set POSTHOG_ORG_ID "
+                    "to the organization's id (or leave it empty for the key's current organization)."]
+        level = org.get("membership_level")
+        if isinstance(level, int) and level < OWNER_LEVEL:
+            return [f"PostHog: the key belongs to an {level_name(level)} of {org.get('name') or 'the organization'}, "
+                    "and only an owner can demote (and so remove) an owner: use a key of an owner."]
+        return []
+
     # -- assessment --------------------------------------------------------------------------------
     def _assess(self, email: str) -> Assessment:
-        raw = self._find_member(email)
-        if raw is None:
+        found = self._lookup(email)
+        if found.unseen:
+            return unseen(self.name, email, found.unseen, warnings=(GUESTS_UNSEEN,))
+        if found.raw is None:
             return Assessment(self.name, AssessmentStatus.NOT_MEMBER, email=email)
-        person = _Person.from_member(raw)
-        warnings: list[str] = []
+        person = _Person.from_member(found.raw)
+        warnings: list[str] = self._scope_warnings()
         org = self._optional(self._organization, "the organization's name", warnings) or {}
         projects = self._projects()
-        access = self._member_projects(person, projects, warnings)
+        grants = _AccessView(self, warnings).grants(person, projects)
         owned = self._owned_assets(person, projects)
         extra = self._member_extra(person, org, owned, warnings)
-        warnings[:0] = self._role_warnings(person, org, extra)
-        member = self._member(person, access, extra)
+        extra["project_access"] = _access_extra(grants)
+        extra["is_guest"] = person.is_guest
+        warnings[:0] = self._role_warnings(person, org, extra) + _access_warnings(person, grants)
+        member = self._member(person, _projects_of(grants), extra)
         return Assessment(
             self.name, AssessmentStatus.MEMBER, member=member, assets=tuple(o.asset for o in owned),
             warnings=tuple(warnings), email=email,
         )
+
+    def _scope_warnings(self) -> list[str]:
+        """What offboard's key cannot do, said on the card where a person decides (empty when all is there,
+        or when this PostHog cannot say: `check` reports that)."""
+        granted = self._granted_scopes()
+        return [missing_scope_line(use) for use in missing_scopes(granted)] if granted is not None else []
+
+    def _granted_scopes(self) -> list[str] | None:
+        try:
+            key = self._http.get_json("/api/personal_api_keys/@current/")
+        except (AuthError, NotFoundError):
+            return None
+        scopes = key.get("scopes") if isinstance(key, dict) else None
+        return [str(s) for s in scopes] if isinstance(scopes, list) else None
 
     def _member(self, person: _Person, projects: tuple[ProjectAccess, ...], extra: dict[str, Any]) -> Member:
         return Member(
@@ -405,18 +655,20 @@ class PostHogVendor:
     def _member_projects(
         self, person: _Person, projects: list[dict[str, Any]], warnings: list[str]
     ) -> tuple[ProjectAccess, ...]:
-        return _projects_of(person, projects, lambda project: self._readable_access_map(project, warnings))
-
-    def _readable_access_map(self, project: dict[str, Any], warnings: list[str]) -> _AccessMap:
-        """The project's access map; where the key may not read it, a guess that says so."""
-        try:
-            return self._access_map(project["id"])
-        except (AuthError, NotFoundError) as exc:
-            warnings.append(f"Could not read who may open {project['name']} ({exc.message}).")
-            return _AccessMap("member" if not project.get("access_control") else "unknown", {})
+        return _projects_of(_AccessView(self, warnings).grants(person, projects))
 
     def _access_map(self, project_id: Any) -> _AccessMap:
         return _AccessMap.from_controls(self._http.get_json(f"/api/projects/{project_id}/access_controls"))
+
+    def _role_book(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Membership id → the (role id, name) pairs of the roles it is in (`GET …/roles/`, with members)."""
+        book: dict[str, list[tuple[str, str]]] = {}
+        for role in self._list(self._org_path("roles/"), {}):
+            for row in role.get("members") or []:
+                membership = (row.get("organization_member") or {}).get("id")
+                if membership:
+                    book.setdefault(str(membership), []).append((str(role["id"]), str(role.get("name") or "")))
+        return {k: tuple(v) for k, v in book.items()}
 
     def _owned_assets(self, person: _Person, projects: list[dict[str, Any]]) -> list[_Owned]:
         pairs = [(project, kind) for project in projects for kind in _KINDS]
@@ -453,16 +705,20 @@ class PostHogVendor:
             "experiment_start_dates": {o.asset.asset_id: o.raw.get("start_date") for o in owned
                                        if o.asset.kind == "experiment"},
         }
-        keys = self._optional(lambda: self._http.get_json(self._member_path(person, "scoped_api_keys/")),
-                              "their personal API keys", warnings)
-        if keys is not None:
-            extra["personal_api_keys"] = [{"name": k.get("name", ""), "last_used_at": k.get("last_used_at")}
-                                          for k in keys.get("keys") or []]
-            extra["has_keys_active_last_week"] = bool(keys.get("has_keys_active_last_week"))
+        # No personal API key may list another member's keys (`scoped_api_keys` answers every one with 403),
+        # so offboard does not ask: the plan's manual step says where to look instead.
         if person.level >= ADMIN_LEVEL:
             invites = self._optional(lambda: self._pending_invites_by(person), "the invites they sent", warnings)
             extra["pending_invites_sent"] = invites or []
-        extra["is_api_key_owner"] = self._key_owner_uuid() == person.user_uuid
+        try:
+            extra["is_api_key_owner"] = self._key_owner_uuid() == person.user_uuid
+        except (AuthError, NotFoundError) as exc:  # never skipped in silence: unknown, said on the card
+            extra["is_api_key_owner"] = None
+            warnings.append(
+                f"offboard could not tell whether {person.email} owns the PostHog key it uses ({exc.message}): "
+                "if they do, PostHog refuses the change and the key dies with their account. Give the key the "
+                "user:read scope, or check POSTHOG_API_KEY is not theirs."
+            )
         return extra
 
     def _role_warnings(self, person: _Person, org: dict[str, Any], extra: dict[str, Any]) -> list[str]:
@@ -493,6 +749,9 @@ class PostHogVendor:
     def _plan_unassessed(self, assessment: Assessment) -> list[PlannedStep]:
         email = assessment.email
         reason = assessment.error or "PostHog could not be checked"
+        if email and GUESTS_UNSEEN in assessment.warnings:  # the API cannot see them: only a person can look
+            return [manual_step(Capability.FIND_MEMBER, email, {"reason": reason, "guest": True}),
+                    _unassessed_review_step(email, reason)]
         if not email:  # cannot happen with our own assessments; never plan nothing for an unknown
             return [PlannedStep("manual", "Check PostHog by hand", manual=True, key="posthog_check_by_hand",
                                 instructions=f"offboard could not check PostHog ({reason}). In PostHog open "
@@ -556,7 +815,7 @@ class PostHogVendor:
 
     def _demote(self, params: dict[str, Any]) -> StepOutcome:
         email = params["email"]
-        raw = self._find_member(email)
+        raw = self._seen_member(email, "whether they are still an owner")
         if raw is None:
             return StepOutcome(f"{email} is no longer a member of {self._org_label()}; nothing to demote",
                                {"already_removed": True})
@@ -602,18 +861,30 @@ class PostHogVendor:
 
     def _remove(self, params: dict[str, Any]) -> StepOutcome:
         email = params["email"]
-        raw = self._find_member(email)
+        raw = self._seen_member(email, "whether they are still a member")
         org_name = self._org_label()
         if raw is None:
             return StepOutcome(f"{email} was already removed from {org_name}", {"already_removed": True})
         person = _Person.from_member(raw)
+        if person.is_guest:
+            raise self._guest_refusal(person)
         demoted = person.level >= OWNER_LEVEL
         if demoted:  # PostHog refuses to remove an owner, however many owners there are
             self._demote_owner(person)
         try:
             self._http.send_json("DELETE", self._member_path(person))
-        except NotFoundError:  # removed by someone else between our lookup and our DELETE
-            return StepOutcome(f"{email} was already removed from {org_name}", {"already_removed": True})
+        except NotFoundError:
+            # Removed by someone else between our lookup and our DELETE, or a guest (the detail route does
+            # not find one): only a fresh lookup that includes guests may say which.
+            again = self._seen_member(email, "whether they are still a member")
+            if again is None:
+                return StepOutcome(f"{email} was already removed from {org_name}", {"already_removed": True})
+            if again.get("is_guest"):
+                raise self._guest_refusal(_Person.from_member(again)) from None
+            raise UnseenError(
+                f"PostHog answered “not found” to removing {email}, yet still lists them in {org_name}: offboard "
+                f"cannot say they are gone. Check by hand ({_MEMBERS_UI}), then press Retry.", vendor=self.name,
+            ) from None
         except AuthError as exc:
             raise ConflictError(
                 f"PostHog refused to remove {email} ({exc.status}). The API key offboard uses must belong to an "
@@ -627,16 +898,34 @@ class PostHogVendor:
 
     def _verify(self, params: dict[str, Any]) -> StepOutcome:
         email = params["email"]
-        raw = self._find_member(email)
+        raw = self._seen_member(email, "that they are gone")
         org_name = self._org_label()
         if raw is not None:
             level = level_name(int(raw.get("level", 0)))
+            what = (f"a guest of {org_name} in PostHog" if raw.get("is_guest")
+                    else f"a member of {org_name} in PostHog ({level})")
             raise VendorError(
-                f"{email} is still a member of {org_name} in PostHog ({level}). Remove them by hand "
+                f"{email} is still {what}. Remove them by hand "
                 f"({_MEMBERS_UI} → ⋯ → Remove member), then press Retry.", vendor=self.name,
             )
-        return StepOutcome(f"Checked: {email} is no longer a member of {org_name}",
-                           {"verified_at": datetime.now(UTC).isoformat()})
+        return StepOutcome(f"Checked: {email} is no longer a member of {org_name}, guests included",
+                           {"verified_at": datetime.now(UTC).isoformat(), "guests_included": True})
+
+    def _seen_member(self, email: str, what: str) -> dict[str, Any] | None:
+        """The membership for `email` (guests included), None when it is certainly gone; raises
+        UnseenError where a miss proves nothing (a server that does not show it lists guests)."""
+        found = self._lookup(email)
+        if found.unseen:
+            raise UnseenError(f"PostHog cannot show {what} for {email}: {found.unseen}. Check by hand "
+                              f"({_MEMBERS_UI}, and each project's access control), then mark it done or press "
+                              "Retry.", vendor=self.name)
+        return found.raw
+
+    def _guest_refusal(self, person: _Person) -> UnseenError:
+        return UnseenError(
+            f"{person.email} is a guest of {self._org_label()}: PostHog's member routes do not find a guest, so "
+            f"offboard cannot remove them through the API. {_remove_member_text(person.email, {'guest': True})[1]}"
+            " Then press Retry: offboard checks they are gone, guests included.", vendor=self.name)
 
     # -- access changes ----------------------------------------------------------------------------
     def _change_role(self, params: dict[str, Any]) -> StepOutcome:
@@ -680,25 +969,48 @@ class PostHogVendor:
                               vendor=self.name)
         project = str(params.get("project_name") or f"project {project_id}")
         details: dict[str, Any] = {"project_id": project_id, "project_name": project}
-        person = self._find_person(email)
-        if person is None:
+        raw = self._seen_member(email, f"whether they can still open {project}")
+        if raw is None:
             return StepOutcome(f"{email} is not a member of {self._org_label()}; nothing to remove from {project}",
                                {**details, "member": False, "changed": False})
+        person = _Person.from_member(raw)
         if person.level >= ADMIN_LEVEL:
             raise ConflictError(self._implicit_access(person, project), vendor=self.name)
-        before = self._project_access(project_id, project).level_of(person.membership_id)
-        if before == "none":
+        access = self._project_access(project_id, project)
+        before = self._grant_in(person, access)
+        if before.level == "none":
             return StepOutcome(f"{email} already cannot open {project}; nothing to change",
-                               {**details, "from_level": before, "to_level": "none", "changed": False})
-        self._put_no_access(person, project_id, project)
-        after = self._project_access(project_id, project).level_of(person.membership_id)
-        if after != "none":
-            raise VendorError(
-                f"PostHog accepted the change, yet {email} can still open {project} ({after}). Check the project's "
-                f"access control ({_ACCESS_UI}), then press Retry.", vendor=self.name,
-            )
-        return StepOutcome(f"Removed {email} from {project} (was {before}); they stay in {self._org_label()}",
-                           {**details, "from_level": before, "to_level": "none", "changed": True})
+                               {**details, "from_level": before.level, "to_level": "none", "changed": False})
+        if access.members.get(person.membership_id) != "none":
+            self._put_no_access(person, project_id, project)
+            access = self._project_access(project_id, project)
+        after = self._grant_in(person, access)
+        if after.level == "none":
+            return StepOutcome(f"Removed {email} from {project} (was {before.level}); they stay in "
+                               f"{self._org_label()}",
+                               {**details, "from_level": before.level, "to_level": "none", "changed": True})
+        if after.roles or after.source == "unknown":
+            # Their own entry says "none" now, but the highest row wins: said as it is, never as "removed".
+            why = (f"role {', '.join(after.roles)} still gives them {after.level} access there"
+                   if after.roles else "whether one of their roles still gives them access there is unknown")
+            return StepOutcome(
+                f"Set {email}'s own access to {project} to No access, but {why}: they can still open it until a "
+                "person takes them out of the role (the next step)",
+                {**details, "from_level": before.level, "to_level": after.level, "own_entry": "none",
+                 "roles": list(after.roles), "changed": True, "removed": False})
+        raise VendorError(
+            f"PostHog accepted the change, yet {email} can still open {project} ({after.level}). Check the "
+            f"project's access control ({_ACCESS_UI}), then press Retry.", vendor=self.name,
+        )
+
+    def _grant_in(self, person: _Person, access: _AccessMap) -> _Grant:
+        roles: RolesOf = ()
+        if access.has_role_rows:
+            try:
+                roles = self._role_book().get(person.membership_id, ())
+            except (AuthError, NotFoundError):
+                roles = None
+        return access.grant(person.membership_id, roles)
 
     def _implicit_access(self, person: _Person, project: str) -> str:
         role = level_name(person.level)
@@ -822,18 +1134,46 @@ class PostHogVendor:
                 if str(i.get("target_email", "")).casefold() == wanted and not i.get("is_expired")]
 
     def _find_member(self, email: str) -> dict[str, Any] | None:
-        """The membership for `email`, case-insensitively.
+        return self._lookup(email).raw
+
+    def _lookup(self, email: str) -> _Lookup:
+        """The membership for `email`, case-insensitively, guests included.
 
         `?email=` is an exact (case-sensitive) match, so "Alice@Corp.com" stored in PostHog would be
         missed by "alice@corp.com": a miss falls back to `?search=` and compares case-folded, because
-        reporting "not a member" wrongly would skip a removal.
+        reporting "not a member" wrongly would skip a removal. For the same reason a miss is trusted
+        only from a server that has shown it lists guests when asked (`_lists_guests`).
         """
         wanted = email.strip().casefold()
         for params in ({"email": email.strip()}, {"search": email.strip()}):
-            for raw in self._list(self._org_path("members/"), params):
+            for raw in self._list(self._org_path("members/"), {**params, **_WITH_GUESTS}):
+                if "is_guest" in raw:  # a server that marks guests lists them when asked
+                    self._guests_listed = True
                 if str((raw.get("user") or {}).get("email", "")).casefold() == wanted:
-                    return raw
-        return None
+                    return _Lookup(raw)
+        if self._lists_guests():
+            return _Lookup()
+        return _Lookup(unseen=(
+            f"{email} is not in PostHog's member list, but this PostHog did not show that it lists guests "
+            "(older versions ignore include_guests and mark no member as a guest), so offboard cannot tell a "
+            "guest from someone who is not there"))
+
+    def _lists_guests(self) -> bool:
+        """Whether the member list answers `include_guests=true`: its rows carry `is_guest` (a server that
+        knows guests), or it lists more people when asked to include them. Only a yes is remembered: a
+        server is upgraded, never downgraded, while offboard runs."""
+        if self._guests_listed:
+            return True
+        probe = {"limit": "1"}
+        with_guests = self._http.get_json(self._org_path("members/"), params={**probe, **_WITH_GUESTS})
+        rows = with_guests.get("results") or [] if isinstance(with_guests, dict) else []
+        if any(isinstance(r, dict) and "is_guest" in r for r in rows):
+            self._guests_listed = True
+            return True
+        without = self._http.get_json(self._org_path("members/"), params=probe)
+        counts = [int(page.get("count") or 0) if isinstance(page, dict) else 0 for page in (with_guests, without)]
+        self._guests_listed = counts[0] > counts[1]
+        return self._guests_listed
 
     def _has_another_owner(self, person: _Person) -> bool:
         # No level filter or ordering exists, so this reads the member list until it meets another owner.
@@ -868,10 +1208,8 @@ class PostHogVendor:
         ]
 
     def _key_owner_uuid(self) -> str | None:
-        try:
-            me = self._http.get_json("/api/users/@me/")
-        except (AuthError, NotFoundError):  # a key without the user:read scope: just skip this check
-            return None
+        """The user uuid of the key's owner (needs user:read; raises AuthError without it)."""
+        me = self._http.get_json("/api/users/@me/")
         return str(me.get("uuid")) if isinstance(me, dict) else None
 
     def _optional(self, call: Callable[[], Any], what: str, warnings: list[str]) -> Any:
@@ -903,14 +1241,6 @@ def _explained(exc: VendorError) -> VendorError:
 
 def _restricted(dashboard: dict[str, Any]) -> bool:
     return int(dashboard.get("restriction_level") or EDITABLE) >= RESTRICTED
-
-
-def _projects_of(person: _Person, projects: list[dict[str, Any]],
-                 access_to: Callable[[dict[str, Any]], _AccessMap]) -> tuple[ProjectAccess, ...]:
-    if person.level >= ADMIN_LEVEL:  # org admins and owners are admins of every project
-        return tuple(ProjectAccess(str(p["id"]), p["name"], "admin") for p in projects)
-    levels = ((p, access_to(p).level_of(person.membership_id)) for p in projects)
-    return tuple(ProjectAccess(str(p["id"]), p["name"], level) for p, level in levels if level != "none")
 
 
 def _wanted_role(params: Mapping[str, Any]) -> Role:
@@ -1010,20 +1340,53 @@ def _experiments_step(member: Member, assets: tuple[Asset, ...], successor: str)
     )
 
 
-def _api_keys_step(member: Member, successor: str) -> PlannedStep | None:
-    keys = member.extra.get("personal_api_keys") or []
-    if not keys:
-        return None
-    items = _bullets(f"“{k['name']}”, last used {_day(k.get('last_used_at'))}" for k in keys)
+def _api_keys_step(member: Member, successor: str) -> PlannedStep:
+    """Always by hand: PostHog shows nobody another member's personal API keys, not even an owner, and its
+    `scoped_api_keys` route refuses every personal API key (403), so offboard cannot know whether they have any."""
+    email = member.email
     return PlannedStep(
         "manual", "Replace their personal API keys in integrations", manual=True, key="posthog_personal_api_keys",
-        params={CREDENTIALS_PARAM: [f"PostHog personal API key “{k['name']}”" for k in keys]},
+        params={CREDENTIALS_PARAM: [f"PostHog personal API keys of {email} (PostHog shows them to nobody else)"]},
         instructions=(
-            f"{member.email} has personal API keys. They stop working the moment {member.email} is removed, and "
-            f"nobody else can see or revoke them:\n{items}\n"
-            f"Find the scripts and integrations that use them (start with the names above). Replace each with a "
-            f"key of {successor} (in PostHog: Settings → User → Personal API keys → Create personal API key) or "
-            f"with the project API key where that is enough, then check each integration still works."
+            f"PostHog shows nobody else {email}'s personal API keys (not even an owner, and not to offboard's key), "
+            f"so offboard cannot tell whether they have any. Any they have stop working the moment {email} is "
+            f"removed. Before the removal, ask {email} to open Settings → User → Personal API keys and tell you "
+            f"each key's name and where it is used. Then check the scripts, scheduled jobs, CI secrets and "
+            f"integrations (data exports, Zapier, notebooks, dashboards in other tools) that call PostHog's API "
+            f"with a personal key (it starts with phx_) for keys {email} created. Replace each with a key of "
+            f"{successor} (Settings → User → Personal API keys → Create personal API key) or with the project API "
+            f"key where that is enough, then check each integration still works."
+        ),
+    )
+
+
+def _leave_roles_step(email: str, project_id: str, project: str, level: str, roles: list[str]) -> PlannedStep:
+    names = ", ".join(roles)
+    several = len(roles) > 1
+    return PlannedStep(
+        "manual", f"Take {email} out of role{'s' if several else ''} {names} (it gives them {project})", manual=True,
+        key=f"posthog_leave_role_{project_id}",
+        params={"email": email, "project_id": project_id, "project_name": project, "roles": roles},
+        instructions=(
+            f"{email} can open {project} ({level}) through the role{'s' if several else ''} {names}. In PostHog the "
+            f"highest of a member's own access and their roles' access wins, so their own “No access” does not end "
+            f"it. In PostHog open {_ROLES_UI}, open {names} and remove {email} from {'each' if several else 'it'}; "
+            f"note what else the role gives them, as they lose that too. Or, if nobody in the role should open "
+            f"{project}, set the role's access to “No access” in {project}'s Settings → Project → Access control. "
+            "Then mark this done: offboard checks the project is gone."
+        ),
+    )
+
+
+def _check_roles_step(email: str, project_id: str, project: str) -> PlannedStep:
+    return PlannedStep(
+        "manual", f"Check no role gives {email} {project}", manual=True, key=f"posthog_check_roles_{project_id}",
+        params={"email": email, "project_id": project_id, "project_name": project},
+        instructions=(
+            f"offboard could not read which roles {email} is in, and {project} gives access to some roles. In "
+            f"PostHog open {project}'s Settings → Project → Access control and note the roles with access; then in "
+            f"{_ROLES_UI} take {email} out of each of them (or set the role's access to “No access”). Then mark "
+            "this done: offboard checks the project is gone."
         ),
     )
 
@@ -1077,6 +1440,11 @@ def manual_step(capability: Capability, email: str, details: Mapping[str, Any]) 
 
 def _find_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
     why = f"offboard did not look in PostHog: {details['reason']}. " if details.get("reason") else ""
+    if details.get("guest"):
+        return ("Check whether they are a guest in PostHog",
+                f"{why}In PostHog open {_MEMBERS_UI} and search for {email}, guests included; also open each "
+                "project's Settings → Project → Access control and look for them. If they are there, remove them "
+                f"({_remove_member_text(email, details)[1]}); if not, there is nothing to do in PostHog.")
     return ("Check whether they are in PostHog",
             f"{why}In PostHog open {_MEMBERS_UI} and search for {email}. Look under Pending invites too. If they "
             "are there, note their level (Member, Admin or Owner) and do the other PostHog steps; if not, there is "
@@ -1157,6 +1525,13 @@ def _remove_from_project_text(email: str, details: Mapping[str, Any]) -> tuple[s
 
 
 def _remove_member_text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+    if details.get("guest"):
+        # UNVERIFIED click path: the runbook predates guests; a guest's access is their project access.
+        return (f"Remove guest {email} from PostHog",
+                f"{email} is a guest: PostHog's API does not let offboard remove a guest. In PostHog open "
+                f"{_MEMBERS_UI}, show guests, find {email}, click ⋯ → Remove member and confirm. If the list does not "
+                f"show them, open each project they can open (Settings → Project → Access control) and remove their "
+                "access there.")
     return (f"Remove {email} from PostHog",
             f"In PostHog open {_MEMBERS_UI}, find {email}, click ⋯ → Remove member and confirm. PostHog does not "
             "remove an owner: an owner first changes their level to Admin (make someone else an owner if they are "

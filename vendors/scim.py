@@ -157,10 +157,11 @@ class ScimClient:
         except NotFoundError:
             return None
 
-    def create_user(self, email: str) -> dict[str, Any]:
-        """POST /Users. A POST is never retried once it may have reached the vendor (see `VendorHTTP`);
-        a 409 (someone created them meanwhile) is raised as `ConflictError` for the caller to judge."""
-        return self.http.send_json("POST", "/Users", new_user_body(email)) or {}
+    def create_user(self, email: str, **fields: Any) -> dict[str, Any]:
+        """POST /Users, with `fields` a vendor needs beside the RFC's (Amplitude: `id`). A POST is never
+        retried once it may have reached the vendor (see `VendorHTTP`); a 409 (someone created them
+        meanwhile) is raised as `ConflictError` for the caller to judge."""
+        return self.http.send_json("POST", "/Users", {**new_user_body(email), **fields}) or {}
 
     def delete_user(self, user_id: str) -> bool:
         """False when the user was not there (already deleted)."""

@@ -9,6 +9,7 @@ targets that `respond()` posts to, and the upload URLs of `files_upload_v2`.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import hashlib
@@ -85,6 +86,29 @@ DEFAULT_USERS = (
     SlackUser("UHELPER", "helper-bot", "Helper Bot", "", is_bot=True),
 )
 DEFAULT_GROUPS: dict[str, list[str]] = {"SAPPROVERS": ["UAPP1", "UAPP2"]}
+# The bot scopes a workspace grants when the app is installed from manifest.yml (a test keeps them equal).
+DEFAULT_SCOPES = ("commands", "chat:write", "users:read", "users:read.email", "im:write", "usergroups:read",
+                  "files:write", "files:read", "channels:read", "groups:read", "channels:history",
+                  "groups:history")
+SCOPES_HEADER = "x-oauth-scopes"  # Slack lists the token's scopes in this header of every Web API answer
+
+
+@dataclass(frozen=True)
+class StandInChannel:
+    """A channel as conversations.info shows it to the bot. Channels never configured exist, are public
+    (private when their id starts with G, as old private channels' did) and have the bot in them."""
+
+    id: str
+    name: str
+    is_private: bool = False
+    is_member: bool = True
+    is_archived: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "name_normalized": self.name, "is_channel": not self.is_private,
+                "is_group": self.is_private, "is_im": False, "is_mpim": False, "is_private": self.is_private,
+                "is_member": self.is_member, "is_archived": self.is_archived, "is_general": False,
+                "is_shared": False, "is_ext_shared": False, "is_org_shared": False, "context_team_id": TEAM_ID}
 
 
 @dataclass(frozen=True)
@@ -139,8 +163,11 @@ class SlackStandIn(LoopbackServer):
         port: int = 0,
         latency: float = 0.0,
         rate_limit_per_minute: int | None = None,
+        scopes: Iterable[str] = DEFAULT_SCOPES,
     ) -> None:
         super().__init__(port=port, latency=latency, rate_limit_per_minute=rate_limit_per_minute)
+        self.scopes: tuple[str, ...] = tuple(scopes)
+        self.channels: dict[str, StandInChannel] = {}
         seeded = users.values() if isinstance(users, Mapping) else users
         self.users: dict[str, SlackUser] = {u.id: u for u in seeded}
         groups = DEFAULT_GROUPS if groups is None else groups
@@ -161,6 +188,8 @@ class SlackStandIn(LoopbackServer):
             "users.info": self._users_info,
             "users.lookupByEmail": self._lookup_by_email,
             "conversations.open": self._conversations_open,
+            "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
             "usergroups.users.list": self._usergroup_users,
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
@@ -191,6 +220,19 @@ class SlackStandIn(LoopbackServer):
     def set_group(self, group_id: str, members: list[str]) -> None:
         with self._state:
             self.groups[group_id] = list(members)
+
+    def set_scopes(self, scopes: Iterable[str]) -> None:
+        """The bot scopes the token has from now on (as after reinstalling the app with other scopes)."""
+        with self._state:
+            self.scopes = tuple(scopes)
+
+    def set_channel(self, channel_id: str, *, name: str | None = None, private: bool | None = None,
+                    member: bool = True, archived: bool = False) -> None:
+        """How `channel_id` looks to the bot: e.g. `member=False` for a channel nobody invited it to."""
+        with self._state:
+            self.channels[channel_id] = StandInChannel(
+                channel_id, name or channel_id.lower(), channel_id.startswith("G") if private is None else private,
+                member, archived)
 
     # -- what tests read -----------------------------------------------------------------------
     def calls(self, method: str | None = None) -> list[Call]:  # type: ignore[override]
@@ -292,7 +334,7 @@ class SlackStandIn(LoopbackServer):
             return copy.deepcopy(self._responses.get(key, []))
 
     def reset(self) -> None:
-        """Forget calls, messages, views, files and faults; users and groups stay."""
+        """Forget calls, messages, views, files and faults; users, groups, scopes and channels stay."""
         self._clear_state()
         self.clear_faults()
 
@@ -349,7 +391,7 @@ class SlackStandIn(LoopbackServer):
         if handler is None:
             return Response(200, _error("unknown_method"))
         with self._state:
-            return Response(200, handler(params))
+            return Response(200, handler(params), {SCOPES_HEADER: ",".join(self.scopes)})
 
     # -- auth, users, groups, conversations ----------------------------------------------------
     def _auth_test(self, params: Params) -> Answer:
@@ -380,6 +422,49 @@ class SlackStandIn(LoopbackServer):
         # One person: their DM; several: a group DM whose id depends only on who is in it.
         channel = self.dm_channel(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
         return {"ok": True, "channel": {"id": channel}}
+
+    def _channel(self, channel_id: str) -> StandInChannel | None:
+        if not _CHANNEL_ID.fullmatch(channel_id):
+            return None
+        return self.channels.get(channel_id) or StandInChannel(channel_id, channel_id.lower(),
+                                                               is_private=channel_id.startswith("G"))
+
+    def _conversations_info(self, params: Params) -> Answer:
+        channel = self._channel(str(params.get("channel") or ""))
+        if channel is None:
+            return _error("channel_not_found")
+        # Slack: channels:read for a public channel, groups:read for a private one; and a private channel
+        # the bot is not in does not exist as far as the bot can tell.
+        needed = "groups:read" if channel.is_private else "channels:read"
+        if needed not in self.scopes:
+            return _error("missing_scope", needed=needed, provided=",".join(self.scopes))
+        if channel.is_private and not channel.is_member:
+            return _error("channel_not_found")
+        return {"ok": True, "channel": channel.to_json()}
+
+    def _conversations_history(self, params: Params) -> Answer:
+        """A channel's messages, newest first, `limit` a page (at most 999, Slack's cap), paged by cursor;
+        thread replies are not in it (conversations.replies has those), as in Slack."""
+        channel = self._channel(str(params.get("channel") or ""))
+        if channel is None:
+            return _error("channel_not_found")
+        needed = "groups:history" if channel.is_private else "channels:history"
+        if needed not in self.scopes:
+            return _error("missing_scope", needed=needed, provided=",".join(self.scopes))
+        if not channel.is_member:
+            return _error("channel_not_found" if channel.is_private else "not_in_channel")
+        try:
+            limit = max(1, min(999, int(params.get("limit") or 100)))
+            start = int(base64.urlsafe_b64decode(str(params.get("cursor") or "")).decode() or 0)
+        except ValueError:
+            return _error("invalid_cursor")
+        newest = sorted((m for m in self._messages.get(channel.id, []) if not _is_reply(m)),
+                        key=lambda m: m["ts"], reverse=True)
+        page = newest[start:start + limit]
+        more = start + limit < len(newest)
+        cursor = base64.urlsafe_b64encode(str(start + limit).encode()).decode() if more else ""
+        return {"ok": True, "messages": copy.deepcopy(page), "has_more": more,
+                "response_metadata": {"next_cursor": cursor}}
 
     def _resolve_channel(self, channel: str | None) -> str | None:
         """The channel id a message lands in: C/G ids as they are, a user id goes to their DM."""
@@ -414,6 +499,9 @@ class SlackStandIn(LoopbackServer):
         channel = self._resolve_channel(params.get("channel"))
         if channel is None:
             return _error("channel_not_found")
+        outside = self.channels.get(channel)
+        if outside is not None and not outside.is_member:  # without chat:write.public the bot must be invited
+            return _error("channel_not_found" if outside.is_private else "not_in_channel")
         problem = self._content_problem(params)
         if problem:
             return problem

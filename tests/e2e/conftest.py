@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, REQUESTER, LocalWorld
+from bot.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, LocalWorld
 from bot.workflow import STATUS_WORDS
 from storage.models import OffboardRequest, RequestStatus
 
@@ -70,6 +70,29 @@ def wait_for_status(world: LocalWorld, request_id: int, status: RequestStatus, t
     eventually(reached, timeout, f"request #{request_id} to be {status}")
     # The card is updated right after the state changes: wait until it shows the new state too.
     eventually(lambda: _shows(world, status), timeout, f"the card to show {status}")
+
+
+def complete_checklist(world: LocalWorld, request_id: int, user: str = GROUP_APPROVER, timeout: float = 15.0) -> None:
+    """Wait for the request to complete, ticking on the way each manual step a person owes (a PostHog
+    removal always has one: no API shows a member's personal API keys, so replacing them is by hand)."""
+    deadline = time.monotonic() + timeout
+    ticked: set[str] = set()
+    while True:
+        snapshot = world.bot.workflow.snapshot(request_id)
+        assert snapshot is not None
+        card = (world.slack.message(snapshot.request.card_channel or "", snapshot.request.card_ts)
+                if snapshot.request.card_ts else None)
+        if snapshot.status == RequestStatus.COMPLETED and card is not None:
+            if STATUS_WORDS[RequestStatus.COMPLETED].capitalize() in card_text(card):
+                return
+        elif snapshot.status == RequestStatus.AWAITING_MANUAL and card is not None:
+            for value in [v for v in confirm_values(card or {}) if v not in ticked]:
+                world.driver.click(card or {}, blocks.CONFIRM, user_id=user, value=value,
+                                   channel_id=snapshot.request.card_channel)
+                ticked.add(value)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for request #{request_id} to complete (now {snapshot.status})")
+        time.sleep(0.02)
 
 
 def _shows(world: LocalWorld, status: RequestStatus) -> bool:

@@ -52,7 +52,7 @@ def restart(world: LocalWorld, *, background: bool | None = None, stopped: bool 
     """A new bot process on the same database (as after a deploy or a crash), same settings. `stopped`: the
     old bot was stopped already (the bot was down for a while)."""
     if not stopped:
-        world.bot.stop()
+        world.stop_bot()
     keep = world._background if background is None else background
     world.bot = _bot(world.database, world.slack, world.sandboxes, world.vendors, keep,
                      world.overrides)  # type: ignore[attr-defined]

@@ -11,7 +11,16 @@ import pytest
 from sqlmodel import select
 
 from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld, start_bot
+from bot.localrun import (
+    APPROVALS_CHANNEL,
+    APPROVER,
+    COMMAND_CHANNEL,
+    REQUESTER,
+    SIGNING_SECRET,
+    LocalWorld,
+    start_bot,
+)
+from bot.standin.driver import SlackDriver
 from bot.workflow import STATUS_WORDS
 from storage.models import CardOwed, OffboardRequest, RequestStatus
 from tests.e2e.conftest import action_ids, card_text, click, confirm_values, eventually, open_request
@@ -107,11 +116,13 @@ def test_a_card_owed_when_the_bot_stopped_is_posted_by_the_next_start(world: Loc
     outage = world.slack.fail("chat.postMessage")
     request_id = submit_request(world)
     eventually(lambda: status(world, request_id) == RequestStatus.PENDING_APPROVAL, what="the assessment")
-    world.bot.stop()
+    world.stop_bot()
     world.slack.heal(outage)
     assert world.slack.messages(APPROVALS_CHANNEL) == []
 
     world.bot = start_bot(world.database, world.slack, world.sandboxes, world.vendors, settings=world.settings)
+    world.http = world.bot.start_http()
+    world.driver = SlackDriver(world.http.url, SIGNING_SECRET, world.slack)
     waiting = STATUS_WORDS[RequestStatus.PENDING_APPROVAL].capitalize()
     eventually(lambda: shows(world, waiting), timeout=15, what="the owed card to be posted after the restart")
     assert json.dumps(world.slack.messages(APPROVALS_CHANNEL)[0]).count(blocks.APPROVE) >= 1

@@ -11,7 +11,15 @@ from bot import blocks
 from bot.localrun import APPROVER, OUTSIDER, LocalWorld
 from storage import audit
 from storage.models import RequestStatus
-from tests.e2e.conftest import action_ids, card_text, click, eventually, open_request, the_card, wait_for_status
+from tests.e2e.conftest import (
+    action_ids,
+    card_text,
+    click,
+    complete_checklist,
+    eventually,
+    open_request,
+    the_card,
+)
 from vendors.sandbox.server import Fault
 
 
@@ -41,6 +49,6 @@ def test_check_again_after_an_outage_replans_and_the_request_completes(world: Lo
     assert [e.actor for e in requested] == [OUTSIDER]
 
     click(world, blocks.APPROVE, APPROVER)
-    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    complete_checklist(world, request_id)
     assert world.posthog.member_by_email("dave@corp.com") is None
     assert world.posthog.delete_count("dave@corp.com") == 1

@@ -7,7 +7,7 @@ import time
 
 from sqlmodel import select
 
-from bot.localrun import COMMAND_CHANNEL, REQUESTER, LocalWorld
+from bot.localrun import APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
 from storage.models import OffboardRequest
 from tests.e2e.conftest import eventually, open_request
 
@@ -54,9 +54,9 @@ def test_a_mention_is_resolved_to_the_email_in_the_form(world: LocalWorld) -> No
 
 
 def test_status_shows_where_a_request_stands(world: LocalWorld) -> None:
-    assert "No offboarding request for dave@corp.com" in command(world, "status dave@corp.com")
+    assert "No offboarding request for dave@corp.com" in command(world, "status dave@corp.com", APPROVER)
     request_id = open_request(world, "dave@corp.com")
-    answer = command(world, "status dave@corp.com")
+    answer = command(world, "status dave@corp.com")  # by the requester
     assert f"#{request_id}" in answer and "waiting for approval" in answer and "PostHog" in answer
 
 

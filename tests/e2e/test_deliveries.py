@@ -13,8 +13,8 @@ from sqlmodel import func, select
 from bot import blocks
 from bot.dedupe import KEEP_FOR, DeliveryLog
 from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
-from storage.models import Approval, OffboardRequest, RequestStatus, SlackDelivery, utcnow
-from tests.e2e.conftest import eventually, open_request, the_card, wait_for_status
+from storage.models import Approval, OffboardRequest, SlackDelivery, utcnow
+from tests.e2e.conftest import complete_checklist, eventually, open_request, the_card
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_an_approval_delivered_twice_is_one_decision_with_no_confusing_reply(wor
     world.driver.click(the_card(world), blocks.APPROVE, user_id=APPROVER, channel_id=APPROVALS_CHANNEL)
     again = world.driver.send(world.driver.last_body, retry_num=1, retry_reason="http_timeout")
     assert again.status_code == 200
-    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    complete_checklist(world, request_id)
     assert count(world, Approval) == 1
     assert world.posthog.delete_count("dave@corp.com") == 1
     # The repeat never reached the workflow, so nobody is told "already decided".

@@ -123,7 +123,7 @@ def test_a_responder_removes_alice_everywhere_at_once_and_a_second_person_acknow
                                                                               request_id)}
     assert set(flagged) == set(ALL_VENDORS)
     assert "PostHog project API key of Finance" in flagged["posthog"]
-    assert any("Zapier export" in c for c in flagged["posthog"])
+    assert "PostHog personal API keys of alice@corp.com (PostHog shows them to nobody else)" in flagged["posthog"]
 
     # Acknowledgment: not the responder who started it, not an outsider; an approver may.
     click_card(world, request_id, change_blocks.ACKNOWLEDGE, RESPONDER)

@@ -99,7 +99,7 @@ def test_alice_leaves_all_four_sandboxes_with_kissmetrics_opt_in_api(world_with_
         flagged = [e.details for e in audit.events_for(session, request_id)
                    if e.action == "credentials_flagged_for_rotation"]
     assert {d["vendor"] for d in flagged} == {"posthog", "mixpanel"}
-    assert any("Zapier export" in c for d in flagged for c in d["credentials"])
+    assert any("PostHog personal API keys of alice@corp.com" in c for d in flagged for c in d["credentials"])
     notice = card_text(eventually(lambda: world.slack.messages(NOTIFY_CHANNEL), what="the notification")[0])
     for label in ("PostHog", "Amplitude", "Mixpanel", "Kissmetrics"):
         assert f"{label}: removed through its API and verified" in notice, label

@@ -12,8 +12,8 @@ from sqlmodel import select
 from bot import blocks
 from bot.localrun import APPROVER, LocalWorld
 from storage import audit
-from storage.models import AuditEvent, OffboardRequest, RequestStatus, utcnow
-from tests.e2e.conftest import click, open_request, wait_for_status
+from storage.models import AuditEvent, OffboardRequest, utcnow
+from tests.e2e.conftest import click, complete_checklist, open_request
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def test_the_daily_job_is_scheduled_and_purges_only_what_is_past_retention(world
 
     request_id = open_request(world, "dave@corp.com")
     click(world, blocks.APPROVE, APPROVER)
-    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    complete_checklist(world, request_id)
 
     world.bot.purge_past_retention()  # resignation: kept 7 years, so nothing yet
     with world.bot.db.session() as session:

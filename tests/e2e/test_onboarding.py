@@ -30,7 +30,7 @@ from tests.e2e.onboard_world import (
 )
 from vendors.sandbox.amplitude import AmplitudeSandbox
 from vendors.sandbox.mixpanel import MixpanelSandbox
-from vendors.sandbox.posthog import ADMIN, MEMBER
+from vendors.sandbox.posthog import ADMIN, MEMBER, PRODUCTION_ID
 
 
 @pytest.fixture
@@ -120,8 +120,8 @@ def test_an_admin_invitation_waits_for_an_approver_who_is_not_the_inviter(world:
     assert invite.level == ADMIN and world.posthog.writes_about("boss@corp.com") == 1
     eventually(lambda: f"Approved by <@{GROUP_APPROVER}>" in text_of(card(world, batch)), what="the approval shown")
     assert onboard_blocks.APPROVE not in action_ids(card(world, batch))
-    refused = audit_events(world, "invitation_action_refused")
-    assert [e.actor for e in refused] == [APPROVER, OUTSIDER]
+    refused = audit_events(world, "action_refused")
+    assert [(e.actor, e.details["invitation_batch"]) for e in refused] == [(APPROVER, batch), (OUTSIDER, batch)]
     (approved,) = audit_events(world, "invitation_approved")
     assert approved.actor == GROUP_APPROVER
 
@@ -220,12 +220,13 @@ def test_the_form_opens_prefilled_and_invites_what_it_says(world: LocalWorld) ->
     blocks = {b.get("block_id"): b for b in view["blocks"]}
     assert blocks["emails"]["element"]["initial_value"] == "intern@corp.com"
     assert blocks["end_date"]["element"]["initial_date"] == "2099-06-30"
-    assert "projects_posthog" in blocks and "projects_amplitude" not in blocks  # SCIM knows no projects
+    # Amplitude's SCIM knows no projects, and Mixpanel's gives no project access: only PostHog asks.
+    assert "projects_posthog" in blocks and "projects_amplitude" not in blocks and "projects_mixpanel" not in blocks
 
     missing = world.driver.submit_view(view, {"vendors": ["posthog"]}, user_id=APPROVER)
     assert "Choose a role" in missing.text  # answered in the form; nothing sent
     submitted = world.driver.submit_view(view, {"role": "read-only", "vendors": ["posthog", "amplitude", "mixpanel"],
-                                                "projects_mixpanel": "101"}, user_id=APPROVER)
+                                                "projects_posthog": str(PRODUCTION_ID)}, user_id=APPROVER)
     assert submitted.status_code == 200 and submitted.text in ("", "{}")
     batch = latest_batch(world)
     result = settled(world, batch)
@@ -242,4 +243,4 @@ def test_the_form_opens_prefilled_and_invites_what_it_says(world: LocalWorld) ->
     with world.bot.db.session() as session:
         (invitation,) = session.exec(select(Invitation)).all()
     assert invitation.access_ends_on is not None and invitation.access_ends_on.isoformat() == "2099-06-30"
-    assert invitation.projects == {"mixpanel": ["101"]}
+    assert invitation.projects == {"posthog": [str(PRODUCTION_ID)]}

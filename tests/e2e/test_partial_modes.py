@@ -102,23 +102,29 @@ def test_a_project_removal_across_two_tools_explains_a_refusal_and_finishes_afte
     assert isinstance(mixpanel, MixpanelSandbox)
     request_id = ask(world, "alice@corp.com", mode="projects", projects="Finance")
     click_card(world, request_id, blocks.APPROVE, APPROVER)
-    # PostHog refuses for an organization admin (who opens every project); Mixpanel's Team move works.
+    # PostHog refuses for an organization admin (who opens every project). Mixpanel's SCIM shows no project
+    # access, so taking one project away there is a person's step, and nothing is sent about her.
     wait_status(world, request_id, RequestStatus.NEEDS_ATTENTION)
-    assert "103" not in mixpanel.seat("alice@corp.com").project_ids
+    assert "103" in mixpanel.seat("alice@corp.com").project_ids and mixpanel.writes_about("alice@corp.com") == 0
     card = card_of(world, request_id)
     assert "lets admins and owners open every project" in card_text(card)
+    assert "Manual: Remove them from Finance" in card_text(card) and "Project Users" in card_text(card)
     assert world.posthog.seat("alice@corp.com").role == Role.ADMIN
 
-    # An admin lowers her to member in PostHog (as the card says), then Retry finishes the job.
+    # An admin lowers her to member in PostHog (as the card says), then Retry finishes the job there.
     world.posthog.seed_person("alice@corp.com", Role.MEMBER, [str(PRODUCTION_ID), str(STAGING_ID), str(FINANCE_ID)])
     retry = next(b["accessory"]["value"] for b in card["blocks"]
                  if b.get("accessory", {}).get("action_id") == blocks.RETRY)
     click_card(world, request_id, blocks.RETRY, REQUESTER, value=retry)
-    wait_status(world, request_id, RequestStatus.COMPLETED)
+    wait_status(world, request_id, RequestStatus.AWAITING_MANUAL)  # Mixpanel waits for its person
     assert world.posthog.seat("alice@corp.com").project_ids == {str(PRODUCTION_ID), str(STAGING_ID)}
-    text = card_text(card_of(world, request_id))
-    assert text.count("(checked through the API)") == 2
-    assert "Finance: consumer \\u2192 none" in text  # Mixpanel's own word for her access there
+    finance = mixpanel.group("Finance Viewers")
+    assert finance is not None
+    finance.members.remove(str(mixpanel.user_id_of("alice@corp.com")))  # what the person does in Mixpanel
+    tick_all(world, request_id, GROUP_APPROVER)
+    wait_status(world, request_id, RequestStatus.COMPLETED)
+    assert "103" not in mixpanel.seat("alice@corp.com").project_ids
+    assert card_text(card_of(world, request_id)).count("(checked through the API)") == 1  # PostHog's
 
 
 def test_downgrade_to_read_only_is_a_manual_step_where_the_vendor_has_none_and_is_checked(world: LocalWorld) -> None:

@@ -12,7 +12,15 @@ from sqlmodel import select
 from bot import blocks
 from bot.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, REQUESTER, LocalWorld
 from storage.models import ApprovalWatch, AuditEvent, RequestStatus
-from tests.e2e.conftest import card_text, click, confirm_values, eventually, open_request, wait_for_status
+from tests.e2e.conftest import (
+    card_text,
+    click,
+    complete_checklist,
+    confirm_values,
+    eventually,
+    open_request,
+    wait_for_status,
+)
 from tests.e2e.scheduled_world import (
     ESCALATION_CHANNEL,
     FALLBACK,
@@ -84,7 +92,7 @@ def test_reminders_back_off_escalate_and_stop_when_decided_without_duplicates_ac
 
     # The fallback approver may decide what was escalated to them.
     click(world, blocks.APPROVE, FALLBACK)
-    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    complete_checklist(world, request_id)
     assert request_row(world, request_id).decided_by == FALLBACK
     tick_at(world, since + timedelta(hours=44, minutes=1))
     tick_at(world, since + timedelta(days=8))

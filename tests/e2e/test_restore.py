@@ -67,9 +67,20 @@ def test_an_approver_restores_alice_with_her_role_and_projects_within_the_window
 
     click_card(world, removal, change_blocks.RESTORE, APPROVER)
     restore = eventually(lambda: window_of(world, removal).restore_request_id, what="the restore request")
+    # Mixpanel's SCIM showed neither her role nor her projects: the account comes back through the API, and a
+    # person gives back what she had.
+    wait_status(world, restore, RequestStatus.AWAITING_MANUAL)
+    assert "Give back their Mixpanel role, Teams and projects" in card_text(card_of(world, restore))
+    mixpanel_back = mixpanel.seat("alice@corp.com")
+    assert mixpanel_back is not None and mixpanel_back.active
+    for name in ("Product Analytics", "Finance Viewers"):
+        group = mixpanel.group(name)
+        assert group is not None
+        group.members.append(str(mixpanel.user_id_of("alice@corp.com")))  # what the person does in Mixpanel
+    tick_all(world, restore, GROUP_APPROVER)
     wait_status(world, restore, RequestStatus.COMPLETED)
 
-    # PostHog: invited again as the admin she was, with her projects; Mixpanel: back in Teams giving them.
+    # PostHog: invited again as the admin she was, with her projects; Mixpanel: reactivated, then given back by hand.
     [invite] = world.posthog.invites_for("alice@corp.com")
     assert invite.level == ADMIN
     assert {int(p["id"]) for p in invite.private_project_access} == {PRODUCTION_ID, STAGING_ID, FINANCE_ID}

@@ -11,7 +11,7 @@ import time_machine
 from bot import blocks
 from bot.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, LocalWorld
 from storage.models import RequestStatus, ScheduledNotice, utcnow
-from tests.e2e.conftest import card_text, click, eventually, open_request, wait_for_status
+from tests.e2e.conftest import card_text, click, complete_checklist, eventually, open_request, wait_for_status
 from tests.e2e.scheduled_world import request_row, restart, start_world, thread_texts, tick_at
 
 
@@ -43,7 +43,7 @@ def test_a_scheduled_removal_survives_a_restart_and_runs_at_its_time_through_the
             assert request_row(world, request_id).status == RequestStatus.SCHEDULED  # not yet
         with time_machine.travel(due + timedelta(minutes=1), tick=False):
             scheduler.wakeup()
-            wait_for_status(world, request_id, RequestStatus.COMPLETED)
+            complete_checklist(world, request_id)
         with time_machine.travel(due + timedelta(minutes=3), tick=False):  # the next tick posts the finish
             scheduler.wakeup()
             eventually(lambda: any("finished" in t for t in posts(world, request_id)), what="the finish post")
@@ -64,10 +64,10 @@ def test_a_time_missed_while_the_bot_was_down_runs_as_soon_as_it_is_back(databas
     world = start_world(database_url, background=True)
     try:
         request_id, due = schedule_dave(world)
-        world.bot.stop()
+        world.stop_bot()
         with time_machine.travel(due + timedelta(hours=6), tick=False):
             restart(world, background=True, stopped=True)  # start-up resumes and catches up at once
-            wait_for_status(world, request_id, RequestStatus.COMPLETED)
+            complete_checklist(world, request_id)
         tick_at(world, due + timedelta(hours=6, minutes=1))
         eventually(lambda: any("finished" in t for t in posts(world, request_id)), what="the finish post")
         [started] = [t for t in posts(world, request_id) if "started" in t]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
@@ -155,6 +156,16 @@ def _tick_all(workflow: Workflow, request_id: int, clock: Clock, ticks: list[tup
 
 @pytest.fixture
 def seeded(database_url: str) -> Iterator[Seeded]:
+    yield from _seeded(database_url)
+
+
+@pytest.fixture
+def seeded_file(tmp_path: Path) -> Iterator[Seeded]:
+    """The same evidence in a SQLite file, whichever database the run uses: for what only a file has."""
+    yield from _seeded(f"sqlite:///{tmp_path / 'live.db'}")
+
+
+def _seeded(database_url: str) -> Iterator[Seeded]:
     db = Database(database_url)
     db.migrate()
     clock = Clock()
@@ -288,6 +299,9 @@ EXPECTED_ALICE = {
     "hours_request_to_approval": 2.0,
     "hours_approval_to_verified_removal": 3.5,
     "vendors": ["acme", "hand"],
+    "removal_due_utc": "2026-03-03T09:00:00Z",  # 1 business day after the request (Monday 2 March)
+    "deadline": "met",
+    "started_by": "",
 }
 
 
@@ -411,3 +425,64 @@ def test_offboard_audit_export_refuses_bad_input_and_does_nothing_else(
     result = run_cli(seeded, tmp_path, "export", *args, "--output", str(out))
     assert result.exit_code == 2 and message in result.output
     assert result.stdout == "" and not out.exists() and audit_actions(seeded) == before
+
+
+# -- reading a read-only copy ----------------------------------------------------------------------------
+def read_only_copy(seeded: Seeded, tmp_path: Path) -> Path:
+    """The seeded database copied the way an auditor gets it: one file, no write permission, in a folder
+    without write permission either."""
+    seeded.workflow.shutdown()
+    seeded.db.dispose()  # the last connection's close folds the WAL into the file
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    copy = folder / "offboard.db"
+    copy.write_bytes(Path(seeded.db.url.removeprefix("sqlite:///")).read_bytes())
+    copy.chmod(0o444)
+    folder.chmod(0o555)
+    return copy
+
+
+def run_on(copy: Path, tmp_path: Path, *args: str) -> Any:
+    env_file = tmp_path / "copy.env"
+    env_file.write_text(f"DATABASE_URL=sqlite:///{copy}\n")
+    return CliRunner().invoke(cli, ["audit", *args, "--env-file", str(env_file)], env={"COLUMNS": "250"})
+
+
+def test_verify_show_and_export_read_a_read_only_copy_and_write_nothing(seeded_file: Seeded, tmp_path: Path) -> None:
+    copy = read_only_copy(seeded_file, tmp_path)
+    before = (copy.read_bytes(), copy.stat().st_mtime_ns, sorted(p.name for p in copy.parent.iterdir()))
+    try:
+        verified = run_on(copy, tmp_path, "verify")
+        assert verified.exit_code == 0 and "The chain is intact" in verified.output, verified.output
+        shown = run_on(copy, tmp_path, "show", "alice@corp.com")
+        assert shown.exit_code == 0 and "HR-7" in shown.output, shown.output
+        assert "This look is not in the audit log: the database is a read-only copy." in shown.output
+        out = tmp_path / "removals.csv"
+        exported = run_on(copy, tmp_path, "export", "--since", "2026-03-01", "--output", str(out))
+        assert exported.exit_code == 0, exported.output
+        assert "alice@corp.com" in out.read_text()
+        # Root writes whatever the mode bits say: what shows nothing was written is the file itself.
+        assert (copy.read_bytes(), copy.stat().st_mtime_ns, sorted(p.name for p in copy.parent.iterdir())) == before
+    finally:
+        copy.parent.chmod(0o755)
+
+
+def test_a_copy_whose_schema_is_behind_is_named_in_one_line(seeded_file: Seeded, tmp_path: Path) -> None:
+    with seeded_file.db.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    copy = read_only_copy(seeded_file, tmp_path)
+    try:
+        result = run_on(copy, tmp_path, "verify")
+        assert result.exit_code == 2
+        assert "is at migration 0001; this offboard reads migration" in result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2
+    finally:
+        copy.parent.chmod(0o755)
+
+
+def test_verify_names_an_entry_whose_details_are_not_json(seeded_file: Seeded, tmp_path: Path) -> None:
+    with seeded_file.db.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_event SET details = '{not json' WHERE seq = 3"))
+    result = run_cli(seeded_file, tmp_path, "verify")
+    assert result.exit_code == 1, result.output
+    assert "broken at entry 3" in result.output and "not JSON" in result.output

@@ -177,3 +177,23 @@ def test_the_notice_has_a_line_for_every_tool_including_those_they_were_not_in()
     text = text_of(blocks.stakeholder_notification(done, ""))
     assert "PostHog: removed through its API and verified (was owner); 1 checklist item done by hand" in text
     assert "Amplitude: was not a member" in text
+
+
+def test_typed_text_is_escaped_once_on_the_card_and_in_the_notices() -> None:
+    done = Step(id=1, request_id=7, vendor="posthog", seq=0, kind="remove_member", title="Remove from R&D",
+                status=StepStatus.DONE)
+    typed = snapshot(RequestStatus.COMPLETED, [done], ticket="R&D <!channel>", note="a > b", subject_name="Al <@U0X>",
+                     decided_by="UAPP1", decided_at=NOW, completed_at=NOW)
+    card = text_of(blocks.approval_card(typed, NOW))
+    assert "R&amp;D &lt;!channel&gt;" in card and "a &gt; b" in card and "Remove from R&amp;D" in card
+    assert "&amp;amp;" not in card and "&amp;lt;" not in card and "<!channel>" not in card
+    notice = blocks.stakeholder_notification(typed, "")
+    notice_text = text_of(notice) + notice.text
+    assert "(ticket R&amp;D &lt;!channel&gt;)" in notice_text and "*Al &lt;@U0X&gt;*" in notice_text
+    assert "<@U0X>" not in notice_text and "&amp;amp;" not in notice_text
+
+
+def test_a_long_note_typed_after_the_person_is_prefilled_within_what_the_form_keeps() -> None:
+    modal = blocks.request_modal(blocks.ModalPrefill(subject="alice@corp.com", note="x" * 5000)).to_dict()
+    note = next(b for b in modal["blocks"] if b["block_id"] == "note")
+    assert len(note["element"]["initial_value"]) == blocks.NOTE_LIMIT

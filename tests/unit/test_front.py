@@ -14,13 +14,14 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.front import EMPTY_OK, REFUSED, Acked, Answer, Ask, Front, answered_at_once
+from bot.front import EMPTY_OK, REFUSED, Acked, Answer, Ask, Front, answered_at_once, malformed
 
 SECRET = "front-test-secret"
 FORM = "application/x-www-form-urlencoded"
 COMMAND = urlencode({"command": "/offboard", "text": "help", "user_id": "UREQ", "trigger_id": "1.2.abc"})
 CLICK = urlencode({"payload": json.dumps({"type": "block_actions", "actions": [{"action_id": "approve"}]})})
-SUBMISSION = urlencode({"payload": json.dumps({"type": "view_submission", "view": {"callback_id": "x"}})})
+SUBMISSION = urlencode({"payload": json.dumps({"type": "view_submission", "user": {"id": "UREQ"},
+                                               "view": {"callback_id": "x", "state": {"values": {}}}})})
 
 
 def signed(body: str, *, secret: str = SECRET, age: int = 0, **extra: str) -> dict[str, str]:
@@ -35,6 +36,7 @@ def link() -> Iterator[tuple[Front, Connection]]:
     front = Front(SECRET, ours).start()
     yield front, bots
     bots.close()
+    front.stop()
 
 
 def received(bots: Connection, timeout: float = 2.0) -> object | None:
@@ -53,8 +55,12 @@ def test_the_events_api_is_asked_of_the_bot(link: tuple[Front, Connection]) -> N
     front, bots = link
     body = json.dumps({"type": "event_callback", "command": "/offboard"})
     headers = {**signed(body), "content-type": "application/json"}
-    threading.Thread(target=front.handle, args=(body.encode(), headers), daemon=True).start()
-    assert isinstance(received(bots), Ask)
+    asking = threading.Thread(target=front.handle, args=(body.encode(), headers), daemon=True)
+    asking.start()
+    ask = received(bots)
+    assert isinstance(ask, Ask)
+    bots.send(Answer(ask.ask_id, 200, {}, ""))
+    asking.join(5)
 
 
 @pytest.mark.parametrize("body", [COMMAND, CLICK], ids=["command", "click"])
@@ -76,7 +82,10 @@ def test_a_signed_command_or_click_is_answered_empty_and_handed_to_the_bot(
     {"content-type": FORM},
     {**signed(COMMAND), "x-slack-signature": ""},
     {**signed(COMMAND), "x-slack-request-timestamp": "soon"},
-], ids=["forged", "stale", "unsigned", "empty signature", "odd timestamp"])
+    {**signed(COMMAND), "x-slack-request-timestamp": "\u00b2"},  # a digit to str.isdigit, not to int()
+    {**signed(COMMAND), "x-slack-signature": "v0=\u00e9"},  # hmac cannot compare non-ASCII text
+], ids=["forged", "stale", "unsigned", "empty signature", "odd timestamp", "superscript timestamp",
+        "non-ASCII signature"])
 def test_a_request_not_signed_by_slack_is_refused_and_never_reaches_the_bot(
     link: tuple[Front, Connection], headers: dict[str, str],
 ) -> None:
@@ -100,8 +109,10 @@ def test_a_modal_submission_gets_the_bots_answer(link: tuple[Front, Connection])
         assert isinstance(ask, Ask) and ask.body == SUBMISSION
         bots.send(Answer(ask.ask_id, 200, {"content-type": "application/json;charset=utf-8"}, errors))
 
-    threading.Thread(target=bot).start()
+    answering = threading.Thread(target=bot)
+    answering.start()
     reply = front.handle(SUBMISSION.encode(), signed(SUBMISSION))
+    answering.join(5)
     assert (reply.status, reply.body.decode(), reply.content_type) == (200, errors, "application/json;charset=utf-8")
 
 
@@ -117,3 +128,39 @@ def test_when_the_bot_is_far_behind_slack_is_told_to_retry_later() -> None:
     assert front.handle(COMMAND.encode(), signed(COMMAND)) == EMPTY_OK
     assert front.handle(COMMAND.encode(), signed(COMMAND)).status == 503
     bots.close()
+
+
+def payload(document: object) -> str:
+    return urlencode({"payload": json.dumps(document)})
+
+
+def submission(view: dict[str, object]) -> str:
+    return payload({"type": "view_submission", "user": {"id": "UREQ"}, "view": view})
+
+
+@pytest.mark.parametrize("body", [
+    urlencode({"payload": "not json"}),
+    payload([1]),
+    payload("block_actions"),
+    submission({"callback_id": "x"}),  # no state
+    submission({"callback_id": "x", "state": {"values": [{"comment": {}}]}}),
+    submission({"callback_id": "x", "state": {"values": {}}, "private_metadata": {"request_id": 1}}),
+    payload({"type": "block_actions", "user": {"id": "U1"}, "actions": "approve"}),
+    payload({"type": "block_actions", "user": "U1", "actions": [{}]}),
+    "[1]",
+], ids=["payload not JSON", "payload an array", "payload a string", "form with no state", "state values a list",
+        "metadata not a string", "actions not a list", "user not an object", "JSON body an array"])
+def test_a_signed_body_slack_never_sends_is_refused_400_and_never_reaches_the_bot(
+    link: tuple[Front, Connection], body: str,
+) -> None:
+    front, bots = link
+    headers = signed(body) if not body.startswith("[") else {**signed(body), "content-type": "application/json"}
+    reply = front.handle(body.encode(), headers)
+    assert reply.status == 400 and b"malformed request" in reply.body
+    assert received(bots, timeout=0.2) is None
+
+
+def test_slacks_own_shapes_are_not_malformed() -> None:
+    for body in (COMMAND, CLICK, SUBMISSION, "", "ssl_check=1"):
+        assert malformed(body, FORM) is None, body
+    assert malformed(json.dumps({"type": "url_verification", "challenge": "x"}), "application/json") is None

@@ -135,3 +135,27 @@ def test_where_the_api_shows_no_roles_the_exports_role_keeps_owners_out() -> Non
         f"pat@corp.com,Member,{ago(400):%Y-%m-%d}\n"))
     result = judge_vendor(vendor, SweepPolicy(), set(), NOW, export)
     assert [s.email for s in result.stale] == ["pat@corp.com"] and result.left_out == {LeftOut.OWNER: 1}
+
+
+class BlindVendor(ListedVendor):
+    """A vendor whose API cannot list anyone at agency.com (as Mixpanel's SCIM off the verified domains)."""
+
+    blind_spot = "members at agency.com are invisible to its API"
+
+    def known_unseen(self, email: str) -> bool:
+        return email.lower().endswith("@agency.com")
+
+
+def test_members_the_api_cannot_list_are_judged_from_the_export_once() -> None:
+    listed = [member("amy@corp.com", known=False), member("odd@agency.com", known=False)]  # one listed anyway
+    vendor = BlindVendor("mixpanel", listed, logins=False)
+    export = parse_members_export("mixpanel", "m.csv", (
+        "Email,Last login\n"
+        f"amy@corp.com,{ago(400):%Y-%m-%d}\n"
+        f"odd@agency.com,{ago(400):%Y-%m-%d}\n"
+        f"pat@agency.com,{ago(400):%Y-%m-%d}\n"
+        f"gone@corp.com,{ago(400):%Y-%m-%d}\n"))  # on a domain the API sees, and not listed: gone
+    result = judge_vendor(vendor, SweepPolicy(), set(), NOW, export)
+    assert sorted(s.email for s in result.stale) == ["amy@corp.com", "odd@agency.com", "pat@agency.com"]
+    assert result.members == 3 and result.blind_spot == BlindVendor.blind_spot
+    assert result.to_json()["blind_spot"] == BlindVendor.blind_spot

@@ -54,6 +54,8 @@ def test_a_held_request_is_not_taken_and_its_holder_makes_one_more_pass(db: Data
     assert first.release(1)
     assert row(db).runner is None and row(db).runner_until is None
     assert second.acquire(1)
+    first.close()
+    second.close()
 
 
 def test_a_lease_nobody_renews_runs_out_and_is_taken_over(db: Database) -> None:
@@ -70,6 +72,8 @@ def test_a_lease_nobody_renews_runs_out_and_is_taken_over(db: Database) -> None:
     assert alive.acquire(1) and row(db).runner == "alive" and not row(db).rerun
     assert dead.release(1)  # the old holder, back from a long pause, must not free what is no longer its
     assert row(db).runner == "alive"
+    dead.close()
+    alive.close()
 
 
 def test_the_heartbeat_keeps_a_long_pass_leased(db: Database) -> None:
@@ -86,11 +90,31 @@ def test_the_heartbeat_keeps_a_long_pass_leased(db: Database) -> None:
         holder.close()
 
 
+def heartbeats() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "lease-heartbeat"]
+
+
+def test_the_heartbeat_runs_only_while_something_is_held(db: Database) -> None:
+    leases = Leases(db, instance="a", seconds=30)  # a beat every 10 s: an idle heartbeat would sit that long
+    assert leases.acquire(1) and len(heartbeats()) == 1
+    beating = heartbeats()[0]
+    assert leases.release(1)
+    beating.join(timeout=2)
+    assert not beating.is_alive(), "the heartbeat outlived the last lease it renewed"
+    assert leases.acquire(1) and len(heartbeats()) == 1  # the next hold starts it again
+    leases.drop(1)
+    for thread in heartbeats():
+        thread.join(timeout=2)
+    assert heartbeats() == []
+
+
 def test_a_failed_pass_lets_go_at_once(db: Database) -> None:
     first, second = Leases(db, instance="a"), Leases(db, instance="b")
     assert first.acquire(1) and not second.acquire(1)
     first.drop(1)
     assert row(db).runner is None and not row(db).rerun and second.acquire(1)
+    first.close()
+    second.close()
 
 
 def test_invitation_sends_are_leased_alike(db: Database) -> None:

@@ -83,3 +83,19 @@ def test_scim_vendors_are_built_from_settings() -> None:
     )
     assert list(built) == ["amplitude", "mixpanel"]
     assert "amp_x" not in repr(built["amplitude"]) and "mp_x" not in repr(built["mixpanel"])
+
+
+def test_mixpanel_verified_domains_and_scim_url_reach_the_connector(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.app import vendors_from_settings
+    from vendors.mixpanel import DEFAULT_SCIM_URL, MixpanelVendor
+
+    monkeypatch.setenv("MIXPANEL_SCIM_TOKEN", "mp_x")
+    monkeypatch.setenv("MIXPANEL_REGION", "eu")
+    monkeypatch.setenv("MIXPANEL_VERIFIED_DOMAINS", " corp.com, @Corp.co.uk ,")
+    built = vendors_from_settings(Settings(_env_file=None))["mixpanel"]
+    assert isinstance(built, MixpanelVendor)
+    assert built.verified_domains == {"corp.com", "corp.co.uk"} and built.scim_url == DEFAULT_SCIM_URL
+    assert built.host == "https://eu.mixpanel.com"  # the service-account API is documented per region
+    monkeypatch.setenv("MIXPANEL_SCIM_URL", "https://scim.eu.example.test/api/app/scim/v2")
+    built = vendors_from_settings(Settings(_env_file=None))["mixpanel"]
+    assert isinstance(built, MixpanelVendor) and built.scim_url == "https://scim.eu.example.test/api/app/scim/v2"

@@ -153,3 +153,4 @@ def test_a_pass_whose_settling_the_database_refused_is_tried_again_by_the_period
 
     assert workflow.reclaim() == [request_id]  # space is back: the next check settles it
     assert status(workflow, request_id) == RequestStatus.COMPLETED
+    workflow.shutdown()  # the logged failure's traceback keeps the workflow, and so its vendor pool, alive

@@ -105,6 +105,7 @@ def test_a_failed_render_does_not_silence_the_card(db: Database) -> None:
     set_status(db, request_id, RequestStatus.CANCELLED)
     workflow._show(request_id)
     assert notifier.cards[-1] == (request_id, RequestStatus.CANCELLED)
+    workflow.shutdown()
 
 
 def renders_of_one_removal(db: Database, progress_interval: float) -> tuple[int, list[tuple[int, str]]]:

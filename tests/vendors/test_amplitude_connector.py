@@ -373,3 +373,44 @@ def test_a_removal_the_vendor_acknowledged_but_did_not_do_is_not_reported_done(v
         vendor.execute(PlannedStep(StepKind.REMOVE_MEMBER, "Remove", {"email": ALICE}))
     assert "still lists" in caught.value.message and "Remove from Organization" in caught.value.message
     assert sandbox.user(ALICE) is not None
+
+
+# -- what Amplitude documents: the id on create, the case-insensitive GET by id ------------------------
+def test_a_filter_miss_is_looked_up_by_id_before_calling_them_absent(vendor: AmplitudeVendor,
+                                                                      sandbox: AmplitudeSandbox) -> None:
+    # The sandbox's filter matches exactly (undocumented, so the worst case); GET /Users/{email} does not.
+    result = vendor.assess("Alice@CORP.com")
+    assert result.status == AssessmentStatus.MEMBER and result.member is not None
+    assert result.member.email == ALICE
+    assert sandbox.requests("GET", r"/Users/Alice@CORP\.com$")
+    outcomes = run_plan(vendor, vendor.plan_removal(result, None))
+    assert outcomes[StepKind.REMOVE_MEMBER].details["already_removed"] is False
+    assert sandbox.user(ALICE) is None and sandbox.delete_count(ALICE) == 1
+    assert vendor.assess("Alice@CORP.com").status == AssessmentStatus.NOT_MEMBER
+
+
+def test_verify_looks_up_by_id_too(vendor: AmplitudeVendor) -> None:
+    with pytest.raises(VendorError) as caught:
+        vendor.execute(PlannedStep(StepKind.VERIFY_REMOVED, "Check", {"email": "BOB@corp.com"}))
+    assert "still a member" in caught.value.message
+
+
+def test_invite_sends_the_email_as_id_beside_the_user_name(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox) -> None:
+    outcome = vendor.execute(invite_step("Ann.Lee@corp.com"))
+    assert outcome.details["status"] == "invited"  # the sandbox refuses a POST without `id` (400)
+    user = sandbox.user("ann.lee@corp.com")
+    assert user is not None and user.id == "Ann.Lee@corp.com"
+    again = vendor.execute(invite_step("ann.lee@CORP.com"))  # another case: found by id, nothing sent
+    assert again.details["status"] == "already_member" and len(sandbox.requests("POST", r"/Users$")) == 1
+
+
+# -- the deployment check ---------------------------------------------------------------------------
+def test_check_with_a_good_and_a_rejected_key(vendor: AmplitudeVendor, sandbox: AmplitudeSandbox,
+                                              sleeps: list[float]) -> None:
+    assert vendor.check() == []
+    [call] = sandbox.requests("GET")
+    assert call[1].endswith("/Users")
+    [problem] = make_vendor(sandbox, sleeps, key="amp_regenerated_key_123").check()
+    assert "SCIM key was refused" in problem and "AMPLITUDE_SCIM_KEY" in problem
+    assert "amp_regenerated_key_123" not in problem
+    assert sandbox.requests("POST") == [] and sandbox.requests("DELETE") == []

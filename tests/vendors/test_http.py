@@ -11,8 +11,13 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import httpx
 import pytest
+from sqlmodel import select
 
+from storage.allowance import DatabaseAllowance
+from storage.db import Database
+from storage.models import VendorCallAllowance
 from vendors.base import (
     AuthError,
     ConflictError,
@@ -21,7 +26,10 @@ from vendors.base import (
     UnavailableError,
     VendorError,
 )
-from vendors.http import RetryPolicy, VendorHTTP, parse_retry_after
+from vendors.http import RetryPolicy, VendorHTTP, WaitTooLongError, parse_retry_after
+from vendors.ratelimit import Window
+from vendors.sandbox.posthog import KEY_OWNER_EMAIL, SANDBOX_API_KEY, PostHogSandbox
+from vendors.sandbox.posthog import ORG_ID as POSTHOG_ORG
 from vendors.sandbox.server import Fault, LoopbackServer, Request, Response
 
 SECRET = "sk_live_very_secret_token_123"
@@ -149,9 +157,9 @@ def test_falls_back_to_the_retry_hint_hook(server: TinyVendor, sleeps: list[floa
     assert sleeps == [12.0]
 
 
-def test_a_long_retry_after_fails_at_once(server: TinyVendor, sleeps: list[float]) -> None:
+def test_a_long_retry_after_fails_at_once_as_a_wait_too_long(server: TinyVendor, sleeps: list[float]) -> None:
     server.inject(Fault("status", 429, None, {"Retry-After": "3600"}, times=None))
-    with pytest.raises(RateLimitedError) as caught:
+    with pytest.raises(WaitTooLongError) as caught:  # the workflow parks the step until then
         make_client(server, sleeps, max_retry_after=60).get_json("/ok")
     assert caught.value.retry_after == 3600 and caught.value.retryable
     assert sleeps == [] and server.count("GET /ok") == 1
@@ -161,6 +169,7 @@ def test_persistent_rate_limit_raises_rate_limited(server: TinyVendor, sleeps: l
     server.inject(Fault("status", 429, None, {"Retry-After": "2"}, times=None))
     with pytest.raises(RateLimitedError) as caught:
         make_client(server, sleeps).get_json("/ok")
+    assert not isinstance(caught.value, WaitTooLongError)  # short waits that outlasted the retries: a failure
     assert caught.value.retry_after == 2 and caught.value.status == 429
     assert server.count("GET /ok") == 3 and sleeps == [2.0, 2.0]
 
@@ -271,27 +280,135 @@ def test_parse_retry_after(value: str, expected: float | None) -> None:
 
 def test_a_rate_limited_client_paces_every_call_through_one_allowance(server: TinyVendor) -> None:
     waits: list[float] = []
-    policy = RetryPolicy(per_minute=60, sleep=waits.append, max_concurrency=4)
+    window = Window(60, 60.0, burst_calls=6)
+    policy = RetryPolicy(rate_limits=(window,), sleep=waits.append, max_concurrency=4)
     client = VendorHTTP(server.url, {}, vendor="tiny", policy=policy)
     assert client.rate_limit is not None
-    burst = client.rate_limit.burst
-    threads = [threading.Thread(target=client.get_json, args=("/ok",)) for _ in range(burst + 5)]
+    at_once = int(window.tolerance / window.interval) + 1
+    threads = [threading.Thread(target=client.get_json, args=("/ok",)) for _ in range(at_once + 5)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert server.count("GET /ok") == burst + 5
-    # Nobody actually slept (the sleep is recorded): the burst went at once, the next five were
-    # told to wait one, two, ... steady intervals, whichever thread they were on (less the moments
-    # that passed between their reservations on a busy machine, never more).
-    interval = client.rate_limit.interval
+    assert server.count("GET /ok") == at_once + 5
+    # Nobody actually slept (the sleep is recorded): the burst went at once, the next five were told to wait
+    # for slots a steady interval apart, whichever thread they were on (less the moments that passed between
+    # their reservations on a busy machine, never more).
     positive = sorted(w for w in waits if w > 0)
     assert len(positive) == 5
-    for i, wait in enumerate(positive, start=1):
-        assert i * interval - 0.5 < wait <= i * interval
+    first = at_once * window.interval - window.tolerance
+    for i, wait in enumerate(positive):
+        assert first + i * window.interval - 0.5 < wait <= first + i * window.interval + 1e-6
 
 
-def test_a_policy_scales_its_rate_limit_and_leaves_an_unlimited_one_alone() -> None:
-    assert RetryPolicy(per_minute=100).scaled(10).per_minute == 1000
-    assert RetryPolicy().scaled(10).per_minute is None
+def test_a_wait_for_the_rate_limit_longer_than_a_call_may_wait_fails_at_once_with_the_wait(
+    server: TinyVendor, sleeps: list[float],
+) -> None:
+    hourly = Window(4, 3600.0, burst_calls=2)
+    client = make_client(server, sleeps, rate_limits=(hourly,), max_retry_after=60.0)
+    sent = 0
+    with pytest.raises(WaitTooLongError) as refused:
+        for _ in range(10):
+            client.get_json("/ok")
+            sent += 1
+    assert server.count("GET /ok") == sent  # the refused call never went out
+    assert refused.value.retry_after is not None and refused.value.retry_after > 60
+    assert refused.value.status is None  # our own pacing said so, not the vendor
+    assert "Tiny's rate limit (4 calls an hour) is used up: GET /ok may go in" in refused.value.message
+    assert all(wait <= 60 for wait in sleeps)
+
+
+def test_a_policy_scales_its_rate_limits_and_leaves_an_unlimited_one_alone() -> None:
+    policy = RetryPolicy(rate_limits=(Window.per_minute(100), Window.per_hour(1000)))
+    assert policy.scaled(10).rate_limits == (Window.per_minute(1000), Window.per_hour(10_000))
+    assert RetryPolicy().scaled(10).rate_limits == ()
     assert VendorHTTP("http://127.0.0.1:9", {}, vendor="tiny").rate_limit is None
+
+
+# -- PostHog's per-key limits, shared by two instances ----------------------------------------------------
+# Small windows, so the test takes seconds: a short one that shapes bursts and a longer one that a run of
+# 60 calls outgrows, as PostHog's minute and hour do.
+SHORT, LONG = Window(20, 0.5, burst_calls=10), Window(40, 2.0, burst_calls=20)
+MEMBERS = f"/api/organizations/{POSTHOG_ORG}/members/"
+
+
+@pytest.fixture
+def limited_posthog() -> Iterator[PostHogSandbox]:
+    with PostHogSandbox(seed=False, key_rate_limits=[(w.calls, w.seconds) for w in (SHORT, LONG)]) as sandbox:
+        assert isinstance(sandbox, PostHogSandbox)
+        yield sandbox
+
+
+def posthog_client(sandbox: PostHogSandbox, allowance: DatabaseAllowance | None) -> VendorHTTP:
+    policy = RetryPolicy(rate_limits=(SHORT, LONG), allowance=allowance, max_attempts=1, max_retry_after=30.0)
+    return VendorHTTP(sandbox.url, {"Authorization": f"Bearer {SANDBOX_API_KEY}"}, vendor="posthog", policy=policy)
+
+
+def call_together(clients: list[VendorHTTP], calls_each: int, threads_each: int = 3) -> list[VendorError]:
+    """Every client's share of calls from a few threads at once, as a bulk run's workers make them."""
+    errors: list[VendorError] = []
+
+    def work(client: VendorHTTP, calls: int) -> None:
+        for _ in range(calls):
+            try:
+                client.get_json(MEMBERS)
+            except VendorError as exc:
+                errors.append(exc)
+
+    shares = [(client, calls_each // threads_each + (i < calls_each % threads_each))
+              for client in clients for i in range(threads_each)]
+    threads = [threading.Thread(target=work, args=share) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_the_posthog_sandbox_throttles_each_key_like_posthog(limited_posthog: PostHogSandbox) -> None:
+    other_key = limited_posthog.issue_key(KEY_OWNER_EMAIL)
+    with httpx.Client(base_url=limited_posthog.url) as http:
+        def get(key: str) -> httpx.Response:
+            return http.get(MEMBERS, headers={"Authorization": f"Bearer {key}"})
+
+        answers = [get(SANDBOX_API_KEY) for _ in range(SHORT.calls + 1)]
+        assert [a.status_code for a in answers[:-1]] == [200] * SHORT.calls
+        refused = answers[-1]
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+        assert refused.json() == {"type": "throttled_error", "code": "throttled", "attr": None,
+                                  "detail": "Request was throttled. Expected available in 1 second."}
+        assert get(other_key).status_code == 200  # the limits are per key
+
+
+def test_two_instances_on_one_database_stay_inside_posthogs_limits_together(
+    database_url: str, limited_posthog: PostHogSandbox,
+) -> None:
+    instances = [Database(database_url), Database(database_url)]  # two engines on one database
+    instances[0].migrate()
+    try:
+        clients = [posthog_client(limited_posthog, DatabaseAllowance(db)) for db in instances]
+        errors = call_together(clients, 30)  # 60 calls: more than the longer window's 40
+        throttled = [c for c in limited_posthog.calls() if c.status == 429]
+        assert (errors, throttled) == ([], [])
+        assert len(limited_posthog.calls("GET", "/members/")) == 60
+        with instances[1].session() as session:
+            rows = session.exec(select(VendorCallAllowance)).all()
+        # One budget, keyed by a fingerprint of the key that does not contain it.
+        assert len(rows) == 1 and rows[0].vendor == "posthog" and SANDBOX_API_KEY not in rows[0].key_fingerprint
+        assert set(rows[0].next_free) == {SHORT.name, LONG.name}
+        assert sum(c.rate_limit.claims for c in clients if c.rate_limit) < 60  # batches, not a claim per call
+        for client in clients:
+            client.close()
+    finally:
+        for db in instances:
+            db.dispose()
+
+
+def test_two_instances_pacing_only_themselves_are_throttled_by_posthog(limited_posthog: PostHogSandbox) -> None:
+    """What the shared allowance prevents: each instance inside the limits alone, together over them."""
+    clients = [posthog_client(limited_posthog, None) for _ in range(2)]
+    errors = call_together(clients, 20)
+    for client in clients:
+        client.close()
+    assert [c for c in limited_posthog.calls() if c.status == 429]
+    assert errors and all(isinstance(e, RateLimitedError) for e in errors)

@@ -1,13 +1,23 @@
-"""The Mixpanel connector against the Mixpanel sandbox over real HTTP: assess, plan, execute, verify."""
+"""The Mixpanel connector against the Mixpanel sandbox over real HTTP: assess, plan, execute, verify.
+
+The sandbox behaves as Mixpanel documents: SCIM sees only the verified domains (the contractor at
+agency.com is a member it cannot see), SCIM shows Teams by name only, and service accounts name their
+creator by an integer user id."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
+from bot.review import review_vendor
+from bot.review_blocks import _vendor_text
 from vendors import mixpanel
 from vendors.base import (
+    CREDENTIALS_PARAM,
     AssessmentStatus,
     AuthError,
     Capability,
@@ -16,25 +26,29 @@ from vendors.base import (
     Role,
     StepKind,
     StepOutcome,
+    UnseenError,
     UnsupportedError,
     Vendor,
     VendorError,
     assessment_from_json,
 )
 from vendors.http import RetryPolicy
-from vendors.mixpanel import MixpanelVendor, mixpanel_host
-from vendors.planning import InviteCancellation, ProjectRemoval, RoleChange, plan_change
+from vendors.mixpanel import DEFAULT_SCIM_URL, UNKNOWN_ROLE, MixpanelVendor, mixpanel_host, mixpanel_scim_url
+from vendors.planning import Invitation, InviteCancellation, ProjectRemoval, RoleChange, plan_change
 from vendors.sandbox.mixpanel import (
+    CONTRACTOR,
     DEACTIVATED,
     ORG_ID,
     SA_SECRET,
     SA_USERNAME,
     SANDBOX_SCIM_TOKEN,
+    VERIFIED_DOMAINS,
     MixpanelSandbox,
 )
 from vendors.sandbox.server import Fault
 
 ALICE = "alice@corp.com"
+USERS_UI = "Organization Settings → Users & Teams"
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +69,13 @@ def sleeps() -> list[float]:
 
 
 def make_vendor(sandbox: MixpanelSandbox, sleeps: list[float], token: str = SANDBOX_SCIM_TOKEN,
-                service_account: bool = True, sa_secret: str = SA_SECRET) -> MixpanelVendor:
+                service_account: bool = True, sa_secret: str = SA_SECRET,
+                verified_domains: tuple[str, ...] = VERIFIED_DOMAINS, **kwargs: object) -> MixpanelVendor:
     policy = RetryPolicy(backoff=0.001, max_attempts=3, sleep=sleeps.append)
     extra = ({"service_account_username": SA_USERNAME, "service_account_secret": sa_secret,
               "organization_id": ORG_ID} if service_account else {})
-    return MixpanelVendor(token, sandbox.url, page_size=2, policy=policy, **extra)  # type: ignore[arg-type]
+    return MixpanelVendor(token, sandbox.url, page_size=2, policy=policy, verified_domains=verified_domains,
+                          **extra, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -73,16 +89,31 @@ def run_plan(vendor: MixpanelVendor, steps: list[PlannedStep]) -> dict[str, Step
     return {step.kind: vendor.execute(step) for step in steps if not step.manual}
 
 
-# -- pure helpers -----------------------------------------------------------------------------------
-def test_hosts() -> None:
+# -- hosts and the SCIM base -------------------------------------------------------------------------
+def test_hosts_and_the_documented_scim_base() -> None:
     assert mixpanel_host("us") == "https://mixpanel.com"
     assert mixpanel_host("EU") == "https://eu.mixpanel.com"
-    assert mixpanel_host("in") == "https://in.mixpanel.com"
     assert mixpanel_host("http://127.0.0.1:9000/anything") == "http://127.0.0.1:9000"
+    # Only the US SCIM base is documented: a named region does not invent an EU or India one.
+    assert mixpanel_scim_url("us") == mixpanel_scim_url("eu") == mixpanel_scim_url("in") == DEFAULT_SCIM_URL
+    assert DEFAULT_SCIM_URL == "https://mixpanel.com/api/app/scim/v2"
+    assert mixpanel_scim_url("eu", "https://scim.example.test/v2/") == "https://scim.example.test/v2"
+    assert mixpanel_scim_url("http://127.0.0.1:9000") == "http://127.0.0.1:9000/api/app/scim/v2"
     with pytest.raises(ValueError):
         mixpanel_host("")
     with pytest.raises(ValueError):
+        mixpanel_scim_url("us", "ftp://nowhere")
+    with pytest.raises(ValueError):
         MixpanelVendor("", "us")
+
+
+def test_the_scim_url_setting_is_where_scim_is_called(sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
+    vendor = make_vendor(sandbox, sleeps, service_account=False, scim_url=f"{sandbox.url}/api/app/scim/v2")
+    try:
+        assert MixpanelVendor("t", "eu", scim_url=f"{sandbox.url}/api/app/scim/v2").scim_url.startswith(sandbox.url)
+        assert vendor.assess(ALICE).status == AssessmentStatus.MEMBER
+    finally:
+        vendor.close()
 
 
 def test_is_a_vendor(vendor: MixpanelVendor) -> None:
@@ -91,43 +122,34 @@ def test_is_a_vendor(vendor: MixpanelVendor) -> None:
 
 
 # -- assess -----------------------------------------------------------------------------------------
-def test_assess_member_with_teams(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
+def test_assess_member_role_and_projects_are_unknown(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
     result = vendor.assess("ALICE@corp.com")
     assert result.status == AssessmentStatus.MEMBER
     member = result.member
     assert member is not None and member.email == ALICE and member.name == "Alice Anders"
-    assert member.role == Role.MEMBER and member.vendor_role == "member (from their Teams)"
+    # SCIM shows no Team's role or projects: neither is guessed.
+    assert member.role == Role.MEMBER and member.vendor_role == UNKNOWN_ROLE and member.projects == ()
     assert sorted(t["name"] for t in member.extra["teams"]) == ["Finance Viewers", "Product Analytics"]
-    assert {(p.project_name, p.level) for p in member.projects} == {
-        ("Web App", "analyst"), ("Mobile", "analyst"), ("Finance", "consumer")}
-    assert member.last_login is None and any("no last login" in w and "UNVERIFIED" in w for w in result.warnings)
-    assert [a["username"] for a in member.extra["service_accounts"]] == ["etl-export.5f6e7d.mp-service-account"]
-    # Three Teams at two a page: the groups were streamed over two pages.
-    assert len(sandbox.requests("GET", r"/Groups$")) == 2
+    assert any("Finance Viewers" in w and "name only" in w for w in result.warnings)
+    assert member.last_login is None and not member.last_login_known
     assert assessment_from_json(result.to_json()) == result
 
 
-def test_admin_role_comes_from_a_team(vendor: MixpanelVendor) -> None:
+def test_the_sandbox_serves_no_team_role_or_project_extension(vendor: MixpanelVendor,
+                                                              sandbox: MixpanelSandbox) -> None:
+    page = vendor._http.get_json("/Groups", params={"count": "100"})
+    for group in page["Resources"]:
+        assert set(group) <= {"schemas", "id", "displayName", "members", "meta"}, group
+        assert group["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:Group"]
+
+
+def test_an_admin_is_not_read_as_an_admin(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
+    assert sandbox.org_role("carol@corp.com") == Role.ADMIN  # in the product, through a Team
     member = vendor.assess("carol@corp.com").member
-    assert member is not None and member.role == Role.ADMIN and member.vendor_role.startswith("admin")
+    assert member is not None and member.vendor_role == UNKNOWN_ROLE and member.projects == ()
 
 
-def test_no_team_no_service_account_credentials(sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
-    result = make_vendor(sandbox, sleeps, service_account=False).assess("dave@corp.com")
-    assert result.status == AssessmentStatus.MEMBER and result.member is not None
-    assert "unknown" in result.member.vendor_role
-    assert any("in no Team" in w for w in result.warnings)
-    assert any("no Mixpanel service-account credentials" in w for w in result.warnings)
-
-
-def test_bad_service_account_is_only_a_warning(sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
-    result = make_vendor(sandbox, sleeps, sa_secret="wrong-secret-789").assess(ALICE)
-    assert result.status == AssessmentStatus.MEMBER
-    assert any("Could not list Mixpanel service accounts" in w for w in result.warnings)
-    assert not any("wrong-secret-789" in w for w in result.warnings)
-
-
-def test_not_member(vendor: MixpanelVendor) -> None:
+def test_not_member_on_a_verified_domain(vendor: MixpanelVendor) -> None:
     result = vendor.assess("nobody@corp.com")
     assert result.status == AssessmentStatus.NOT_MEMBER and vendor.plan_removal(result, None) == []
 
@@ -142,6 +164,7 @@ def test_unknown_on_bad_token(sandbox: MixpanelSandbox, sleeps: list[float]) -> 
     result = make_vendor(sandbox, sleeps, token="bad-token-321").assess(ALICE)
     assert result.status == AssessmentStatus.UNKNOWN
     assert "MIXPANEL_SCIM_TOKEN" in (result.error or "") and "bad-token-321" not in (result.error or "")
+    assert "MIXPANEL_SCIM_URL" in (result.error or "")
 
 
 def test_429_retry_after_is_honoured(vendor: MixpanelVendor, sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
@@ -150,15 +173,105 @@ def test_429_retry_after_is_honoured(vendor: MixpanelVendor, sandbox: MixpanelSa
     assert sleeps == [4.0]
 
 
+# -- members SCIM cannot see ------------------------------------------------------------------------
+def test_a_contractor_off_the_verified_domains_is_unknown_never_not_a_member(vendor: MixpanelVendor,
+                                                                              sandbox: MixpanelSandbox) -> None:
+    assert sandbox.seat(CONTRACTOR) is not None  # a member of the organization
+    result = vendor.assess(CONTRACTOR)
+    assert result.status == AssessmentStatus.UNKNOWN and result.email == CONTRACTOR
+    assert "verified domains (corp.com)" in (result.error or "")
+    plan = vendor.plan_removal(result, "bob@corp.com")
+    assert plan and all(step.manual for step in plan), "no API step can prove anything about them"
+    [removal] = [s for s in plan if s.key == "mixpanel_remove_member"]
+    assert CONTRACTOR in removal.instructions and USERS_UI in removal.instructions
+    assert "tick the checkbox next to their name" in removal.instructions and "Delete" in removal.instructions
+    assert plan[0].key == "mixpanel_transfer_assets"  # the hand-over comes before the deletion
+
+
+def test_without_verified_domains_a_scim_miss_is_unknown_and_says_what_to_set(sandbox: MixpanelSandbox,
+                                                                              sleeps: list[float]) -> None:
+    vendor = make_vendor(sandbox, sleeps, verified_domains=())
+    for email in (CONTRACTOR, "nobody@corp.com"):
+        result = vendor.assess(email)
+        assert result.status == AssessmentStatus.UNKNOWN, email
+        assert "MIXPANEL_VERIFIED_DOMAINS" in (result.error or "")
+        plan = vendor.plan_removal(result, None)
+        assert [s.key for s in plan if not s.manual] == []
+        assert any(s.key == "mixpanel_remove_member" and "MIXPANEL_VERIFIED_DOMAINS" in s.instructions for s in plan)
+    assert vendor.assess(ALICE).status == AssessmentStatus.MEMBER  # whom SCIM does list is still a member
+
+
+@pytest.mark.parametrize("kind", [StepKind.VERIFY_REMOVED, StepKind.REMOVE_MEMBER, "remove_from_teams"])
+def test_a_step_about_someone_scim_cannot_see_never_ends_done(vendor: MixpanelVendor, sandbox: MixpanelSandbox,
+                                                              sleeps: list[float], kind: str) -> None:
+    for connector in (vendor, make_vendor(sandbox, sleeps, verified_domains=())):
+        with pytest.raises(UnseenError) as caught:
+            connector.execute(PlannedStep(kind, "Step", {"email": CONTRACTOR}))
+        assert "cannot say it is done" in caught.value.message and CONTRACTOR in caught.value.message
+    assert sandbox.writes_about(CONTRACTOR) == 0
+
+
+def test_listings_say_who_scim_cannot_see(vendor: MixpanelVendor) -> None:
+    assert CONTRACTOR not in {m.email for m in vendor.iter_members()}
+    assert "verified domains (corp.com)" in vendor.blind_spot and "invisible" in vendor.blind_spot
+    assert USERS_UI in vendor.blind_spot
+
+
+# -- service accounts ---------------------------------------------------------------------------------
+def test_service_accounts_name_their_creator_by_integer_id(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
+    raw = vendor._service.get_json(f"/organizations/{ORG_ID}/service-accounts")  # type: ignore[union-attr]
+    assert all(isinstance(a["creator"], int) for a in raw["results"])
+    result = vendor.assess(ALICE)
+    assert result.status == AssessmentStatus.MEMBER, result.error
+    member = result.member
+    assert member is not None and member.extra["service_accounts_matched"] is True
+    assert [a["username"] for a in member.extra["service_accounts"]] == ["etl-export.5f6e7d.mp-service-account"]
+    rotate = vendor.plan_removal(result, "bob@corp.com")[-1]
+    assert rotate.key == "mixpanel_rotate_integrations"
+    assert "etl-export.5f6e7d.mp-service-account" in rotate.instructions
+    assert "warehouse-sync" not in rotate.instructions
+    assert "Mixpanel service account etl-export.5f6e7d.mp-service-account" in rotate.params[CREDENTIALS_PARAM]
+
+
+def test_an_unmatched_creator_lists_every_account_with_its_creator_id(vendor: MixpanelVendor,
+                                                                      sandbox: MixpanelSandbox) -> None:
+    sandbox.add_service_account("legacy-import.000.mp-service-account", creator=123)  # nobody SCIM shows
+    result = vendor.assess("bob@corp.com")
+    assert result.status == AssessmentStatus.MEMBER, result.error
+    assert any("creator" in w and "rotate step lists every service account" in w for w in result.warnings)
+    rotate = vendor.plan_removal(result, None)[-1]
+    assert "could not tell which service accounts bob@corp.com created" in rotate.instructions
+    for account in sandbox.service_accounts.values():
+        assert f"{account['username']} (id {account['id']}, created by user id {account['creator']})" \
+            in rotate.instructions
+    assert any("bob@corp.com created" in c for c in rotate.params[CREDENTIALS_PARAM])
+
+
+def test_no_service_account_credentials_is_a_warning(sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
+    result = make_vendor(sandbox, sleeps, service_account=False).assess("dave@corp.com")
+    assert result.status == AssessmentStatus.MEMBER and result.member is not None
+    assert any("no Mixpanel service-account credentials" in w for w in result.warnings)
+    assert "Service Accounts" in vendor_rotate(make_vendor(sandbox, sleeps, service_account=False), "dave@corp.com")
+
+
+def vendor_rotate(vendor: MixpanelVendor, email: str) -> str:
+    return vendor.plan_removal(vendor.assess(email), None)[-1].instructions
+
+
+def test_bad_service_account_is_only_a_warning(sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
+    result = make_vendor(sandbox, sleeps, sa_secret="wrong-secret-789").assess(ALICE)
+    assert result.status == AssessmentStatus.MEMBER
+    assert any("Could not list Mixpanel service accounts" in w for w in result.warnings)
+    assert not any("wrong-secret-789" in w for w in result.warnings)
+
+
 # -- plan and execute -------------------------------------------------------------------------------
 def test_plan(vendor: MixpanelVendor) -> None:
     steps = vendor.plan_removal(vendor.assess(ALICE), "bob@corp.com")
     assert [s.kind for s in steps] == ["manual", "remove_from_teams", "remove_member", "verify_removed", "manual"]
     transfer, rotate = steps[0], steps[-1]
-    assert "Organization Settings → Members" in transfer.instructions and "bob@corp.com" in transfer.instructions
-    assert "Dashboards/Reports" in transfer.instructions
+    assert "bob@corp.com" in transfer.instructions and "Dashboards/Reports" in transfer.instructions
     assert "Settings → API Tokens" in rotate.instructions
-    assert "etl-export.5f6e7d.mp-service-account" in rotate.instructions
     assert "Finance Viewers" in steps[1].title
 
 
@@ -169,7 +282,6 @@ def test_remove_deactivates_and_verifies(vendor: MixpanelVendor, sandbox: Mixpan
     assert "Checked" in outcomes["verify_removed"].summary
     user = sandbox.user(ALICE)
     assert user is not None and user.active is False and sandbox.groups_of(ALICE) == []
-    assert sorted(g for g, _ in sandbox.group_removals) == ["Finance Viewers", "Product Analytics"]
     assert vendor.assess(ALICE).status == AssessmentStatus.NOT_MEMBER
 
 
@@ -185,10 +297,18 @@ def test_execute_twice_acts_once(vendor: MixpanelVendor, sandbox: MixpanelSandbo
     assert len(sandbox.requests("PATCH", r"/Groups/")) == 2
 
 
-def test_unknown_still_plans_removal(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
+def test_a_user_deleted_on_a_verified_domain_is_gone(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
+    user = sandbox.user("bob@corp.com")
+    assert user is not None
+    del sandbox.users[user.id]
+    outcome = vendor.execute(PlannedStep(StepKind.VERIFY_REMOVED, "Check", {"email": "bob@corp.com"}))
+    assert "Checked" in outcome.summary
+
+
+def test_unknown_on_a_verified_domain_still_plans_removal(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
     sandbox.inject(Fault("status", 500, times=None))
     steps = vendor.plan_removal(vendor.assess(ALICE), None)
-    assert steps[0].key == "mixpanel_check_by_hand" and "Organization Settings → Members" in steps[0].instructions
+    assert steps[0].key == "mixpanel_check_by_hand" and USERS_UI in steps[0].instructions
     assert [s.kind for s in steps if not s.manual] == ["remove_from_teams", "remove_member", "verify_removed"]
     sandbox.clear_faults()
     run_plan(vendor, steps)
@@ -213,158 +333,61 @@ def test_execute_refusals(vendor: MixpanelVendor, sandbox: MixpanelSandbox, slee
     assert "MIXPANEL_SCIM_TOKEN" in caught.value.message
 
 
-# -- capabilities -----------------------------------------------------------------------------------
-def test_declares_what_scim_and_teams_can_do(vendor: MixpanelVendor) -> None:
-    assert vendor.capabilities == {
-        Capability.FIND_MEMBER, Capability.LIST_MEMBERS, Capability.READ_ROLE, Capability.READ_PROJECTS,
-        Capability.CHANGE_ROLE, Capability.REMOVE_FROM_PROJECT, Capability.REMOVE_MEMBER, Capability.VERIFY_REMOVAL,
-        Capability.INVITE}
-    assert not hasattr(vendor, "invite_role")  # SCIM creates Members, and Teams give the role asked for
-
-
-def test_there_is_no_invitation_to_cancel(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    with pytest.raises(UnsupportedError):
-        vendor.execute(PlannedStep(StepKind.CANCEL_INVITE, "Cancel", {"email": ALICE}))
-    [step] = plan_change(vendor, ALICE, InviteCancellation())
-    assert step.manual and step.key == "mixpanel_cancel_invite"
-    assert "creates users directly" in step.instructions and "Remove Member" in step.instructions
-    assert sandbox.requests("PATCH") == [] and sandbox.requests("DELETE") == []
-
-
-# -- listing ----------------------------------------------------------------------------------------
-def test_iter_members_is_lazy_and_lists_teams_once(sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
-    vendor = MixpanelVendor(SANDBOX_SCIM_TOKEN, sandbox.url, page_size=40,
-                            policy=RetryPolicy(backoff=0.001, sleep=sleeps.append))
-    for i in range(40):  # more Teams than one page holds
-        sandbox.add_team(f"Squad {i:02d}", [], projects={102: "consumer"})
-    members = vendor.iter_members()
-    first = next(members)
-    assert len(sandbox.requests("GET", r"/Users$")) == 1  # one item, one users page
-    assert len(sandbox.requests("GET", r"/Groups$")) == 2  # every Team, once (44 at 40 a page)
-    everyone = [first, *members]
-    assert len(sandbox.requests("GET", r"/Groups$")) == 2, "Teams are listed once per iteration, not per user"
-    assert len(sandbox.requests("GET", r"/Users$")) == 7  # 256 listed at 40 a page
-    assert len(everyone) == sandbox.member_count() == 255
-    assert DEACTIVATED not in {m.email for m in everyone}
-    for member in everyone:
-        seat = sandbox.seat(member.email)
-        assert seat is not None and member.role == seat.role
-        assert {p.project_id for p in member.projects} == seat.project_ids
-    by_email = {m.email: m for m in everyone}
-    assert by_email["it-ops@corp.com"].role == Role.OWNER and by_email["carol@corp.com"].role == Role.ADMIN
-    assert {p.project_name for p in by_email[ALICE].projects} == {"Web App", "Mobile", "Finance"}
-
-
-# -- role change ------------------------------------------------------------------------------------
-def role_step(vendor: MixpanelVendor, email: str, role: Role) -> PlannedStep:
-    [step] = plan_change(vendor, email, RoleChange(role))
-    assert not step.manual
-    return step
-
-
-def test_promotion_joins_a_team_with_the_role_once(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    outcome = vendor.execute(role_step(vendor, "bob@corp.com", Role.ADMIN))
-    assert outcome.details["joined"] == ["Org Admins"] and outcome.details["left"] == []
-    assert outcome.details["projects_gained"] == ["103"] and "also gave them projects 103" in outcome.summary
-    seat = sandbox.seat("bob@corp.com")
-    assert seat is not None and seat.role == Role.ADMIN
-    assert sorted(sandbox.groups_of("bob@corp.com")) == ["Org Admins", "Product Analytics"]
-    writes = sandbox.writes_about("bob@corp.com")
-    again = vendor.execute(role_step(vendor, "bob@corp.com", Role.ADMIN))
-    assert again.details["status"] == "already" and sandbox.writes_about("bob@corp.com") == writes == 1
-
-
-def test_demotion_leaves_higher_teams_and_keeps_what_a_member_team_gives(vendor: MixpanelVendor,
-                                                                          sandbox: MixpanelSandbox) -> None:
-    outcome = vendor.execute(role_step(vendor, "carol@corp.com", Role.MEMBER))
-    assert outcome.details["left"] == ["Org Admins"] and outcome.details["joined"] == ["Product Analytics"]
-    assert outcome.details["projects_lost"] == ["103"] and "lost projects 103" in outcome.summary
-    seat = sandbox.seat("carol@corp.com")
-    assert seat is not None and seat.role == Role.MEMBER and seat.project_ids == {"101", "102"}
-
-
-def test_no_team_with_the_role_is_a_conflict_naming_what_to_create(vendor: MixpanelVendor,
-                                                                    sandbox: MixpanelSandbox) -> None:
-    admins = sandbox.group("Org Admins")
-    assert admins is not None
-    del sandbox.groups[admins.id]
+def test_the_last_owner_cannot_be_deactivated(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
     with pytest.raises(ConflictError) as caught:
-        vendor.execute(role_step(vendor, ALICE, Role.ADMIN))
-    assert "Create a Team with the admin organization role" in caught.value.message
-    assert "Organization Settings → Members" in caught.value.message
-    assert sandbox.writes_about(ALICE) == 0
-
-
-def test_only_an_owner_gives_the_owner_role(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    with pytest.raises(ConflictError) as caught:
-        vendor.execute(role_step(vendor, ALICE, Role.OWNER))
-    assert "only an Owner" in caught.value.message
-    assert "SCIM token acts as an organization Admin" in caught.value.message
-    assert sandbox.org_role(ALICE) == Role.MEMBER and "Owners" not in sandbox.groups_of(ALICE)
-
-
-def test_the_last_owner_cannot_be_demoted_or_deactivated(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    with pytest.raises(ConflictError) as caught:
-        vendor.execute(role_step(vendor, "it-ops@corp.com", Role.ADMIN))
-    assert "without an Owner" in caught.value.message
-    with pytest.raises(ConflictError):
         vendor.execute(PlannedStep(StepKind.REMOVE_MEMBER, "Deactivate", {"email": "it-ops@corp.com"}))
+    assert "without an Owner" in caught.value.message and USERS_UI in caught.value.message
     seat = sandbox.seat("it-ops@corp.com")
     assert seat is not None and seat.active and seat.role == Role.OWNER
 
 
-def test_an_owner_can_be_deprovisioned_while_another_remains(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    sandbox.seed_person("second.owner@corp.com", Role.OWNER)
-    outcome = vendor.execute(role_step(vendor, "it-ops@corp.com", Role.ADMIN))
-    assert outcome.details["left"] == ["Owners"] and sandbox.org_role("it-ops@corp.com") == Role.ADMIN
-
-
-# -- project removal --------------------------------------------------------------------------------
-def project_step(vendor: MixpanelVendor, email: str, project_id: str, name: str) -> PlannedStep:
-    [step] = plan_change(vendor, email, ProjectRemoval({project_id: name}))
-    return step
-
-
-def test_project_removal_leaves_the_team_that_gives_it_once(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    sandbox.seed_person("pat@corp.com", Role.MEMBER, ["101", "102"])
-    step = project_step(vendor, "pat@corp.com", "101", "Web App")
-    outcome = vendor.execute(step)
-    assert outcome.details == {"status": "removed", "teams": ["Members · Web App"]}
-    assert "not visible to SCIM" in outcome.summary
-    seat = sandbox.seat("pat@corp.com")
-    assert seat is not None and seat.project_ids == {"102"} and seat.role == Role.MEMBER
-    again = vendor.execute(step)
-    assert again.details["status"] == "no_access" and "no access to remove" in again.summary
-    assert sandbox.writes_about("pat@corp.com") == 1
-
-
-def test_project_removal_refuses_to_take_other_projects(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    with pytest.raises(ConflictError) as caught:
-        vendor.execute(project_step(vendor, ALICE, "101", "Web App"))
-    assert "Product Analytics also gives Mobile" in caught.value.message
-    assert sandbox.writes_about(ALICE) == 0 and "Product Analytics" in sandbox.groups_of(ALICE)
-
-
-def test_project_removal_goes_ahead_when_another_team_keeps_the_rest(vendor: MixpanelVendor,
-                                                                      sandbox: MixpanelSandbox) -> None:
-    sandbox.add_team("Mobile Crew", [ALICE], projects={102: "analyst"})
-    vendor.execute(project_step(vendor, ALICE, "101", "Web App"))
-    assert sorted(sandbox.groups_of(ALICE)) == ["Finance Viewers", "Mobile Crew"]
+def test_a_deactivation_the_vendor_acknowledged_but_did_not_do_is_not_reported_done(vendor: MixpanelVendor,
+                                                                                     sandbox: MixpanelSandbox) -> None:
+    sandbox.inject(Fault("status", 200, {}, method="PATCH", path_pattern=r"/Users/"))  # "done", without acting
+    with pytest.raises(VendorError) as caught:
+        vendor.execute(PlannedStep(StepKind.REMOVE_MEMBER, "Deactivate", {"email": ALICE}))
+    assert "still an active Mixpanel user" in caught.value.message
+    sandbox.inject(Fault("status", 200, {}, method="PATCH", path_pattern=r"/Groups/"))
+    with pytest.raises(VendorError) as caught:
+        vendor.execute(PlannedStep("remove_from_teams", "Leave Teams", {"email": ALICE}))
+    assert "still in the Mixpanel Teams" in caught.value.message
     seat = sandbox.seat(ALICE)
-    assert seat is not None and seat.project_ids == {"102", "103"}
+    assert seat is not None and seat.active
 
 
-def test_project_removal_refuses_to_lower_the_org_role(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    sandbox.seed_person("fin.admin@corp.com", Role.ADMIN, ["103"])
-    with pytest.raises(ConflictError) as caught:
-        vendor.execute(project_step(vendor, "fin.admin@corp.com", "103", "Finance"))
-    assert "admin organization role" in caught.value.message and "Admins · Finance" in caught.value.message
-    assert sandbox.org_role("fin.admin@corp.com") == Role.ADMIN
+# -- capabilities: roles and projects are manual ----------------------------------------------------
+def test_declares_only_what_scim_can_do(vendor: MixpanelVendor) -> None:
+    assert vendor.capabilities == {Capability.FIND_MEMBER, Capability.LIST_MEMBERS, Capability.REMOVE_MEMBER,
+                                   Capability.VERIFY_REMOVAL, Capability.INVITE}
+    assert vendor.invite_role == Role.MEMBER
 
 
-def test_no_team_gives_the_project_makes_no_call(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    outcome = vendor.execute(project_step(vendor, "bob@corp.com", "103", "Finance"))
-    assert outcome.details["status"] == "no_access" and sandbox.writes_about("bob@corp.com") == 0
+def test_role_changes_and_project_removals_are_manual_steps(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
+    for kind in (StepKind.CHANGE_ROLE, StepKind.REMOVE_FROM_PROJECT, StepKind.CANCEL_INVITE):
+        with pytest.raises(UnsupportedError):
+            vendor.execute(PlannedStep(kind, "Do it", {"email": ALICE, "role": "admin", "project_id": "101"}))
+    [role] = plan_change(vendor, ALICE, RoleChange(Role.ADMIN))
+    assert role.manual and role.key == "mixpanel_change_role" and USERS_UI in role.instructions
+    [project] = plan_change(vendor, ALICE, ProjectRemoval({"101": "Web App"}))
+    assert project.manual and "Web App (project 101)" in project.instructions
+    assert "Project Settings → Project Users" in project.instructions
+    [cancel] = plan_change(vendor, ALICE, InviteCancellation())
+    assert cancel.manual and "creates users directly" in cancel.instructions
+    assert sandbox.writes_about(ALICE) == 0
+
+
+# -- listing ----------------------------------------------------------------------------------------
+def test_iter_members_is_lazy(sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
+    vendor = MixpanelVendor(SANDBOX_SCIM_TOKEN, sandbox.url, page_size=40, verified_domains=VERIFIED_DOMAINS,
+                            policy=RetryPolicy(backoff=0.001, sleep=sleeps.append))
+    members = vendor.iter_members()
+    first = next(members)
+    assert len(sandbox.requests("GET", r"/Users$")) == 1  # one item, one users page
+    everyone = [first, *members]
+    assert len(sandbox.requests("GET", r"/Users$")) == 7  # 256 listed at 40 a page
+    assert len(everyone) == sandbox.member_count() == 255
+    assert DEACTIVATED not in {m.email for m in everyone}
+    assert all(m.vendor_role == UNKNOWN_ROLE for m in everyone)
 
 
 # -- invite -----------------------------------------------------------------------------------------
@@ -387,37 +410,23 @@ def test_invite_creates_a_member_once(vendor: MixpanelVendor, sandbox: MixpanelS
     assert sandbox.writes_about(NEW) == 1
 
 
-def test_invite_gives_role_and_projects_through_a_team_that_grants_exactly_them(vendor: MixpanelVendor,
-                                                                                 sandbox: MixpanelSandbox) -> None:
-    step = invite_step(role=Role.ADMIN, projects=("101", "102", "103"))
-    outcome = vendor.execute(step)
-    assert outcome.details["teams"] == ["Org Admins"] and outcome.details["not_given"] == []
+def test_invite_says_what_scim_cannot_give_and_plans_the_role_by_hand(vendor: MixpanelVendor,
+                                                                      sandbox: MixpanelSandbox) -> None:
+    steps = plan_change(vendor, NEW, Invitation(Role.ADMIN, ("101",), "hi"))
+    assert [s.manual for s in steps] == [False, True] and steps[1].key == "mixpanel_change_role"
+    outcome = vendor.execute(steps[0])
+    assert "the admin role" in outcome.summary and "projects 101" in outcome.summary
+    assert "no invitation text" in outcome.summary
     seat = sandbox.seat(NEW)
-    assert seat is not None and seat.role == Role.ADMIN and seat.project_ids == {"101", "102", "103"}
-    vendor.execute(step)
-    assert sandbox.writes_about(NEW) == 2  # the create and the Team, once each
+    assert seat is not None and seat.role == Role.MEMBER and seat.project_ids == frozenset()
 
 
-def test_invite_reports_what_no_team_grants_exactly(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    outcome = vendor.execute(invite_step(projects=("101", "103"), message="hi"))
-    assert outcome.details["teams"] == ["Finance Viewers"]  # Product Analytics would also give Mobile
-    assert outcome.details["projects_given"] == ["103"] and outcome.details["projects_not_given"] == ["101"]
-    assert "not given: project 101" in outcome.summary and "no invitation text" in outcome.summary
-    seat = sandbox.seat(NEW)
-    assert seat is not None and seat.project_ids == {"103"}
-
-
-def test_invite_as_owner_creates_a_member_and_says_so(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
-    outcome = vendor.execute(invite_step(role=Role.OWNER, projects=("101", "102", "103")))
-    assert outcome.details["teams"] == [] and outcome.details["role_given"] == "member"
-    assert "the Team Owners" in outcome.summary and "the owner role" in outcome.summary
-    assert sandbox.org_role(NEW) == Role.MEMBER
-
-
-def test_invite_off_a_verified_domain_is_refused(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
+def test_invite_off_a_verified_domain_is_refused_without_a_call(vendor: MixpanelVendor,
+                                                               sandbox: MixpanelSandbox) -> None:
     with pytest.raises(ConflictError) as caught:
         vendor.execute(invite_step("eve@gmail.com"))
-    assert "verified domains" in caught.value.message and sandbox.user("eve@gmail.com") is None
+    assert "verified domains" in caught.value.message and USERS_UI in caught.value.message
+    assert sandbox.requests("POST") == []
 
 
 def test_invite_reactivates_a_deactivated_user(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
@@ -428,26 +437,43 @@ def test_invite_reactivates_a_deactivated_user(vendor: MixpanelVendor, sandbox: 
 
 
 # -- manual steps -----------------------------------------------------------------------------------
-def test_every_capability_has_a_click_path() -> None:
+def test_every_capability_has_a_click_path_on_users_and_teams(vendor: MixpanelVendor) -> None:
     details = {"role": "read-only", "project_id": "101", "project_name": "Web App", "new_owner_email": "bob@corp.com"}
     steps = {c: mixpanel.manual_step(c, ALICE, details) for c in Capability}
     assert {s.key for s in steps.values()} == {f"mixpanel_{c}_101" for c in Capability}
     assert all(s.manual and ALICE in s.instructions for s in steps.values())
     assert "Consumer" in steps[Capability.CHANGE_ROLE].instructions  # no read-only org role at Mixpanel
-    assert "Web App (project 101)" in steps[Capability.REMOVE_FROM_PROJECT].instructions
-    assert "three-dot menu or Actions" in steps[Capability.REMOVE_MEMBER].instructions
+    assert "tick the checkbox" in steps[Capability.REMOVE_MEMBER].instructions
     assert "bob@corp.com" in steps[Capability.HANDOVER_ASSETS].instructions
+    plan = vendor.plan_removal(vendor.assess(ALICE), None)
+    texts = [s.instructions for s in steps.values()] + [s.instructions for s in plan]
+    assert not [t for t in texts if "Organization Settings → Members" in t], "the old click path is gone"
 
 
-def test_a_deactivation_the_vendor_acknowledged_but_did_not_do_is_not_reported_done(vendor: MixpanelVendor,
-                                                                                     sandbox: MixpanelSandbox) -> None:
-    sandbox.inject(Fault("status", 200, {}, method="PATCH", path_pattern=r"/Users/"))  # "done", without acting
-    with pytest.raises(VendorError) as caught:
-        vendor.execute(PlannedStep(StepKind.REMOVE_MEMBER, "Deactivate", {"email": ALICE}))
-    assert "still an active Mixpanel user" in caught.value.message
-    sandbox.inject(Fault("status", 200, {}, method="PATCH", path_pattern=r"/Groups/"))
-    with pytest.raises(VendorError) as caught:
-        vendor.execute(PlannedStep("remove_from_teams", "Leave Teams", {"email": ALICE}))
-    assert "still in the Mixpanel Teams" in caught.value.message
-    seat = sandbox.seat(ALICE)
-    assert seat is not None and seat.active
+# -- the deployment check ---------------------------------------------------------------------------
+def test_check_passes_with_good_credentials_and_domains(vendor: MixpanelVendor, sandbox: MixpanelSandbox) -> None:
+    assert vendor.check() == []
+    assert sandbox.requests("GET", r"/Users$") and not sandbox.requests("PATCH") and not sandbox.requests("POST")
+
+
+def test_check_names_each_problem(sandbox: MixpanelSandbox, sleeps: list[float]) -> None:
+    bad = make_vendor(sandbox, sleeps, token="bad-token-987", sa_secret="wrong-secret-987", verified_domains=())
+    problems = bad.check()
+    assert len(problems) == 3, problems
+    token, domains, account = problems
+    assert "SCIM token was refused" in token and "MIXPANEL_SCIM_TOKEN" in token
+    assert "MIXPANEL_VERIFIED_DOMAINS" in domains
+    assert "MIXPANEL_SERVICE_ACCOUNT_SECRET" in account
+    assert not any("bad-token-987" in p or "wrong-secret-987" in p for p in problems)
+    half = MixpanelVendor(SANDBOX_SCIM_TOKEN, sandbox.url, verified_domains=VERIFIED_DOMAINS,
+                          organization_id=ORG_ID, policy=RetryPolicy(backoff=0.001, sleep=sleeps.append))
+    assert ["MIXPANEL_ORG_ID" in p for p in half.check()] == [True]
+
+
+def test_the_access_review_says_who_its_list_leaves_out(vendor: MixpanelVendor) -> None:
+    out = io.StringIO()
+    review = review_vendor(vendor, csv.writer(out), datetime.now(UTC), 90)
+    assert review.listed and CONTRACTOR not in out.getvalue()
+    text = _vendor_text(review.to_json())
+    assert "Not in this list" in text and "invisible" in text and "verified domains (corp.com)" in text
+    assert "Owners and admins: not shown by its API" in text  # SCIM shows no roles

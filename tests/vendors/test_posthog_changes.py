@@ -3,6 +3,7 @@ steps, against the sandbox over real HTTP. Every runner is run twice: the second
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -47,10 +48,11 @@ def policy() -> RetryPolicy:
 
 
 @pytest.fixture
-def vendor(sandbox: PostHogSandbox) -> PostHogVendor:
+def vendor(sandbox: PostHogSandbox) -> Iterator[PostHogVendor]:
     connector = sandbox.connector(policy(), page_size=4)  # 300 members: 75 pages
     assert isinstance(connector, PostHogVendor)
-    return connector
+    yield connector
+    connector.close()  # its keep-alive connection would hold a thread of the shared sandbox
 
 
 def run(vendor: PostHogVendor, kind: StepKind, email: str, **params: object) -> StepOutcome:

@@ -52,7 +52,8 @@ def test_a_bad_key_is_refused_in_posthogs_shape(sandbox: PostHogSandbox) -> None
     response = client(sandbox, "phx_wrong").get(MEMBERS)
     assert response.status_code == 401
     assert response.json() == {"type": "authentication_error", "code": "authentication_failed",
-                               "detail": "Invalid personal API key.", "attr": None}
+                               "detail": "Personal API key found in request Authorization header is invalid.",
+                               "attr": None}
 
 
 def test_no_key_is_refused(sandbox: PostHogSandbox) -> None:
@@ -156,12 +157,26 @@ def test_an_owner_is_never_deleted_before_demotion(sandbox: PostHogSandbox, api:
     assert api.get(MEMBERS, params={"email": "carol@corp.com"}).json()["count"] == 0
 
 
-def test_scoped_api_keys_report_metadata_only(sandbox: PostHogSandbox, api: httpx.Client) -> None:
-    keys = api.get(f"{MEMBERS}{uuid_of(sandbox, 'alice@corp.com')}/scoped_api_keys/").json()
-    assert keys["has_keys"] and keys["has_keys_active_last_week"]
-    assert [k["name"] for k in keys["keys"]] == ["Zapier export", "Local notebook script"]
-    none = api.get(f"{MEMBERS}{uuid_of(sandbox, 'dave@corp.com')}/scoped_api_keys/").json()
-    assert none == {"has_keys": False, "has_keys_active_last_week": False, "keys": []}
+def test_no_personal_api_key_may_list_a_members_keys(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    # The action declares no required scopes, so PostHog refuses every personal API key, even "*" ones.
+    for email in ("alice@corp.com", "dave@corp.com", KEY_OWNER_EMAIL):
+        refused = api.get(f"{MEMBERS}{uuid_of(sandbox, email)}/scoped_api_keys/")
+        assert refused.status_code == 403
+        assert refused.json()["detail"] == "This action does not support personal API key access"
+
+
+def test_a_key_reads_its_own_scopes_whatever_they_are(sandbox: PostHogSandbox) -> None:
+    narrow = sandbox.issue_key(KEY_OWNER_EMAIL, scopes=["organization_member:read"])
+    me = client(sandbox, narrow).get("/api/personal_api_keys/@current/")
+    assert me.status_code == 200
+    body = me.json()
+    assert body["scopes"] == ["organization_member:read"] and body["value"] is None
+    assert set(body) == {"id", "label", "value", "mask_value", "created_at", "last_used_at", "user_id", "scopes",
+                         "scoped_teams", "scoped_organizations", "last_rolled_at"}
+    owner = sandbox.member_by_email(KEY_OWNER_EMAIL)
+    assert owner is not None and body["user_id"] == owner.user.id
+    assert client(sandbox, narrow).get("/api/personal_api_keys/").status_code == 403  # only itself, only read
+    assert client(sandbox, "phx_wrong").get("/api/personal_api_keys/@current/").status_code == 401
 
 
 def test_make_sole_owner(sandbox: PostHogSandbox, api: httpx.Client) -> None:
@@ -180,7 +195,11 @@ def test_projects_and_access_controls(sandbox: PostHogSandbox, api: httpx.Client
                         {"id": STAGING_ID, "name": "Staging", "access_control": False},
                         {"id": FINANCE_ID, "name": "Finance", "access_control": True}]
     finance = api.get(f"/api/projects/{FINANCE_ID}/access_controls").json()
-    assert finance["default_access_level"] == "none"
+    assert finance["default_access_level"] == "admin"  # PostHog's fixed default, the same for every project
+    everyone = [e for e in finance["access_controls"] if e["organization_member"] is None and e["role"] is None]
+    assert [e["access_level"] for e in everyone] == ["none"]  # what makes Finance private
+    assert set(everyone[0]) == {"access_level", "resource", "resource_id", "organization_member", "role",
+                                "created_by", "created_at", "updated_at"}  # AccessControlSerializer's fields
     erin = sandbox.member_by_email("Erin.Ng@Corp.com")
     assert erin is not None
     entry = next(e for e in finance["access_controls"] if e["organization_member"] == erin.id)
@@ -373,7 +392,7 @@ def test_seeded_assets_are_what_the_connector_finds(sandbox: PostHogSandbox) -> 
 def test_the_connector_with_rejected_credentials(sandbox: PostHogSandbox) -> None:
     assessment = sandbox.connector(RetryPolicy(), valid_credentials=False).assess("bob@corp.com")
     assert assessment.status == AssessmentStatus.UNKNOWN and assessment.error
-    assert "Invalid personal API key." in assessment.error
+    assert "Authorization header is invalid." in assessment.error
 
 
 def test_writes_about_counts_the_calls_that_reached_posthog(sandbox: PostHogSandbox, api: httpx.Client) -> None:
@@ -424,3 +443,78 @@ def test_seed_and_helpers(sandbox: PostHogSandbox) -> None:
         sandbox.add_member("zoe@corp.com")
     empty = PostHogSandbox(seed=False)
     assert empty.member_by_email(KEY_OWNER_EMAIL) is not None and empty.member_by_email("alice@corp.com") is None
+
+
+# -- project access as PostHog enforces it: own row, roles, everyone, the fixed default ---------------
+def test_the_highest_of_own_and_role_rows_wins_else_everyone_else_the_default(
+    sandbox: PostHogSandbox, api: httpx.Client,
+) -> None:
+    sandbox.add_role("Analysts", members=["grace@corp.com"])
+    sandbox.set_role_access("Analysts", FINANCE_ID, "member")
+    sandbox.set_access("grace@corp.com", FINANCE_ID, "none")
+    assert sandbox.access_level_of("grace@corp.com", FINANCE_ID) == "member"  # "none" does not beat the role
+    sandbox.remove_from_role("Analysts", "grace@corp.com")
+    assert sandbox.access_level_of("grace@corp.com", FINANCE_ID) == "none"
+    sandbox.set_access("grace@corp.com", FINANCE_ID, None)
+    assert sandbox.access_level_of("grace@corp.com", FINANCE_ID) == "none"  # Finance's everyone row
+    sandbox.set_everyone_access(FINANCE_ID, None)
+    assert sandbox.access_level_of("grace@corp.com", FINANCE_ID) == "admin"  # no row at all: the fixed default
+
+    rows = api.get(f"/api/projects/{FINANCE_ID}/access_controls").json()["access_controls"]
+    role = sandbox.role_by_name("Analysts")
+    assert [(r["role"], r["organization_member"], r["access_level"]) for r in rows
+            if r["role"]] == [(role.id, None, "member")]
+
+
+def test_roles_list_their_members_as_posthog_shows_them(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    sandbox.add_role("Analysts", members=["grace@corp.com", "bob@corp.com"])
+    roles = api.get("/api/organizations/@current/roles/").json()
+    assert roles["count"] == 1
+    analysts = roles["results"][0]
+    assert analysts["name"] == "Analysts" and set(analysts) == {"id", "name", "created_at", "created_by", "members",
+                                                                  "is_default"}
+    grace = sandbox.member_by_email("grace@corp.com")
+    assert grace is not None
+    row = next(m for m in analysts["members"] if m["user"]["email"] == "grace@corp.com")
+    assert row["organization_member"]["id"] == grace.id and row["role_id"] == analysts["id"]
+    narrow = sandbox.issue_key(KEY_OWNER_EMAIL, scopes=["organization_member:read"])
+    refused = client(sandbox, narrow).get("/api/organizations/@current/roles/")
+    assert refused.status_code == 403 and "organization:read" in refused.json()["detail"]
+
+
+def test_role_and_everyone_rows_are_put_like_member_rows(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    role = sandbox.add_role("Analysts")
+    path = f"/api/projects/{STAGING_ID}/access_controls"
+    assert api.put(path, json={"role": role.id, "access_level": "admin"}).json()["role"] == role.id
+    bob = sandbox.member_by_email("bob@corp.com")
+    assert bob is not None
+    both = api.put(path, json={"role": role.id, "organization_member": bob.id, "access_level": "none"})
+    assert both.status_code == 400 and "both a member and a role" in both.json()["detail"]
+    assert api.put(path, json={"access_level": "none"}).status_code == 200  # everyone: Staging turns private
+    assert sandbox.access_level_of("bob@corp.com", STAGING_ID) == "none"
+    assert api.put(path, json={"access_level": None}).status_code == 204  # no everyone row: the fixed default
+    assert sandbox.access_level_of("bob@corp.com", STAGING_ID) == "admin"
+
+
+# -- guests -----------------------------------------------------------------------------------------------
+def test_guests_are_listed_only_when_asked_and_not_found_by_detail_routes(
+    sandbox: PostHogSandbox, api: httpx.Client,
+) -> None:
+    sandbox.add_member("visitor@agency.example", is_guest=True)
+    plain = api.get(MEMBERS, params={"email": "visitor@agency.example"}).json()
+    assert plain["count"] == 0
+    listed = api.get(MEMBERS, params={"email": "visitor@agency.example", "include_guests": "true"}).json()
+    assert listed["count"] == 1 and listed["results"][0]["is_guest"] is True
+    uuid = uuid_of(sandbox, "visitor@agency.example")
+    assert api.delete(f"{MEMBERS}{uuid}/").status_code == 404
+    assert api.patch(f"{MEMBERS}{uuid}/", json={"level": ADMIN}).status_code == 404
+    assert sandbox.member_by_email("visitor@agency.example") is not None
+
+
+def test_an_older_server_ignores_include_guests_and_marks_nobody(sandbox: PostHogSandbox, api: httpx.Client) -> None:
+    sandbox.add_member("visitor@agency.example", is_guest=True)
+    sandbox.honours_include_guests = False
+    listed = api.get(MEMBERS, params={"email": "visitor@agency.example", "include_guests": "true"}).json()
+    assert listed["count"] == 0
+    bob = api.get(MEMBERS, params={"email": "bob@corp.com", "include_guests": "true"}).json()["results"][0]
+    assert "is_guest" not in bob

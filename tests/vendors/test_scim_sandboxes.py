@@ -14,6 +14,7 @@ from vendors.http import RetryPolicy, VendorHTTP
 from vendors.sandbox.amplitude import SANDBOX_SCIM_KEY, AmplitudeSandbox
 from vendors.sandbox.contract import ContractSandbox, Seat
 from vendors.sandbox.mixpanel import (
+    CONTRACTOR,
     DEACTIVATED,
     ORG_ID,
     SA_SECRET,
@@ -90,8 +91,12 @@ def test_a_new_user_is_named_from_the_address() -> None:
 def test_amplitude_demo_people_are_seeded(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
     scim = amp_client(amp, sleeps)
     for email in DEMO:
-        user = scim.find_user(email.upper())
+        user = scim.find_user(email)
         assert user is not None and user["id"] == email and user["active"] is True
+        # The filter's case rule is undocumented: the sandbox serves the worst case, an exact match, while
+        # GET /Users/{email} is documented as case-insensitive.
+        assert scim.find_user(email.upper()) is None
+        assert scim.get_user(email.upper()) == user
     assert amp.user("dave@corp.com").extra["pending"] is True  # type: ignore[union-attr]
     assert scim.find_user("nobody@corp.com") is None
 
@@ -124,10 +129,19 @@ def test_bad_token_is_a_scim_401(amp: AmplitudeSandbox, sleeps: list[float]) -> 
 
 def test_create_twice_conflicts(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
     scim = amp_client(amp, sleeps)
-    created = scim.http.send_json("POST", "/Users", {"userName": "new@corp.com"})
+    created = scim.http.send_json("POST", "/Users", {"id": "new@corp.com", "userName": "new@corp.com"})
     assert created["id"] == "new@corp.com" and amp.role("new@corp.com") == "Viewer"
     with pytest.raises(ConflictError):
-        scim.http.send_json("POST", "/Users", {"userName": "NEW@corp.com"})
+        scim.http.send_json("POST", "/Users", {"id": "NEW@corp.com", "userName": "NEW@corp.com"})
+
+
+def test_amplitude_create_needs_an_id_that_is_an_email(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
+    url, auth = amp.url + "/scim/1/Users", {"Authorization": f"Bearer {SANDBOX_SCIM_KEY}"}
+    for body in ({"userName": "new@corp.com"}, {"id": "new", "userName": "new@corp.com"}):
+        refused = httpx.post(url, json=body, headers=auth)
+        assert refused.status_code == 400 and refused.json()["schemas"] == [ERROR_SCHEMA]
+        assert "valid emails" in refused.json()["detail"]
+    assert amp.user("new@corp.com") is None
 
 
 def test_delete_is_204_then_404(amp: AmplitudeSandbox, sleeps: list[float]) -> None:
@@ -202,14 +216,26 @@ def test_mixpanel_demo_and_paging(mp: MixpanelSandbox, sleeps: list[float]) -> N
     assert len(mp.requests("GET", r"/Users$")) == 4 + 5  # four lookups, then 256 people at 60 a page
 
 
-def test_mixpanel_teams_carry_role_and_projects(mp: MixpanelSandbox, sleeps: list[float]) -> None:
+def test_mixpanel_teams_show_name_and_members_only(mp: MixpanelSandbox, sleeps: list[float]) -> None:
     scim = mp_client(mp, sleeps)
     alice = scim.find_user("alice@corp.com")
     assert alice is not None
     teams = {g["displayName"]: g for g in scim.groups_of(alice["id"])}
     assert set(teams) == {"Product Analytics", "Finance Viewers"}
-    ext = next(v for k, v in teams["Finance Viewers"].items() if k.startswith("urn:mixpanel"))
-    assert ext["projects"] == [{"id": 103, "name": "Finance", "role": "consumer"}]
+    # The product knows what a Team gives; SCIM shows none of it, as Mixpanel documents.
+    assert mp.seat("alice@corp.com") == Seat(Role.MEMBER, frozenset({"101", "102", "103"}))
+    for team in teams.values():
+        assert set(team) == {"schemas", "id", "displayName", "members", "meta"}
+
+
+def test_mixpanel_scim_cannot_see_a_member_off_the_verified_domains(mp: MixpanelSandbox, sleeps: list[float]) -> None:
+    scim = mp_client(mp, sleeps)
+    assert mp.seat(CONTRACTOR) == Seat(Role.MEMBER, frozenset())  # a member of the organization
+    assert scim.find_user(CONTRACTOR) is None
+    assert CONTRACTOR not in {u["userName"] for u in scim.users()}
+    assert scim.get_user(str(mp.user_id_of(CONTRACTOR))) is None
+    mp.seed_person("sam@agency.com", Role.ADMIN)  # off the domains, whatever the role: SCIM cannot see them
+    assert scim.find_user("sam@agency.com") is None and mp.seat("sam@agency.com") is not None
 
 
 def test_mixpanel_only_verified_domains(mp: MixpanelSandbox, sleeps: list[float]) -> None:
@@ -235,11 +261,15 @@ def test_mixpanel_service_accounts_use_basic_auth(mp: MixpanelSandbox) -> None:
     assert httpx.get(url, auth=("x", "y")).json() == {"error": "Invalid service account credentials",
                                                       "status": "error"}
     body = httpx.get(url, auth=(SA_USERNAME, SA_SECRET)).json()
-    assert body["status"] == "ok" and {a["creator"]["email"] for a in body["results"]} == {
-        "alice@corp.com", "carol@corp.com"}
+    # The documented ServiceAccountRead: `creator` is an integer Mixpanel user id.
+    assert body["status"] == "ok" and {a["creator"] for a in body["results"]} == {
+        mp.user_id_of("alice@corp.com"), mp.user_id_of("carol@corp.com")}
+    assert all(set(a) == {"id", "username", "last_used", "expires", "creator", "created", "user"}
+               for a in body["results"])
     basic = base64.b64encode(f"{SA_USERNAME}:{SA_SECRET}".encode()).decode()
-    created = httpx.post(url, json={"username": "new-sa"}, headers={"Authorization": f"Basic {basic}"}).json()
-    assert created["status"] == "ok"
+    answer = httpx.post(url, json={"username": "new-sa"}, headers={"Authorization": f"Basic {basic}"})
+    created = answer.json()
+    assert answer.status_code == 201 and created["status"] == "ok" and created["results"]["token"]
     sa_id = created["results"]["id"]
     assert httpx.delete(f"{url}/{sa_id}", auth=(SA_USERNAME, SA_SECRET)).json()["status"] == "ok"
     assert httpx.get(f"{url}/{sa_id}", auth=(SA_USERNAME, SA_SECRET)).status_code == 404
@@ -298,7 +328,7 @@ def test_writes_about_counts_mutating_calls_naming_the_person(amp: AmplitudeSand
     assert amp.writes_about("bob@corp.com") == 0  # reads are not writes
     scim.remove_from_group("1", "BOB@corp.com")
     with pytest.raises(ConflictError):
-        scim.create_user("bob@corp.com")  # refused, yet sent: it counts
+        scim.create_user("bob@corp.com", id="bob@corp.com")  # refused, yet sent: it counts
     scim.delete_user("bob@corp.com")
     scim.delete_user("bob@corp.com")  # 404, yet sent
     assert amp.writes_about("Bob@Corp.com") == 4 and amp.writes_about("alice@corp.com") == 0
@@ -396,8 +426,9 @@ def test_list_pages_keep_scim_semantics_across_removals(amp: AmplitudeSandbox) -
     assert page_names(after) == ["m2@corp.com", "m4@corp.com", "m5@corp.com", "m6@corp.com"]
     assert page_names(users_page(amp, startIndex="10"))[-1] == "late@corp.com"
 
-    found = users_page(amp, filter='userName eq "M5@CORP.com"')
+    found = users_page(amp, filter='userName eq "m5@corp.com"')
     assert found["totalResults"] == 1 and page_names(found) == ["m5@corp.com"]
+    assert users_page(amp, filter='userName eq "M5@CORP.com"')["totalResults"] == 0  # exact, the worst case
     assert users_page(amp, filter='userName eq "m3@corp.com"')["totalResults"] == 0  # deleted
 
 

@@ -1,11 +1,13 @@
 """An in-memory Amplitude SCIM API (`/scim/1`) over real HTTP, for the connector tests and the offline demo.
 
 What makes Amplitude particular (see /work/shared/vendor-apis.md): a user's id **is** their email,
-compared case-insensitively; the page size is `itemsPerPage` (max 100); pending invitees are listed
-with `active: true`; `active: false` removes the user from the org (or revokes the invite), as DELETE
-does; permission groups answer a POST with 200. Roles (Viewer/Member/Manager/Admin) exist but SCIM
-shows none of them: the sandbox keeps each user's role internally and refuses to remove the last
-Admin, as the product keeps at least one.
+compared case-insensitively by `GET /Users/{email}` (documented); the `userName eq` filter's case rule
+is undocumented, so the sandbox serves the worst case, an exact match; a `POST /Users` must carry `id`
+and `userName`, both valid emails (400 otherwise, as documented); the page size is `itemsPerPage`
+(max 100); pending invitees are listed with `active: true`; `active: false` removes the user from the
+org (or revokes the invite), as DELETE does; permission groups answer a POST with 200. Roles
+(Viewer/Member/Manager/Admin) exist but SCIM shows none of them: the sandbox keeps each user's role
+internally and refuses to remove the last Admin, as the product keeps at least one.
 
 `AmplitudeSandbox()` seeds the demo world of `seed()`; `AmplitudeSandbox(seed=False)` starts empty.
 It implements `ContractSandbox` (vendors/sandbox/contract.py): roles are read and written through
@@ -46,6 +48,7 @@ class AmplitudeSandbox(ScimSandbox):
     max_page_size = 100
     token = SANDBOX_SCIM_KEY
     ids_case_insensitive = True
+    filter_case_sensitive = True  # undocumented: the worst case; GET /Users/{email} is documented case-insensitive
     group_created_status = 200  # Amplitude answers a group POST with 200, not 201
 
     def reset(self, *, seed: bool = True, page_size: int | None = None) -> None:
@@ -53,6 +56,13 @@ class AmplitudeSandbox(ScimSandbox):
         super().reset(seed=seed, page_size=page_size)
 
     # -- Amplitude's rules ----------------------------------------------------------------------------
+    def invalid_create(self, body: dict[str, object]) -> Response | None:
+        # Documented: "To succeed, `id` and `userName` must be valid emails". The status and wording of the refusal
+        # are UNVERIFIED (a SCIM 400, as its other refusals).
+        if not all(_is_email(body.get(key)) for key in ("id", "userName")):
+            return scim_error(400, "The ID and Username must be valid emails.", "invalidValue")
+        return None
+
     def refuse_create(self, user_name: str) -> Response | None:
         if self.seat_limit is not None and len(self.users) >= self.seat_limit:
             # UNVERIFIED: Amplitude documents no SCIM answer for a plan whose seats are all taken; status and
@@ -148,3 +158,8 @@ class AmplitudeSandbox(ScimSandbox):
         self.add_group("Growth", ["alice@corp.com"] + [e for e, _, _ in fillers[40:60]])
         self.add_group("Finance", ["carol@corp.com"])
         self.add_group("Admins", ["it-ops@corp.com", "carol@corp.com"])
+
+
+def _is_email(value: object) -> bool:
+    local, at, domain = str(value or "").strip().rpartition("@")
+    return bool(at and local and "." in domain and " " not in str(value))

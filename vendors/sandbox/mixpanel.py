@@ -1,20 +1,23 @@
 """An in-memory Mixpanel (SCIM under `/api/app/scim/v2` + the service-account API) over real HTTP.
 
-What makes Mixpanel particular (see /work/shared/vendor-apis.md): SCIM takes only users on the org's
-verified domains (others → 400); SCIM Groups are Mixpanel **Teams**, and a Team carries an org role
-and project access, so Teams are where a person's access lives; `active: false` deactivates. The
-service-account API (`/api/app/organizations/{orgId}/service-accounts`) uses HTTP Basic auth and
-answers `{"results": …, "status": "ok"}` or `{"error": "…", "status": "error"}`.
+What makes Mixpanel particular (see /work/shared/vendor-apis.md and vendors/mixpanel.py's sources):
+SCIM sees only users whose email is on the organization's verified claimed domains (`VERIFIED_DOMAINS`).
+A member on another domain (`CONTRACTOR`, at agency.com) is a member of the organization, with a seat,
+yet SCIM lists, filters and gets nobody of that name, and a SCIM create for such an address is refused
+with 400. SCIM Groups are Mixpanel **Teams**: the sandbox keeps the org role and projects each Team
+gives (the product has them), but, as Mixpanel, SCIM shows a Team's name and members only, never its
+role or projects. `active: false` deactivates. The service-account API
+(`/api/app/organizations/{orgId}/service-accounts`) uses HTTP Basic auth, answers `{"results": …,
+"status": "ok"}` or `{"error": "…", "status": "error"}`, and shows accounts as the documented
+`ServiceAccountRead`: `creator` (and `user`) are integer Mixpanel user ids.
 
 Mixpanel documents neither its SCIM shapes nor its pagination: the sandbox follows RFC 7644
 (`startIndex`/`count`), and each guess is marked UNVERIFIED where it is made.
 
-Mixpanel's rules it keeps (UNVERIFIED as SCIM behaviour): only verified domains; the organization
-keeps at least one active Owner (a deactivation, deletion or Team change that would leave none is
-refused); only an Owner gives the Owner role, and the SCIM token acts with an org **Admin**'s rights
-(`token_role`), so adding anyone to a Team that carries the Owner role is refused with 403. Taking
-the Owner role away (deprovisioning) is allowed while another Owner remains: that is what SCIM
-deprovisioning from an identity provider is for.
+Mixpanel's rules it keeps (UNVERIFIED as SCIM behaviour): the organization keeps at least one active
+Owner (a deactivation, deletion or Team change that would leave none is refused); only an Owner gives
+the Owner role, and the SCIM token acts with an org **Admin**'s rights (`token_role`), so adding anyone
+to a Team that carries the Owner role is refused with 403.
 
 A person's org role is the highest one their Teams carry, Member when none (as SCIM creates users);
 their projects are those their Teams give. It implements `ContractSandbox`
@@ -47,11 +50,9 @@ REJECTED_SA_SECRET = "mp_sa_rotated_secret_0000000000000000"
 VERIFIED_DOMAINS = ("corp.com",)
 FILLER_COUNT = 250
 PROJECTS = {101: "Web App", 102: "Mobile", 103: "Finance"}
-# UNVERIFIED: Mixpanel's SCIM Groups show only displayName and members. The sandbox adds the Team's
-# org role and project access under this extension so a connector can show them when a server has them.
-TEAM_EXTENSION = "urn:mixpanel:params:scim:schemas:extension:team:2.0:Team"
 OWNER_TEAM_ROLE = "owner"
 DEACTIVATED = "former.staff@corp.com"  # listed with active:false, as Mixpanel keeps deactivated users
+CONTRACTOR = "pat.contractor@agency.com"  # a member off the verified domains: invisible to SCIM
 # The access a Team made by `seed_person` gives on each project, by the org role it carries.
 PROJECT_LEVEL = {Role.OWNER: "owner", Role.ADMIN: "admin", Role.MEMBER: "analyst", Role.READ_ONLY: "consumer"}
 _RANKED = (Role.READ_ONLY, Role.MEMBER, Role.ADMIN, Role.OWNER)
@@ -63,6 +64,11 @@ DEMO_PEOPLE = {  # email → (given, family)
     "dave@corp.com": ("Dave", "Diaz"),
 }
 _SA = r"/api/app/organizations/(?P<org>\d+)/service-accounts"
+OFFBOARD_USER_ID = 4000001  # the Mixpanel user id behind offboard's own service account
+
+
+def on_verified_domain(email: str) -> bool:
+    return email.strip().rpartition("@")[2].casefold() in VERIFIED_DOMAINS
 
 
 class MixpanelSandbox(ScimSandbox):
@@ -86,6 +92,8 @@ class MixpanelSandbox(ScimSandbox):
         with self._state:
             self.service_accounts: dict[int, dict[str, Any]] = {}
             self._next_sa = 9001
+            # Members off the verified domains, by case-folded email: in the organization, never in SCIM.
+            self.outside: dict[str, ScimUser] = {}
         super().reset(seed=seed, page_size=page_size)
 
     # -- Mixpanel's rules -----------------------------------------------------------------------------
@@ -96,8 +104,7 @@ class MixpanelSandbox(ScimSandbox):
         return user_id
 
     def refuse_create(self, user_name: str) -> Response | None:
-        domain = user_name.rpartition("@")[2].casefold()
-        if domain not in VERIFIED_DOMAINS:
+        if not on_verified_domain(user_name):
             # UNVERIFIED: status and wording of the refusal.
             return scim_error(400, f"{user_name} is not on a verified domain of this organization", "invalidValue")
         return None
@@ -125,16 +132,6 @@ class MixpanelSandbox(ScimSandbox):
             if user.id in group.members:
                 group.members.remove(user.id)
 
-    def group_json(self, group: ScimGroup) -> dict[str, Any]:
-        body = super().group_json(group)
-        body["schemas"] = [*body["schemas"], TEAM_EXTENSION]
-        body[TEAM_EXTENSION] = {
-            "orgRole": group.extra.get("org_role", "member"),
-            "projects": [{"id": pid, "name": PROJECTS.get(pid, str(pid)), "role": role}
-                         for pid, role in group.extra.get("projects", {}).items()],
-        }
-        return body
-
     def authorize(self, request: Request) -> Response | None:
         if re.match(r"/api/app/organizations/", request.path):
             expected = base64.b64encode(f"{SA_USERNAME}:{SA_SECRET}".encode()).decode()
@@ -158,17 +155,34 @@ class MixpanelSandbox(ScimSandbox):
                  projects: dict[int, str] | None = None) -> ScimGroup:
         return self.add_group(name, members, org_role=org_role, projects=dict(projects or {}))
 
-    def add_service_account(self, username: str, *, creator: str, role: str = "analyst",
-                            projects: tuple[int, ...] = ()) -> dict[str, Any]:
+    def add_outside_member(self, email: str, given: str = "", family: str = "") -> ScimUser:
+        """A member of the organization whose email is off the verified domains: they have a seat, and SCIM
+        cannot see them (they were invited in Mixpanel's UI)."""
+        assert not on_verified_domain(email), f"{email} is on a verified domain: SCIM would see them"
         with self._state:
+            user = ScimUser(self.new_user_id(email), email, given or email.split("@")[0].title(), family)
+            self.outside[email.casefold()] = user
+            return user
+
+    def user_id_of(self, email: str) -> int:
+        """The integer Mixpanel user id service accounts name as `creator` (UNVERIFIED: the SCIM id's digits)."""
+        with self._state:
+            user = self.user(email) or self.outside.get(email.casefold())
+            assert user is not None, email
+            return int(user.id)
+
+    def add_service_account(self, username: str, *, creator: str | int) -> dict[str, Any]:
+        """An account shaped as the documented `ServiceAccountRead`; `creator` is an email (its user id is
+        used) or an integer user id."""
+        with self._state:
+            creator_id = creator if isinstance(creator, int) else self.user_id_of(creator)
             account = {
-                "id": self._next_sa, "username": username, "role": role,
-                # UNVERIFIED: the documented OpenAPI does not promise a creator field; the connector
-                # treats it as optional.
-                "creator": {"email": creator},
+                "id": self._next_sa, "username": username,
                 "last_used": datetime(2026, 11, 1, 12, 0, tzinfo=UTC).isoformat(),
                 "expires": None,
-                "projects": list(projects),
+                "creator": creator_id,
+                "created": datetime(2025, 3, 1, 9, 0, tzinfo=UTC).isoformat(),
+                "user": 880000 + self._next_sa,  # the account's own user id ("safe to ignore", says the OpenAPI)
             }
             self.service_accounts[self._next_sa] = account
             self._next_sa += 1
@@ -179,17 +193,22 @@ class MixpanelSandbox(ScimSandbox):
                   valid_credentials: bool = True) -> MixpanelVendor:
         token, secret = ((SANDBOX_SCIM_TOKEN, SA_SECRET) if valid_credentials
                          else (REJECTED_SCIM_TOKEN, REJECTED_SA_SECRET))
-        return MixpanelVendor(token, self.url, service_account_username=SA_USERNAME, service_account_secret=secret,
-                              organization_id=ORG_ID, page_size=page_size, policy=policy)
+        return MixpanelVendor(token, self.url, verified_domains=VERIFIED_DOMAINS, service_account_username=SA_USERNAME,
+                              service_account_secret=secret, organization_id=ORG_ID, page_size=page_size,
+                              policy=policy)
 
     def seed_person(self, email: str, role: Role, project_ids: Sequence[str] = ()) -> None:
         """An active user whose Teams give exactly `role` and `project_ids`: one Team per project
         (found, or made), so that each project can be taken away alone. Read-only, which Mixpanel has
-        only per project, becomes an org Member with Consumer access. Verified domains are not checked:
-        this is the sandbox's own state, not a SCIM create."""
+        only per project, becomes an org Member with Consumer access. Someone off the verified domains
+        becomes a member SCIM cannot see (`add_outside_member`), without Teams: SCIM could not show them."""
         word = vendor_role(self.vendor_name, role) or "member"
         level = PROJECT_LEVEL[role]
         with self._state:
+            if not on_verified_domain(email):
+                if email.casefold() not in self.outside:
+                    self.add_outside_member(email, *name_from_email(email))
+                return  # SCIM cannot see them, so neither can their Teams be given through it
             user = self.user(email) or self.add_user(email, *name_from_email(email))
             user.active = True
             for group in self._teams_of(user):
@@ -201,8 +220,17 @@ class MixpanelSandbox(ScimSandbox):
     def seed_assets(self, email: str) -> int:
         return 0  # no API lists what a Mixpanel user created
 
+    def seed_invisible_member(self) -> str:
+        """A member its API cannot see (the contract suite's "unknown is never absent"): off the verified domains."""
+        email = "contract.contractor@agency.com"
+        if email.casefold() not in self.outside:
+            self.add_outside_member(email, "Contract", "Contractor")
+        return email
+
     def seat(self, email: str) -> Seat | None:
         with self._state:
+            if email.casefold() in self.outside:
+                return Seat(Role.MEMBER, frozenset())
             user = self.user(email)
             role = self.org_role(email)
             if user is None or role is None:
@@ -260,9 +288,9 @@ class MixpanelSandbox(ScimSandbox):
                 return refusal
             if not body.get("username"):
                 return Response(400, {"error": "username is required", "status": "error"})
-            account = self.add_service_account(str(body["username"]), creator=SA_USERNAME,
-                                               role=str(body.get("role", "consumer")))
-            return Response(200, {"results": account, "status": "ok"})
+            account = self.add_service_account(str(body["username"]), creator=OFFBOARD_USER_ID)
+            secret = f"mp_sa_created_secret_{account['id']}"  # shown once, as Mixpanel does
+            return Response(201, {"results": {**account, "token": secret}, "status": "ok"})
 
     def _get_service_account(self, request: Request) -> Response:
         with self._state:
@@ -290,8 +318,8 @@ class MixpanelSandbox(ScimSandbox):
         self.add_team("Product Analytics", ["alice@corp.com", "bob@corp.com", *fillers[:30]],
                       projects={101: "analyst", 102: "analyst"})
         self.add_team("Finance Viewers", ["alice@corp.com", *fillers[30:40]], projects={103: "consumer"})
-        self.add_service_account("etl-export.5f6e7d.mp-service-account", creator="alice@corp.com",
-                                 role="admin", projects=(101,))
+        self.add_outside_member(CONTRACTOR, "Pat", "Contractor")
+        self.add_service_account("etl-export.5f6e7d.mp-service-account", creator="alice@corp.com")
         self.add_service_account("warehouse-sync.9a8b7c.mp-service-account", creator="carol@corp.com")
 
 

@@ -13,18 +13,30 @@ starts with just the key owner so a test can build its own. Every helper takes t
 tests may call them while the server is answering. It implements `ContractSandbox`, so the connector
 contract suite (tests/contract) runs against it too.
 
-Project access works as in PostHog's access control: organization admins and owners open every
-project; a member opens a project by their own entry if they have one, else by the project's default
-("member" for an open project, "none" for a private one, i.e. one with access control on).
+Project access works as PostHog enforces it (`posthog/rbac/user_access_control.py`,
+`get_user_access_level`): organization admins and owners open every project; for a member, the highest
+of their own row and their roles' rows decides; with neither, the project's "everyone" row
+(`organization_member: null, role: null`; a private project is one whose everyone row is "none"); with no
+everyone row either, PostHog's fixed system default (`FIXED_DEFAULT_ACCESS`, which the list reports as
+`default_access_level`: it is never the project's own setting). Roles (`/roles/`) list their members.
+
+Guests: memberships marked `is_guest` are left out of the member list unless `?include_guests=true`, and
+the member detail routes answer 404 for them. `honours_include_guests = False` imitates an older server
+that ignores the parameter (and marks no row `is_guest`), the case a client cannot tell from absence.
+
+Personal API keys: `members/{uuid}/scoped_api_keys/` declares no scope, so PostHog answers every personal
+API key there with 403; a key may read only itself (`/api/personal_api_keys/@current/`), any scopes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
+import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,11 +58,19 @@ _NAMESPACE = uuid.UUID("5b0c6a4e-8f0e-4a8e-9a57-6a1f3c2d9e10")
 ORG_ID = str(uuid.uuid5(_NAMESPACE, "organization:corp"))
 
 PRODUCTION_ID, STAGING_ID, FINANCE_ID = 1001, 1002, 1003
+# PostHog's limits per personal API key (posthog/rate_limit.py: BurstRateThrottle, SustainedRateThrottle), as
+# (calls, seconds); `PostHogSandbox(key_rate_limits=POSTHOG_RATE_LIMITS)` enforces them. Off by default, so
+# suites that share one sandbox do not spend one key's hour on each other.
+POSTHOG_RATE_LIMITS = ((480, 60.0), (4800, 3600.0))
 
 MEMBER, ADMIN, OWNER = 1, 8, 15
 LEVELS = (MEMBER, ADMIN, OWNER)
 EDITABLE, RESTRICTED = 21, 37  # dashboard restriction levels
-ACCESS_LEVELS = ("none", "member", "admin")
+ACCESS_LEVELS = ("none", "member", "admin")  # lowest first, as PostHog orders them
+# `default_access_level("project")` in current source ("member" in older versions): what a member gets where
+# a project has no row for them, their roles or everyone.
+FIXED_DEFAULT_ACCESS = "admin"
+EVERYONE = ""  # the subject key of a project's everyone row
 INVITE_LIFETIME = timedelta(days=3)
 FIRST_USER_ID = 41  # so the seeded alice is user 42, as in the reference's examples
 GENERATED_MEMBERS = 292  # member001..member292@corp.com: with the named people, 300 active members
@@ -102,14 +122,17 @@ class SandboxMembership:
     last_login: datetime | None
     is_2fa_enabled: bool = False
     personal_keys: list[dict[str, Any]] = field(default_factory=list)  # {"name", "last_used_at": datetime|None}
+    is_guest: bool = False
 
     @property
     def email(self) -> str:
         return self.user.email
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, marks_guests: bool = True) -> dict[str, Any]:
+        guest = {"is_guest": self.is_guest} if marks_guests else {}
         return {
             "id": self.id,
+            **guest,  # UNVERIFIED: that the serializer shows the membership's is_guest field
             "level": self.level,
             "joined_at": _iso(self.joined_at),
             "updated_at": _iso(self.updated_at),
@@ -125,28 +148,53 @@ class SandboxProject:
     id: int
     name: str
     access_control: bool = False
-    default_access_level: str = "member"
 
 
 @dataclass
 class SandboxAccessControl:
-    id: str
+    """One row of a project's access list: for a member, for a role, or (neither) for everyone."""
+
     project_id: int
-    membership_id: str
+    membership_id: str | None
+    role_id: str | None
     access_level: str
+    created_by: int | None
     created_at: datetime
 
     def to_json(self) -> dict[str, Any]:
+        # AccessControlSerializer's fields (ee/api/rbac/access_control.py); `created_by` is the user's pk.
         return {
-            "id": self.id,
             "access_level": self.access_level,
-            "organization_member": self.membership_id,
-            "role": None,
             "resource": "project",
             "resource_id": str(self.project_id),
+            "organization_member": self.membership_id,
+            "role": self.role_id,
+            "created_by": self.created_by,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.created_at),
         }
+
+
+@dataclass
+class SandboxRole:
+    id: str
+    name: str
+    created_by: SandboxUser
+    created_at: datetime
+    members: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # user uuid → (role membership id, joined)
+
+    def to_json(self, memberships: dict[str, SandboxMembership], *, marks_guests: bool) -> dict[str, Any]:
+        """RoleSerializer: each member is a RoleMembershipSerializer row with the full organization member."""
+        rows = []
+        for user_uuid, (row_id, joined) in self.members.items():
+            membership = memberships.get(user_uuid)
+            if membership is None:
+                continue
+            rows.append({"id": row_id, "role_id": self.id, "organization_member": membership.to_json(
+                marks_guests=marks_guests), "user": membership.user.basic(), "joined_at": _iso(joined),
+                "updated_at": _iso(joined)})
+        return {"id": self.id, "name": self.name, "created_at": _iso(self.created_at),
+                "created_by": self.created_by.basic(), "members": rows, "is_default": False}
 
 
 @dataclass
@@ -218,8 +266,10 @@ class SandboxInvite:
 
 @dataclass(frozen=True)
 class _ApiKey:
+    id: str
     user: SandboxUser
     scopes: frozenset[str]
+    created_at: datetime
 
     def allows(self, scope: str) -> bool:
         if "*" in self.scopes or scope in self.scopes:
@@ -246,9 +296,11 @@ class PostHogSandbox(LoopbackServer):
         port: int = 0,
         latency: float = 0.0,
         rate_limit_per_minute: int | None = None,
+        key_rate_limits: Sequence[tuple[int, float]] = (),
     ) -> None:
         super().__init__(port=port, latency=latency, rate_limit_per_minute=rate_limit_per_minute)
         self._state = threading.RLock()
+        self._default_key_rate_limits = tuple(key_rate_limits)
         self._defaults = (page_size, latency, rate_limit_per_minute)  # what `reset()` returns to
         self.org_id = ORG_ID
         self.org_name = ORG_NAME
@@ -263,12 +315,16 @@ class PostHogSandbox(LoopbackServer):
         """
         with self._state:
             default_page_size, self.latency, self.rate_limit_per_minute = self._defaults
+            self.reset_key_rate_limits(self._default_key_rate_limits)
             self.page_size = page_size if page_size is not None else default_page_size
             self.now = (now or datetime.now(UTC)).replace(microsecond=0)
             self._users: dict[str, SandboxUser] = {}  # by uuid; users outlive their membership
             self._members: dict[str, SandboxMembership] = {}  # by user uuid
             self._projects: dict[int, SandboxProject] = {}
-            self._access: dict[tuple[int, str], SandboxAccessControl] = {}  # (project id, membership id)
+            # (project id, "member" | "role" | "everyone", membership or role id; EVERYONE for everyone)
+            self._access: dict[tuple[int, str, str], SandboxAccessControl] = {}
+            self._roles: dict[str, SandboxRole] = {}
+            self.honours_include_guests = True
             self._assets: dict[int, SandboxAsset] = {}
             self._invites: dict[str, SandboxInvite] = {}
             self._keys: dict[str, _ApiKey] = {}
@@ -279,6 +335,7 @@ class PostHogSandbox(LoopbackServer):
             # class's `log`, so it is complete the moment a client call returns.
             self.received: list[tuple[str, str]] = []  # (method, path)
             self.removed_members: list[str] = []
+            self.member_list_queries: list[dict[str, list[str]]] = []  # each member-list GET's query, oldest first
             self.delete_counts: Counter[str] = Counter()
             self.level_changes: list[tuple[str, int, int]] = []  # (email, old, new)
             self.restriction_changes: list[tuple[int, int, int]] = []  # (dashboard id, old, new)
@@ -331,8 +388,36 @@ class PostHogSandbox(LoopbackServer):
                           "Authentication credentials were not provided.")
         with self._state:
             if token not in self._keys:
-                return _error(401, "authentication_error", "authentication_failed", "Invalid personal API key.")
-        return None
+                return _error(401, "authentication_error", "authentication_failed",
+                              "Personal API key found in request Authorization header is invalid.")
+        return self._throttle(token)
+
+    # -- PostHog's rate limits, per personal API key ---------------------------------------------------
+    def reset_key_rate_limits(self, limits: Sequence[Sequence[float]]) -> None:
+        """Limit every personal API key to each (calls, seconds) window, as PostHog's BurstRateThrottle and
+        SustainedRateThrottle do (`POSTHOG_RATE_LIMITS`; tests pass small numbers), and forget past calls."""
+        with self._state:
+            self.key_rate_limits = tuple((int(calls), float(seconds)) for calls, seconds in limits)
+            self._key_calls: dict[tuple[str, int, float], deque[float]] = {}
+
+    def _throttle(self, key: str) -> Response | None:
+        """DRF's SimpleRateThrottle for each window, checked in turn: a window with room records the call
+        (even when another window refuses it, as DRF does), one without names the wait until its oldest
+        call leaves it; the 429 carries the longest wait, rounded up, in Retry-After and the detail."""
+        if not self.key_rate_limits:
+            return None
+        now = time.monotonic()
+        waits: list[float] = []
+        with self._state:
+            for calls, seconds in self.key_rate_limits:
+                history = self._key_calls.setdefault((key, calls, seconds), deque())
+                while history and history[0] <= now - seconds:
+                    history.popleft()
+                if len(history) >= calls:
+                    waits.append(seconds - (now - history[0]))
+                else:
+                    history.append(now)
+        return self.throttled(max(1, math.ceil(max(waits)))) if waits else None
 
     # -- helpers for tests and the demo --------------------------------------------------------------
     def issue_key(self, email: str, *, scopes: Iterable[str] = ("*",), key: str | None = None) -> str:
@@ -342,17 +427,21 @@ class PostHogSandbox(LoopbackServer):
             if user is None:
                 raise KeyError(email)
             key = key or f"phx_sandbox_{user.id}_{len(self._keys)}"
-            self._keys[key] = _ApiKey(user, frozenset(scopes))
+            key_id = str(uuid.uuid5(_NAMESPACE, f"key:{key}"))
+            self._keys[key] = _ApiKey(key_id, user, frozenset(scopes), self.now)
             return key
 
     def add_project(
         self, name: str, *, project_id: int | None = None, access_control: bool = False,
-        default_access_level: str = "member",
+        default_access_level: str | None = "member",
     ) -> SandboxProject:
+        """`default_access_level` becomes the project's everyone row ("none": a private project); None
+        leaves the project without one, so PostHog's fixed default applies."""
         with self._state:
             pid = project_id or max(self._projects, default=PRODUCTION_ID - 1) + 1
-            project = SandboxProject(pid, name, access_control, default_access_level)
+            project = SandboxProject(pid, name, access_control)
             self._projects[pid] = project
+            self._put_access(pid, "everyone", EVERYONE, default_access_level)
             return project
 
     def add_member(
@@ -365,6 +454,7 @@ class PostHogSandbox(LoopbackServer):
         joined_at: datetime | None = None,
         last_login: datetime | None = None,
         is_active: bool = True,
+        is_guest: bool = False,
     ) -> SandboxMembership:
         with self._state:
             if self.member_by_email(email):
@@ -375,6 +465,7 @@ class PostHogSandbox(LoopbackServer):
             membership = SandboxMembership(
                 id=str(uuid.uuid5(_NAMESPACE, f"membership:{email.lower()}")),
                 user=user, level=level, joined_at=joined, updated_at=joined, last_login=last_login,
+                is_guest=is_guest,
             )
             self._members[user.uuid] = membership
             return membership
@@ -415,7 +506,52 @@ class PostHogSandbox(LoopbackServer):
         """An explicit project access entry for the member; None removes it."""
         with self._state:
             membership = self._require_member(email)
-            self._put_access(project_id, membership.id, access_level)
+            self._put_access(project_id, "member", membership.id, access_level)
+
+    def set_everyone_access(self, project_id: int, access_level: str | None) -> None:
+        """The project's everyone row ("none" makes it private); None removes it (the fixed default applies)."""
+        with self._state:
+            self._put_access(project_id, "everyone", EVERYONE, access_level)
+
+    def add_role(self, name: str, *, members: Iterable[str] = ()) -> SandboxRole:
+        with self._state:
+            creator = self._user_by_email(KEY_OWNER_EMAIL) or next(iter(self._users.values()))
+            role = SandboxRole(str(uuid.uuid5(_NAMESPACE, f"role:{name.lower()}")), name, creator,
+                               self.now - timedelta(days=90))
+            self._roles[role.id] = role
+            for email in members:
+                self.add_to_role(name, email)
+            return role
+
+    def add_to_role(self, role_name: str, email: str) -> None:
+        with self._state:
+            role, membership = self.role_by_name(role_name), self._require_member(email)
+            row_id = str(uuid.uuid5(_NAMESPACE, f"role-membership:{role.id}:{membership.id}"))
+            role.members[membership.user.uuid] = (row_id, self.now)
+
+    def remove_from_role(self, role_name: str, email: str) -> None:
+        """What a person does in PostHog's UI (Settings → Roles → the role → remove the member)."""
+        with self._state:
+            self.role_by_name(role_name).members.pop(self._require_member(email).user.uuid, None)
+
+    def set_role_access(self, role_name: str, project_id: int, access_level: str | None) -> None:
+        with self._state:
+            self._put_access(project_id, "role", self.role_by_name(role_name).id, access_level)
+
+    def role_by_name(self, name: str) -> SandboxRole:
+        with self._state:
+            return next(r for r in self._roles.values() if r.name == name)
+
+    def remove_by_hand(self, email: str) -> None:
+        """A person removes the membership in PostHog's UI (the only way for a guest)."""
+        with self._state:
+            membership = self._require_member(email)
+            self._drop_membership(membership)
+
+    def access_level_of(self, email: str, project_id: int) -> str:
+        """The project access PostHog enforces for `email` now."""
+        with self._state:
+            return self._access_level(self._require_member(email), self._projects[project_id])
 
     def add_invite(self, email: str, *, level: int = MEMBER, invited_by: str = KEY_OWNER_EMAIL,
                    age: timedelta = timedelta(hours=1), projects: Iterable[int] = ()) -> SandboxInvite:
@@ -497,7 +633,7 @@ class PostHogSandbox(LoopbackServer):
             level = int(vendor_role(self.vendor_name, role) or MEMBER)
             membership = self.member_by_email(email) or self.add_member(email, level=level)
             membership.level, membership.user.is_active = level, True
-            for key in [k for k in self._access if k[1] == membership.id]:
+            for key in [k for k in self._access if k[1:] == ("member", membership.id)]:
                 del self._access[key]
             for invite in [i for i in self._invites.values() if i.target_email.casefold() == email.casefold()]:
                 del self._invites[invite.id]  # joining uses up the invitation
@@ -510,10 +646,11 @@ class PostHogSandbox(LoopbackServer):
             raise ValueError(f"no such projects: {sorted(unknown)}")
         for project in self._projects.values():
             listed = project.id in project_ids
-            if listed and project.default_access_level == "none":
-                self._put_access(project.id, membership.id, "member")
-            elif not listed and project.default_access_level != "none":
-                self._put_access(project.id, membership.id, "none")
+            everyone = self._everyone_level(project)
+            if listed and everyone == "none":
+                self._put_access(project.id, "member", membership.id, "member")
+            elif not listed and everyone != "none":
+                self._put_access(project.id, "member", membership.id, "none")
 
     def seed_assets(self, email: str) -> int:
         """Two dashboards (one restricted), two feature flags (one off) and two insights, in the first
@@ -580,12 +717,15 @@ class PostHogSandbox(LoopbackServer):
     # -- routes ------------------------------------------------------------------------------------
     def _register_routes(self) -> None:
         self.route("GET", r"/api/users/@me/?", self._guarded("user:read", self._get_me))
+        self.route("GET", r"/api/personal_api_keys/@current/?", self._current_key)
+        self.route("GET", r"/api/personal_api_keys/?", self._keys_refused)
+        self._org_route("GET", "/roles/?", "organization:read", self._list_roles)
         self._org_route("GET", "/?", "organization:read", self._get_org)
         self._org_route("GET", "/members/?", "organization_member:read", self._list_members)
         self._org_route("PATCH", f"/members/{_UUID}/?", "organization_member:write", self._patch_member)
         self._org_route("DELETE", f"/members/{_UUID}/?", "organization_member:write", self._delete_member)
-        self._org_route("GET", f"/members/{_UUID}/scoped_api_keys/?", "organization_member:read",
-                        self._member_keys)
+        # The action declares no required scopes, so APIScopePermission refuses every personal API key.
+        self.route("GET", _ORG + f"/members/{_UUID}/scoped_api_keys/?", self._member_keys)
         # Our choice of path: PostHog serves the org's projects here; each item is reduced to the
         # fields the connector reads.
         self._org_route("GET", "/projects/?", "project:read", self._list_projects)
@@ -636,6 +776,26 @@ class PostHogSandbox(LoopbackServer):
         self.route(method, _PROJECT + suffix, self._guarded(scope, run))
 
     # -- users and organization --------------------------------------------------------------------
+    def _current_key(self, request: Request) -> Response:
+        """PersonalAPIKeySerializer for the key itself (PersonalApiKeySelfAccessPermission: retrieve only)."""
+        with self._state:
+            key = self._keys[request.bearer_token or ""]
+            token = request.bearer_token or ""
+            return Response(200, {
+                "id": key.id, "label": f"offboard ({key.user.email})", "value": None,
+                "mask_value": f"{token[:4]}...{token[-4:]}", "created_at": _iso(key.created_at),
+                "last_used_at": _iso(self.now), "user_id": key.user.id, "scopes": sorted(key.scopes),
+                "scoped_teams": [], "scoped_organizations": [], "last_rolled_at": None,
+            })
+
+    def _keys_refused(self, request: Request) -> Response:
+        return _denied("This action does not support Personal API Key access")
+
+    def _list_roles(self, request: Request, actor: SandboxMembership) -> Response:
+        roles = sorted(self._roles.values(), key=lambda r: r.created_at)
+        return self._page(request, [r.to_json(self._members, marks_guests=self.honours_include_guests)
+                                    for r in roles])
+
     def _get_me(self, request: Request, key: _ApiKey) -> Response:
         return Response(200, {**key.user.basic(), "organization": {"id": self.org_id, "name": self.org_name}})
 
@@ -644,7 +804,9 @@ class PostHogSandbox(LoopbackServer):
                               "membership_level": actor.level})
 
     def _list_members(self, request: Request, actor: SandboxMembership) -> Response:
-        members = [m for m in self._members.values() if m.user.is_active]
+        self.member_list_queries.append(dict(request.query))
+        with_guests = self.honours_include_guests and request.arg("include_guests") == "true"
+        members = [m for m in self._members.values() if m.user.is_active and (with_guests or not m.is_guest)]
         email = request.arg("email")
         if email is not None:  # exact, case-sensitive, as a Django `exact` lookup on Postgres
             members = [m for m in members if m.email == email]
@@ -654,23 +816,28 @@ class PostHogSandbox(LoopbackServer):
         # PostHog orders only by joining (an index serves it); any other `order` gets the default.
         order = request.arg("order") if request.arg("order") in ("joined_at", "-joined_at") else "-joined_at"
         members.sort(key=lambda m: m.joined_at, reverse=order == "-joined_at")
-        return self._page(request, members, SandboxMembership.to_json)
+        return self._page(request, members, lambda m: m.to_json(marks_guests=self.honours_include_guests))
+
+    def _detail_target(self, request: Request) -> SandboxMembership | None:
+        """The member a detail route is about; a guest is not found there."""
+        target = self._members.get(request.params["user_uuid"])
+        return None if target is None or target.is_guest else target
 
     def _patch_member(self, request: Request, actor: SandboxMembership) -> Response:
         self._count_write_for_user(request.params["user_uuid"])
-        target = self._members.get(request.params["user_uuid"])
+        target = self._detail_target(request)
         if target is None:
             return self.not_found()
         body = request.json() or {}
         if "level" not in body:  # only `level` is writable; anything else is ignored
-            return Response(200, target.to_json())
+            return Response(200, target.to_json(marks_guests=self.honours_include_guests))
         level = body["level"]
         refusal = self._refuse_level_change(actor, target, level)
         if refusal:
             return refusal
         self.level_changes.append((target.email, target.level, level))
         target.level, target.updated_at = level, self.now
-        return Response(200, target.to_json())
+        return Response(200, target.to_json(marks_guests=self.honours_include_guests))
 
     def _refuse_level_change(self, actor: SandboxMembership, target: SandboxMembership, level: Any) -> Response | None:
         if target is actor:
@@ -687,7 +854,7 @@ class PostHogSandbox(LoopbackServer):
 
     def _delete_member(self, request: Request, actor: SandboxMembership) -> Response:
         self._count_write_for_user(request.params["user_uuid"])
-        target = self._members.get(request.params["user_uuid"])
+        target = self._detail_target(request)
         if target is None:
             return self.not_found()
         if target is not actor:
@@ -697,26 +864,21 @@ class PostHogSandbox(LoopbackServer):
                 return _denied("You can only edit others with level lower or equal to you.")
         if target.level == OWNER:  # even with other owners: PostHog wants a demotion first
             return _error(400, "validation_error", "invalid_input", "Cannot leave the organization as its owner!")
-        del self._members[target.user.uuid]
-        for key in [k for k in self._access if k[1] == target.id]:
-            del self._access[key]
-        self.removed_members.append(target.email)
+        self._drop_membership(target)
         self.delete_counts[target.email.casefold()] += 1
         return Response(204)
 
-    def _member_keys(self, request: Request, actor: SandboxMembership) -> Response:
-        target = self._members.get(request.params["user_uuid"])
-        if target is None:
-            return self.not_found()
-        if actor.level < ADMIN and target is not actor:
-            return _denied("You do not have permission to perform this action.")
-        week_ago = self.now - timedelta(days=7)
-        keys = target.personal_keys
-        return Response(200, {
-            "has_keys": bool(keys),
-            "has_keys_active_last_week": any(k["last_used_at"] and k["last_used_at"] >= week_ago for k in keys),
-            "keys": [{"name": k["name"], "last_used_at": _iso(k["last_used_at"])} for k in keys],
-        })
+    def _drop_membership(self, target: SandboxMembership) -> None:
+        del self._members[target.user.uuid]
+        for key in [k for k in self._access if k[1:] == ("member", target.id)]:
+            del self._access[key]
+        for role in self._roles.values():
+            role.members.pop(target.user.uuid, None)
+        self.removed_members.append(target.email)
+
+    def _member_keys(self, request: Request) -> Response:
+        # The seeded keys' metadata (`add_personal_key`) exists, but no personal API key can see it.
+        return _denied("This action does not support personal API key access")
 
     def _list_projects(self, request: Request, actor: SandboxMembership) -> Response:
         visible = [p for p in sorted(self._projects.values(), key=lambda p: p.id)
@@ -790,17 +952,31 @@ class PostHogSandbox(LoopbackServer):
 
     # -- project access ----------------------------------------------------------------------------
     def _access_level(self, membership: SandboxMembership, project: SandboxProject) -> str:
+        """`UserAccessControl.get_user_access_level` for a project: organization admins open everything;
+        else the highest of the member's own row and their roles' rows; else the everyone row; else the
+        fixed default."""
         if membership.level >= ADMIN:
             return "admin"
-        entry = self._access.get((project.id, membership.id))
-        return entry.access_level if entry else project.default_access_level
+        roles = [r.id for r in self._roles.values() if membership.user.uuid in r.members]
+        specific = [self._access[key].access_level for key in
+                    [(project.id, "member", membership.id), *((project.id, "role", rid) for rid in roles)]
+                    if key in self._access]
+        if specific:
+            return max(specific, key=ACCESS_LEVELS.index)
+        return self._everyone_level(project)
+
+    def _everyone_level(self, project: SandboxProject) -> str:
+        everyone = self._access.get((project.id, "everyone", EVERYONE))
+        return everyone.access_level if everyone else FIXED_DEFAULT_ACCESS
 
     def _get_access(self, request: Request, actor: SandboxMembership, project: SandboxProject) -> Response:
-        entries = [e.to_json() for (pid, _), e in sorted(self._access.items()) if pid == project.id]
+        entries = [e.to_json() for key, e in sorted(self._access.items()) if key[0] == project.id]
         return Response(200, {
             "access_controls": entries,
             "available_access_levels": list(ACCESS_LEVELS),
-            "default_access_level": project.default_access_level,
+            "default_access_level": FIXED_DEFAULT_ACCESS,
+            "minimum_access_level": "none",
+            "maximum_access_level": "admin",
             "user_access_level": self._access_level(actor, project),
             "user_can_edit_access_levels": self._access_level(actor, project) == "admin",
         })
@@ -808,6 +984,7 @@ class PostHogSandbox(LoopbackServer):
     def _put_access_control(self, request: Request, actor: SandboxMembership, project: SandboxProject) -> Response:
         body = request.json() or {}
         member_id = body.get("organization_member")
+        role_id = body.get("role")
         target = next((m for m in self._members.values() if m.id == member_id), None)
         if target is not None:
             self._count_write(target.email)
@@ -817,12 +994,19 @@ class PostHogSandbox(LoopbackServer):
         if level is not None and level not in ACCESS_LEVELS:
             return _error(400, "validation_error", "invalid_input",
                           f"Invalid access level. Must be one of: {', '.join(ACCESS_LEVELS)}", "access_level")
-        if member_id is None:  # no member and no role: the project's default level
-            if level is None:
-                return _error(400, "validation_error", "invalid_input", "Access level is required.", "access_level")
-            project.default_access_level = level
+        if member_id and role_id:
+            return _error(400, "validation_error", "invalid_input",
+                          "You can not scope an access control to both a member and a role.")
+        if role_id:
+            if role_id not in self._roles:
+                return _error(400, "validation_error", "does_not_exist",
+                              f'Invalid pk "{role_id}" - object does not exist.', "role")
+            entry = self._put_access(project.id, "role", role_id, level, actor.user.id)
+            return Response(204) if entry is None else Response(200, entry.to_json())
+        if member_id is None:  # no member and no role: the project's everyone row (null deletes it)
+            entry = self._put_access(project.id, "everyone", EVERYONE, level, actor.user.id)
             project.access_control = level == "none"
-            return Response(200, {"access_level": level, "resource": "project", "resource_id": str(project.id)})
+            return Response(204) if entry is None else Response(200, entry.to_json())
         if not _is_uuid(member_id):
             return _error(400, "validation_error", "invalid", "Invalid organization member id. Use the 'id' field "
                           "from the /api/organizations/<organization_id>/members/ endpoint.", "organization_member")
@@ -831,18 +1015,22 @@ class PostHogSandbox(LoopbackServer):
                           f'Invalid pk "{member_id}" - object does not exist.', "organization_member")
         # An entry for an organization admin or owner is accepted and stored, but changes nothing:
         # PostHog lets them open every project whatever the project says (see `_access_level`).
-        entry = self._put_access(project.id, member_id, level)
+        entry = self._put_access(project.id, "member", member_id, level, actor.user.id)
         return Response(204) if entry is None else Response(200, entry.to_json())
 
-    def _put_access(self, project_id: int, membership_id: str, level: str | None) -> SandboxAccessControl | None:
+    def _put_access(self, project_id: int, kind: str, subject: str, level: str | None,
+                    created_by: int | None = None) -> SandboxAccessControl | None:
+        """Upsert (or, for None, delete) the row for a member, a role or everyone (`kind`)."""
+        key = (project_id, kind, subject)
         if level is None:
-            self._access.pop((project_id, membership_id), None)
+            self._access.pop(key, None)
             return None
         entry = SandboxAccessControl(
-            id=str(uuid.uuid5(_NAMESPACE, f"access:{project_id}:{membership_id}")),
-            project_id=project_id, membership_id=membership_id, access_level=level, created_at=self.now,
+            project_id=project_id, membership_id=subject if kind == "member" else None,
+            role_id=subject if kind == "role" else None, access_level=level, created_by=created_by,
+            created_at=self.now,
         )
-        self._access[(project_id, membership_id)] = entry
+        self._access[key] = entry
         return entry
 
     # -- assets ------------------------------------------------------------------------------------
@@ -940,7 +1128,8 @@ class PostHogSandbox(LoopbackServer):
 
         it-ops@corp.com   owner (15), holds SANDBOX_API_KEY
         alice@corp.com    admin (8), user id 42; owns 3 dashboards (1 restricted), 4 insights, 1 feature
-                          flag, 1 cohort, 2 experiments (1 running), 1 notebook; 2 personal API keys;
+                          flag, 1 cohort, 2 experiments (1 running), 1 notebook; 2 personal API keys (which no
+                          personal API key can list);
                           sent 1 pending invite
         bob@corp.com      member (1), the usual new owner; owns an insight and a flag
         carol@corp.com    owner (15) beside it-ops; owns a restricted dashboard
@@ -1088,8 +1277,10 @@ def _denied(detail: str) -> Response:
 
 
 def _throttled_body(seconds: int) -> dict[str, Any]:
+    # DRF's Throttled detail, singular for one second as its ngettext has it.
+    unit = "second" if seconds == 1 else "seconds"
     return {"type": "throttled_error", "code": "throttled",
-            "detail": f"Request was throttled. Expected available in {seconds} seconds.", "attr": None}
+            "detail": f"Request was throttled. Expected available in {seconds} {unit}.", "attr": None}
 
 
 def _is_uuid(value: Any) -> bool:

@@ -2,7 +2,8 @@
 
 What it reproduces (RFC 7644 unless a subclass says otherwise): `/Users` and `/Groups` lists with a
 1-based `startIndex` and a page-size parameter whose name and maximum each vendor picks, the
-`userName eq "…"` filter (case-insensitive, as `userName` is), get, create (409 when taken), PUT and
+`userName eq "…"` filter (case-insensitive, as `userName` is, unless a subclass serves the exact
+match a vendor may do: `filter_case_sensitive`), get, create (409 when taken), PUT and
 PATCH (`active`), DELETE → 204, group PatchOps that add or remove members, Bearer-token auth (401),
 and every error — 429 with `Retry-After` included — in the SCIM error shape.
 
@@ -11,7 +12,7 @@ added, with an index by `userName` (`UserTable`), so a sweep reading 100,000 use
 does 1,000 pages' work, not 1,000 times the directory's.
 
 Subclasses set the class attributes, seed their world in `seed()`, and may refuse or change what a
-call does through the hooks (`refuse_create`, `refuse_removal`, `refuse_group_change`,
+call does through the hooks (`invalid_create`, `refuse_create`, `refuse_removal`, `refuse_group_change`,
 `on_deactivate`, `group_json`). Every helper takes the state lock, so tests may call them while the
 server is answering.
 
@@ -164,6 +165,9 @@ class ScimSandbox(LoopbackServer):
     max_page_size = 100
     token = "scim-sandbox-token"
     ids_case_insensitive = False  # Amplitude: the id is the email, compared case-insensitively
+    # Whether `userName eq "…"` compares exactly. RFC 7643 makes userName case-insensitive; a vendor that does not
+    # document its filter's case rule is served the worst case (exact), so a connector cannot rely on it.
+    filter_case_sensitive = False
     group_created_status = 201
 
     def __init__(self, *, seed: bool = True, page_size: int | None = None, port: int = 0, latency: float = 0.0,
@@ -224,6 +228,10 @@ class ScimSandbox(LoopbackServer):
         return None
 
     # -- hooks for subclasses ----------------------------------------------------------------------
+    def invalid_create(self, body: dict[str, Any]) -> Response | None:
+        """Called first on a user POST: a body the vendor rejects by its shape (400)."""
+        return None
+
     def refuse_create(self, user_name: str) -> Response | None:
         return None
 
@@ -330,6 +338,8 @@ class ScimSandbox(LoopbackServer):
                     return scim_error(400, f"Unsupported filter: {wanted}", "invalidFilter")
                 value = match["value"].replace('\\"', '"').replace("\\\\", "\\")
                 found = self.users.named(value)
+                if found is not None and self.filter_case_sensitive and found.user_name != value:
+                    found = None
                 matches = [found] if found else []
                 return self._page(request, len(matches), lambda offset, size: matches[offset:offset + size],
                                   ScimUser.to_json)
@@ -356,6 +366,9 @@ class ScimSandbox(LoopbackServer):
             return scim_error(400, "userName is required", "invalidValue")
         with self._state:
             self._note_write(user_name)
+            invalid = self.invalid_create(body)  # refused, yet sent: it counts
+            if invalid is not None:
+                return invalid
             if self.user(user_name):
                 return scim_error(409, f"User {user_name} already exists", "uniqueness")
             refusal = self.refuse_create(user_name)
