@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from bot import blocks
+from bot import app_home, blocks, decisions, details_view
 from bot.decisions import Act
 from bot.deps import Deps
-from bot.workflow import ActionResult
+from bot.workflow import ActionResult, RequestSnapshot
+from storage.models import RequestMode
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +30,19 @@ def register(app: App, deps: Deps) -> None:
         blocks.APPROVE: workflow.approve,
         blocks.CANCEL: workflow.cancel,
         blocks.RETRY: workflow.retry_step,
-        blocks.CONFIRM: workflow.confirm_manual_step,
     }
     for action_id, handler in simple_clicks.items():
         app.action(action_id)(click_listener(deps, handler))
+
+    @app.action(blocks.DETAILS)
+    def details_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        open_details(deps, body, action, client)
+
+    @app.action(blocks.CONFIRM)
+    def mark_done_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+        ack()
+        mark_done(deps, body, action, client)
 
     @app.action(blocks.REASSESS)
     def reassess_clicked(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -53,13 +65,15 @@ def register(app: App, deps: Deps) -> None:
 
 
 def click_listener(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
-    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    def listener(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
         ack()
         target = target_id(action)
         if target is None:
             tell(deps, body, ActionResult(False, "That button carries no request; nothing was changed."))
             return
         tell(deps, body, handler(target, body["user"]["id"]))
+        if (body.get("view") or {}).get("type") == "home":  # clicked in App Home: show it as it is now
+            app_home.publish(deps, client, body["user"]["id"])
 
     return listener
 
@@ -115,6 +129,56 @@ def open_reject_modal(deps: Deps, body: dict[str, Any], action: dict[str, Any], 
     request = snapshot.request
     view = blocks.reject_modal(request_id, request.card_channel or "", request.card_ts or "")
     client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def open_details(deps: Deps, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+    """The Details view, for whoever sees the card it was clicked on or has a part in the request."""
+    request_id = target_id(action)
+    snapshot = deps.workflow.snapshot(request_id) if request_id is not None else None
+    viewer = body["user"]["id"]
+    if snapshot is None or not _may_see(deps, snapshot, viewer, body):
+        tell(deps, body, ActionResult(False, "offboard has no such request for you to see."))
+        return
+    card_channel = snapshot.request.card_channel or ""
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=details_view.details_view(snapshot, deps.clock(), card_channel=card_channel))
+
+
+def _may_see(deps: Deps, snapshot: RequestSnapshot, viewer: str, body: dict[str, Any]) -> bool:
+    request = snapshot.request
+    on_its_card = bool(request.card_ts) and (body.get("container") or {}).get("message_ts") == request.card_ts
+    if on_its_card and viewer != request.subject_slack_id:
+        return True  # the card itself shows the channel as much
+    case = decisions.request_case(request)
+    if snapshot.change.mode == RequestMode.EMERGENCY:
+        case = replace(case, kind=decisions.Kind.EMERGENCY)
+    roles = decisions.Roles(deps.workflow.may_approve, deps.workflow.may_respond, lambda u: u in deps.audit_admins)
+    return decisions.may_view(viewer, case, roles)
+
+
+def mark_done(deps: Deps, body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:
+    """Mark done, from the Details view (which then shows the tick) or from an older card that still had it."""
+    step_id = target_id(action)
+    view = body.get("view") or {}
+    # A refusal in a modal is said where the card is (the modal has no channel of its own).
+    told = {"user": body["user"], "channel": {"id": view_metadata(view).get("channel")}} if view else body
+    if step_id is None:
+        tell(deps, told, ActionResult(False, "That button carries no request; nothing was changed."))
+        return
+    result = deps.workflow.confirm_manual_step(step_id, body["user"]["id"])
+    tell(deps, told, result)
+    request_id = view_metadata(view).get("request_id")
+    if not view.get("id") or not isinstance(request_id, int):
+        return
+    snapshot = deps.workflow.snapshot(request_id)
+    if snapshot is None:
+        return
+    refreshed = details_view.details_view(snapshot, deps.clock(),
+                                          card_channel=str(view_metadata(view).get("channel") or ""))
+    try:
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=refreshed)
+    except SlackApiError as exc:  # closed, or changed since: the tick is recorded and the card shows it
+        log.info("the Details view of request #%s was not refreshed: %s", request_id, exc.response.get("error"))
 
 
 def handle_reject_submission(deps: Deps, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import actions, changes, commands, listener_errors, onboard_actions, scheduled_actions
+from bot import actions, app_home, changes, commands, listener_errors, onboard_actions, scheduled_actions
 from bot.config import Settings
 from bot.dedupe import DeliveryLog, once_per_delivery
 from bot.deps import Deps
@@ -250,6 +250,7 @@ def create_bot(
     app.use(once_per_delivery(deliveries))
     commands.register(app, deps)
     actions.register(app, deps)
+    app_home.register(app, deps)  # the Home tab
     scheduled_actions.register(app, deps)
     changes.register(app, deps)  # issue 6: emergency, batches, restore
     onboarding = onboard_actions.register(app, deps, settings)  # issue 8: /onboard

@@ -50,6 +50,7 @@ CANCEL = "cancel_request"
 RETRY = "retry_step"
 CONFIRM = "confirm_manual_step"
 REASSESS = "reassess_vendor"
+DETAILS = "request_details"  # opens the Details view (bot/details_view.py): click paths, assets, Mark done
 
 MAX_BLOCKS = 50
 MAX_TEXT = 2900  # Slack's limit is 3000; leave room for the truncation mark
@@ -283,12 +284,14 @@ def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
         blocks.append(ContextBlock(elements=[_md(decision)]))
     in_batch = request.batch_id is not None  # issue 6: a batch is decided on the batch card
     if status == RequestStatus.PENDING_APPROVAL and not in_batch:
-        blocks.append(_decision_buttons(snapshot))
+        blocks.append(decision_buttons(snapshot))
     elif status == RequestStatus.SCHEDULED and not in_batch:
         blocks.append(ActionsBlock(block_id="decision", elements=[_cancel_button(snapshot.id)]))
     extra = change_blocks.action_buttons(snapshot, now)  # issue 6: Acknowledge, Restore
     if extra:
         blocks.append(ActionsBlock(block_id="changes", elements=extra))
+    if snapshot.status != RequestStatus.ASSESSING:
+        blocks.append(ActionsBlock(block_id="details", elements=[details_button(snapshot)]))
     text = change_blocks.card_text(snapshot, STATUS_WORDS[status])
     return Message(text=text, blocks=_fit(blocks))
 
@@ -313,16 +316,18 @@ def _card_fields(snapshot: RequestSnapshot, now: datetime) -> list[MarkdownTextO
 
 
 def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> list[Block]:
+    """One tool on the card: what it has (role, projects, assets), its warnings, and one line of what will
+    happen or how far it got. Step outcomes, click paths and Mark done live in the Details view."""
     label = snapshot.vendor_labels.get(vendor, vendor)
     assessment = snapshot.assessments.get(vendor)
     steps = snapshot.steps_for(vendor)
     automated = [s for s in steps if not s.manual]
     lines = [assessment_text(label, assessment, snapshot.request.new_owner_slack_id, now, automated=bool(automated))]
-    if automated:
-        lines.append("\n".join(_step_line(s) for s in automated))
+    progress = progress_line(snapshot, steps)
+    if progress:
+        lines.append(progress)
     lines.extend(change_blocks.before_after_lines(snapshot, vendor))  # issue 6: partial changes
     blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)), accessory=_check_again_button(snapshot, vendor))]
-    decided = snapshot.status not in (RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL)
     for step in automated:
         if step.status == StepStatus.FAILED:
             blocks.append(
@@ -331,9 +336,27 @@ def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> lis
                     accessory=ButtonElement(text="Retry", action_id=RETRY, value=str(step.id)),
                 )
             )
-    for step in (s for s in steps if s.manual):
-        blocks.append(_manual_step_block(step, actionable=decided and _still_open(snapshot)))
     return blocks
+
+
+def progress_line(snapshot: RequestSnapshot, steps: list[Step]) -> str:
+    """One line per tool: before the decision what will happen, after it where each step stands."""
+    automated = [s for s in steps if not s.manual]
+    manual = [s for s in steps if s.manual]
+    decided = snapshot.status not in (RequestStatus.ASSESSING, RequestStatus.PENDING_APPROVAL)
+    parts = []
+    if automated and not decided:
+        parts.append("Will: " + ", ".join(escape(s.title) for s in automated))
+    elif automated:
+        parts.append(" · ".join(step_line(s, outcome=False) for s in automated))
+    if manual:
+        done = sum(1 for s in manual if s.status == StepStatus.DONE)
+        by_hand = f"{len(manual)} step{'s' if len(manual) != 1 else ''} by hand"
+        if decided:
+            parts.append(f":clipboard: {by_hand}, {done} done")
+        else:
+            parts.append(f"and {by_hand}" if parts else f"Will: {by_hand}")
+    return ("; " if not decided else " · ").join(parts)
 
 
 def _check_again_button(snapshot: RequestSnapshot, vendor: str) -> ButtonElement | None:
@@ -345,7 +368,7 @@ def _check_again_button(snapshot: RequestSnapshot, vendor: str) -> ButtonElement
     return ButtonElement(text="Check again", action_id=REASSESS, value=f"{snapshot.id}:{vendor}")
 
 
-def _still_open(snapshot: RequestSnapshot) -> bool:
+def still_open(snapshot: RequestSnapshot) -> bool:
     return snapshot.status not in (RequestStatus.REJECTED, RequestStatus.CANCELLED, RequestStatus.COMPLETED,
                                    RequestStatus.EXPIRED)
 
@@ -361,7 +384,7 @@ def assessment_text(
         then = (
             "Removal will look the person up again when it runs."
             if automated
-            else "The steps below are done by hand and confirmed here."
+            else "Its steps are done by hand and confirmed under Details."
         )
         return f"*{label}*: :grey_question: unknown — could not check ({escape(assessment.error)}). {then}"
     if assessment.status == AssessmentStatus.NOT_MEMBER or assessment.member is None:
@@ -388,9 +411,9 @@ def assessment_text(
     return "\n".join(lines)
 
 
-def _step_line(step: Step) -> str:
+def step_line(step: Step, *, outcome: bool = True) -> str:
     line = f"{STEP_EMOJI[StepStatus(step.status)]} {escape(step.title)}"
-    if step.status == StepStatus.DONE and step.outcome:
+    if outcome and step.status == StepStatus.DONE and step.outcome:
         line += f": {escape(step.outcome)}"
     parked = parked_steps.card_note(step)
     if parked:  # waiting for a vendor's rate limit: it resumes by itself
@@ -400,7 +423,7 @@ def _step_line(step: Step) -> str:
     return line
 
 
-def _manual_step_block(step: Step, *, actionable: bool) -> SectionBlock:
+def manual_step_block(step: Step, *, actionable: bool) -> SectionBlock:
     if step.status == StepStatus.DONE:
         when = slack_date(step.finished_at) if step.finished_at else ""
         return SectionBlock(
@@ -453,7 +476,7 @@ def _decision_line(snapshot: RequestSnapshot) -> str:
     return line
 
 
-def _decision_buttons(snapshot: RequestSnapshot) -> ActionsBlock:
+def decision_buttons(snapshot: RequestSnapshot) -> ActionsBlock:
     value = str(snapshot.id)
     removing = sum(
         1
@@ -474,6 +497,12 @@ def _decision_buttons(snapshot: RequestSnapshot) -> ActionsBlock:
             _cancel_button(snapshot.id),
         ],
     )
+
+
+def details_button(snapshot: RequestSnapshot) -> ButtonElement:
+    """Opens the Details view; while manual steps are open it is where Mark done is, so it says so."""
+    text = "Details and checklist" if any(s.manual for s in snapshot.steps) else "Details"
+    return ButtonElement(text=text, action_id=DETAILS, value=str(snapshot.id))
 
 
 def _cancel_button(request_id: int) -> ButtonElement:
@@ -539,7 +568,7 @@ def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) 
                 state += f", {escape(parked)}"
             lines.append(f"• {label}: {state}")
         if snapshot.manual_steps_open:
-            lines.append(f"• {len(snapshot.manual_steps_open)} manual step(s) still to confirm on the card")
+            lines.append(f"• {len(snapshot.manual_steps_open)} manual step(s) still to confirm in the card's Details")
         decision = _decision_line(snapshot)
         if decision:
             lines.append(decision)

@@ -83,7 +83,7 @@ def emergency_lines(snapshot: RequestSnapshot, now: datetime) -> list[str]:
     request = snapshot.request
     responder = emergency.responder_id if emergency else request.requester_id
     lines = [f":rotating_light: *Security incident: removed at once, without approval, by {mrkdwn.user(responder)}.* "
-             "Assets are handed over after the removal; the follow-up checklist is below."]
+             "Assets are handed over after the removal; the follow-up checklist is under Details."]
     if emergency is None:
         return lines
     if emergency.removed_at is not None and emergency.seconds_to_removal is not None:

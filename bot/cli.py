@@ -19,8 +19,10 @@ from rich.markup import escape
 from bot.db_cli import db_app
 
 if TYPE_CHECKING:
+    from bot.app import Bot
     from bot.config import Settings
     from bot.evidence import Evidence, VendorBefore
+    from bot.health import HealthServer
     from storage.audit import VerifyResult
     from storage.db import Database
 
@@ -28,13 +30,14 @@ app = typer.Typer(help="offboard: remove (and grant) access to analytics tools, 
 console = Console()
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every URL at INFO; ours carry people's emails, which belong in the audit log, not in logs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def _configure_logging(verbose: bool, settings: Settings | None = None) -> None:
+    """Text or JSON lines (OFFBOARD_LOG_FORMAT) on stderr; once settings are read, their secrets are redacted."""
+    from bot.config import secret_fields
+    from bot.log_format import configure
+
+    fmt = settings.log_format if settings else os.environ.get("OFFBOARD_LOG_FORMAT", "text").strip().lower()
+    secrets = [getattr(settings, name).get_secret_value() for name in secret_fields()] if settings else []
+    configure(logging.DEBUG if verbose else logging.INFO, fmt, secrets)
 
 
 @app.command()
@@ -48,9 +51,10 @@ def serve(
     if env_file:
         os.environ["OFFBOARD_ENV_FILE"] = str(env_file)
     from bot.app import create_bot
-    from bot.config import Settings
+    from bot.config import load_settings
 
-    settings = Settings()
+    settings = load_settings()
+    _configure_logging(verbose, settings)
     problems = settings.problems()
     if problems:
         console.print("[bold red]offboard cannot start:[/]")
@@ -64,11 +68,9 @@ def serve(
         resumed = bot.start_background_work()
     if resumed:
         console.print(f"Resumed unfinished requests: {', '.join(f'#{r}' for r in resumed)}")
+    health = _start_health(settings, bot)
     if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        console.print("offboard is connecting to Slack in Socket Mode…")
-        SocketModeHandler(bot.app, settings.slack_app_token.get_secret_value()).start()
+        _serve_socket_mode(bot, settings, health)
         return
     from bot.front import FrontConfig
     from bot.front_link import FrontProcess
@@ -101,6 +103,39 @@ def serve(
     finally:
         front.stop()
         bot.stop()
+        if health:
+            health.stop()
+
+
+def _start_health(settings: Settings, bot: Bot) -> HealthServer | None:
+    if settings.health_port is None:
+        return None
+    from bot import metrics
+    from bot.health import HealthServer, readiness_from_settings
+
+    health = HealthServer(readiness_from_settings(settings), settings.host, settings.health_port,
+                          metrics=metrics.endpoint(bot.db)).start()
+    console.print(f"health: {health.url}/healthz, /readyz and /metrics")
+    return health
+
+
+def _serve_socket_mode(bot: Bot, settings: Settings, health: HealthServer | None) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    from bot.socket_serve import serve as serve_socket_mode
+
+    console.print("offboard is connecting to Slack in Socket Mode…")
+    try:
+        serve_socket_mode(bot, settings.slack_app_token.get_secret_value(),
+                          on_connected=lambda: console.print("offboard is connected to Slack in Socket Mode"))
+    except SlackApiError as exc:
+        bot.stop()
+        console.print(f"[bold red]offboard cannot start:[/] Slack refused SLACK_APP_TOKEN "
+                      f"(apps.connections.open: {exc.response.get('error', 'error')})", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    finally:
+        if health:
+            health.stop()
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -617,7 +652,43 @@ def check(
 
 
 def main() -> None:
-    app()
+    """The `offboard` command. Settings that cannot be read end any command the same way: one line per
+    problem on stderr and exit status 2, never a traceback (which could show a secret's value)."""
+    from pydantic import ValidationError
+
+    from bot.config import Settings, SettingsProblems, describe
+
+    try:
+        app()
+    except SettingsProblems as exc:
+        _settings_failed(exc.lines)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        _settings_failed(describe(exc))
+
+
+def _settings_failed(lines: list[str]) -> None:
+    error_console.print("[bold red]offboard cannot read its settings:[/]", highlight=False)
+    for line in lines:
+        error_console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"offboard {version('offboard')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print offboard's version and exit.")] = False,
+) -> None:
+    """offboard: remove (and grant) access to analytics tools, from Slack."""
 
 
 if __name__ == "__main__":

@@ -1,13 +1,27 @@
 """Settings from environment variables, or from a `.env`-style file named by `OFFBOARD_ENV_FILE`
-(default `.env` in the working directory). Every name is listed in the README."""
+(default `.env` in the working directory). Every name is listed in the README.
+
+Secrets can come from files instead, as container platforms hand them over: `NAME_FILE` names a file holding
+the secret setting NAME (e.g. `SLACK_BOT_TOKEN_FILE=/run/secrets/slack_bot_token`), and `OFFBOARD_SECRETS_DIR`
+names a directory with one file per setting, named after it (`slack_bot_token`, any case). The environment
+wins over `NAME_FILE`, which wins over the `.env` file, which wins over the secrets directory.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from storage.db import DEFAULT_DATABASE_URL
 
@@ -38,6 +52,10 @@ class Settings(BaseSettings):
     # many open connections a new one is answered 503 at once.
     front_read_timeout: float = Field(5.0, gt=0, validation_alias=_env("OFFBOARD_FRONT_READ_TIMEOUT"))
     front_max_connections: int = Field(256, gt=0, validation_alias=_env("OFFBOARD_FRONT_MAX_CONNECTIONS"))
+    # /healthz and /readyz (and /metrics) on a port of their own; Socket Mode listens on no other port.
+    health_port: int | None = Field(None, ge=0, le=65535, validation_alias=_env("OFFBOARD_HEALTH_PORT"))
+    # "json": one JSON object per line (with request id, tool and step where known), for a log pipeline.
+    log_format: Literal["text", "json"] = Field("text", validation_alias=_env("OFFBOARD_LOG_FORMAT"))
 
     # Where things go and who decides
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
@@ -147,6 +165,11 @@ class Settings(BaseSettings):
     access_end_hour: int = Field(9, ge=0, le=23, validation_alias=_env("OFFBOARD_ACCESS_END_HOUR"))
     invite_acceptance_check_minutes: int = Field(
         60, ge=1, validation_alias=_env("OFFBOARD_INVITE_ACCEPTANCE_CHECK_MINUTES"))
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("onboard_admins", "personal_domains", mode="before")
     @classmethod
@@ -336,6 +359,24 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, SecretFiles(settings_cls),
+                                                     dotenv_settings]
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE, "").strip()
+        if secrets_dir:
+            if not Path(secrets_dir).is_dir():
+                raise SettingsProblems([f"{SECRETS_DIR_VARIABLE}: {secrets_dir} is not a directory"])
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir))
+        return tuple(sources)
+
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_app_token.get_secret_value())
@@ -364,6 +405,82 @@ class Settings(BaseSettings):
             found.append(f"OFFBOARD_MANUAL_VENDORS names unknown vendor(s) {', '.join(unknown)}: use "
                          f"{', '.join(KNOWN_VENDORS)}.")
         return found
+
+
+SECRETS_DIR_VARIABLE = "OFFBOARD_SECRETS_DIR"
+
+
+class SettingsProblems(ValueError):
+    """Settings that cannot be read, one line each, worded for whoever set them."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+def env_names(field_name: str) -> list[str]:
+    """The environment names a setting is read from (its aliases), e.g. ["OFFBOARD_PORT", "PORT"]."""
+    alias = Settings.model_fields[field_name].validation_alias
+    return [str(choice) for choice in alias.choices] if isinstance(alias, AliasChoices) else [field_name.upper()]
+
+
+def secret_fields() -> list[str]:
+    return [name for name, info in Settings.model_fields.items() if info.annotation is SecretStr]
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """`NAME_FILE` for each secret setting NAME: the file's content, less its trailing newline."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything is read at once in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        problems: list[str] = []
+        for name in secret_fields():
+            for env_name in env_names(name):
+                path = os.environ.get(f"{env_name}_FILE", "").strip()
+                if not path:
+                    continue
+                try:
+                    found[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+                except (OSError, UnicodeDecodeError) as exc:
+                    problems.append(f"{env_name}_FILE: cannot read {path} ({getattr(exc, 'strerror', None) or exc})")
+                break
+        if problems:
+            raise SettingsProblems(problems)
+        return found
+
+
+def load_settings(**values: Any) -> Settings:
+    """Settings(), with what cannot be read raised as SettingsProblems (one line per problem, no secret shown)."""
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsProblems(describe(exc)) from None
+    except SettingsError as exc:  # a value pydantic-settings could not even decode
+        raise SettingsProblems([str(exc).splitlines()[0]]) from None
+
+
+def describe(error: ValidationError) -> list[str]:
+    secret = set(secret_fields())
+    by_alias = {alias: name for name in Settings.model_fields for alias in env_names(name)}
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = str(problem["loc"][0]) if problem["loc"] else "settings"
+        field_name = by_alias.get(where, where)
+        env_name = env_names(field_name)[0] if field_name in Settings.model_fields else where
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if field_name in secret or "input" not in problem:
+            lines.append(f"{env_name}: {message}")
+        else:
+            lines.append(f"{env_name}={_shown(problem['input'])}: {message}")
+    return lines
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text[:60] + "…" if len(text) > 60 else text)
 
 
 FOREVER_WORDS = ("forever", "permanent", "permanently")

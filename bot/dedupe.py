@@ -14,6 +14,7 @@ before any listener runs.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -62,11 +63,20 @@ class DeliveryLog:
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def delivery_body(request: BoltRequest) -> str:
+    """The delivery as received. Over Socket Mode Bolt keeps only the parsed payload (its raw body is empty for
+    every envelope, which would make each delivery look like the first one's repeat): its canonical JSON then.
+    A redelivered envelope carries the same payload, so it is still recognised."""
+    if request.raw_body:
+        return request.raw_body
+    return json.dumps(request.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def once_per_delivery(deliveries: DeliveryLog) -> Callable[..., BoltResponse | None]:
     """Bolt middleware (runs after Bolt's signature check): a repeat delivery stops here with a 200."""
 
     def middleware(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
-        if deliveries.first_time(request.raw_body):
+        if deliveries.first_time(delivery_body(request)):
             return next()
         retry = request.headers.get("x-slack-retry-num", [""])[0]
         log.info("ignored a repeated Slack delivery%s", f" (retry {retry})" if retry else "")

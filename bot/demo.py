@@ -87,13 +87,14 @@ def _play(console: Console, world: LocalWorld) -> None:
     _wait_status(world, request_id, RequestStatus.AWAITING_MANUAL)
     show.card("The card once every API step that needs no person has run")
 
-    card = world.slack.messages(APPROVALS_CHANNEL)[0]
-    for block in card["blocks"]:
+    _step(console, "@sam clicks Details and checklist: the click paths, the assets and Mark done")
+    details = show.details(GROUP_APPROVER)
+    for block in details["blocks"]:
         accessory = block.get("accessory", {})
         if accessory.get("action_id") == blocks.CONFIRM:
             title = block["text"]["text"].split("\n")[0].replace(":white_large_square: ", "")
             _step(console, f"@sam does the manual step and clicks Mark done: {title}")
-            show.click(blocks.CONFIRM, GROUP_APPROVER, value=accessory["value"])
+            world.driver.click_in_view(details, blocks.CONFIRM, GROUP_APPROVER, value=accessory["value"])
     _wait_status(world, request_id, RequestStatus.COMPLETED)
     _wait(lambda: world.slack.messages(NOTIFY_CHANNEL), "the stakeholder notification")
     show.card("The finished card")
@@ -158,6 +159,18 @@ class _Shower:
     def click(self, action_id: str, user: str, value: str | None = None) -> None:
         card = self.world.slack.messages(APPROVALS_CHANNEL)[0]
         self.world.driver.click(card, action_id, user_id=user, value=value, channel_id=APPROVALS_CHANNEL)
+
+
+    def details(self, user: str) -> dict[str, Any]:
+        """Click Details on the card; print and return the view it opens."""
+        self.click(blocks.DETAILS, user)
+        trigger = self.world.driver.last_trigger_id
+        call = self.world.slack.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger)
+        view = self.world.slack.view(str((call.response or {}).get("view", {}).get("id")))
+        if view is None:
+            raise DemoError("the Details view did not open")
+        self._print(f"Only @{self.names.get(user, user)} sees: the Details view", view)
+        return view
 
 
 def _step(console: Console, text: str) -> None:

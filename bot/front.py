@@ -366,6 +366,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path.split("?", 1)[0] in triggers.PATHS:
             headers = {name.lower(): value for name, value in self.headers.items()}
             self._reply(self.server.front.handle_trigger("GET", self.path.split("?", 1)[0], b"", headers))
+        elif self.path.split("?", 1)[0] == "/readyz":  # checked here, from the settings (bot.health)
+            from bot.health import answer_from_environment
+
+            self._reply(Reply(*answer_from_environment(self.path)))
         else:
             self._reply(Reply(404))
 

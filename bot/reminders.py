@@ -385,7 +385,7 @@ class ChecklistReminders:
     def _send(self, owner: str, items: list[tuple[OffboardRequest, Step]], now: datetime) -> bool:
         labels = {name: v.label for name, v in self.workflow.vendors.items()}
         lines = [f":clipboard: Daily reminder: {len(items)} checklist item{'s' if len(items) > 1 else ''} of "
-                 "offboardings are still open. Do them in the tool, then click *Mark done* on the card."]
+                 "offboardings are still open. Do them in the tool, then click *Mark done* in the card's *Details*."]
         current: int | None = None
         for request, step in items[:60]:
             if request.id != current:

@@ -23,11 +23,16 @@ def free_port() -> int:
 class ServedBot:
     """`offboard serve` processes, one after another (or side by side), on one database."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, *, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, *, port: int | None = None,
+                 app_token: str | None = None) -> None:
+        """`app_token`: Socket Mode with this app-level token (health then answers on OFFBOARD_HEALTH_PORT,
+        which `base` names); else HTTP mode."""
         self.env = {**os.environ, **env, "OFFBOARD_HOST": "127.0.0.1", "OFFBOARD_PORT": str(port or free_port())}
-        self.env.pop("SLACK_APP_TOKEN", None)  # HTTP mode
+        self.env.pop("SLACK_APP_TOKEN", None)
+        if app_token:
+            self.env |= {"SLACK_APP_TOKEN": app_token, "OFFBOARD_HEALTH_PORT": str(free_port())}
         self.cwd = cwd
-        self.base = f"http://127.0.0.1:{self.env['OFFBOARD_PORT']}"
+        self.base = f"http://127.0.0.1:{self.env['OFFBOARD_HEALTH_PORT' if app_token else 'OFFBOARD_PORT']}"
         self.events_url = f"{self.base}/slack/events"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot import decisions, modes, parked_steps
+from bot.log_format import logged_step
 from storage import audit
 from storage.changes import ChangeFacts, add_business_days, load_facts
 from storage.db import Database
@@ -798,6 +799,7 @@ class Workflow:
             with self._steps_guard:
                 self._steps_running.discard(step.id)
 
+    @logged_step  # its log lines carry the request id, tool and step
     def _run_step(self, step: Step, vendor: Vendor) -> bool:
         assert step.id is not None
         started = self.clock()

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from vendors import call_metrics
 from vendors.base import (
     AuthError,
     ConflictError,
@@ -150,6 +151,7 @@ class VendorHTTP:
             limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
             follow_redirects=False,  # a redirect to another host must not carry our Authorization header
             transport=transport,
+            event_hooks=call_metrics.event_hooks(vendor),  # latency and 429s on /metrics
         )
 
     def __repr__(self) -> str:

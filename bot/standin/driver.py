@@ -131,6 +131,52 @@ class SlackDriver:
         }
         return self.send(urlencode({"payload": json.dumps(payload)}), **send)
 
+    def click_in_view(
+        self, view: Mapping[str, Any], action_id: str, user_id: str, value: str | None = None, **send: Any
+    ) -> httpx.Response:
+        """Click button `action_id` in an open modal or App Home (`view`: as the bot sent it, or as opened).
+        Slack sends the view as it holds it now (id, hash, private_metadata) and no channel or message."""
+        opened = self._opened(view)
+        block_id, button = find_button(opened, action_id, value)
+        action = {"type": "button", "action_id": action_id, "block_id": block_id, "text": button.get("text"),
+                  "action_ts": f"{time.time():.6f}"}
+        action.update({k: button[k] for k in ("value", "style") if k in button})
+        payload = {
+            "type": "block_actions",
+            "team": TEAM,
+            "user": self._user(user_id),
+            "api_app_id": APP_ID,
+            "token": "deprecated-verification-token",
+            "trigger_id": self._new_trigger_id(),
+            "container": {"type": "view", "view_id": opened.get("id")},
+            "view": {**opened, "state": {"values": {}}},
+            "actions": [action],
+            "is_enterprise_install": False,
+            "enterprise": None,
+        }
+        return self.send(urlencode({"payload": json.dumps(payload)}), **send)
+
+    def event(self, event: Mapping[str, Any], **send: Any) -> httpx.Response:
+        """An Events API delivery (`event_callback`) of `event`, as JSON, signed like every other request."""
+        body = {
+            "token": "deprecated-verification-token",
+            "team_id": TEAM_ID,
+            "api_app_id": APP_ID,
+            "event": {"event_ts": f"{time.time():.6f}", **event},
+            "type": "event_callback",
+            "event_id": f"Ev{next(self._ids):08d}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM_ID, "user_id": "UBOT", "is_bot": True}],
+            "is_ext_shared_channel": False,
+        }
+        headers = {"Content-Type": "application/json", **(send.pop("headers", None) or {})}
+        return self.send(json.dumps(body), headers=headers, **send)
+
+    def app_home_opened(self, user_id: str, **send: Any) -> httpx.Response:
+        """`user_id` opens the bot's Home tab."""
+        return self.event({"type": "app_home_opened", "user": user_id, "channel": f"D{user_id}", "tab": "home"},
+                          **send)
+
     # -- signing and delivery ------------------------------------------------------------------
     def send(
         self,

@@ -185,6 +185,7 @@ class SlackStandIn(LoopbackServer):
             "chat.getPermalink": self._permalink,
             "views.open": self._views_open,
             "views.update": self._views_update,
+            "views.publish": self._views_publish,
             "users.info": self._users_info,
             "users.lookupByEmail": self._lookup_by_email,
             "conversations.open": self._conversations_open,
@@ -195,6 +196,8 @@ class SlackStandIn(LoopbackServer):
             "files.completeUploadExternal": self._complete_upload,
             "files.info": self._files_info,
         }
+        # Methods called with another token than the bot's (apps.connections.open takes the app-level token).
+        self._method_tokens: dict[str, str] = {}
         for verb in ("GET", "POST"):
             self.route(verb, _API_PATH.pattern, self._api)
         self.route("POST", r"/response/(?P<key>[\w.-]+)", self._response_url)
@@ -210,6 +213,7 @@ class SlackStandIn(LoopbackServer):
             self._bindings: dict[str, _Binding] = {}
             self._views: dict[str, dict[str, Any]] = {}
             self._triggers: set[str] = set()
+            self._homes: dict[str, str] = {}  # user id -> the view id of their published Home tab
             self._files: dict[str, UploadedFile] = {}
 
     # -- seeding -------------------------------------------------------------------------------
@@ -290,6 +294,12 @@ class SlackStandIn(LoopbackServer):
         """Modals opened so far, as Slack holds them now (views.update applied), oldest first."""
         with self._state:
             return [copy.deepcopy(v) for v in self._views.values()]
+
+    def home(self, user_id: str) -> dict[str, Any] | None:
+        """The Home tab `user_id` sees now (the last views.publish for them), or None."""
+        with self._state:
+            view_id = self._homes.get(user_id)
+            return copy.deepcopy(self._views[view_id]) if view_id else None
 
     def view(self, view_id: str) -> dict[str, Any] | None:
         with self._state:
@@ -383,11 +393,23 @@ class SlackStandIn(LoopbackServer):
                 self._calls.append(Call(match["method"], params, token, user, body, status))
         return response
 
+    def add_method(self, method: str, handler: Callable[[Params], Answer], *, token: str | None = None) -> None:
+        """Answer `method` too (another stand-in's, e.g. Socket Mode's); `token`: the one it takes instead of
+        the bot token."""
+        with self._state:
+            self._methods[method] = handler
+            if token is not None:
+                self._method_tokens[method] = token
+
     def _api(self, request: Request) -> Response:
         params, token = _params(request)
-        if token != self.token:
+        method = request.params["method"]
+        expected = self._method_tokens.get(method, self.token)
+        if token != expected:
+            if token == self.token:  # a bot token where an app-level token belongs, or the other way round
+                return Response(200, _error("not_allowed_token_type"))
             return Response(200, _error("invalid_auth" if token else "not_authed"))
-        handler = self._methods.get(request.params["method"])
+        handler = self._methods.get(method)
         if handler is None:
             return Response(200, _error("unknown_method"))
         with self._state:
@@ -583,6 +605,27 @@ class SlackStandIn(LoopbackServer):
         updated = {**current, **params["view"], "id": current["id"], "hash": _hash(current["id"], version)}
         self._views[current["id"]] = updated
         return {"ok": True, "view": copy.deepcopy(updated)}
+
+    def _views_publish(self, params: Params) -> Answer:
+        """A user's Home tab: needs no trigger_id; publishing again replaces what they see."""
+        user = str(params.get("user_id") or "")
+        if user not in self.users:
+            return _error("user_not_found")
+        problem = _view_problem(params.get("view"))
+        if problem:
+            return problem
+        if (params.get("view") or {}).get("type") != "home":
+            return _error("invalid_arguments", response_metadata=_messages_of(["a published view must be a home"]))
+        view_id = self._homes.get(user) or f"V{next(self._ids):08d}"
+        version = int(self._views[view_id]["hash"].split(".")[0]) + 1 if view_id in self._views else 0
+        if params.get("hash") and view_id in self._views and params["hash"] != self._views[view_id]["hash"]:
+            return _error("hash_conflict")
+        published = {"id": view_id, "team_id": TEAM_ID, "private_metadata": "", "callback_id": "", "external_id": "",
+                     **params["view"], "state": {"values": {}}, "hash": _hash(view_id, version),
+                     "root_view_id": view_id, "previous_view_id": None, "app_id": APP_ID, "bot_id": BOT_ID}
+        self._views[view_id] = published
+        self._homes[user] = view_id
+        return {"ok": True, "view": copy.deepcopy(published)}
 
     def _view_by_id_or_external(self, params: Params) -> dict[str, Any] | None:
         if params.get("view_id"):

@@ -8,11 +8,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import col, select
 
 from bot import blocks
 from bot.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, LocalWorld
+from bot.standin.driver import SlackDriver
 from bot.workflow import STATUS_WORDS
 from storage.models import OffboardRequest, RequestStatus
 
@@ -45,11 +47,37 @@ def action_ids(message: dict[str, Any]) -> list[str]:
     return [a for a in found if a]
 
 
-def confirm_values(card: dict[str, Any]) -> list[str]:
-    """The values of the card's Mark done buttons, one per open manual step."""
-    return [
-        b["accessory"]["value"] for b in card["blocks"] if b.get("accessory", {}).get("action_id") == blocks.CONFIRM
-    ]
+def details_of(driver: SlackDriver, card: dict[str, Any], user: str = GROUP_APPROVER) -> dict[str, Any]:
+    """The Details view as `user` sees it after clicking Details on the card (it is where Mark done is)."""
+    assert blocks.DETAILS in action_ids(card), f"no Details button on the card: {action_ids(card)}"
+    response = driver.click(card, blocks.DETAILS, user_id=user)
+    assert response.status_code == 200
+    trigger = driver.last_trigger_id
+    call = driver.standin.wait_for("views.open", lambda c: c.params.get("trigger_id") == trigger)
+    assert call.ok and call.response is not None, call.response
+    opened = driver.standin.view(call.response["view"]["id"])
+    assert opened is not None
+    return opened
+
+
+def confirm_values(driver: SlackDriver, card: dict[str, Any], user: str = GROUP_APPROVER) -> list[str]:
+    """The values of the Mark done buttons in the card's Details view, one per open manual step."""
+    if blocks.DETAILS not in action_ids(card):
+        return []
+    view = details_of(driver, card, user)
+    return [b["accessory"]["value"] for b in view["blocks"]
+            if b.get("accessory", {}).get("action_id") == blocks.CONFIRM]
+
+
+def seen_text(driver: SlackDriver, card: dict[str, Any], user: str = GROUP_APPROVER) -> str:
+    """What a person reads on the card and in its Details view together."""
+    return card_text(card) + card_text(details_of(driver, card, user))
+
+
+def mark_done(driver: SlackDriver, card: dict[str, Any], user: str, value: str) -> httpx.Response:
+    """Open the card's Details view and click Mark done on the step `value` there, as a person does."""
+    view = details_of(driver, card, user)
+    return driver.click_in_view(view, blocks.CONFIRM, user_id=user, value=value)
 
 
 def card_text(message: dict[str, Any]) -> str:
@@ -86,9 +114,8 @@ def complete_checklist(world: LocalWorld, request_id: int, user: str = GROUP_APP
             if STATUS_WORDS[RequestStatus.COMPLETED].capitalize() in card_text(card):
                 return
         elif snapshot.status == RequestStatus.AWAITING_MANUAL and card is not None:
-            for value in [v for v in confirm_values(card or {}) if v not in ticked]:
-                world.driver.click(card or {}, blocks.CONFIRM, user_id=user, value=value,
-                                   channel_id=snapshot.request.card_channel)
+            for value in [v for v in confirm_values(world.driver, card, user) if v not in ticked]:
+                mark_done(world.driver, card, user, value)
                 ticked.add(value)
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for request #{request_id} to complete (now {snapshot.status})")

@@ -11,7 +11,7 @@ from bot import blocks
 from bot.localrun import COMMAND_CHANNEL, LocalWorld
 from storage import audit
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, Step
-from tests.e2e.conftest import action_ids, card_text, confirm_values, eventually
+from tests.e2e.conftest import action_ids, card_text, confirm_values, eventually, mark_done
 
 
 def latest_request(world: LocalWorld) -> int | None:
@@ -86,9 +86,10 @@ def tick_all(world: LocalWorld, request_id: int, user: str) -> None:
     """A person works through the card's checklist, one item at a time (each tick may free automated
     steps behind it)."""
     for _ in range(60):
-        values = confirm_values(card_of(world, request_id))
+        values = confirm_values(world.driver, card_of(world, request_id), user)
         if not values:
             return
-        click_card(world, request_id, blocks.CONFIRM, user, value=values[0])
-        eventually(lambda v=values[0]: v not in confirm_values(card_of(world, request_id)), what="the tick to show")
+        mark_done(world.driver, card_of(world, request_id), user, values[0])
+        eventually(lambda v=values[0]: v not in confirm_values(world.driver, card_of(world, request_id), user),
+                   what="the tick to show")
     raise AssertionError("the checklist never ended")

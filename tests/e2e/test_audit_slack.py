@@ -29,7 +29,7 @@ from bot.standin.slack_api import SlackStandIn
 from bot.workflow import NOTIFY_VENDOR, Reason, RequestDraft
 from storage import audit
 from storage.models import AuditEvent, RequestStatus, Step, StepStatus
-from tests.e2e.conftest import click, confirm_values, eventually, open_request, the_card, wait_for_status
+from tests.e2e.conftest import click, confirm_values, eventually, mark_done, open_request, the_card, wait_for_status
 
 
 def command(world: LocalWorld, text: str, user: str) -> dict[str, Any]:
@@ -56,8 +56,8 @@ def offboard_alice(world: LocalWorld) -> int:
     request_id = open_request(world, "alice@corp.com", ticket="HR-42", new_owner="UBOB")
     click(world, blocks.APPROVE, APPROVER)
     wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
-    for value in confirm_values(the_card(world)):
-        click(world, blocks.CONFIRM, GROUP_APPROVER, value=value)
+    for value in confirm_values(world.driver, the_card(world)):
+        mark_done(world.driver, the_card(world), GROUP_APPROVER, value)
     wait_for_status(world, request_id, RequestStatus.COMPLETED)
     eventually(lambda: _notified(world, request_id), what="the notifications after completion")
     return request_id

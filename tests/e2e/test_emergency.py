@@ -25,7 +25,7 @@ from bot.localrun import (
     LocalWorld,
 )
 from storage.models import Emergency, OffboardRequest, RequestStatus, StepStatus, utcnow
-from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually
+from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, seen_text
 from tests.e2e.issue6_support import (
     card_of,
     chain_verifies,
@@ -111,7 +111,7 @@ def test_a_responder_removes_alice_everywhere_at_once_and_a_second_person_acknow
     card = eventually(lambda: (c := card_of(world, request_id)) and "Removed and verified in every tool" in card_text(c)
                       and c, what="the card to show the verified removal")
     assert card in world.slack.messages(SECURITY_CHANNEL)
-    text = card_text(card)
+    text = seen_text(world.driver, card)
     for fact in ("Emergency removal", "<@UAPP2>", "Removed and verified in every tool", "phished",
                  "Rotate the project API keys they could see", "Review their recent activity in PostHog",
                  "Review their recent activity in Amplitude", "Access Logs", "Activity Log",

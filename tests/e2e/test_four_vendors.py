@@ -16,6 +16,7 @@ from tests.e2e.conftest import (
     click,
     confirm_values,
     eventually,
+    mark_done,
     open_request,
     the_card,
     wait_for_status,
@@ -50,11 +51,12 @@ def test_alice_leaves_all_four_tools(world: LocalWorld) -> None:
 
     # A person works through the checklist; each tick lets the automated steps behind it run.
     for _ in range(30):
-        values = confirm_values(the_card(world))
+        values = confirm_values(world.driver, the_card(world))
         if not values:
             break
-        click(world, blocks.CONFIRM, GROUP_APPROVER, value=values[0])
-        eventually(lambda ticked=values[0]: ticked not in confirm_values(the_card(world)), what="the tick to show")
+        mark_done(world.driver, the_card(world), GROUP_APPROVER, values[0])
+        eventually(lambda ticked=values[0]: ticked not in confirm_values(world.driver, the_card(world)),
+                   what="the tick to show")
     wait_for_status(world, request_id, RequestStatus.COMPLETED)
 
     assert world.posthog.delete_count("alice@corp.com") == 1
@@ -84,11 +86,12 @@ def test_alice_leaves_all_four_sandboxes_with_kissmetrics_opt_in_api(world_with_
     click(world, blocks.APPROVE, APPROVER)
     wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
     for _ in range(30):
-        values = confirm_values(the_card(world))
+        values = confirm_values(world.driver, the_card(world))
         if not values:
             break
-        click(world, blocks.CONFIRM, GROUP_APPROVER, value=values[0])
-        eventually(lambda ticked=values[0]: ticked not in confirm_values(the_card(world)), what="the tick to show")
+        mark_done(world.driver, the_card(world), GROUP_APPROVER, values[0])
+        eventually(lambda ticked=values[0]: ticked not in confirm_values(world.driver, the_card(world)),
+                   what="the tick to show")
     wait_for_status(world, request_id, RequestStatus.COMPLETED)
 
     for name in ALL_VENDORS:

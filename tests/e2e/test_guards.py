@@ -11,7 +11,7 @@ import pytest
 from bot import blocks, change_blocks
 from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, RESPONDER, LocalWorld
 from storage.models import Emergency, RequestStatus, StepStatus
-from tests.e2e.conftest import action_ids, card_text, eventually
+from tests.e2e.conftest import action_ids, card_text, eventually, seen_text
 from tests.e2e.issue6_support import (
     card_of,
     click_card,
@@ -63,7 +63,7 @@ def test_offboard_never_removes_the_account_its_own_posthog_key_belongs_to(world
     request_id = ask(world, KEY_OWNER_EMAIL)
     [step] = steps_of(world, request_id, "posthog")
     assert step.manual and step.key == "posthog_own_account"
-    text = card_text(card_of(world, request_id))
+    text = seen_text(world.driver, card_of(world, request_id))
     assert f"Refused: {KEY_OWNER_EMAIL} is the account offboard uses for PostHog" in text
     assert "owns the personal API key offboard uses" in text  # the assessment's warning, too
     click_card(world, request_id, blocks.APPROVE, APPROVER)
@@ -83,7 +83,7 @@ def test_an_emergency_does_not_remove_the_bots_own_account_either(world: LocalWo
     assert world.posthog.writes_about(KEY_OWNER_EMAIL) == 0 and world.posthog.seat(KEY_OWNER_EMAIL) is not None
     with world.bot.db.session() as session:
         assert session.get(Emergency, request_id).removed_at is None  # the clock waits: PostHog is not done
-    assert "Refused:" in card_text(card_of(world, request_id))
+    assert "Refused:" in seen_text(world.driver, card_of(world, request_id))
 
 
 def test_accounts_named_as_offboards_own_are_refused_in_every_tool(database_url: str) -> None:
@@ -107,7 +107,7 @@ def test_an_sso_provisioned_account_gets_an_identity_provider_checklist_item(dat
         posthog = steps_of(world, request_id, "posthog")
         assert [s.key for s in posthog][-1] == "posthog_idp_group"
         assert not [s for s in steps_of(world, request_id, "mixpanel") if s.key.endswith("_idp_group")]
-        assert "Update Okta: PostHog users" in card_text(card_of(world, request_id))
+        assert "Update Okta: PostHog users" in seen_text(world.driver, card_of(world, request_id))
         click_card(world, request_id, blocks.APPROVE, APPROVER)
         # The removal does not wait for it; the request is not complete without it.
         wait_status(world, request_id, RequestStatus.AWAITING_MANUAL)
@@ -123,7 +123,8 @@ def test_an_sso_provisioned_account_gets_an_identity_provider_checklist_item(dat
                              what="the restore")
         eventually(lambda: [s for s in steps_of(world, restore, "posthog") if s.key == "posthog_idp_group"],
                    what="the restore's IdP item")
-        eventually(lambda: "Add them back to PostHog users in Okta" in card_text(card_of(world, restore)),
+        eventually(lambda: "Add them back to PostHog users in Okta" in seen_text(world.driver,
+                                                                                     card_of(world, restore)),
                    what="the restore card to list it")
     finally:
         world.stop()

@@ -17,7 +17,17 @@ import pytest
 from bot import blocks, sweep_blocks
 from bot.localrun import APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
 from storage.models import RequestStatus, StepStatus, utcnow
-from tests.e2e.conftest import card_text, click, confirm_values, eventually, open_request, the_card, wait_for_status
+from tests.e2e.conftest import (
+    card_text,
+    click,
+    confirm_values,
+    details_of,
+    eventually,
+    mark_done,
+    open_request,
+    the_card,
+    wait_for_status,
+)
 from tests.e2e.issue6_support import steps_of
 from tests.e2e.scheduled_world import ADMIN_CHANNEL, start_world, work
 from vendors.sandbox.mixpanel import CONTRACTOR, MixpanelSandbox
@@ -41,7 +51,7 @@ def test_a_contractor_scim_cannot_see_is_unknown_and_waits_for_a_person(world: L
     assert mixpanel.seat(CONTRACTOR) is not None  # a member of the organization, invisible to SCIM
 
     request_id = open_request(world, CONTRACTOR)
-    text = shown(the_card(world))
+    text = shown(the_card(world)) + shown(details_of(world.driver, the_card(world)))
     assert "*Mixpanel*: :grey_question: unknown" in text and "*Mixpanel*: not a member" not in text
     assert "verified domains (corp.com)" in text
     assert "Manual: Check Mixpanel by hand and delete them" in text
@@ -53,17 +63,18 @@ def test_a_contractor_scim_cannot_see_is_unknown_and_waits_for_a_person(world: L
     steps = steps_of(world, request_id, "mixpanel")
     removal = next(s for s in steps if s.key == "mixpanel_remove_member")
     others = [str(s.id) for s in steps if s.manual and s.id != removal.id]
-    assert others and str(removal.id) in confirm_values(the_card(world))
+    assert others and str(removal.id) in confirm_values(world.driver, the_card(world))
 
     # Everything else ticked: still waiting, for the step only a person can do.
     for value in others:
-        click(world, blocks.CONFIRM, GROUP_APPROVER, value=value)
-        eventually(lambda ticked=value: ticked not in confirm_values(the_card(world)), what="the tick to show")
+        mark_done(world.driver, the_card(world), GROUP_APPROVER, value)
+        eventually(lambda ticked=value: ticked not in confirm_values(world.driver, the_card(world)),
+                   what="the tick to show")
     assert world.bot.workflow.snapshot(request_id).status == RequestStatus.AWAITING_MANUAL  # type: ignore[union-attr]
-    assert confirm_values(the_card(world)) == [str(removal.id)]
+    assert confirm_values(world.driver, the_card(world)) == [str(removal.id)]
     assert mixpanel.writes_about(CONTRACTOR) == 0  # nothing was sent about them: SCIM cannot act on them
 
-    click(world, blocks.CONFIRM, GROUP_APPROVER, value=str(removal.id))
+    mark_done(world.driver, the_card(world), GROUP_APPROVER, str(removal.id))
     wait_for_status(world, request_id, RequestStatus.COMPLETED)
     done = next(s for s in steps_of(world, request_id, "mixpanel") if s.id == removal.id)
     assert done.status == StepStatus.DONE and done.done_by == GROUP_APPROVER

@@ -26,7 +26,9 @@ from tests.e2e.conftest import (
     confirm_values,
     ephemerals_to,
     eventually,
+    mark_done,
     open_request,
+    seen_text,
     the_card,
     wait_for_status,
 )
@@ -48,7 +50,7 @@ def test_full_offboarding_of_an_admin_with_assets(world: LocalWorld) -> None:
     for fact in ["alice@corp.com", "Resignation", "HR-42", "<@UREQ>", "<@UBOB>", "*admin (level 8)*", "last login",
                  "Production", "dashboards"]:
         assert fact in text, fact
-    assert action_ids(card) == [blocks.APPROVE, blocks.REJECT, blocks.CANCEL]
+    assert action_ids(card) == [blocks.APPROVE, blocks.REJECT, blocks.CANCEL, blocks.DETAILS]
 
     # Someone who may not approve, and the requester, are refused; nothing changes.
     click(world, blocks.APPROVE, OUTSIDER)
@@ -68,10 +70,10 @@ def test_full_offboarding_of_an_admin_with_assets(world: LocalWorld) -> None:
 
     card = the_card(world)
     assert "Approved by <@UAPP1>" in card_text(card)
-    manual = [v for v in confirm_values(card)]
+    manual = confirm_values(world.driver, card)
     assert manual, "PostHog leaves manual steps (flags, experiments, personal keys)"
     for value in manual:
-        click(world, blocks.CONFIRM, GROUP_APPROVER, value=value)
+        mark_done(world.driver, the_card(world), GROUP_APPROVER, value)
     wait_for_status(world, request_id, RequestStatus.COMPLETED)
 
     notice = eventually(lambda: world.slack.messages(NOTIFY_CHANNEL), what="the stakeholder notification")
@@ -170,7 +172,7 @@ def test_rejection_asks_why_and_tells_the_requester(world: LocalWorld) -> None:
     world.driver.submit_view(view, {"comment": "Dave moves to the data team instead"}, user_id=GROUP_APPROVER)
     wait_for_status(world, request_id, RequestStatus.REJECTED)
     assert "Dave moves to the data team instead" in card_text(the_card(world))
-    assert action_ids(the_card(world)) == []
+    assert action_ids(the_card(world)) == [blocks.DETAILS]
     dms = eventually(lambda: dm_texts(world, REQUESTER), what="the requester's DM")
     assert any("rejected" in t and "data team" in t for t in dms)
     assert world.posthog.member_by_email("dave@corp.com") is not None
@@ -193,7 +195,7 @@ def test_the_requester_may_cancel_while_pending(world: LocalWorld) -> None:
     eventually(lambda: ephemerals_to(world, APPROVER), what="the refusal")
     click(world, blocks.CANCEL, REQUESTER)
     wait_for_status(world, request_id, RequestStatus.CANCELLED)
-    assert action_ids(the_card(world)) == []
+    assert action_ids(the_card(world)) == [blocks.DETAILS]
     assert world.posthog.member_by_email("dave@corp.com") is not None
 
 
@@ -206,9 +208,9 @@ def test_an_unknown_vendor_at_assessment_still_removes_and_verifies(world: Local
     # Removed and verified; what could not be looked at becomes a manual check.
     wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
     assert world.posthog.member_by_email("dave@corp.com") is None
-    values = confirm_values(the_card(world))
-    assert len(values) == 1 and "could not be checked" in card_text(the_card(world))
-    click(world, blocks.CONFIRM, APPROVER, value=values[0])
+    values = confirm_values(world.driver, the_card(world))
+    assert len(values) == 1 and "could not be checked" in seen_text(world.driver, the_card(world))
+    mark_done(world.driver, the_card(world), APPROVER, values[0])
     wait_for_status(world, request_id, RequestStatus.COMPLETED)
 
 

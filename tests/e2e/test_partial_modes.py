@@ -12,7 +12,7 @@ import pytest
 from bot import blocks
 from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, NOTIFY_CHANNEL, REQUESTER, LocalWorld
 from storage.models import RequestStatus, StepStatus
-from tests.e2e.conftest import action_ids, card_text, eventually
+from tests.e2e.conftest import action_ids, card_text, eventually, seen_text
 from tests.e2e.issue6_support import (
     card_of,
     click_card,
@@ -108,7 +108,8 @@ def test_a_project_removal_across_two_tools_explains_a_refusal_and_finishes_afte
     assert "103" in mixpanel.seat("alice@corp.com").project_ids and mixpanel.writes_about("alice@corp.com") == 0
     card = card_of(world, request_id)
     assert "lets admins and owners open every project" in card_text(card)
-    assert "Manual: Remove them from Finance" in card_text(card) and "Project Users" in card_text(card)
+    seen = seen_text(world.driver, card)
+    assert "Manual: Remove them from Finance" in seen and "Project Users" in seen
     assert world.posthog.seat("alice@corp.com").role == Role.ADMIN
 
     # An admin lowers her to member in PostHog (as the card says), then Retry finishes the job there.
@@ -133,7 +134,7 @@ def test_downgrade_to_read_only_is_a_manual_step_where_the_vendor_has_none_and_i
     assert "Downgrade to read-only #" in text and "Role: admin \\u2192 member" in text  # PostHog's nearest
     click_card(world, request_id, blocks.APPROVE, APPROVER)
     wait_status(world, request_id, RequestStatus.AWAITING_MANUAL)
-    assert "nearest PostHog has to read-only" in card_text(card_of(world, request_id))
+    assert "nearest PostHog has to read-only" in seen_text(world.driver, card_of(world, request_id))
 
     # Ticking it without doing it: the fresh lookup says so, and nothing is reported done.
     tick_all(world, request_id, GROUP_APPROVER)

@@ -154,7 +154,7 @@ def test_open_checklist_items_get_a_daily_reminder_to_their_owner(database_url: 
         request_id = open_request(world, "alice@corp.com")  # PostHog leaves manual follow-ups for an admin
         click(world, blocks.APPROVE, APPROVER)
         wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
-        open_items = confirm_values(world.slack.messages(APPROVALS_CHANNEL)[0])
+        open_items = confirm_values(world.driver, world.slack.messages(APPROVALS_CHANNEL)[0])
         assert open_items
         started = request_row(world, request_id).started_at
         assert started is not None

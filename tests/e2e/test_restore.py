@@ -13,7 +13,7 @@ import time_machine
 from bot import blocks, change_blocks
 from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, OUTSIDER, REQUESTER, LocalWorld
 from storage.models import RequestStatus, RestoreWindow
-from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually
+from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, seen_text
 from tests.e2e.issue6_support import card_of, click_card, events, latest_request, tick_all, wait_status
 from vendors.base import Role
 from vendors.sandbox.mixpanel import MixpanelSandbox
@@ -70,7 +70,7 @@ def test_an_approver_restores_alice_with_her_role_and_projects_within_the_window
     # Mixpanel's SCIM showed neither her role nor her projects: the account comes back through the API, and a
     # person gives back what she had.
     wait_status(world, restore, RequestStatus.AWAITING_MANUAL)
-    assert "Give back their Mixpanel role, Teams and projects" in card_text(card_of(world, restore))
+    assert "Give back their Mixpanel role, Teams and projects" in seen_text(world.driver, card_of(world, restore))
     mixpanel_back = mixpanel.seat("alice@corp.com")
     assert mixpanel_back is not None and mixpanel_back.active
     for name in ("Product Analytics", "Finance Viewers"):

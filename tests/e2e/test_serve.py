@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.localrun import BOT_TOKEN, SIGNING_SECRET
-from bot.served import ServedBot
+from bot.served import ServedBot, free_port
 from bot.standin.driver import SlackDriver
 from bot.standin.slack_api import SlackStandIn
+from tests.e2e.conftest import eventually
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
 
 
@@ -28,6 +30,7 @@ def served(tmp_path: Path, database_url: str) -> Iterator[tuple[str, SlackStandI
             "POSTHOG_API_KEY": SANDBOX_API_KEY,
             "POSTHOG_HOST": posthog.url,
             "POSTHOG_ORG_ID": ORG_ID,
+            "OFFBOARD_HEALTH_PORT": str(free_port()),
         }
         bot = ServedBot(env, tmp_path).start()
         try:
@@ -45,3 +48,30 @@ def test_serve_answers_signed_slack_requests_and_refuses_forged_ones(
     view = slack.wait_for("views.open", timeout=10).params["view"]
     assert view["callback_id"] == "offboard_request"
     assert driver.slash_command("/offboard", "alice@corp.com", user_id="UREQ", forge=True).status_code == 401
+
+
+def test_serve_answers_health_and_readiness_on_its_port(served: tuple[str, SlackStandIn, ServedBot]) -> None:
+    base, slack, _process = served
+    assert httpx.get(f"{base}/healthz", timeout=5).text == "ok"
+    ready = httpx.get(f"{base}/readyz", timeout=10)
+    assert (ready.status_code, ready.text) == (200, "ready")
+    slack.token = "xoxb-revoked"  # Slack stops accepting the bot token
+    eventually(lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 503, timeout=15, what="not ready")
+    assert "Slack refused the bot token (auth.test: invalid_auth)" in httpx.get(f"{base}/readyz", timeout=10).text
+    assert httpx.get(f"{base}/healthz", timeout=5).text == "ok"
+
+
+def test_serve_in_http_mode_has_metrics_on_the_health_port(served: tuple[str, SlackStandIn, ServedBot]) -> None:
+    base, slack, bot = served
+    driver = SlackDriver(f"{base}/slack/events", SIGNING_SECRET, slack)
+    driver.slash_command("/offboard", "alice@corp.com", user_id="UREQ")
+    view = slack.wait_for("views.open", timeout=10).params["view"]
+    assert driver.submit_view(view, {"reason": "resignation", "new_owner": "UBOB"}, user_id="UREQ").status_code == 200
+    health = f"http://127.0.0.1:{bot.env['OFFBOARD_HEALTH_PORT']}"
+    assert httpx.get(f"{health}/healthz", timeout=5).text == "ok"
+
+    def waiting() -> bool:
+        text = httpx.get(f"{health}/metrics", timeout=5).text
+        return 'offboard_requests{status="pending_approval"} 1.0' in text and "offboard_vendor_call_seconds" in text
+
+    eventually(waiting, timeout=15, what="the request waiting for approval in /metrics")

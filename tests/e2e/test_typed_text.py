@@ -9,7 +9,16 @@ from bot.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, NOTIFY_CHA
 from bot.standin.render import render_message
 from bot.standin.slack_api import SlackUser
 from storage.models import RequestStatus
-from tests.e2e.conftest import card_text, click, confirm_values, eventually, open_request, the_card, wait_for_status
+from tests.e2e.conftest import (
+    card_text,
+    click,
+    confirm_values,
+    eventually,
+    mark_done,
+    open_request,
+    the_card,
+    wait_for_status,
+)
 from tests.properties.builder_inputs import mrkdwn_texts
 
 PHISHING = "Q4> <https://evil.example|Re-authenticate PostHog>"
@@ -34,8 +43,8 @@ def test_a_ticket_note_name_and_dashboard_name_are_posted_as_text(world: LocalWo
 
     click(world, blocks.APPROVE, APPROVER)
     wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
-    for value in confirm_values(the_card(world)):
-        click(world, blocks.CONFIRM, GROUP_APPROVER, value=value)
+    for value in confirm_values(world.driver, the_card(world)):
+        mark_done(world.driver, the_card(world), GROUP_APPROVER, value)
     wait_for_status(world, request_id, RequestStatus.COMPLETED)
 
     notice = eventually(lambda: world.slack.messages(NOTIFY_CHANNEL), what="the stakeholder notification")[0]

@@ -23,7 +23,7 @@ from bot.standin.slack_api import SlackStandIn
 from storage import audit
 from storage.db import Database
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, Step, StepStatus
-from tests.e2e.conftest import confirm_values
+from tests.e2e.conftest import confirm_values, mark_done
 from vendors.sandbox.mixpanel import ORG_ID as MIXPANEL_ORG
 from vendors.sandbox.mixpanel import SA_SECRET, SA_USERNAME, SANDBOX_SCIM_TOKEN, MixpanelSandbox
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
@@ -110,11 +110,11 @@ def test_a_kill_mid_removal_resumes_without_repeating_any_vendor_action(setting:
     driver = SlackDriver(served.events_url, SIGNING_SECRET, slack)
     wait(lambda: step(db, "posthog", "verify_removed").status == StepStatus.DONE, "PostHog's check")
     for _ in range(10):  # tick Mixpanel's checklist; each tick lets the automated steps behind it run
-        values = confirm_values(card(slack))
+        values = confirm_values(driver, card(slack), "UAPP2")
         if not values:
             break
-        driver.click(card(slack), blocks.CONFIRM, user_id="UAPP2", value=values[0], channel_id="CAPPROVALS")
-        wait(lambda v=values[0]: v not in confirm_values(card(slack)), "the tick to show")
+        mark_done(driver, card(slack), "UAPP2", values[0])
+        wait(lambda v=values[0]: v not in confirm_values(driver, card(slack), "UAPP2"), "the tick to show")
     wait(lambda: status(db) == RequestStatus.COMPLETED, "the request to complete", timeout=30)
 
     assert posthog.delete_count(LEAVER) == 1, "the removal cut off by the kill was not sent again"

@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from bot import audit_blocks, batch_blocks, blocks, onboard_blocks, review_blocks, sweep_blocks
+from bot import app_home, audit_blocks, batch_blocks, blocks, details_view, onboard_blocks, review_blocks, sweep_blocks
 from bot.workflow import BatchSnapshot
 from storage.models import BatchApproval, BatchStatus, RequestMode, RequestStatus, StepStatus
 from tests.properties.builder_inputs import (
@@ -47,11 +47,17 @@ def _dict(built: Any) -> Rendered:
 def _requests(t: Typed) -> Iterator[Rendered]:
     for snapshot in request_snapshots(t):
         yield blocks.approval_card(snapshot, NOW)
+        yield details_view.details_view(snapshot, NOW, card_channel="CAPPROVALS")
         if snapshot.removals:  # the notice is sent only then
             yield blocks.stakeholder_notification(snapshot, "")
         yield blocks.new_owner_message(snapshot)
         yield blocks.requester_outcome(snapshot)
     yield blocks.status_message("alice@corp.com", list(request_snapshots(t))[:8], NOW)
+    shown = list(request_snapshots(t))[:6]
+    sweep = sweep_run(t)
+    sweep.status = t.vendor_error
+    configuration = app_home.Configuration([t.team_name, t.vendor_error], sweep, 3, t.ticket)
+    yield app_home.home_view(app_home.HomeFacts("UAPP1", shown, shown, shown, shown, configuration), NOW)
 
 
 def _batches(t: Typed) -> Iterator[Rendered]:
@@ -114,6 +120,8 @@ COVERED = {
                            "action_result_message", "access_end_inviter_message", "access_end_person_message",
                            "access_ended_message", "problems_message"},
     "bot.change_blocks": set(),  # its parts are drawn by bot.blocks' cards above, in every mode
+    "bot.details_view": {"details_view"},
+    "bot.app_home": {"home_view"},
 }
 # Modals (their typed values are plain_text), fixed texts, and builders whose text argument is the bot's own mrkdwn
 # (its writer escapes what it quotes: bot.mrkdwn).
@@ -125,7 +133,13 @@ NO_TYPED_TEXT = {
     "bot.audit_blocks": {"refusal_message", "usage_message", "export_sent_message"},
     "bot.onboard_blocks": {"onboard_modal", "csv_modal", "reject_modal", "help_message", "info_message"},
     "bot.change_blocks": set(),
+    "bot.details_view": set(),
+    "bot.app_home": set(),
 }
+
+
+# Builder modules not named *blocks.py: the Details view and App Home.
+VIEW_MODULES = {"bot.details_view", "bot.app_home"}
 
 
 @settings(max_examples=40, deadline=None)
@@ -169,7 +183,7 @@ def _message_builders(module: Any) -> set[str]:
 
 
 def test_every_message_builder_is_run_with_hostile_text() -> None:
-    modules = {f"bot.{path.stem}" for path in BOT.glob("*blocks.py")}
+    modules = {f"bot.{path.stem}" for path in BOT.glob("*blocks.py")} | VIEW_MODULES
     assert modules == set(COVERED), "a new builder module: add its builders to this test"
     for name in sorted(modules):
         module = importlib.import_module(name)

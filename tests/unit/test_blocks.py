@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from bot import blocks
+from bot import blocks, details_view
 from bot.workflow import RequestSnapshot
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from vendors.base import Assessment, AssessmentStatus, Asset, Member, ProjectAccess, Role
@@ -36,7 +36,7 @@ def snapshot(status: RequestStatus, steps: list[Step] | None = None, **request: 
 
 
 def text_of(message: blocks.Message) -> str:
-    return json.dumps(message.blocks)
+    return json.dumps(message.blocks, ensure_ascii=False)
 
 
 def action_ids(message: blocks.Message) -> list[str]:
@@ -48,13 +48,17 @@ def action_ids(message: blocks.Message) -> list[str]:
     return found
 
 
+def view_action_ids(view: dict) -> list[str]:
+    return action_ids(blocks.Message(text="", blocks=view["blocks"]))
+
+
 def test_pending_card_shows_the_assessment_and_the_decision_buttons() -> None:
     card = blocks.approval_card(snapshot(RequestStatus.PENDING_APPROVAL), NOW)
     text = text_of(card)
     for fact in ["alice@corp.com", "Resignation", "HR-42", "<@UREQ>", "*owner (15)*", "last login 3 days ago",
                  "Production (admin)", "1 cohort, 2 dashboards", "<@UBOB>", "Owner: demoted to admin first"]:
         assert fact in text, fact
-    assert action_ids(card) == [blocks.APPROVE, blocks.REJECT, blocks.CANCEL]
+    assert action_ids(card) == [blocks.APPROVE, blocks.REJECT, blocks.CANCEL, blocks.DETAILS]
 
 
 def test_failed_step_offers_retry_and_manual_step_offers_mark_done_once_approved() -> None:
@@ -67,23 +71,33 @@ def test_failed_step_offers_retry_and_manual_step_offers_mark_done_once_approved
     card = blocks.approval_card(
         snapshot(RequestStatus.NEEDS_ATTENTION, steps, decided_by="UAPP1", decided_at=NOW), NOW
     )
-    assert action_ids(card) == [blocks.RETRY, blocks.CONFIRM]
+    # Retry stays on the card; Mark done and the click path are in the Details view, the card counts them.
+    assert action_ids(card) == [blocks.RETRY, blocks.DETAILS]
     assert "PostHog answered 503" in text_of(card)
     assert "Approved by <@UAPP1>" in text_of(card)
+    assert "1 step by hand, 0 done" in text_of(card) and "filter by creator" not in text_of(card)
+    view = details_view.details_view(
+        snapshot(RequestStatus.NEEDS_ATTENTION, steps, decided_by="UAPP1", decided_at=NOW), NOW).to_dict()
+    assert view_action_ids(view) == [blocks.CONFIRM]
+    assert "Feature Flags → filter by creator" in json.dumps(view, ensure_ascii=False)
 
 
 def test_manual_steps_are_not_tickable_before_approval() -> None:
     steps = [Step(id=2, request_id=7, vendor="posthog", seq=1, kind="manual", title="Reassign flags", manual=True)]
     card = blocks.approval_card(snapshot(RequestStatus.PENDING_APPROVAL, steps), NOW)
     assert blocks.CONFIRM not in action_ids(card)
+    view = details_view.details_view(snapshot(RequestStatus.PENDING_APPROVAL, steps), NOW).to_dict()
+    assert blocks.CONFIRM not in view_action_ids(view)
+    assert "once the request is approved" in json.dumps(view, ensure_ascii=False)
 
 
 def test_a_huge_card_stays_within_slacks_block_limit_and_keeps_its_buttons() -> None:
     steps = [
-        Step(id=i, request_id=7, vendor="posthog", seq=i, kind="manual", title=f"Step {i}", manual=True, key=str(i))
+        Step(id=i, request_id=7, vendor="posthog", seq=i, kind="remove_member", title=f"Step {i}", key=str(i),
+             status=StepStatus.FAILED, last_error="503")
         for i in range(80)
     ]
-    card = blocks.approval_card(snapshot(RequestStatus.PENDING_APPROVAL, steps), NOW)
+    card = blocks.approval_card(snapshot(RequestStatus.NEEDS_ATTENTION, steps), NOW)
     assert len(card.blocks) == blocks.MAX_BLOCKS
     assert card.blocks[-1]["type"] == "actions"
     assert "more items" in text_of(card)
@@ -94,7 +108,7 @@ def test_rejected_card_says_who_and_why_and_has_no_buttons() -> None:
         snapshot(RequestStatus.REJECTED, decided_by="UAPP2", decided_at=NOW, decision_comment="Staying on"), NOW
     )
     assert "Rejected by <@UAPP2>" in text_of(card) and "Staying on" in text_of(card)
-    assert action_ids(card) == []
+    assert action_ids(card) == [blocks.DETAILS]
 
 
 def test_request_modal_prefills_and_lists_vendors_only_when_there_is_a_choice() -> None:
@@ -136,7 +150,7 @@ def unknown_snapshot(status: RequestStatus, checkable: frozenset[str]) -> Reques
 
 def test_a_vendor_that_could_not_be_checked_offers_check_again_while_pending() -> None:
     card = blocks.approval_card(unknown_snapshot(RequestStatus.PENDING_APPROVAL, frozenset({"posthog"})), NOW)
-    assert action_ids(card) == [blocks.REASSESS, blocks.APPROVE, blocks.REJECT, blocks.CANCEL]
+    assert action_ids(card) == [blocks.REASSESS, blocks.APPROVE, blocks.REJECT, blocks.CANCEL, blocks.DETAILS]
     button = next(b["accessory"] for b in card.blocks if b.get("accessory", {}).get("action_id") == blocks.REASSESS)
     assert button["value"] == "7:posthog"  # only PostHog: Kissmetrics cannot be looked up at all
     assert "could not check (PostHog answered 503)" in text_of(card)
@@ -197,3 +211,26 @@ def test_a_long_note_typed_after_the_person_is_prefilled_within_what_the_form_ke
     modal = blocks.request_modal(blocks.ModalPrefill(subject="alice@corp.com", note="x" * 5000)).to_dict()
     note = next(b for b in modal["blocks"] if b["block_id"] == "note")
     assert len(note["element"]["initial_value"]) == blocks.NOTE_LIMIT
+
+
+def test_the_card_keeps_one_progress_line_per_tool_and_the_details_view_the_click_paths() -> None:
+    steps = [
+        Step(id=1, request_id=7, vendor="posthog", seq=0, kind="remove_member", title="Remove from Corp",
+             status=StepStatus.DONE, outcome="Removed alice@corp.com from Corp"),
+        Step(id=2, request_id=7, vendor="posthog", seq=1, kind="manual", title="Reassign flags", manual=True,
+             instructions="Feature Flags → filter by creator", status=StepStatus.DONE, done_by="UAPP2",
+             finished_at=NOW),
+        Step(id=3, request_id=7, vendor="posthog", seq=2, kind="manual", title="Replace keys", manual=True,
+             instructions="Settings → User → Personal API keys"),
+    ]
+    pending = blocks.approval_card(snapshot(RequestStatus.PENDING_APPROVAL, steps), NOW)
+    assert "Will: Remove from Corp; and 2 steps by hand" in text_of(pending)
+    decided = snapshot(RequestStatus.AWAITING_MANUAL, steps, decided_by="UAPP1", decided_at=NOW)
+    card = blocks.approval_card(decided, NOW)
+    assert ":white_check_mark: Remove from Corp · :clipboard: 2 steps by hand, 1 done" in text_of(card)
+    assert "Personal API keys" not in text_of(card) and "Removed alice@corp.com" not in text_of(card)
+    view = json.dumps(details_view.details_view(decided, NOW).to_dict(), ensure_ascii=False)
+    for fact in ["Removed alice@corp.com from Corp", "Settings → User → Personal API keys", "~Reassign flags~",
+                 "confirmed by <@UAPP2>", "dashboard: KPIs", "cohort: VIP"]:
+        assert fact in view, fact
+    assert view.count(blocks.CONFIRM) == 1  # only the open one

@@ -32,6 +32,14 @@ def test_manifest_declares_the_command_interactivity_and_socket_mode(manifest: d
     assert manifest["settings"]["socket_mode_enabled"] is True
 
 
+def test_manifest_subscribes_to_every_event_the_bot_listens_to(manifest: dict) -> None:
+    source = "\n".join(p.read_text() for p in (ROOT / "bot").glob("*.py"))
+    listened = set(re.findall(r'@app\.event\("(\w+)"\)', source))
+    assert listened == {"app_home_opened"}
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == listened
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
 def test_manifest_scopes_cover_every_slack_method_the_code_calls(manifest: dict) -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     needed = {"commands", "chat:write", "users:read", "users:read.email", "im:write"}
