@@ -269,6 +269,8 @@ class Chaos:
     def _act_on_cards(self) -> None:
         with self.db.session() as session:
             requests = list(session.exec(select(OffboardRequest).where(col(OffboardRequest.card_ts).is_not(None))))
+            manual_open = set(session.exec(select(Step.request_id).where(col(Step.manual),
+                                                                         Step.status == StepStatus.PENDING)))
         for request in requests:
             assert request.id is not None and request.card_ts is not None
             if time.monotonic() - self._last_click.get(request.id, 0.0) < CLICK_EVERY:
@@ -278,16 +280,32 @@ class Chaos:
                 continue
             found = _buttons(card)
             click = (next(((a, v) for a, v in found if a == blocks.APPROVE), None)
-                     or next(((a, v) for a, v in found if a == blocks.RETRY), None)
-                     or next(((a, v) for a, v in found if a == blocks.CONFIRM), None))
-            if click is None:
+                     or next(((a, v) for a, v in found if a == blocks.RETRY), None))
+            checklist = click is None and request.id in manual_open and any(a == blocks.DETAILS for a, _ in found)
+            if click is None and not checklist:
                 continue
             self._last_click[request.id] = time.monotonic()
             self.report.clicks += 1
             try:
-                self._driver().click(card, click[0], user_id=APPROVER, value=click[1], channel_id=APPROVALS)
+                if click is not None:
+                    self._driver().click(card, click[0], user_id=APPROVER, value=click[1], channel_id=APPROVALS)
+                else:
+                    self._tick_in_details(card)
             except Exception:  # the instance was killed mid-click: the person clicks again
                 continue
+
+    def _tick_in_details(self, card: dict[str, Any]) -> None:
+        """Mark done lives in the card's Details view: open it, as a person does, and tick the first item."""
+        driver = self._driver()
+        driver.click(card, blocks.DETAILS, user_id=APPROVER, channel_id=APPROVALS)
+        trigger = driver.last_trigger_id
+        if not _wait(lambda: any(c.params.get("trigger_id") == trigger for c in self.slack.calls("views.open")), 3.0):
+            return
+        call = next(c for c in self.slack.calls("views.open") if c.params.get("trigger_id") == trigger)
+        view = self.slack.view(call.response["view"]["id"]) if call.ok and call.response else None
+        values = [v for a, v in _buttons(view or {}) if a == blocks.CONFIRM]
+        if view is not None and values:
+            driver.click_in_view(view, blocks.CONFIRM, user_id=APPROVER, value=values[0])
 
     def _all_final(self) -> bool:
         with self.db.session() as session:

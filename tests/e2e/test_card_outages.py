@@ -23,7 +23,16 @@ from bot.localrun import (
 from bot.standin.driver import SlackDriver
 from bot.workflow import STATUS_WORDS
 from storage.models import CardOwed, OffboardRequest, RequestStatus
-from tests.e2e.conftest import action_ids, card_text, click, confirm_values, eventually, open_request
+from tests.e2e.conftest import (
+    action_ids,
+    card_text,
+    click,
+    confirm_values,
+    eventually,
+    mark_done,
+    open_request,
+    the_card,
+)
 from vendors.base import Role
 
 LEAVER = "dave@corp.com"
@@ -62,13 +71,13 @@ def test_a_card_update_refused_during_the_approval_catches_up_with_its_buttons(w
     eventually(lambda: shows(world, awaiting), timeout=15, what="the card to catch up after the outage")
     card = world.slack.messages(APPROVALS_CHANNEL)[0]
     assert blocks.APPROVE not in action_ids(card)
-    assert confirm_values(card), "Mark done is on the card, so the checklist can be finished from Slack"
+    assert confirm_values(world.driver, card, APPROVER), "Mark done is there, so the checklist can be finished"
     for _ in range(10):
-        values = confirm_values(world.slack.messages(APPROVALS_CHANNEL)[0])
+        values = confirm_values(world.driver, world.slack.messages(APPROVALS_CHANNEL)[0], APPROVER)
         if not values:
             break
-        click(world, blocks.CONFIRM, APPROVER, value=values[0])
-        eventually(lambda v=values[0]: v not in confirm_values(world.slack.messages(APPROVALS_CHANNEL)[0]),
+        assert mark_done(world.driver, the_card(world), APPROVER, values[0]).status_code == 200
+        eventually(lambda v=values[0]: v not in confirm_values(world.driver, the_card(world), APPROVER),
                    what="the tick to show")
     eventually(lambda: shows(world, STATUS_WORDS[RequestStatus.COMPLETED].capitalize()), what="the completed card")
     assert status(world, request_id) == RequestStatus.COMPLETED
@@ -132,9 +141,10 @@ def test_a_notice_slack_could_not_take_is_sent_by_itself_once_slack_is_back(worl
     request_id = open_request(world, LEAVER)
     outage = world.slack.fail("conversations.open")  # DMs cannot be opened; the card is unaffected
     click(world, blocks.APPROVE, APPROVER)
-    values = eventually(lambda: confirm_values(world.slack.messages(APPROVALS_CHANNEL)[0]), what="the checklist")
+    values = eventually(lambda: confirm_values(world.driver, world.slack.messages(APPROVALS_CHANNEL)[0], APPROVER),
+                        what="the checklist")
     for value in values:
-        click(world, blocks.CONFIRM, APPROVER, value=value)
+        assert mark_done(world.driver, world.slack.messages(APPROVALS_CHANNEL)[0], APPROVER, value).status_code == 200
     eventually(lambda: status(world, request_id) == RequestStatus.COMPLETED, what="the removal")
     eventually(lambda: "Slack refused the message" in card_text(world.slack.messages(APPROVALS_CHANNEL)[0]),
                what="the card to say the notice failed")
