@@ -202,9 +202,21 @@ def export_comment(rows: int, since: datetime | None) -> str:
     return f"Offboarding removal log{period}: {rows} removal{'s' if rows != 1 else ''} (times in UTC)."
 
 
-def report_sent_message(leavers: int, first: datetime, last: datetime, witness_note: str) -> Message:
+def report_sent_message(leavers: int, first: datetime, last: datetime, audit_channel: str | None,
+                        unreadable: str | None = None) -> Message:
+    """The reply once the report is in the admin's DM: what its chain was checked against. `audit_channel` is
+    the configured channel holding the signed heads (None: the bot does not witness its chain); `unreadable`
+    is Slack's error when that channel could not be read, vendor text and so escaped."""
+    if audit_channel is None:
+        note = ("The chain is not checked against witnessed heads: set OFFBOARD_AUDIT_CHANNEL and "
+                "OFFBOARD_WITNESS_KEY_FILE.")
+    elif unreadable is not None:
+        note = (f"I could not read the witnessed heads in <#{audit_channel}> ({escape(unreadable)}), so the chain "
+                "is checked on its own.")
+    else:
+        note = f"The chain is checked against <#{audit_channel}>."
     text = (f"I sent you the audit report for {first:%Y-%m-%d} to {last:%Y-%m-%d} ({leavers} "
-            f"leaver{'s' if leavers != 1 else ''}) as an HTML file in our DM. {witness_note} "
+            f"leaver{'s' if leavers != 1 else ''}) as an HTML file in our DM. {note} "
             "The report is recorded in the audit log.")
     return Message(text=text, blocks=[SectionBlock(text=md(f":page_facing_up: {text}")).to_dict()])
 

@@ -20,32 +20,32 @@ log = logging.getLogger(__name__)
 
 
 def send(deps: Deps, user: str, asked: AuditReportAsk, respond: Respond, client: WebClient) -> None:
-    witnessed, note = _witnessed(deps, client)
+    witnessed, channel, unreadable = _witnessed(deps, client)
     labels = {name: v.label for name, v in deps.workflow.vendors.items()}
     with deps.workflow.db.session() as session:
         made = make_report(session, asked.start, asked.end, now=deps.clock(), actor=user, via="slack",
                            witnessed=witnessed, seat_cost=deps.seat_cost, labels=labels)
     leavers, last = len(made.report.leavers), last_day(made.report)
-    channel = client.conversations_open(users=user)["channel"]["id"]
-    client.files_upload_v2(channel=channel, filename=made.filename, content=made.html,
+    dm = client.conversations_open(users=user)["channel"]["id"]
+    client.files_upload_v2(channel=dm, filename=made.filename, content=made.html,
                            title=f"Offboarding audit report {asked.start:%Y-%m-%d} to {last:%Y-%m-%d}",
                            initial_comment=audit_blocks.report_comment(leavers, asked.start, last))
-    message = audit_blocks.report_sent_message(leavers, asked.start, last, note)
+    message = audit_blocks.report_sent_message(leavers, asked.start, last, channel, unreadable)
     respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
 
 
-def _witnessed(deps: Deps, client: WebClient) -> tuple[Witnessed | None, str]:
-    """The heads signed in the audit channel, when the bot witnesses its chain; and a sentence for the reply."""
+def _witnessed(deps: Deps, client: WebClient) -> tuple[Witnessed | None, str | None, str | None]:
+    """The heads signed in the audit channel when the bot witnesses its chain, that channel (None when it does
+    not), and Slack's error when the channel could not be read."""
     poster = deps.scheduled.witness if deps.scheduled else None
     if poster is None:
-        return None, ("The chain is not checked against witnessed heads: set OFFBOARD_AUDIT_CHANNEL and "
-                      "OFFBOARD_WITNESS_KEY_FILE.")
+        return None, None, None
     channel = poster.config.channel
     try:
         heads = witness.heads_in_messages(witness.iter_history(client, channel))
     except SlackApiError as exc:
-        log.warning("could not read the audit channel %s: %s", channel, exc.response.get("error"))
-        return None, (f"I could not read the witnessed heads in <#{channel}> ({exc.response.get('error')}), so the "
-                      "chain is checked on its own.")
+        error = str(exc.response.get("error"))
+        log.warning("could not read the audit channel %s: %s", channel, error)
+        return None, channel, error
     where = f"Slack channel {channel}"
-    return Witnessed(heads, where, poster.key.public_key()), f"The chain is checked against <#{channel}>."
+    return Witnessed(heads, where, poster.key.public_key()), channel, None

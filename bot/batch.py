@@ -1,4 +1,4 @@
-"""Issue 6, Slack side of bulk offboarding: `/offboard a@corp.com b@corp.com …` or `/offboard bulk` opens
+"""The Slack side of bulk offboarding: `/offboard a@corp.com b@corp.com …` or `/offboard bulk` opens
 the bulk form (a list of emails, CSV lines, or a CSV file); its submission makes one batch with one
 approval card; the card's buttons approve (two distinct approvers for a large batch), reject or cancel."""
 

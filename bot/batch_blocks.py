@@ -1,4 +1,4 @@
-"""Issue 6's batch messages: the bulk form, the batch card (summary, per-person progress, the decision),
+"""Bulk offboarding's batch messages: the bulk form, the batch card (summary, per-person progress, the decision),
 its detail file, and the batch's one notification."""
 
 from __future__ import annotations

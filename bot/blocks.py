@@ -101,7 +101,7 @@ class ModalPrefill:
     vendors: tuple[str, ...] = ()  # every configured vendor
     chosen_vendors: tuple[str, ...] | None = None  # None: all of them
     vendor_labels: dict[str, str] = field(default_factory=dict)
-    offer_modes: bool = False  # issue 6: also offer "remove from chosen projects only" and "downgrade to read-only"
+    offer_modes: bool = False  # also offer "remove from chosen projects only" and "downgrade to read-only"
 
 
 # -- small helpers ------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def request_modal(prefill: ModalPrefill) -> View:
                 ),
             ),
         )
-    if prefill.offer_modes:  # issue 6: full removal, chosen projects only, or read-only
+    if prefill.offer_modes:  # full removal, chosen projects only, or read-only
         blocks[2:2] = change_blocks.mode_inputs()
     metadata = {
         "channel_id": prefill.channel_id,
@@ -267,12 +267,12 @@ def reject_modal(request_id: int, card_channel: str, card_ts: str) -> View:
 def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
     request = snapshot.request
     status = snapshot.status
-    title = change_blocks.card_title(snapshot)  # issue 6: by mode
+    title = change_blocks.card_title(snapshot)  # by mode (full, partial, emergency, restore)
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=_clip(title, 150)))]
     blocks.append(SectionBlock(fields=_card_fields(snapshot, now)))
     if request.note:
         blocks.append(SectionBlock(text=_md("*Note:* " + escape(request.note))))
-    blocks.extend(change_blocks.summary_blocks(snapshot, now))  # issue 6: emergency, partial change, restore
+    blocks.extend(change_blocks.summary_blocks(snapshot, now))  # emergency, partial change, restore
     blocks.append(DividerBlock())
     if status == RequestStatus.ASSESSING:
         blocks.append(SectionBlock(text=_md(":mag: Checking every tool for this person…")))
@@ -282,12 +282,12 @@ def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
     decision = _decision_line(snapshot)
     if decision:
         blocks.append(ContextBlock(elements=[_md(decision)]))
-    in_batch = request.batch_id is not None  # issue 6: a batch is decided on the batch card
+    in_batch = request.batch_id is not None  # a batch is decided on the batch card
     if status == RequestStatus.PENDING_APPROVAL and not in_batch:
         blocks.append(decision_buttons(snapshot))
     elif status == RequestStatus.SCHEDULED and not in_batch:
         blocks.append(ActionsBlock(block_id="decision", elements=[_cancel_button(snapshot.id)]))
-    extra = change_blocks.action_buttons(snapshot, now)  # issue 6: Acknowledge, Restore
+    extra = change_blocks.action_buttons(snapshot, now)  # Acknowledge (emergency), Restore
     if extra:
         blocks.append(ActionsBlock(block_id="changes", elements=extra))
     if snapshot.status != RequestStatus.ASSESSING:
@@ -299,10 +299,11 @@ def approval_card(snapshot: RequestSnapshot, now: datetime) -> Message:
 def _card_fields(snapshot: RequestSnapshot, now: datetime) -> list[MarkdownTextObject]:
     request = snapshot.request
     effective = "now, on approval" if request.effective_at is None else slack_date(request.effective_at)
-    if request.mode in (RequestMode.EMERGENCY, RequestMode.RESTORE):  # issue 6: no approval to wait for
+    if request.mode in (RequestMode.EMERGENCY, RequestMode.RESTORE):  # no approval to wait for
         effective = "at once"
     new_owner = mrkdwn.user(request.new_owner_slack_id) if request.new_owner_slack_id else "_none chosen_"
-    due = deadline.card_line(request, now, slack_date)  # the removal deadline and its clock (bot.triggers)
+    # the removal deadline and its clock (bot.triggers), stopped when the access is gone
+    due = deadline.card_line(request, now, slack_date, deadline.removed_at(snapshot.steps))
     return [
         _md(f"*Person*\n{person(snapshot)}"),
         _md(f"*Reason*\n{escape(_reason_label(request.reason))}"),
@@ -326,7 +327,7 @@ def _vendor_blocks(snapshot: RequestSnapshot, vendor: str, now: datetime) -> lis
     progress = progress_line(snapshot, steps)
     if progress:
         lines.append(progress)
-    lines.extend(change_blocks.before_after_lines(snapshot, vendor))  # issue 6: partial changes
+    lines.extend(change_blocks.before_after_lines(snapshot, vendor))  # partial changes: before → after per project
     blocks: list[Block] = [SectionBlock(text=_md("\n".join(lines)), accessory=_check_again_button(snapshot, vendor))]
     for step in automated:
         if step.status == StepStatus.FAILED:
@@ -485,7 +486,7 @@ def decision_buttons(snapshot: RequestSnapshot) -> ActionsBlock:
     )
     confirm = ConfirmObject(
         title="Approve offboarding?",
-        text=change_blocks.approve_confirm_text(snapshot, removing),  # issue 6: by mode
+        text=change_blocks.approve_confirm_text(snapshot, removing),  # by mode (full removal or partial change)
         confirm="Approve",
         deny="Back",
     )
@@ -671,20 +672,20 @@ def new_owner_message(snapshot: RequestSnapshot) -> Message:
 
 
 def approver_words(request: OffboardRequest) -> str:
-    """Who approved: a person, or (issue 4) offboard itself on a standing policy such as auto-removal."""
+    """Who approved: a person, or offboard itself on a standing policy such as auto-removal."""
     if request.decided_by == BOT_ACTOR:
         return f"offboard automatically ({escape(request.decision_comment or 'team policy')})"
-    if request.mode == RequestMode.EMERGENCY:  # issue 6: an emergency removal has no approver
+    if request.mode == RequestMode.EMERGENCY:  # an emergency removal has no approver
         return f"nobody: emergency removal by {mrkdwn.user(request.requester_id)} (security incident)"
     return mrkdwn.user(request.decided_by)
 
 
 def requester_outcome(snapshot: RequestSnapshot) -> Message:
     request = snapshot.request
-    changed = change_blocks.requester_outcome_text(snapshot)  # issue 6: a partial change or a restore
+    changed = change_blocks.requester_outcome_text(snapshot)  # a partial change or a restore
     if changed:
         return Message(text=changed.split("\n")[0], blocks=[SectionBlock(text=_md(changed)).to_dict()])
-    if request.status == RequestStatus.EXPIRED:  # issue 4: nobody decided in time
+    if request.status == RequestStatus.EXPIRED:  # nobody decided in time (approval expiry)
         email = escape(request.subject_email)
         text = (f":hourglass: Your offboarding request #{snapshot.id} for {email} expired: "
                 f"{escape(request.decision_comment or 'nobody decided on it in time')}. Nothing was removed. If it is "

@@ -1,4 +1,4 @@
-"""Issue 6's parts of a request's card: the title by mode, the emergency banner (clock, acknowledgment),
+"""The parts of a request's card beyond full removal: the title by mode, the emergency banner (clock, acknowledgment),
 what a partial change does (before → after per project), restore information, and the card's extra
 buttons (Acknowledge, Restore). bot/blocks.py calls these; this module must not import it (cycle)."""
 

@@ -1,4 +1,4 @@
-"""Issue 6: reading the request form's choice of what to do, and the bulk form and its people (a list of
+"""Reading the request form's choice of what to do, and the bulk form and its people (a list of
 emails, or CSV rows: email, reason, ticket, new owner). Pure, so every rule is easy to test."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Issue 6's voice in Slack: emergency cards in the security channel, batch members' cards in their batch
-card's thread, the batch card with its detail file, the batch's one notification, emergency reminders."""
+"""Emergency removals' and batches' voice in Slack: emergency cards in the security channel, batch members'
+cards in their batch card's thread, the batch card with its detail file, the batch's one notification,
+emergency reminders."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Issue 6 wiring: its listeners (emergency acknowledgment, bulk form and batch buttons, Restore), its
-`/offboard` subcommands, and its periodic checks. bot/app.py calls `register` and `schedule`."""
+"""Wiring of emergency removal, partial changes, bulk offboarding and restore: their listeners (emergency
+acknowledgment, bulk form and batch buttons, Restore), their `/offboard` subcommands, and their periodic
+checks. bot/app.py calls `register` and `schedule`."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def notifier(client: WebClient, settings: Settings, clock: Callable[[], datetime
 
 
 def workflow_options(client: WebClient, settings: Settings, clock: Callable[[], datetime]) -> dict[str, Any]:
-    """Issue 6's keyword arguments to `Workflow`: its settings, who may respond to emergencies, its messages."""
+    """The keyword arguments to `Workflow` for these changes: their settings, who may respond to emergencies,
+    their messages."""
     return {"changes": config_from(settings), "may_respond": responders(client, settings).may_approve,
             "change_notifier": notifier(client, settings, clock)}

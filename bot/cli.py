@@ -60,7 +60,7 @@ def serve(
         console.print("[bold red]offboard cannot start:[/]")
         for problem in problems:
             console.print(f"  • {problem}")
-        console.print("See the README's Configuration section.")
+        console.print("See docs/configuration.md.")
         raise typer.Exit(2)
     # HTTP mode answers Slack from a separate process (bot.front), so its signature check happens there.
     with _storage_problems_in_one_line(settings.database_url):
@@ -549,7 +549,7 @@ def audit_purge(
         console.print(f"The purge is audit entry {report.purge_seq}.")
 
 
-# -- issue 4: the inactive-user sweep -------------------------------------------------------------
+# -- the inactive-user sweep --------------------------------------------------------------------
 @app.command()
 def sweep(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the findings; post and change nothing.")] = False,
@@ -585,7 +585,7 @@ def sweep(
     console.print(f"Sweep #{sweep_id} is posted in the admin channel.")
 
 
-# -- issue 8: invitations from a CSV file ---------------------------------------------------------------
+# -- invitations from a CSV file ----------------------------------------------------------------------
 @app.command()
 def invite(
     csv_file: Annotated[Path, typer.Option("--csv", help="email,role,vendors,projects,end_date (a header first).")],
@@ -655,6 +655,7 @@ def main() -> None:
     """The `offboard` command. Settings that cannot be read end any command the same way: one line per
     problem on stderr and exit status 2, never a traceback (which could show a secret's value)."""
     from pydantic import ValidationError
+    from sqlalchemy.exc import OperationalError
 
     from bot.config import Settings, SettingsProblems, describe
 
@@ -666,6 +667,12 @@ def main() -> None:
         if exc.title != Settings.__name__:
             raise
         _settings_failed(describe(exc))
+    except OperationalError as exc:  # a database down or refusing: one line in every command, not a traceback
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        error_console.print(f"[bold red]offboard cannot use its database:[/] {escape(reason)}. Check DATABASE_URL "
+                            "and that the database server is up and lets this machine in.", highlight=False,
+                            soft_wrap=True)
+        sys.exit(2)
 
 
 def _settings_failed(lines: list[str]) -> None:

@@ -74,13 +74,13 @@ def handle_offboard(deps: Deps, command: dict[str, Any], respond: Respond, clien
                 _reply(respond, blocks.error_message(message))
             case Status(target):
                 _status(deps, target, command["user_id"], respond)
-            case EmergencyStart() | Bulk():  # issue 6
+            case EmergencyStart() | Bulk():  # emergency removal, bulk offboarding
                 changes.handle_command(deps, parsed, command, respond, client, _resolve)
             case Start():
                 _start(deps, parsed, command, respond, client)
             case AuditShow() | AuditExport() | AuditReportAsk() | AuditUsage():
                 _audit(deps, parsed, command, respond, client)
-            case SweepNow() | ReviewNow():  # issue 4
+            case SweepNow() | ReviewNow():  # scheduled work, run now
                 scheduled_actions.handle_command(deps, parsed, command, respond)
     except SlackApiError as exc:
         log.warning("Slack call failed while handling /offboard: %s", exc.response.get("error"))
@@ -156,7 +156,7 @@ def _start(deps: Deps, parsed: Start, command: dict[str, Any], respond: Respond,
         vendors=deps.vendor_names,
         chosen_vendors=parsed.vendors,
         vendor_labels={name: v.label for name, v in deps.workflow.vendors.items()},
-        offer_modes=True,  # issue 6
+        offer_modes=True,  # also chosen projects only, and read-only
     )
     client.views_open(trigger_id=command["trigger_id"], view=blocks.request_modal(prefill))
 
@@ -238,7 +238,7 @@ def handle_request_submission(
     if isinstance(form, dict):
         ack(response_action="errors", errors=form)
         return
-    choice = read_mode_choice(values)  # issue 6: full removal, chosen projects only, read-only; or an emergency
+    choice = read_mode_choice(values)  # full removal, chosen projects only, read-only; or an emergency
     if isinstance(choice, dict):
         ack(response_action="errors", errors=choice)
         return

@@ -1,5 +1,5 @@
 """Settings from environment variables, or from a `.env`-style file named by `OFFBOARD_ENV_FILE`
-(default `.env` in the working directory). Every name is listed in the README.
+(default `.env` in the working directory). Every name is listed in docs/configuration.md.
 
 Secrets can come from files instead, as container platforms hand them over: `NAME_FILE` names a file holding
 the secret setting NAME (e.g. `SLACK_BOT_TOKEN_FILE=/run/secrets/slack_bot_token`), and `OFFBOARD_SECRETS_DIR`
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     approver_group: str = Field("", validation_alias=_env("OFFBOARD_APPROVER_GROUP"))
     contact: str = Field("", validation_alias=_env("OFFBOARD_CONTACT"))
     scheduler_interval_seconds: int = Field(60, validation_alias=_env("OFFBOARD_SCHEDULER_INTERVAL"))
-    # Issue 7: how long an instance's hold on a request lasts unless renewed (a third of it, by its heartbeat).
+    # How long an instance's hold on a request lasts unless renewed (a third of it, by its heartbeat).
     # After a crash, another instance (or the restarted one) takes the request over once it has run out.
     lease_seconds: float = Field(30.0, gt=0, validation_alias=_env("OFFBOARD_LEASE_SECONDS"))
 
@@ -103,13 +103,13 @@ class Settings(BaseSettings):
     # Seconds one vendor call may wait for its rate limit (or a 429's Retry-After); a longer wait parks the step
     # until then instead of holding a worker, and the scheduler's tick resumes it.
     max_call_wait: float = Field(60.0, gt=0, validation_alias=_env("OFFBOARD_MAX_CALL_WAIT"))
-    # Issue 7: how many calls each vendor (PostHog, Amplitude, Mixpanel) may have on the wire at once; their rate
+    # How many calls each vendor (PostHog, Amplitude, Mixpanel) may have on the wire at once; their rate
     # limits still apply. Kissmetrics always sends one at a time. More helps when calls are slow, not limited.
     vendor_connections: int = Field(4, ge=1, le=64, validation_alias=_env("OFFBOARD_VENDOR_CONNECTIONS"))
     # Requests assessed or carried out at once in this instance (each fans out to its vendors in parallel).
     workers: int = Field(16, ge=1, le=256, validation_alias=_env("OFFBOARD_WORKERS"))
 
-    # Audit evidence and retention (issue 5): fields go below this line.
+    # Audit evidence and retention: fields go below this line.
     # Who may see audit data in Slack (Slack user ids); empty: whoever may approve.
     audit_admins: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_AUDIT_ADMINS"))
     # Years to keep a request's personal data, per reason, e.g. "termination=7,security_incident=forever";
@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     seat_cost: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=dict, validation_alias=_env("OFFBOARD_SEAT_COST"))
 
-    # Issue 4: scheduled work (inactive-user sweeps, approval reminders and escalation, access reviews).
+    # Scheduled work (inactive-user sweeps, approval reminders and escalation, access reviews).
     # Schedules are crontab lines in UTC (Sunday is 0 or 7, as in cron), or "off".
     admin_channel: str = Field("", validation_alias=_env("OFFBOARD_ADMIN_CHANNEL"))  # empty: the approvals channel
     sweep_schedule: str = Field("0 9 * * mon", validation_alias=_env("OFFBOARD_SWEEP_SCHEDULE"))
@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         default_factory=dict, validation_alias=_env("OFFBOARD_CHECKLIST_OWNERS"))
     review_schedule: str = Field("0 9 1 1,4,7,10 *", validation_alias=_env("OFFBOARD_REVIEW_SCHEDULE"))
 
-    # Issue 8: invitations (/onboard).
+    # Invitations (/onboard).
     onboard_channel: str = Field("", validation_alias=_env("OFFBOARD_ONBOARD_CHANNEL"))  # empty: the approvals channel
     onboard_admins: CommaList = Field(default_factory=list, validation_alias=_env("OFFBOARD_ONBOARD_ADMINS"))
     # Replaces the built-in list of personal email domains (bot.onboarding.DEFAULT_PERSONAL_DOMAINS); "none": no policy.
@@ -218,7 +218,7 @@ class Settings(BaseSettings):
             raise ValueError("OFFBOARD_REMINDER_HOURS: give positive hours, e.g. 4,8,16")
         return value
 
-    # Issue 6: emergency removal, partial modes, batches, restore, guards.
+    # Emergency removal, partial changes, batches, restore, guards.
     # Who may remove at once without approval (Slack user ids and/or a user group); nobody when both are empty.
     emergency_responders: CommaList = Field(default_factory=list,
                                             validation_alias=_env("OFFBOARD_EMERGENCY_RESPONDERS"))
@@ -398,7 +398,7 @@ class Settings(BaseSettings):
         if not self.kissmetrics_enabled and not self.manual_vendors and not any(k.get_secret_value() for k in keys):
             found.append(
                 "No vendor is configured: set POSTHOG_API_KEY, AMPLITUDE_SCIM_KEY, MIXPANEL_SCIM_TOKEN, "
-                "KISSMETRICS_ENABLED=true and/or OFFBOARD_MANUAL_VENDORS (see the README)."
+                "KISSMETRICS_ENABLED=true and/or OFFBOARD_MANUAL_VENDORS (see docs/vendors.md)."
             )
         unknown = [v for v in self.manual_vendors if v.lower() not in KNOWN_VENDORS]
         if unknown:

@@ -176,7 +176,7 @@ def run_cli(console: Console, error_console: Console, env_file: Path | None, man
         error_console.print("[bold red]offboard cannot check this deployment; these settings cannot be read:[/]")
         for line in exc.lines:
             error_console.print(f"  • {escape(line)}", soft_wrap=True)
-        error_console.print("See the README's Configuration section.")
+        error_console.print("See docs/configuration.md.")
         return 2
     print_report(console, report)
     return report.exit_code

@@ -22,7 +22,7 @@ class Deps:
     notifier: SlackNotifier
     clock: Callable[[], datetime]
     audit_admins: frozenset[str] = frozenset()  # who may see audit data; empty: whoever may approve
-    scheduled: ScheduledWork | None = None  # issue 4: sweeps, reminders, reviews (bot/scheduled_work.py)
+    scheduled: ScheduledWork | None = None  # sweeps, reminders, reviews (bot/scheduled_work.py)
     seat_cost: Mapping[str, float] = field(default_factory=dict)  # OFFBOARD_SEAT_COST, for the audit report
 
     @property

@@ -69,7 +69,7 @@ class SlackDirectory:
         return bool(self.approver_group) and user_id in self._approver_group_members()
 
     def approvers(self) -> frozenset[str]:
-        """Everyone who may approve (listed ids and the group's members), deactivated or not (issue 4)."""
+        """Everyone who may approve (listed ids and the group's members), deactivated or not."""
         group = self._approver_group_members() if self.approver_group else frozenset()
         return self.approver_ids | group
 

@@ -1,4 +1,4 @@
-"""Issue 6, Slack side of emergency removal: `/offboard @bob emergency [note]` (or the form with reason
+"""The Slack side of emergency removal: `/offboard @bob emergency [note]` (or the form with reason
 "security incident" and full removal), the Acknowledge button, and the periodic reminders.
 Listeners ack first and work after; refusals are told only to the person who asked."""
 
@@ -96,7 +96,7 @@ def schedule(scheduler: BackgroundScheduler, workflow: Workflow, interval_second
     """Emergency reminders and closing dispute windows, checked with the scheduled removals' interval.
     What is due lives in the database and is claimed row by row, so two bots never act twice."""
     scheduler.add_job(lambda: run_due_changes(workflow), IntervalTrigger(seconds=interval_seconds),
-                      id="issue6_due_changes", replace_existing=True, coalesce=True, max_instances=1,
+                      id="run_due_changes", replace_existing=True, coalesce=True, max_instances=1,
                       misfire_grace_time=None)
 
 

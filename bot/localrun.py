@@ -32,8 +32,8 @@ APPROVER = "UAPP1"  # listed in OFFBOARD_APPROVERS
 GROUP_APPROVER = "UAPP2"  # an approver through the SAPPROVERS user group
 REQUESTER = "UREQ"
 OUTSIDER = "UMAL"
-RESPONDER = "UAPP2"  # issue 6: in OFFBOARD_EMERGENCY_RESPONDERS (and an approver through the group)
-SECURITY_CHANNEL = "CSECURITY"  # issue 6: where emergency removals are posted
+RESPONDER = "UAPP2"  # in OFFBOARD_EMERGENCY_RESPONDERS (and an approver through the group)
+SECURITY_CHANNEL = "CSECURITY"  # where emergency removals are posted
 
 # Short waits between retries keep the demo and the tests quick; the retry logic is the real one.
 FAST_RETRIES = RetryPolicy(backoff=0.01, max_retry_after=1.0)
@@ -57,7 +57,7 @@ class LocalWorld:
     vendors: tuple[str, ...] = ("posthog",)
     manual: tuple[str, ...] = ()
     _background: bool = field(default=True, repr=False)
-    settings: Mapping[str, Any] = field(default_factory=dict)  # overrides of `local_settings` (issue 6)
+    settings: Mapping[str, Any] = field(default_factory=dict)  # overrides of `local_settings`
 
     @classmethod
     def start(

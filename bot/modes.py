@@ -1,4 +1,4 @@
-"""Issue 6: what each kind of request plans for one vendor, besides the connector's own full removal.
+"""What each kind of request plans for one vendor, besides the connector's own full removal.
 
 Pure: no Slack, no database. The workflow asks `plan_for` once per vendor after the assessment:
 
@@ -53,7 +53,8 @@ IDP_MARKERS = ("idp_managed", "scim_managed", "sso_managed", "external_id")
 
 @dataclass(frozen=True)
 class ChangeConfig:
-    """The issue-6 settings the workflow needs (see bot/config.py for their environment names)."""
+    """The settings the workflow needs for emergencies, partial changes, batches, restores and guards (see
+    bot/config.py for their environment names)."""
 
     bot_accounts: frozenset[str] = frozenset()  # emails offboard's own vendor credentials belong to
     idp_groups: Mapping[str, str] = field(default_factory=dict)  # vendor → the IdP group that provisions it
@@ -136,7 +137,7 @@ def own_account_refusal(vendor: Vendor, assessment: Assessment, email: str,
         instructions=(
             f"offboard acts in {label} with credentials that belong to {email}, so it will not change or remove "
             f"that account: it would cut off its own access half-way, and every later offboarding would fail. "
-            f"First give offboard credentials of another admin (see the README's {label} setup) and restart it. "
+            f"First give offboard credentials of another admin (see {label} in docs/vendors.md) and restart it. "
             f"Then either offboard {email} again, or make the change by hand in {label} and mark this done."
         ),
     )

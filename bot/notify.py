@@ -46,7 +46,7 @@ class SlackNotifier:
         request = snapshot.request
         if kind == NotificationKind.STAKEHOLDERS:
             message = blocks.stakeholder_notification(snapshot, self.contact)
-            # Without a notification channel, in the card's thread: wherever the card is (issue 6: an emergency's
+            # Without a notification channel, in the card's thread: wherever the card is (an emergency's
             # card is in the security channel).
             channel = self.notify_channel or request.card_channel or self.approvals_channel
             thread = None if self.notify_channel else request.card_ts

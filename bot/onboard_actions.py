@@ -1,4 +1,4 @@
-"""Invitations' buttons and the reject form (issue 8), and the wiring of `/onboard` into the app.
+"""Invitations' buttons and the reject form, and the wiring of `/onboard` into the app.
 Each listener acks first, then asks `bot.onboarding`, and tells only the clicker when it refuses."""
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def start(scheduler: BaseScheduler, onboarding: Onboarding, interval_seconds: in
     """At start-up: resume interrupted sends, then check what is due now and every interval."""
     onboarding.resume()
     add_check(scheduler, "onboarding_due", OnboardingDue(onboarding).tick, interval_seconds)
-    # Issue 7: sends a dead instance left are taken over once its lease runs out.
+    # Sends a dead instance left are taken over once its lease runs out.
     check_seconds = max(1, min(interval_seconds, int(onboarding.leases.duration.total_seconds() / 2)))
     add_check(scheduler, "onboarding_reclaim", onboarding.reclaim, check_seconds)
     add_check(scheduler, "onboarding_owed_cards", onboarding.deliver_owed_cards, check_seconds)

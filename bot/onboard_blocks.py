@@ -1,4 +1,4 @@
-"""Block Kit for invitations (issue 8): the batch card, `/onboard pending`, the reminders, the forms.
+"""Block Kit for invitations: the batch card, `/onboard pending`, the reminders, the forms.
 Pure functions from onboarding state to Slack messages and modals."""
 
 from __future__ import annotations

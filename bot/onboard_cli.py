@@ -1,4 +1,4 @@
-"""`offboard invite --csv FILE --by U123` (issue 8): the same batch `/onboard csv` makes, from a shell. What needs
+"""`offboard invite --csv FILE --by U123`: the same batch `/onboard csv` makes, from a shell. What needs
 no approval is sent before the command returns; the rest waits for one approver's click on the card."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`/onboard`, its form and its CSV upload (issue 8). Every listener acks first and works after; a form
+"""`/onboard`, its form and its CSV upload. Every listener acks first and works after; a form
 whose answers cannot go out is answered in the form itself, before the ack closes it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What comes due after an invitation went out (issue 8): acceptance, the inviter's reminder after N days,
+"""What comes due after an invitation went out: acceptance, the inviter's reminder after N days,
 the flag before a tool's invitation lapses, and the access end date (a reminder the day before, an
 offboarding request with reason "contract end" on the day).
 

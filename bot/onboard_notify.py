@@ -1,4 +1,4 @@
-"""The invitations' voice in Slack (issue 8): the batch card, the inviter's DMs, the reminders."""
+"""The invitations' voice in Slack: the batch card, the inviter's DMs, the reminders."""
 
 from __future__ import annotations
 

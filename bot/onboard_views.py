@@ -1,4 +1,4 @@
-"""What the invitations' cards, lists and notices are made of (issue 8), the failures in plain words, and
+"""What the invitations' cards, lists and notices are made of, the failures in plain words, and
 what `bot.onboarding` needs from whoever tells people (`InviteNotifier`). No Slack here."""
 
 from __future__ import annotations

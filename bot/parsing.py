@@ -78,22 +78,22 @@ class AuditUsage:
 
 @dataclass(frozen=True)
 class SweepNow:
-    """`/offboard sweep`: run the inactive-user sweep now (issue 4)."""
+    """`/offboard sweep`: run the inactive-user sweep now."""
 
 
 @dataclass(frozen=True)
 class ReviewNow:
-    """`/offboard review`: post an access review now (issue 4)."""
+    """`/offboard review`: post an access review now."""
 
 
 @dataclass(frozen=True)
 class EmergencyStart(Start):
-    """`/offboard @bob emergency [note]`: a security incident; removed at once, without approval (issue 6)."""
+    """`/offboard @bob emergency [note]`: a security incident; removed at once, without approval."""
 
 
 @dataclass(frozen=True)
 class Bulk(Start):
-    """`/offboard a@corp.com b@corp.com [reason]` or `/offboard bulk`: several people, one batch (issue 6).
+    """`/offboard a@corp.com b@corp.com [reason]` or `/offboard bulk`: several people, one batch.
     `target` is the first person (empty for `bulk` alone), `others` the rest."""
 
     others: tuple[Target, ...] = ()
@@ -177,7 +177,7 @@ def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
         return Help()
     if tokens[0].lower() == "audit":
         return parse_audit(tokens[1:])
-    if tokens[0].lower() in ("sweep", "review"):  # issue 4
+    if tokens[0].lower() in ("sweep", "review"):  # scheduled work, run now
         if len(tokens) > 1:
             return Invalid(f"`/offboard {tokens[0].lower()}` takes no other words.")
         return SweepNow() if tokens[0].lower() == "sweep" else ReviewNow()
@@ -186,7 +186,7 @@ def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
             return Invalid("Say whose status you want: `/offboard status alice@corp.com`.")
         target = parse_target(tokens[1])
         return target if isinstance(target, Invalid) else Status(target)
-    bulk = tokens[0].lower() == "bulk"  # issue 6: `/offboard bulk` opens the bulk form
+    bulk = tokens[0].lower() == "bulk"  # `/offboard bulk` opens the bulk form
     people = _leading_people(tokens[1:] if bulk else tokens)
     if isinstance(people, Invalid):
         return people
@@ -207,14 +207,14 @@ def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
             listed = ", ".join(known_vendors) or "none configured"
             return Invalid(f"Unknown vendor(s) `{escape(', '.join(unknown)) or '(empty)'}`. Configured: {listed}.")
         vendors = chosen
-    if rest and rest[0].lower() == "emergency":  # issue 6
+    if rest and rest[0].lower() == "emergency":  # emergency removal
         if bulk or len(targets) > 1:
             return Invalid("Emergency removal takes one person at a time: `/offboard @bob emergency`.")
         assert isinstance(target, Target)
         return EmergencyStart(target=target, reason=Reason.SECURITY_INCIDENT, note=" ".join(rest[1:]))
     words = " ".join(rest)
     reason = parse_reason(words) if words else None
-    if bulk or len(targets) > 1:  # issue 6: several people are one batch
+    if bulk or len(targets) > 1:  # several people are one batch
         return Bulk(target=targets[0] if targets else Target(), reason=reason, note="" if reason else words,
                     vendors=vendors, others=tuple(targets[1:]))
     assert isinstance(target, Target)
@@ -222,7 +222,7 @@ def parse_command(text: str, known_vendors: tuple[str, ...] = ()) -> Parsed:
 
 
 def _leading_people(tokens: list[str]) -> tuple[list[Target], int] | Invalid:
-    """Issue 6: the people named before the other words (reason, note, options), and how many tokens
+    """The people named before the other words (reason, note, options), and how many tokens
     they took. A token that looks like a person but is not a valid one is refused, naming it."""
     targets: list[Target] = []
     for token in tokens:

@@ -1,4 +1,4 @@
-"""Issue 6, Slack side of restore: the Restore button on a completed removal's card (approvers only,
+"""The Slack side of restore: the Restore button on a completed removal's card (approvers only,
 within the dispute window). The workflow makes the restore a request of its own, approved by the click."""
 
 from __future__ import annotations

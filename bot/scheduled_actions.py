@@ -1,4 +1,4 @@
-"""Slack listeners of issue 4: the sweep card's buttons, the members-export upload, "I still need access",
+"""Slack listeners of the scheduled work: the sweep card's buttons, the members-export upload, "I still need access",
 the access review's Attest, and `/offboard sweep` / `/offboard review`. Each listener acks first and works
 after; a refusal is shown only to the person who clicked."""
 

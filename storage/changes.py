@@ -1,4 +1,4 @@
-"""Issue 6: what a card needs to know about a request besides its steps: its emergency, its batch, its
+"""What a card needs to know about a request besides its steps: its emergency, its batch, its
 dispute window, and the removal a restore undoes. Read in the same session as the rest of a snapshot."""
 
 from __future__ import annotations

@@ -571,10 +571,10 @@ class PostHogVendor:
                 return [f"PostHog: POSTHOG_API_KEY is not a valid personal API key ({exc.message}). Create one in "
                         "PostHog (Settings → User → Personal API keys) as an owner of the organization, and set it."]
             return [f"PostHog: the key could not read its own record ({exc.message}), so offboard cannot say which "
-                    "scopes it lacks: check them by hand against the README's list."]
+                    "scopes it lacks: check them by hand against the list in docs/vendors.md."]
         except NotFoundError:
             return ["PostHog: this PostHog cannot show a key its own scopes (no /api/personal_api_keys/@current/): "
-                    "check the key's scopes by hand against the README's list."]
+                    "check the key's scopes by hand against the list in docs/vendors.md."]
         key = key if isinstance(key, dict) else {}
         scopes = [str(s) for s in key.get("scopes") or []]
         problems = [f"PostHog: {missing_scope_line(use)}" for use in missing_scopes(scopes)]

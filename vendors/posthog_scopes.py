@@ -1,6 +1,6 @@
 """The personal API key scopes the PostHog connector uses, and what each one's absence stops.
 
-The one table: the README's list, the start-up log, `PostHogVendor.check` and the assessment warnings
+The one table: the list in docs/vendors.md, the start-up log, `PostHogVendor.check` and the assessment warnings
 all read it, so a scope the connector starts to need is added here once. PostHog answers a call without
 its scope with 403 "API key missing required scope '…'"; a `:write` scope also grants `:read`, and "*"
 grants everything (`posthog/permissions.py`, `APIScopePermission`). A key may always read its own scopes

@@ -19,7 +19,7 @@ class RoleMap:
     vendor: str
     reading: Mapping[str, Role]  # normalized vendor word → ours
     writing: Mapping[Role, str]  # ours → the word the vendor's API takes; absent = the vendor has no such role
-    note: str = ""  # why the mapping is as it is, for the README and the card
+    note: str = ""  # why the mapping is as it is, for docs/vendors.md and the card
 
 
 def normalize(word: str) -> str:

@@ -9,12 +9,17 @@ builders and the evidence read the same deadline without each being handed the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlmodel import Session, col, select
+
+from bot.workflow import NOTIFY_VENDOR
 from storage.changes import add_business_days
-from storage.models import OffboardRequest, RequestMode, RequestStatus
+from storage.models import OffboardRequest, RequestMode, RequestStatus, Step, StepStatus
+from vendors.base import StepKind
 
 
 def removes(mode: str) -> bool:
@@ -79,11 +84,46 @@ class Verdict:
 CLOSED_UNREMOVED = (RequestStatus.REJECTED, RequestStatus.CANCELLED, RequestStatus.EXPIRED)
 
 
-def verdict(request: OffboardRequest, chosen: DeadlinePolicy | None = None) -> Verdict | None:
-    """Met, late by how much, or still open; None when there is no deadline or nothing was to be removed."""
+def removed_at(steps: Iterable[Step]) -> datetime | None:
+    """When the person was gone from the last of their tools, as the evidence judges it: per tool, its verified
+    removal, else (removed by hand) its last step once all are done. Steps a person still owes after a verified
+    removal (replacing their personal API keys) do not hold the deadline open. None while a tool's removal is
+    open, and when no tool had anything to remove."""
+    by_vendor: dict[str, list[Step]] = defaultdict(list)
+    for step in steps:
+        if step.vendor != NOTIFY_VENDOR:
+            by_vendor[step.vendor].append(step)
+    times = []
+    for vendor_steps in by_vendor.values():
+        verified = [s.finished_at for s in vendor_steps
+                    if s.kind == StepKind.VERIFY_REMOVED and s.status == StepStatus.DONE and s.finished_at]
+        if verified:
+            times.append(max(verified))
+        elif all(s.status == StepStatus.DONE and s.finished_at for s in vendor_steps):
+            times.append(max(s.finished_at for s in vendor_steps if s.finished_at))
+        else:
+            return None
+    return max(times) if times else None
+
+
+def removal_times(session: Session, request_ids: Sequence[int]) -> dict[int, datetime | None]:
+    """`removed_at` of each request, read in one query."""
+    steps: dict[int, list[Step]] = {request_id: [] for request_id in request_ids}
+    for step in session.exec(select(Step).where(col(Step.request_id).in_(list(request_ids)))):
+        steps[step.request_id].append(step)
+    return {request_id: removed_at(found) for request_id, found in steps.items()}
+
+
+def verdict(request: OffboardRequest, chosen: DeadlinePolicy | None = None,
+            removed: datetime | None = None) -> Verdict | None:
+    """Met, late by how much, or still open; None when there is no deadline or nothing was to be removed.
+    `removed` is when the access was gone (`removed_at`): a request can still wait for a person's checklist
+    after that, and the deadline is for the removal; without it, the request's completion counts."""
     due = (chosen or _policy).due(request)
     if due is None or request.status in CLOSED_UNREMOVED:
         return None
+    if removed is not None:
+        return judged(due, removed)
     if request.status != RequestStatus.COMPLETED or request.completed_at is None:
         return Verdict(due, None)
     return judged(due, request.completed_at)
@@ -96,9 +136,10 @@ def judged(due: datetime, finished: datetime | None) -> Verdict:
     return Verdict(due, late <= timedelta(0), max(late, timedelta(0)))
 
 
-def card_line(request: OffboardRequest, now: datetime, slack_date: Callable[[datetime], str]) -> str | None:
-    """The card's *Removal due* field: the due time and its clock."""
-    found = verdict(request)
+def card_line(request: OffboardRequest, now: datetime, slack_date: Callable[[datetime], str],
+              removed: datetime | None = None) -> str | None:
+    """The card's *Removal due* field: the due time and its clock (stopped once the access is gone)."""
+    found = verdict(request, removed=removed)
     if found is None:
         return None
     when = slack_date(found.due)

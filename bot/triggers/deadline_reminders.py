@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from bot.slack_post import SlackPoster, info_message
-from bot.triggers.deadline import policy, span
+from bot.triggers.deadline import policy, removal_times, span
 from bot.triggers.text import escape
 from storage.db import Database
 from storage.models import OPEN_STATUSES, DeadlineNotice, OffboardRequest, utcnow
@@ -33,10 +33,11 @@ class DeadlineReminders:
         with self.db.session() as session:
             open_requests = session.exec(select(OffboardRequest).where(
                 col(OffboardRequest.status).in_(OPEN_STATUSES), col(OffboardRequest.card_ts).is_not(None))).all()
+            removed = removal_times(session, [r.id for r in open_requests if r.id is not None])
         for request in open_requests:
             due = policy().due(request)
-            if due is None or request.id is None:
-                continue
+            if due is None or request.id is None or removed.get(request.id) is not None:
+                continue  # no deadline, or the access is gone (a checklist may still be a person's)
             if now >= due:
                 self._owe(request.id, "passed", now)
             elif now >= due - self.nearing:
@@ -55,11 +56,12 @@ class DeadlineReminders:
             owed = session.exec(select(DeadlineNotice, OffboardRequest)
                                 .join(OffboardRequest, col(OffboardRequest.id) == col(DeadlineNotice.request_id))
                                 .where(col(DeadlineNotice.posted_at).is_(None))).all()
-            work = [(n.id, n.stage, r.subject_email, r.id, r.card_channel, r.card_ts, policy().due(r), r.status)
-                    for n, r in owed]
+            removed = removal_times(session, [r.id for _, r in owed if r.id is not None])
+            work = [(n.id, n.stage, r.subject_email, r.id, r.card_channel, r.card_ts, policy().due(r),
+                     r.status not in OPEN_STATUSES or removed.get(r.id or 0) is not None) for n, r in owed]
         posted = 0
-        for notice_id, stage, email, request_id, channel, ts, due, status in work:
-            if status not in OPEN_STATUSES or due is None or not channel or not ts:
+        for notice_id, stage, email, request_id, channel, ts, due, finished in work:
+            if finished or due is None or not channel or not ts:
                 text = ""  # finished meanwhile: nothing to remind of
             elif stage == "passed":
                 text = (f":red_circle: The removal of {escape(email)} (request #{request_id}) is past its deadline "

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 
 from bot.slack_post import SlackPoster, info_message
-from bot.triggers.deadline import policy, span
+from bot.triggers.deadline import policy, removal_times, span
 from bot.triggers.text import escape
 from storage.db import Database
 from storage.models import OPEN_STATUSES, OffboardRequest, utcnow
@@ -28,10 +28,12 @@ class OverdueList:
         with self.db.session() as session:
             open_requests = session.exec(select(OffboardRequest).where(
                 col(OffboardRequest.status).in_(OPEN_STATUSES)).order_by(col(OffboardRequest.id))).all()
+            # Open but with the access gone (a checklist left for a person): not a leaver with access.
+            removed = removal_times(session, [r.id for r in open_requests if r.id is not None])
         late = []
         for request in open_requests:
             due = policy().due(request)
-            if due is not None and now > due:
+            if due is not None and now > due and removed.get(request.id or 0) is None:
                 late.append((request, now - due))
         return late
 

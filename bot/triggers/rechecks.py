@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from bot.blocks import Message
 from bot.slack_post import SlackPoster, info_message
+from bot.triggers.deadline import removal_times
 from bot.triggers.text import escape
 from bot.workflow import Reason, RequestDraft, Workflow
 from storage import audit
@@ -115,10 +116,13 @@ class Rechecks:
             vendor_name, email, request_id = recheck.vendor, request.subject_email, recheck.request_id
             completed = request.completed_at or recheck.due_at
             hours = (recheck.due_at - completed).total_seconds() / 3600
+            # An invitation since the access went explains them being back, though the request completed
+            # later (when a person ticked its checklist).
+            removed = removal_times(session, [request_id]).get(request_id) or completed
         assessment = self.workflow.vendors[vendor_name].assess(email)  # never raises: a failure is UNKNOWN
         outcome = {AssessmentStatus.MEMBER: BACK, AssessmentStatus.NOT_MEMBER: STILL_GONE}.get(
             assessment.status, UNKNOWN)
-        because = self._brought_back(request_id, email, completed) if outcome == BACK else ""
+        because = self._brought_back(request_id, email, removed) if outcome == BACK else ""
         if because:
             outcome = EXPLAINED
         new_request = self._reopen(request_id, email, vendor_name) if outcome == BACK else None
@@ -130,7 +134,7 @@ class Rechecks:
                          subject=email, result=words[outcome], after_hours=round(hours, 2),
                          error=assessment.error if outcome == UNKNOWN else None, new_request=new_request)
 
-    def _brought_back(self, request_id: int, email: str, completed: datetime) -> str:
+    def _brought_back(self, request_id: int, email: str, removed: datetime) -> str:
         """Why offboard itself has the person back, if it does: their removal was restored, or they were
         invited again through /onboard. Empty when nothing here explains it."""
         with self.db.session() as session:
@@ -138,7 +142,7 @@ class Rechecks:
             if window is not None and window.restore_request_id is not None:
                 return f"restored by request #{window.restore_request_id}"
             invited = session.exec(select(Invitation.batch_id).where(
-                col(Invitation.email) == email, col(Invitation.created_at) > completed)).first()
+                col(Invitation.email) == email, col(Invitation.created_at) > removed)).first()
         return f"invited again through /onboard (invitation #{invited})" if invited is not None else ""
 
     def _reopen(self, request_id: int, email: str, vendor: str) -> int:

@@ -48,7 +48,7 @@ def okta_authorized(headers: dict[str, str], secrets: TriggerSecrets) -> bool:
 
 
 def hr_signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The signature an HR system (or a script) sends for `body` at `timestamp`: what the README's curl computes."""
+    """The signature an HR system or script sends for `body` at `timestamp`: as docs/integrations.md's curl."""
     mac = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
     return "v0=" + mac.hexdigest()
 

@@ -1,4 +1,4 @@
-"""Helpers for the /onboard end-to-end tests (issue 8): the real bot in HTTP mode on a SQLite file, driven by
+"""Helpers for the /onboard end-to-end tests: the real bot in HTTP mode on a SQLite file, driven by
 signed Slack requests, against the vendor sandboxes and the Slack stand-in."""
 
 from __future__ import annotations

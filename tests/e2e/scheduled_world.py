@@ -1,4 +1,4 @@
-"""A LocalWorld whose bot has issue 4's settings (admin channel, thresholds, reminders, fallback), for the
+"""A LocalWorld whose bot has the scheduled work's settings (admin channel, thresholds, reminders, fallback), for the
 scheduled-work tests. Everything is real: sandboxes, the Slack stand-in, the bot in HTTP mode, SQLite."""
 
 from __future__ import annotations

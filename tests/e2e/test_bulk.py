@@ -1,4 +1,4 @@
-"""Issue 6, bulk offboarding through Slack against the PostHog sandbox: several emails (or a CSV file)
+"""Bulk offboarding through Slack against the PostHog sandbox: several emails (or a CSV file)
 make one batch with one approval card, a detail file and per-person progress; vendor failures stop only
 the person they hit; one notification at the end; a large batch needs two distinct approvers."""
 
@@ -25,8 +25,8 @@ from bot.localrun import (
     LocalWorld,
 )
 from storage.models import Batch, BatchStatus, OffboardRequest, RequestStatus
+from tests.e2e.change_support import card_of, click_card, events, wait_status
 from tests.e2e.conftest import action_ids, card_text, complete_checklist, ephemerals_to, eventually
-from tests.e2e.issue6_support import card_of, click_card, events, wait_status
 from vendors.sandbox.server import Fault
 
 PEOPLE = ("dave@corp.com", "frank@corp.com", "grace@corp.com")

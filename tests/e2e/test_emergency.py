@@ -1,4 +1,4 @@
-"""Issue 6, emergency removal through Slack: `/offboard @alice emergency` by a responder removes her from
+"""Emergency removal through Slack: `/offboard @alice emergency` by a responder removes her from
 all four sandboxes at once, without approval; the security channel gets the card with what was removed,
 by whom, the clock, and the follow-up checklist; a second person acknowledges; nobody else may start one;
 unacknowledged emergencies are reminded (time-machine)."""
@@ -25,8 +25,7 @@ from bot.localrun import (
     LocalWorld,
 )
 from storage.models import Emergency, OffboardRequest, RequestStatus, StepStatus, utcnow
-from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, seen_text
-from tests.e2e.issue6_support import (
+from tests.e2e.change_support import (
     card_of,
     chain_verifies,
     click_card,
@@ -37,6 +36,7 @@ from tests.e2e.issue6_support import (
     tick_all,
     wait_status,
 )
+from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, seen_text
 from vendors.sandbox.amplitude import AmplitudeSandbox
 
 
@@ -197,7 +197,7 @@ def test_an_emergency_supersedes_a_request_still_waiting_for_approval(posthog_wo
 
 def test_an_unacknowledged_emergency_is_reminded_until_someone_acknowledges(posthog_world: LocalWorld) -> None:
     world = posthog_world
-    assert world.bot._scheduler is not None and world.bot._scheduler.get_job("issue6_due_changes") is not None
+    assert world.bot._scheduler is not None and world.bot._scheduler.get_job("run_due_changes") is not None
     command(world, "dave@corp.com emergency", RESPONDER)
     request_id = eventually(lambda: latest_request(world), what="the emergency")
     eventually(lambda: emergency_of(world, request_id).removed_at is not None, what="the removal")

@@ -1,4 +1,4 @@
-"""Issue 6, the guards through Slack against the sandboxes: never the organization's last owner (the card
+"""The guards through Slack against the sandboxes: never the organization's last owner (the card
 says what to do), never the account offboard itself acts as (found by PostHog's assessment, or named
 in OFFBOARD_BOT_ACCOUNTS), and an SSO/SCIM-provisioned account gets an identity-provider checklist item."""
 
@@ -11,8 +11,7 @@ import pytest
 from bot import blocks, change_blocks
 from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, RESPONDER, LocalWorld
 from storage.models import Emergency, RequestStatus, StepStatus
-from tests.e2e.conftest import action_ids, card_text, eventually, seen_text
-from tests.e2e.issue6_support import (
+from tests.e2e.change_support import (
     card_of,
     click_card,
     command,
@@ -21,6 +20,7 @@ from tests.e2e.issue6_support import (
     tick_all,
     wait_status,
 )
+from tests.e2e.conftest import action_ids, card_text, eventually, seen_text
 from vendors.base import Role
 from vendors.sandbox.mixpanel import MixpanelSandbox
 from vendors.sandbox.posthog import KEY_OWNER_EMAIL

@@ -17,6 +17,7 @@ import pytest
 from bot import blocks, sweep_blocks
 from bot.localrun import APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
 from storage.models import RequestStatus, StepStatus, utcnow
+from tests.e2e.change_support import steps_of
 from tests.e2e.conftest import (
     card_text,
     click,
@@ -28,7 +29,6 @@ from tests.e2e.conftest import (
     the_card,
     wait_for_status,
 )
-from tests.e2e.issue6_support import steps_of
 from tests.e2e.scheduled_world import ADMIN_CHANNEL, start_world, work
 from vendors.sandbox.mixpanel import CONTRACTOR, MixpanelSandbox
 

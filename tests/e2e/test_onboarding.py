@@ -1,4 +1,4 @@
-"""/onboard end to end (issue 8): real signed Slack requests into the bot, the vendor sandboxes over real HTTP,
+"""/onboard end to end: real signed Slack requests into the bot, the vendor sandboxes over real HTTP,
 the Slack stand-in, a real SQLite file. Invitations that need no approval, approvals and their refusals, the
 personal-domain policy, the tools' refusals in plain words, the form."""
 

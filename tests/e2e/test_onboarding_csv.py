@@ -1,4 +1,4 @@
-"""Bulk invitations end to end (issue 8): a CSV uploaded in Slack (`/onboard csv`) or passed to
+"""Bulk invitations end to end: a CSV uploaded in Slack (`/onboard csv`) or passed to
 `offboard invite --csv`, as one batch with one approval where one is needed."""
 
 from __future__ import annotations

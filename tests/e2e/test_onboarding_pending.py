@@ -1,4 +1,4 @@
-"""Pending invitations end to end (issue 8): `/onboard pending` with Resend and Cancel, acceptance, the
+"""Pending invitations end to end: `/onboard pending` with Resend and Cancel, acceptance, the
 inviter's reminder after N days, the flag before PostHog's invitations lapse, and the access end date, with
 time travel (time-machine). Real sandboxes, the Slack stand-in, signed requests, a SQLite file."""
 

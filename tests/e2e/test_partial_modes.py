@@ -1,4 +1,4 @@
-"""Issue 6, the form's partial modes through Slack against the sandboxes: remove from chosen projects
+"""The form's partial modes through Slack against the sandboxes: remove from chosen projects
 only (the person stays in the organization), and downgrade to read-only. Each is planned, approved,
 executed and verified by a fresh lookup, and the card shows before → after per project."""
 
@@ -12,8 +12,7 @@ import pytest
 from bot import blocks
 from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, NOTIFY_CHANNEL, REQUESTER, LocalWorld
 from storage.models import RequestStatus, StepStatus
-from tests.e2e.conftest import action_ids, card_text, eventually, seen_text
-from tests.e2e.issue6_support import (
+from tests.e2e.change_support import (
     card_of,
     click_card,
     latest_request,
@@ -21,6 +20,7 @@ from tests.e2e.issue6_support import (
     tick_all,
     wait_status,
 )
+from tests.e2e.conftest import action_ids, card_text, eventually, seen_text
 from vendors.base import Role
 from vendors.sandbox.mixpanel import MixpanelSandbox
 from vendors.sandbox.posthog import FINANCE_ID, PRODUCTION_ID, STAGING_ID

@@ -12,8 +12,8 @@ import pytest
 from bot import blocks
 from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, LocalWorld
 from storage.models import RequestStatus, StepStatus
+from tests.e2e.change_support import card_of, click_card, latest_request, steps_of, tick_all, wait_status
 from tests.e2e.conftest import card_text, confirm_values, eventually, open_request, seen_text
-from tests.e2e.issue6_support import card_of, click_card, latest_request, steps_of, tick_all, wait_status
 from vendors.sandbox.posthog import FINANCE_ID
 
 GRACE = "grace@corp.com"

@@ -14,9 +14,9 @@ import pytest
 from bot import batch_blocks, blocks
 from bot.localrun import APPROVER, LocalWorld
 from storage.models import BatchStatus, RequestStatus, StepStatus
+from tests.e2e.change_support import events, steps_of
 from tests.e2e.conftest import action_ids, card_text, click, eventually, open_request, the_card, wait_for_status
-from tests.e2e.issue6_support import events, steps_of
-from tests.e2e.test_bulk import PEOPLE, batch_row, click_batch, members, open_bulk, wait_batch
+from tests.e2e.test_bulk import PEOPLE, batch_row, click_batch, finish_batch, members, open_bulk, wait_batch
 from tests.e2e.test_commands import command
 
 REMOVE_PATH = r"/api/organizations/[^/]+/members/[0-9a-fA-F-]{36}/?$"
@@ -57,7 +57,8 @@ def test_a_long_retry_after_parks_the_step_and_the_tick_resumes_it_when_due(worl
     assert world.posthog.member_by_email("dave@corp.com") is not None
 
     scheduled.tick(until + timedelta(seconds=1), wait=True)
-    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    # Resumed and removed; what is left is the checklist only a person can do.
+    wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)
     assert world.posthog.member_by_email("dave@corp.com") is None
     assert world.posthog.delete_count("dave@corp.com") == 1
     assert len(events(world, "step_resumed", request_id)) == 1
@@ -75,7 +76,7 @@ def test_a_second_tick_or_instance_does_not_resume_a_step_twice(world: LocalWorl
     later = until + timedelta(seconds=5)
     first, second = workflow.resume_parked(later), workflow.resume_parked(later)
     assert (first, second) == ([request_id], [])
-    wait_for_status(world, request_id, RequestStatus.COMPLETED)
+    wait_for_status(world, request_id, RequestStatus.AWAITING_MANUAL)  # removed; the checklist is a person's
     assert len(events(world, "step_resumed", request_id)) == 1
 
 
@@ -114,7 +115,7 @@ def test_a_batch_that_meets_posthogs_hourly_cap_midway_parks_and_finishes_withou
     scheduled = world.bot.deps.scheduled
     assert scheduled is not None
     scheduled.tick(max(untils) + timedelta(seconds=1), wait=True)
-    wait_batch(world, BatchStatus.DONE, timeout=30)
+    finish_batch(world, timeout=30)  # resumed and removed; then each person's checklist is ticked
     for email, request_id in ids.items():
         assert world.posthog.member_by_email(email) is None and world.posthog.delete_count(email) == 1
         assert events(world, "step_failed", request_id) == [] and events(world, "retry_requested", request_id) == []

@@ -1,4 +1,4 @@
-"""Issue 6, restore through Slack: within the dispute window an approver's Restore re-invites the person
+"""Restore through Slack: within the dispute window an approver's Restore re-invites the person
 with the role and projects the removal took (PostHog and Mixpanel sandboxes), and says what cannot come
 back; after the window the button is gone and a stale click is refused (time-machine)."""
 
@@ -13,8 +13,8 @@ import time_machine
 from bot import blocks, change_blocks
 from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, OUTSIDER, REQUESTER, LocalWorld
 from storage.models import RequestStatus, RestoreWindow
+from tests.e2e.change_support import card_of, click_card, events, latest_request, tick_all, wait_status
 from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, seen_text
-from tests.e2e.issue6_support import card_of, click_card, events, latest_request, tick_all, wait_status
 from vendors.base import Role
 from vendors.sandbox.mixpanel import MixpanelSandbox
 from vendors.sandbox.posthog import ADMIN, FINANCE_ID, PRODUCTION_ID, STAGING_ID

@@ -27,8 +27,8 @@ from bot.localrun import (
     LocalWorld,
 )
 from storage.models import AuditEvent, Batch, BatchStatus, Emergency, InviteBatch, InviteBatchStatus, RequestStatus
+from tests.e2e.change_support import card_of, click_card, command, latest_request, status_of, wait_status
 from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, open_request
-from tests.e2e.issue6_support import card_of, click_card, command, latest_request, status_of, wait_status
 
 
 def refusals(world: LocalWorld) -> list[AuditEvent]:

@@ -111,7 +111,9 @@ def test_the_whole_request_runs_over_socket_mode(socket_world: SocketWorld) -> N
     assert world.socket.unknown_acks == []
 
     # What the health port's /metrics says about it.
-    figures = eventually(lambda: _verified(metrics(world)), timeout=20, what="the verified removal in /metrics")
+    # Waiting for the request to settle too: the removal is verified a moment before the request's status moves.
+    figures = eventually(lambda: _settled(_verified(metrics(world))), timeout=20,
+                         what="the verified removal and the request waiting for its checklist in /metrics")
     assert figures[("offboard_vendor_throttled_total", (("tool", "posthog"),))] == 1
     assert sum(v for (name, labels), v in figures.items() if name == "offboard_vendor_call_seconds_count"
                and ("tool", "posthog") in labels) >= 3
@@ -129,6 +131,12 @@ def metrics(world: SocketWorld) -> dict[tuple[str, tuple[tuple[str, str], ...]],
     text = httpx.get(f"{world.bot.base}/metrics", timeout=5).text
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def _settled(figures: dict[tuple[str, tuple[tuple[str, str], ...]], float] | None) -> dict[
+        tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    waiting = (figures or {}).get(("offboard_requests", (("status", "awaiting_manual"),)), 0)
+    return figures if waiting == 1 else None
 
 
 def _verified(figures: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[

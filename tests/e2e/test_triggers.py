@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from bot.standin.senders import HrSender, OktaSender, hr_event, okta_delivery, o
 from bot.triggers.intake import EVENT_IS_APPROVAL
 from bot.workflow import Reason, RequestDraft
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, TriggerEvent
-from tests.e2e.conftest import card_text, click, eventually, the_card, wait_for_status
+from tests.e2e.conftest import card_text, click, complete_checklist, eventually, the_card, wait_for_status
 from vendors.sandbox.server import Fault
 
 OKTA_SECRET = "okta-shared-secret"
@@ -181,11 +182,13 @@ def test_when_the_event_is_the_approval_the_removal_runs_without_a_click(auto_ap
         taken = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]
     finally:
         okta.close()
-    wait_for_status(auto_approved, taken["request_id"], RequestStatus.COMPLETED, timeout=20)
+    # Everything the API can do runs without a click; what only a person can do waits for them.
+    wait_for_status(auto_approved, taken["request_id"], RequestStatus.AWAITING_MANUAL, timeout=20)
     assert auto_approved.posthog.member_by_email("dave@corp.com") is None
     approved = audit_of(auto_approved, taken["request_id"], "approved")
     assert len(approved) == 1 and approved[0]["why"] == EVENT_IS_APPROVAL
     assert audit_of(auto_approved, taken["request_id"], "trigger_received")[0]["approval"] == EVENT_IS_APPROVAL
+    complete_checklist(auto_approved, taken["request_id"], timeout=20)
     eventually(lambda: ":white_check_mark: met" in card_text(the_card(auto_approved)), what="the deadline met")
 
 
@@ -209,15 +212,18 @@ def test_a_recheck_finds_the_person_gone_then_back_and_opens_a_request(auto_appr
     finally:
         okta.close()
     request_id = taken["request_id"]
-    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    wait_for_status(auto_approved, request_id, RequestStatus.AWAITING_MANUAL, timeout=20)
+    triggers = auto_approved.bot.triggers
+    assert triggers is not None
+    triggers.tick(datetime.now(UTC) + timedelta(hours=1, minutes=1))  # not complete yet: nothing to re-check
+    assert audit_of(auto_approved, request_id, "removal_rechecked") == []
+    complete_checklist(auto_approved, request_id, timeout=20)
     with auto_approved.bot.db.session() as session:
         request = session.get(OffboardRequest, request_id)
         assert request is not None and request.completed_at is not None
         completed = request.completed_at
-    triggers = auto_approved.bot.triggers
-    assert triggers is not None
 
-    triggers.tick(completed + timedelta(hours=1, minutes=1))
+    triggers.tick(completed + timedelta(hours=1, minutes=1))  # an hour after the checklist was completed
     assert [d["result"] for d in audit_of(auto_approved, request_id, "removal_rechecked")] == ["still gone"]
 
     auto_approved.posthog.add_member("dave@corp.com")  # SCIM provisions them again
@@ -338,7 +344,7 @@ def test_deadlines_met_and_missed_show_in_the_export_and_the_overdue_list(auto_a
     finally:
         hr.close()
     for request_id in (met, late):
-        wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+        complete_checklist(auto_approved, request_id, timeout=20)
 
     exported = CliRunner().invoke(app, ["audit", "export", "--since", "2020-01-01", "--format", "json"],
                                   env=cli_env(auto_approved))
@@ -411,7 +417,7 @@ def test_a_person_invited_again_through_onboard_is_back_for_a_known_reason(auto_
         request_id = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]["request_id"]
     finally:
         okta.close()
-    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    complete_checklist(auto_approved, request_id, timeout=20)
     with auto_approved.bot.db.session() as session:
         request = session.get(OffboardRequest, request_id)
         assert request is not None and request.completed_at is not None
@@ -445,7 +451,7 @@ def test_an_event_that_is_the_approval_waits_for_a_future_termination_time(auto_
     assert auto_approved.posthog.member_by_email("dave@corp.com") is not None
     assert audit_of(auto_approved, request_id, "scheduled")[0]["due"].startswith(last_day.date().isoformat())
     assert auto_approved.bot.workflow.run_due(last_day + timedelta(seconds=1)) == [request_id]
-    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    wait_for_status(auto_approved, request_id, RequestStatus.AWAITING_MANUAL, timeout=20)
     assert auto_approved.posthog.member_by_email("dave@corp.com") is None
 
 
@@ -455,7 +461,7 @@ def test_a_recheck_a_tool_cannot_answer_says_unknown_never_gone(auto_approved: L
         request_id = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]["request_id"]
     finally:
         okta.close()
-    wait_for_status(auto_approved, request_id, RequestStatus.COMPLETED, timeout=20)
+    complete_checklist(auto_approved, request_id, timeout=20)
     with auto_approved.bot.db.session() as session:
         request = session.get(OffboardRequest, request_id)
         assert request is not None and request.completed_at is not None
@@ -468,3 +474,72 @@ def test_a_recheck_a_tool_cannot_answer_says_unknown_never_gone(auto_approved: L
     [checked] = audit_of(auto_approved, request_id, "removal_rechecked")
     assert checked["result"] == "unknown" and checked["error"]
     assert auto_approved.slack.messages(SECURITY_CHANNEL) == []
+
+
+def test_a_removal_waiting_only_for_its_checklist_is_judged_from_when_the_access_went(
+        auto_approved: LocalWorld) -> None:
+    from bot.triggers.overdue import OVERDUE_JOB
+
+    hr = HrSender(base_of(auto_approved), HR_SECRET)
+    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
+    try:
+        request_id = hr.send(hr_event("frank@corp.com", "hr-gone", termination_at=ten_days_ago.isoformat())
+                             ).json()["requests"][0]["request_id"]
+    finally:
+        hr.close()
+    # Removed and verified through the API; replacing their personal API keys is still a person's to do.
+    wait_for_status(auto_approved, request_id, RequestStatus.AWAITING_MANUAL, timeout=20)
+    assert auto_approved.posthog.member_by_email("frank@corp.com") is None
+    waiting = card_text(the_card(auto_approved))
+    assert ":hourglass: late by " in waiting and "overdue by" not in waiting  # the clock stopped at the removal
+
+    with auto_approved.bot.db.session() as session:
+        card_ts = session.get(OffboardRequest, request_id).card_ts  # type: ignore[union-attr]
+
+    def replies() -> int:
+        return len([c for c in auto_approved.slack.calls("chat.postMessage") if c.params.get("thread_ts") == card_ts])
+
+    before = replies()
+    triggers, scheduled = auto_approved.bot.triggers, auto_approved.bot.deps.scheduled
+    assert triggers is not None and scheduled is not None
+    triggers.tick(datetime.now(UTC) + timedelta(hours=1))
+    assert replies() == before  # no "past its deadline" reminder: the access is gone
+    assert scheduled.run_periodic(OVERDUE_JOB, datetime.now(UTC).replace(hour=9, minute=5) + timedelta(days=1))
+    assert not [m for m in auto_approved.slack.messages(APPROVALS_CHANNEL)
+                if "past their removal deadline" in card_text(m)]  # frank has no access left anywhere
+
+    late_by = re.search(r":hourglass: late by [^\"\\]+", waiting).group(0)  # type: ignore[union-attr]
+    complete_checklist(auto_approved, request_id, timeout=20)
+    assert late_by in card_text(the_card(auto_approved))  # ticking the checklist later does not move it
+
+
+def test_a_person_invited_again_while_their_checklist_waits_is_back_for_a_known_reason(
+        auto_approved: LocalWorld) -> None:
+    from storage.models import Invitation, InviteBatch
+
+    okta = OktaSender(base_of(auto_approved), OKTA_SECRET)
+    try:
+        request_id = okta.deliver(okta_delivery(okta_event("dave@corp.com"))).json()["requests"][0]["request_id"]
+    finally:
+        okta.close()
+    wait_for_status(auto_approved, request_id, RequestStatus.AWAITING_MANUAL, timeout=20)  # removed already
+    invited = datetime.now(UTC)
+    with auto_approved.bot.db.session() as session:  # rehired, and invited through /onboard before the tick
+        batch = InviteBatch(inviter_id="UREQ", created_at=invited, updated_at=invited)
+        session.add(batch)
+        session.flush()
+        assert batch.id is not None
+        session.add(Invitation(batch_id=batch.id, email="dave@corp.com", role="member", vendors=["posthog"],
+                               created_at=invited))
+    auto_approved.posthog.add_member("dave@corp.com")
+    complete_checklist(auto_approved, request_id, timeout=20)
+    with auto_approved.bot.db.session() as session:
+        completed = session.get(OffboardRequest, request_id).completed_at  # type: ignore[union-attr]
+    assert completed is not None
+    triggers = auto_approved.bot.triggers
+    assert triggers is not None
+    triggers.tick(completed + timedelta(hours=2))
+    [checked] = audit_of(auto_approved, request_id, "removal_rechecked")
+    assert checked["result"].startswith("back, invited again through /onboard") and checked["new_request"] is None
+    assert auto_approved.slack.messages(SECURITY_CHANNEL) == []
+    assert len(requests_for(auto_approved, "dave@corp.com")) == 1

@@ -87,6 +87,8 @@ def _review(t: Typed) -> Iterator[Rendered]:
 def _audit(t: Typed) -> Iterator[Rendered]:
     yield audit_blocks.evidence_message("alice@corp.com", [evidence(t)], {"posthog": "PostHog"})
     yield audit_blocks.evidence_message("alice@corp.com", [])
+    for channel, unreadable in ((None, None), ("CCARD", None), ("CCARD", t.vendor_error)):
+        yield audit_blocks.report_sent_message(3, NOW, NOW, channel, unreadable)
 
 
 def _invitations(t: Typed) -> Iterator[Rendered]:
@@ -115,7 +117,7 @@ COVERED = {
     "bot.batch_blocks": {"batch_card", "batch_notice", "requester_batch_outcome"},
     "bot.sweep_blocks": {"review_card", "notice_dm"},
     "bot.review_blocks": {"review_report"},
-    "bot.audit_blocks": {"evidence_message"},
+    "bot.audit_blocks": {"evidence_message", "report_sent_message"},
     "bot.onboard_blocks": {"batch_card", "batch_outcome", "pending_message", "reminder_message", "expiry_message",
                            "action_result_message", "access_end_inviter_message", "access_end_person_message",
                            "access_ended_message", "problems_message"},

@@ -1,4 +1,4 @@
-"""Property-based (issue 8): whatever text follows /onboard, and whatever an invitation button carries, the bot
+"""Property-based: whatever text follows /onboard, and whatever an invitation button carries, the bot
 answers (never a 500) and says something a person can read."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 6's reading of what people type: `/offboard` for emergencies and bulk, the request form's
+"""Reading what people type: `/offboard` for emergencies and bulk, the request form's
 choice of what to do, and the bulk form's list or CSV rows."""
 
 from __future__ import annotations

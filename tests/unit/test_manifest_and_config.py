@@ -24,7 +24,7 @@ def test_manifest_declares_the_command_interactivity_and_socket_mode(manifest: d
     assert manifest["_metadata"]["major_version"] == 1
     assert re.fullmatch(r"[\w\-.]+", manifest["features"]["bot_user"]["display_name"])
     commands = manifest["features"]["slash_commands"]
-    assert [c["command"] for c in commands] == ["/offboard", "/onboard"]  # issue 8 adds /onboard
+    assert [c["command"] for c in commands] == ["/offboard", "/onboard"]  # invitations add /onboard
     for command in commands:
         assert len(command["command"]) <= 32 and command["description"] and command["usage_hint"]
         assert command["should_escape"] is True  # mentions arrive as <@U…|name>, which the parsers read

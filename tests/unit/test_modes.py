@@ -1,4 +1,4 @@
-"""Issue 6's planning (bot/modes.py) with the real connectors' plans: emergency order and follow-up,
+"""Planning by kind of request (bot/modes.py) with the real connectors' plans: emergency order and follow-up,
 partial changes (automated where declared, manual otherwise, then a fresh check), restore, and guards.
 Planning calls no vendor, so the connectors point at an address nothing listens on."""
 

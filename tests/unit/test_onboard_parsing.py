@@ -1,4 +1,4 @@
-"""Reading `/onboard` text and invitation CSV files (issue 8)."""
+"""Reading `/onboard` text and invitation CSV files."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invitation policy, failures in plain words, and the card's fit in Slack's limits (issue 8)."""
+"""Invitation policy, failures in plain words, and the card's fit in Slack's limits."""
 
 from __future__ import annotations
 

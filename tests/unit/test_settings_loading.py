@@ -37,6 +37,19 @@ def test_a_malformed_setting_gets_one_line_per_problem_and_exit_2(tmp_path: Path
     ]
 
 
+@pytest.mark.parametrize("command", [["audit", "verify"], ["audit", "purge", "--dry-run"], ["db", "status"],
+                                     ["sweep", "--dry-run"], ["audit", "show", "1"]])
+def test_an_unreachable_database_is_one_line_in_every_command(tmp_path: Path, command: list[str]) -> None:
+    # Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    env = {"DATABASE_URL": "postgresql+psycopg://offboard:db-secret@127.0.0.1:1/offboard", "SLACK_BOT_TOKEN": SECRET}
+    result = run_offboard(*command, cwd=tmp_path, env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output and "db-secret" not in output and SECRET not in output
+    assert len(output.strip().splitlines()) <= 3, output
+    assert "Connection refused" in " ".join(output.split()), output
+
+
 def test_version(tmp_path: Path) -> None:
     result = run_offboard("--version", cwd=tmp_path, env={})
     assert (result.returncode, result.stdout.strip()) == (0, f"offboard {version('offboard')}")

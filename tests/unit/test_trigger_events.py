@@ -81,3 +81,25 @@ def test_the_deadline_counts_business_days_and_says_met_or_late_by_how_much() ->
     assert deadline.judged(due, due + timedelta(days=1, hours=3)).words == "late by 1 d 3 h"
     assert deadline.judged(due, None).words == "open"
     assert deadline.DeadlinePolicy(0).due_from(friday) is None
+
+
+def test_the_access_is_gone_when_each_tool_verified_its_removal_or_finished_it_by_hand() -> None:
+    from storage.models import Step, StepStatus
+
+    t0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+    def step(vendor: str, kind: str, minutes: int | None, manual: bool = False) -> Step:
+        done = minutes is not None
+        return Step(request_id=1, vendor=vendor, seq=0, kind=kind, key=kind, title=kind, manual=manual,
+                    status=StepStatus.DONE if done else StepStatus.PENDING,
+                    finished_at=t0 + timedelta(minutes=minutes) if done else None)
+
+    verified = [step("posthog", "remove_member", 1), step("posthog", "verify_removed", 2),
+                step("posthog", "manual", None, manual=True)]  # the personal keys: still a person's to do
+    assert deadline.removed_at(verified) == t0 + timedelta(minutes=2)
+    by_hand = [step("kissmetrics", "manual", 30, manual=True)]
+    assert deadline.removed_at(verified + by_hand) == t0 + timedelta(minutes=30)
+    assert deadline.removed_at([*verified, step("kissmetrics", "manual", None, manual=True)]) is None
+    notices = [step("slack", "notify_requester", None)]  # a notice owed is not access
+    assert deadline.removed_at(verified + notices) == t0 + timedelta(minutes=2)
+    assert deadline.removed_at([]) is None

@@ -3,6 +3,8 @@ from roles and the everyone row, personal API keys nobody can list, guests the p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 
 from bot.modes import ChangeConfig, plan_for, verify_change
@@ -24,13 +26,27 @@ GRACE = "grace@corp.com"  # a member: Production and Staging as everyone, Financ
 GUEST = "visitor@agency.example"
 
 
-def make_vendor(sandbox: PostHogSandbox, key: str = SANDBOX_API_KEY) -> PostHogVendor:
-    return PostHogVendor(key, sandbox.url, page_size=4, policy=RetryPolicy(backoff=0.001, max_attempts=2,
-                                                                           sleep=lambda s: None))
+MakeVendor = Callable[..., PostHogVendor]
 
 
 @pytest.fixture
-def vendor(sandbox: PostHogSandbox) -> PostHogVendor:
+def make_vendor() -> Iterator[MakeVendor]:
+    """Connectors to the shared sandbox, closed after the test: a keep-alive connection left open would
+    hold one of the sandbox's threads."""
+    made: list[PostHogVendor] = []
+
+    def make(sandbox: PostHogSandbox, key: str = SANDBOX_API_KEY) -> PostHogVendor:
+        made.append(PostHogVendor(key, sandbox.url, page_size=4,
+                                  policy=RetryPolicy(backoff=0.001, max_attempts=2, sleep=lambda s: None)))
+        return made[-1]
+
+    yield make
+    for connector in made:
+        connector.close()
+
+
+@pytest.fixture
+def vendor(sandbox: PostHogSandbox, make_vendor: MakeVendor) -> PostHogVendor:
     return make_vendor(sandbox)
 
 
@@ -71,7 +87,8 @@ def test_a_private_project_is_its_everyone_row_and_the_reported_default_is_not_t
     assert member is not None and member.extra["project_access"][str(STAGING_ID)]["source"] == "default"
 
 
-def test_roles_nobody_can_read_make_the_access_unknown_not_absent(sandbox: PostHogSandbox) -> None:
+def test_roles_nobody_can_read_make_the_access_unknown_not_absent(sandbox: PostHogSandbox,
+        make_vendor: MakeVendor) -> None:
     sandbox.add_role("Analysts", members=["dave@corp.com"])
     sandbox.set_role_access("Analysts", FINANCE_ID, "member")
     scopes = ["organization_member:read", "project:read", "access_control:read", "user:read", "dashboard:read",
@@ -174,7 +191,8 @@ def test_a_delete_answered_404_is_already_removed_only_if_a_lookup_with_guests_a
     assert outcome.details["already_removed"] is True
 
 
-def test_an_older_server_that_ignores_include_guests_cannot_call_anyone_absent(sandbox: PostHogSandbox) -> None:
+def test_an_older_server_that_ignores_include_guests_cannot_call_anyone_absent(sandbox: PostHogSandbox,
+        make_vendor: MakeVendor) -> None:
     sandbox.add_member(GUEST, is_guest=True)
     sandbox.honours_include_guests = False
     vendor = make_vendor(sandbox)
@@ -188,7 +206,8 @@ def test_an_older_server_that_ignores_include_guests_cannot_call_anyone_absent(s
     assert vendor.assess("bob@corp.com").status == AssessmentStatus.MEMBER  # whom it can see, it sees
 
 
-def test_a_server_that_lists_guests_when_asked_is_believed_on_a_miss(sandbox: PostHogSandbox) -> None:
+def test_a_server_that_lists_guests_when_asked_is_believed_on_a_miss(sandbox: PostHogSandbox,
+        make_vendor: MakeVendor) -> None:
     sandbox.add_member(GUEST, is_guest=True)
     vendor = make_vendor(sandbox)
     assert vendor.assess("nobody@corp.com").status == AssessmentStatus.NOT_MEMBER

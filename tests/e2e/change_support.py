@@ -1,4 +1,4 @@
-"""Helpers for issue 6's end-to-end tests (emergency, partial modes, bulk, restore, guards): finding a
+"""Helpers for the end-to-end tests of emergency removal, partial changes, bulk, restore and guards: finding a
 request's card wherever it went, clicking on it, reading the audit log."""
 
 from __future__ import annotations
