@@ -14,7 +14,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot import blocks
+from bot import blocks, unrecorded
 from bot.notify import SlackNotifier
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,9 @@ FORM_UNREADABLE = ("offboard could not take this form: it hit an unexpected erro
 def register(app: App, notifier: SlackNotifier) -> None:
     @app.error
     def answer_unexpected(error: Exception, body: dict[str, Any], response: BoltResponse | None) -> BoltResponse | None:
+        if unrecorded.is_storage_failure(error):  # a write the database refused: nothing was recorded, say so
+            log.error("a Slack %s could not be recorded: %s", what(body), error)
+            return unrecorded.answer_unrecorded(body, notifier, answered=response is None)
         log.error("a Slack %s failed: %s: %s", what(body), type(error).__name__, error,
                   exc_info=(type(error), error, error.__traceback__))
         if response is not None:

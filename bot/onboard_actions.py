@@ -100,8 +100,9 @@ def start(scheduler: BaseScheduler, onboarding: Onboarding, interval_seconds: in
     onboarding.resume()
     add_check(scheduler, "onboarding_due", OnboardingDue(onboarding).tick, interval_seconds)
     # Sends a dead instance left are taken over once its lease runs out.
-    add_check(scheduler, "onboarding_reclaim", onboarding.reclaim,
-              max(1, min(interval_seconds, int(onboarding.leases.duration.total_seconds() / 2))))
+    check_seconds = max(1, min(interval_seconds, int(onboarding.leases.duration.total_seconds() / 2)))
+    add_check(scheduler, "onboarding_reclaim", onboarding.reclaim, check_seconds)
+    add_check(scheduler, "onboarding_owed_cards", onboarding.deliver_owed_cards, check_seconds)
 
 
 def _card_click(deps: Deps, handler: ClickHandler) -> Callable[..., None]:

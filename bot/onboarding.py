@@ -12,7 +12,6 @@ and a restart resumes where it stopped. Every change of state is an audit event 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from storage.models import (
     StepStatus,
     utcnow,
 )
+from storage.owed_cards import OwedCards
 from vendors import planning
 from vendors.base import (
     Capability,
@@ -148,13 +148,13 @@ class Onboarding:
         self.clock = clock
         self._background = background or ThreadPoolExecutor(max_workers=4, thread_name_prefix="onboarding")
         self._vendor_pool = ThreadPoolExecutor(max_workers=vendor_workers, thread_name_prefix="onboarding-vendor")
-        self._render_guard = threading.Lock()
-        self._rendering: set[int] = set()
-        self._dirty: set[int] = set()
         # Issue 7: one instance at a time sends, resends or cancels an invitation (see Workflow._work); the
         # same instance name and lease length as its requests.
         self.leases = Leases(db, model=InviteSend, instance=workflow.leases.instance, clock=clock,
                              seconds=workflow.leases.duration.total_seconds())
+        # The batch card is owed until Slack accepts it, as a request's card is (storage/owed_cards.py).
+        self.cards = OwedCards(db, "invite_batch", instance=self.leases.instance, clock=clock,
+                               claim_seconds=self.leases.duration.total_seconds())
 
     # -- who may do what ------------------------------------------------------------------------------------------
     def is_admin(self, user_id: str) -> bool:
@@ -402,12 +402,13 @@ class Onboarding:
         if claimed:
             self._run_send(send_id)
 
-    def _run_send(self, send_id: int, *, take_over: bool = False) -> None:
-        """Run the current round's steps under the send's lease. `take_over`: its last worker is gone (a restart,
-        a dead instance), so a step it left running was cut off; the connectors' INVITE and CANCEL_INVITE look
-        the person up again before acting, so it goes back to pending and runs again."""
+    def _run_send(self, send_id: int) -> None:
+        """Run the current round's steps under the send's lease. Whoever gets it, by whichever path (a click,
+        a restart, the periodic check), first puts back a step a worker before it left running: holding the
+        lease means nobody else is on the send, so that step was cut off; the connectors' INVITE and
+        CANCEL_INVITE look the person up again before acting, so it runs again."""
         self.leases.work(send_id, lambda: self._send_pass(send_id),
-                         first=(lambda: self._requeue_interrupted(send_id)) if take_over else None)
+                         first=lambda: self._requeue_interrupted(send_id))
 
     def _requeue_interrupted(self, send_id: int) -> None:
         now = self.clock()
@@ -618,6 +619,7 @@ class Onboarding:
                 return ActionResult(False, f"{mrkdwn.user(step.done_by)} already confirmed “{title}”.")
             audit.record(session, "invite_manual_step_confirmed", actor=user_id, at=now, batch=send.batch_id,
                          vendor=send.vendor, step=step.title, key=step.key, purpose=step.purpose)
+            self.leases.ask(session, step.send_id)  # recorded with the tick: a crash before the pass loses nothing
         self._submit(self._run_send, send.id or 0)
         return ActionResult(True)
 
@@ -728,43 +730,38 @@ class Onboarding:
 
     # -- cards and the inviter --------------------------------------------------------------------------------
     def show(self, batch_id: int) -> None:
-        """Render the card from the state as it is now. Renders of one batch never overlap: a change while
-        one is under way makes that renderer go round once more, so a burst of sends costs a few updates."""
-        with self._render_guard:
-            if batch_id in self._rendering:
-                self._dirty.add(batch_id)
-                return
-            self._rendering.add(batch_id)
+        """Bring the card up to date with the state as it is now: record it as owed, then deliver it. Renders of
+        one batch never overlap (the owed row is claimed): a change while one is under way makes that renderer
+        go round once more, so a burst of sends costs a few updates. Slack failing never stops the invitations:
+        the card stays owed, and deliver_owed_cards tries again."""
         try:
-            while True:
-                self._render(batch_id)
-                with self._render_guard:
-                    if batch_id not in self._dirty:
-                        self._rendering.discard(batch_id)
-                        return
-                    self._dirty.discard(batch_id)
-        except BaseException:
-            with self._render_guard:
-                self._rendering.discard(batch_id)
-                self._dirty.discard(batch_id)
-            raise
+            self.cards.want(batch_id)
+        except Exception:
+            log.exception("could not record the card of invitation batch %s as owed", batch_id)
+            return
+        self._deliver_card(batch_id)
 
-    def _render(self, batch_id: int) -> None:
+    def _deliver_card(self, batch_id: int) -> None:
+        try:
+            self.cards.deliver(batch_id, lambda: self._render(batch_id))
+        except Exception:
+            log.exception("could not deliver the card of invitation batch %s", batch_id)
+
+    def _render(self, batch_id: int) -> tuple[str, str] | None:
         view = self.snapshot(batch_id)
         if view is None:
-            return
-        try:
-            location = self.notifier.show_batch(view, self.clock())
-        except Exception as exc:  # Slack failing never stops the invitations
-            log.warning("could not show the card of invitation batch %s: %s", batch_id, exc)
-            return
-        if location:
-            with self.db.session() as session:
-                session.execute(update(InviteBatch).where(
-                    col(InviteBatch.id) == batch_id, col(InviteBatch.card_ts).is_(None)).values(
-                    card_channel=location.channel, card_ts=location.ts))
-                audit.record(session, "invitation_card_posted", at=self.clock(), batch=batch_id,
-                             channel=location.channel, ts=location.ts)
+            return None
+        location = self.notifier.show_batch(view, self.clock())  # Slack's failure goes up: the card stays owed
+        if not location:
+            return None
+        with self.db.session() as session:  # where it landed first, on its own: the next attempt must not post
+            session.execute(update(InviteBatch).where(
+                col(InviteBatch.id) == batch_id, col(InviteBatch.card_ts).is_(None)).values(
+                card_channel=location.channel, card_ts=location.ts))
+        with self.db.session() as session:
+            audit.record(session, "invitation_card_posted", at=self.clock(), batch=batch_id,
+                         channel=location.channel, ts=location.ts)
+        return location.channel, location.ts
 
     def _tell_inviter_when_settled(self, batch_id: int) -> None:
         """Once nothing of the batch waits for a decision or is being sent, the inviter hears the outcome, once."""
@@ -807,11 +804,34 @@ class Onboarding:
         return sorted(queued_batches)
 
     def reclaim(self) -> list[int]:
-        """Periodically: take over the sends whose worker stopped renewing its lease (its instance died)."""
-        return self.leases.take_over_abandoned(lambda send_id: self._submit(self._take_over, send_id))
+        """Periodically: take over the sends whose worker stopped renewing its lease (its instance died), and
+        those left with work and nobody on it: a pass asked for that nobody took (a tick acked by an instance
+        that died first), a step still 'running' after its pass let go (storing its outcome failed, e.g. a
+        full disk), or sending, resending or cancelling untouched for a lease."""
+        abandoned = self.leases.take_over_abandoned(lambda send_id: self._submit(self._take_over, send_id))
+        quiet_since = self.clock() - self.leases.duration
+        with self.db.session() as session:
+            cut_off = select(InviteStep.send_id).where(InviteStep.status == StepStatus.RUNNING)
+            unattended = [int(i) for i in session.exec(select(InviteSend.id).where(
+                col(InviteSend.runner).is_(None),
+                col(InviteSend.rerun).is_(True) | col(InviteSend.id).in_(cut_off)
+                | (col(InviteSend.status).in_([InviteState.SENDING, InviteState.RESENDING, InviteState.CANCELLING])
+                   & (col(InviteSend.updated_at) < quiet_since))))
+                if i not in abandoned]
+        for send_id in unattended:
+            log.warning("taking over invitation send %s: it has work left and nobody working on it", send_id)
+            self._submit(self._take_over, send_id)
+        return sorted(abandoned + unattended)
 
     def _take_over(self, send_id: int) -> None:
-        self._run_send(send_id, take_over=True)
+        self._run_send(send_id)
+
+    def deliver_owed_cards(self) -> list[int]:
+        """Periodically: the batch cards Slack has not accepted yet, once their back-off is over."""
+        due = self.cards.due()
+        for batch_id in due:
+            self._submit(self._deliver_card, batch_id)
+        return due
 
     def _submit(self, fn: Callable[[int], Any], item: int) -> None:
         def run() -> None:
@@ -826,6 +846,7 @@ class Onboarding:
         self._background.shutdown(wait=wait)
         self._vendor_pool.shutdown(wait=wait)
         self.leases.close()
+        self.cards.close()
 
     # -- small database helpers -------------------------------------------------------------------------------
     @staticmethod

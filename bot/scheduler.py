@@ -36,6 +36,10 @@ def start_scheduler(
     scheduler.add_job(workflow.reclaim, IntervalTrigger(seconds=min(interval_seconds, lease_check_seconds)),
                       id="reclaim_abandoned_requests", replace_existing=True, coalesce=True, max_instances=1,
                       misfire_grace_time=None)
+    # Cards Slack has not accepted yet (a failed post or update) are tried again once their back-off is over.
+    scheduler.add_job(workflow.deliver_owed_cards, IntervalTrigger(seconds=min(interval_seconds, lease_check_seconds)),
+                      id="deliver_owed_cards", replace_existing=True, coalesce=True, max_instances=1,
+                      misfire_grace_time=None)
     scheduler.start()
     return scheduler
 

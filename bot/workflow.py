@@ -16,8 +16,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -49,6 +50,7 @@ from storage.models import (
     VendorAssessment,
     utcnow,
 )
+from storage.owed_cards import OwedCards
 from vendors.base import (
     CREDENTIALS_PARAM,
     Assessment,
@@ -314,9 +316,16 @@ class Workflow:
         # another's. Striped, so the locks do not grow with the number of requests ever seen.
         self._settle_locks = [threading.Lock() for _ in range(SETTLE_STRIPES)]
         self._cards_guard = threading.Lock()
-        self._cards_dirty: set[int] = set()
-        self._cards_rendering: set[int] = set()
+        self._cards_dirty: set[int] = set()  # progress held back from the card (see _show_progress)
         self._cards_shown_at: dict[int, float] = {}  # monotonic time of each card's last render
+        # What each card should show is owed until Slack accepts it (storage/owed_cards.py); a claim lasts a
+        # lease, so a card a dead instance was posting is taken up as soon as its requests are.
+        claim = self.leases.duration.total_seconds()
+        self.cards = OwedCards(db, "request", instance=self.leases.instance, claim_seconds=claim, clock=clock)
+        self.batch_cards = OwedCards(db, "batch", instance=self.leases.instance, claim_seconds=claim, clock=clock)
+        self.notices = OwedCards(db, "notice", instance=self.leases.instance, claim_seconds=claim, clock=clock)
+        self._steps_running: set[int] = set()  # steps this instance is carrying out right now
+        self._steps_guard = threading.Lock()
         self.progress_interval = progress_interval
         self._tasks = threading.Condition()
         self._tasks_open = 0  # submitted and not finished, so shutdown can let follow-ups run
@@ -325,9 +334,6 @@ class Workflow:
         self.changes = changes or modes.ChangeConfig()
         self.may_respond: ApproverCheck = may_respond or (lambda _user: False)
         self.change_notifier = change_notifier
-        self._batch_guard = threading.Lock()
-        self._batch_dirty: set[int] = set()
-        self._batch_rendering: set[int] = set()
 
     # -- reading --------------------------------------------------------------------------------
     def snapshot(self, request_id: int) -> RequestSnapshot | None:
@@ -698,13 +704,14 @@ class Workflow:
         at a time, across instances: see _work)."""
         self._work(request_id)
 
-    def _work(self, request_id: int, *, take_over: bool = False) -> None:
+    def _work(self, request_id: int) -> None:
         """Whatever the request needs now, done under its lease (storage/leases.py): so two bot instances
         sharing the database never assess or execute one request at once. Finding it taken, a worker leaves
-        the holder one more pass and goes. `take_over`: the request's last worker is gone (a restart, a dead
-        instance), so whatever it left running was cut off and goes back to pending."""
+        the holder one more pass and goes. Whoever gets the lease, by whichever path (a click, a restart, the
+        periodic check), first puts back what a worker before it left running: holding the lease means no
+        other worker is on the request, so such a step was cut off."""
         self.leases.work(request_id, lambda: self._pass(request_id),
-                         first=(lambda: self._requeue_interrupted(request_id)) if take_over else None)
+                         first=lambda: self._requeue_interrupted(request_id))
 
     def _pass(self, request_id: int) -> None:
         with self.db.session() as session:
@@ -718,12 +725,16 @@ class Workflow:
             self.deliver_notifications(request_id)
 
     def _requeue_interrupted(self, request_id: int) -> None:
-        """A step left 'running' with no worker was cut off mid-call; its vendor action is idempotent, so it
-        goes back to 'pending' and runs again."""
+        """A step left 'running' with no worker was cut off mid-call (a crash, a write that failed); its vendor
+        action is idempotent (runners check before acting), so it goes back to 'pending' and runs again. A
+        step this instance is still carrying out is never put back, so no step runs twice at once."""
         now = self.clock()
+        with self._steps_guard:
+            mine = set(self._steps_running)
         with self.db.session() as session:
-            interrupted = list(session.exec(select(Step).where(Step.request_id == request_id,
-                                                               Step.status == StepStatus.RUNNING)))
+            interrupted = [s for s in session.exec(select(Step).where(Step.request_id == request_id,
+                                                                      Step.status == StepStatus.RUNNING))
+                           if s.id not in mine]
             for step in interrupted:
                 if self._move_step(session, step.id, StepStatus.RUNNING, StepStatus.PENDING):
                     audit.record(session, "step_interrupted", request_id=request_id, at=now, vendor=step.vendor,
@@ -766,8 +777,27 @@ class Workflow:
                 return
             if parked_steps.waiting(step, self.clock()):  # a rate limit's wait: the scheduler's tick resumes it
                 return
-            if step.status != StepStatus.PENDING or not self._run_step(step, vendor):
+            if step.status != StepStatus.PENDING or not self._run_tracked(step, vendor):
                 return
+
+    def _run_tracked(self, step: Step, vendor: Vendor) -> bool:
+        """Run a step, known meanwhile as this instance's own (see _requeue_interrupted). When how it went
+        cannot be stored (the database failing, the disk full), the error goes up, the step stays 'running'
+        and the pass lets its lease go, so the next taker (the periodic check, within a lease and a tick)
+        puts it back and runs it again."""
+        with self._carrying_out(step):
+            return self._run_step(step, vendor)
+
+    @contextmanager
+    def _carrying_out(self, step: Step) -> Iterator[None]:
+        assert step.id is not None
+        with self._steps_guard:
+            self._steps_running.add(step.id)
+        try:
+            yield
+        finally:
+            with self._steps_guard:
+                self._steps_running.discard(step.id)
 
     @logged_step  # its log lines carry the request id, tool and step
     def _run_step(self, step: Step, vendor: Vendor) -> bool:
@@ -947,15 +977,28 @@ class Workflow:
                 )
             )
         for step in pending:
-            self._deliver(step)
+            with self._carrying_out(step):
+                self._deliver(step)
         if pending:
             self._show(request_id)
 
     def _deliver(self, step: Step) -> None:
+        """Send a notice, owed (like a card) until Slack takes it: when Slack is down or throttling, the step
+        shows failed with Retry, and deliver_owed_notices sends it again after a back-off by itself. A
+        refusal that sending again cannot change (no such channel, a deactivated person) waits for Retry."""
+        assert step.id is not None
+        try:
+            self.notices.want(step.id)
+        except Exception:  # the database failing: the step is pending still, and resume or a check sends it
+            log.exception("could not record notification %s of request %s as owed", step.kind, step.request_id)
+            return
+        self.notices.deliver(step.id, lambda: self._send_notice(step))
+
+    def _send_notice(self, step: Step) -> None:
         now = self.clock()
         with self.db.session() as session:
             if not self._move_step(session, step.id, StepStatus.PENDING, StepStatus.RUNNING, now):
-                return
+                return  # sent already, or someone else is sending it
         snapshot = self.snapshot(step.request_id)
         assert snapshot is not None
         try:
@@ -963,8 +1006,26 @@ class Workflow:
         except Exception as exc:
             log.warning("notification %s for request %s failed: %s", step.kind, step.request_id, exc)
             self._finish_notification(step, StepStatus.FAILED, error=f"Slack refused the message: {exc}")
+            if _passing(exc):
+                raise  # owed still: tried again after a back-off
             return
         self._finish_notification(step, StepStatus.DONE, outcome=summary)
+
+    def deliver_owed_notices(self) -> list[int]:
+        """Periodically: the notices Slack did not take for a passing reason (down, throttling), once their
+        back-off is over, sent again; a notice sent meanwhile (a Retry click) is only marked delivered."""
+        due = self.notices.due()
+        for step_id in due:
+            with self.db.session() as session:
+                step = session.get(Step, step_id)
+                again = step is not None and self._move_step(session, step_id, StepStatus.FAILED, StepStatus.PENDING)
+                if again and step is not None:
+                    audit.record(session, "notification_retried", request_id=step.request_id, kind=step.kind)
+            if step is not None and step.status != StepStatus.DONE:
+                self._submit(self._work, step.request_id)
+            else:
+                self.notices.deliver(step_id, lambda: None)  # nothing left to send
+        return due
 
     def _finish_notification(self, step: Step, status: StepStatus, *, error: str = "", outcome: str = "") -> None:
         now = self.clock()
@@ -1023,6 +1084,7 @@ class Workflow:
                 removal=is_removal(step),
             )
             request_id = step.request_id
+            self.leases.ask(session, request_id)  # recorded with the tick: a crash before the pass loses nothing
         # The tick may free automated steps that waited for it; execute runs them, then settles.
         self.start_execution(request_id)
         return ActionResult(True)
@@ -1042,6 +1104,7 @@ class Workflow:
                 return ActionResult(False, f"“{step.title}” is not failed any more; nothing to retry.")
             audit.record(session, "retry_requested", actor=user_id, request_id=step.request_id, at=now, step=step.kind)
             request_id, is_notification = step.request_id, step.vendor == NOTIFY_VENDOR
+            self.leases.ask(session, request_id)  # recorded with the retry: a crash before the pass loses nothing
             if not is_notification:
                 self._transition(session, request_id, [RequestStatus.NEEDS_ATTENTION], RequestStatus.EXECUTING, now)
         self._show(request_id)
@@ -1087,61 +1150,99 @@ class Workflow:
 
     def resume(self) -> list[int]:
         """At start: take over every request no live instance is working on that has work left: assessing,
-        executing, a step cut off mid-call, or notices to send. Those another instance holds are left to it;
-        if it dies, reclaim() takes them once its lease runs out."""
+        executing, a step cut off mid-call, a pass asked for and never taken, or notices to send. Those another
+        instance holds are left to it; if it dies, reclaim() takes them once its lease runs out."""
         with self.db.session() as session:
             working = set(session.exec(select(OffboardRequest.id).where(
                 col(OffboardRequest.status).in_([RequestStatus.ASSESSING, RequestStatus.EXECUTING]))))
             cut_off = set(session.exec(select(Step.request_id).where(Step.status == StepStatus.RUNNING)))
+            asked = set(session.exec(select(OffboardRequest.id).where(col(OffboardRequest.runner).is_(None),
+                                                                      col(OffboardRequest.rerun).is_(True))))
             notices = set(session.exec(select(Step.request_id).where(Step.vendor == NOTIFY_VENDOR,
                                                                       Step.status == StepStatus.PENDING)))
-        resumed = sorted(r for r in working | cut_off | notices if r is not None)
+        resumed = sorted(r for r in working | cut_off | notices | asked if r is not None)
         for request_id in resumed:
             self._submit(self._take_over, request_id)
         self._resume_changes()  # issue 6
         return resumed
 
     def reclaim(self) -> list[int]:
-        """Periodically: take over the requests whose worker stopped renewing its lease (its instance died)."""
-        return self.leases.take_over_abandoned(lambda request_id: self._submit(self._take_over, request_id))
+        """Periodically: take over the requests whose worker stopped renewing its lease (its instance died),
+        and those left with work and no worker at all: a pass asked for (a tick, a Retry) that nobody took (the
+        instance that acked the click died first), a step still 'running' after its pass let go (storing its
+        outcome failed, e.g. a full disk), or assessing or executing with nobody on it for a lease."""
+        abandoned = self.leases.take_over_abandoned(lambda request_id: self._submit(self._take_over, request_id))
+        unattended = [r for r in self._unattended() if r not in abandoned]
+        for request_id in unattended:
+            log.warning("taking over request %s: it has work left and no instance working on it", request_id)
+            self._submit(self._take_over, request_id)
+        return sorted(abandoned + unattended)
+
+    def _unattended(self) -> list[int]:
+        quiet_since = self.clock() - self.leases.duration
+        with self.db.session() as session:
+            cut_off = select(Step.request_id).where(Step.status == StepStatus.RUNNING)
+            ids = session.exec(select(OffboardRequest.id).where(
+                col(OffboardRequest.runner).is_(None),
+                col(OffboardRequest.rerun).is_(True)
+                | col(OffboardRequest.id).in_(cut_off)
+                | (col(OffboardRequest.status).in_([RequestStatus.ASSESSING, RequestStatus.EXECUTING])
+                   & (col(OffboardRequest.updated_at) < quiet_since)))).all()
+        return sorted(int(i) for i in ids if i is not None)
 
     def _take_over(self, request_id: int) -> None:
-        self._work(request_id, take_over=True)
+        self._work(request_id)
+
+    def deliver_owed_cards(self) -> list[int]:
+        """Periodically: every card Slack has not accepted yet (a post or an update that failed, an instance
+        that died while showing it), tried again once its back-off is over: the request cards, the batch
+        cards, and the notices Slack did not take."""
+        requests = self.cards.due()
+        for request_id in requests:
+            self._submit(self._deliver_card, request_id)
+        if self.change_notifier is not None:
+            for batch_id in self.batch_cards.due():
+                self._submit(self._deliver_batch_card, batch_id)
+        self.deliver_owed_notices()
+        return requests
 
     # -- helpers --------------------------------------------------------------------------------
     def _show(self, request_id: int) -> None:
-        """Bring the card up to date with the state as it is now. Renders coalesce, like the batch card's:
-        while one thread renders a request's card, others only mark it stale and go on with their work, and
-        the renderer goes round again until the card is current. So there is one render at a time per
-        request (an older render never overwrites a newer one), a render always follows the last change, and
-        a burst of changes (four vendors' steps) costs a few renders rather than one each. A Slack failure
-        never stops the workflow."""
+        """Bring the card up to date with the state as it is now: record it as owed (storage/owed_cards.py),
+        then deliver it. Renders coalesce through the owed row's claim: while one thread or instance renders a
+        request's card, others only raise the version wanted, and the renderer goes round again until the
+        card is current. So there is one render at a time per request (an older render never overwrites a
+        newer one), a render always follows the last change, and a burst of changes (four vendors' steps)
+        costs a few renders rather than one each. A Slack failure never stops the workflow: the card stays
+        owed, and deliver_owed_cards tries again."""
         with self._cards_guard:
-            self._cards_dirty.add(request_id)
-            if request_id in self._cards_rendering:
-                return
-            self._cards_rendering.add(request_id)
+            self._cards_dirty.discard(request_id)
+            self._cards_shown_at.pop(request_id, None)  # re-inserted last: the dict is oldest first
+            self._cards_shown_at[request_id] = time.monotonic()
+            self._forget_card_times()
+        if self._owe_card(request_id):
+            self._deliver_card(request_id)
+
+    def _owe_card(self, request_id: int) -> bool:
         try:
-            while True:
-                with self._cards_guard:
-                    if request_id not in self._cards_dirty:
-                        self._cards_rendering.discard(request_id)
-                        self._forget_card_times()
-                        return
-                    self._cards_dirty.discard(request_id)
-                    self._cards_shown_at.pop(request_id, None)  # re-inserted last: the dict is oldest first
-                    self._cards_shown_at[request_id] = time.monotonic()
-                self._render_card(request_id)
-        except BaseException:
-            with self._cards_guard:  # the next change renders; a stuck flag would silence the card for good
-                self._cards_rendering.discard(request_id)
-            raise
+            self.cards.want(request_id)
+        except Exception:  # the database failing: the change itself most likely failed too
+            log.exception("could not record the card of request %s as owed", request_id)
+            return False
+        return True
+
+    def _deliver_card(self, request_id: int) -> None:
+        try:
+            self.cards.deliver(request_id, lambda: self._render_card(request_id))
+        except Exception:  # the database failing: the row still says the card is owed
+            log.exception("could not deliver the card of request %s", request_id)
 
     def _show_progress(self, request_id: int) -> None:
         """A step started or finished. Such changes come by the dozen per person, and Slack allows a workspace
         about 50 card updates a minute, so they reach the card at most once per `progress_interval`; the pass
         that ran the steps shows whatever was held back when it ends (_show_if_stale), and decisions and
-        outcomes (_show) are shown at once."""
+        outcomes (_show) are shown at once. Progress held back is not recorded as owed (a write per step): if
+        this instance dies first, the pass that takes the request over shows the card as it is by then."""
         with self._cards_guard:
             recent = time.monotonic() - self._cards_shown_at.get(request_id, -math.inf) < self.progress_interval
             if recent:
@@ -1161,17 +1262,13 @@ class Workflow:
         if stale:
             self._show(request_id)
 
-    def _render_card(self, request_id: int) -> None:
+    def _render_card(self, request_id: int) -> tuple[str, str] | None:
+        """Post or update the card (Slack's failure goes up: the card stays owed); where a post landed is
+        stored at once, on its own, so a later failure cannot make the next attempt post it again."""
         snapshot = self.snapshot(request_id)
         if snapshot is None:
-            return
-        try:
-            location = self._card_notifier(snapshot).show_card(snapshot)
-        except Exception as exc:
-            log.warning("could not show the card of request %s: %s", request_id, exc)
-            return
-        if snapshot.request.batch_id is not None:
-            self._show_batch(snapshot.request.batch_id)  # issue 6: the batch card shows each member's progress
+            return None
+        location = self._card_notifier(snapshot).show_card(snapshot)
         if location:
             with self.db.session() as session:
                 session.execute(
@@ -1179,6 +1276,7 @@ class Workflow:
                     .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.card_ts).is_(None))
                     .values(card_channel=location.channel, card_ts=location.ts)
                 )
+            with self.db.session() as session:
                 audit.record(
                     session,
                     "card_posted",
@@ -1186,6 +1284,9 @@ class Workflow:
                     channel=location.channel,
                     ts=location.ts,
                 )
+        if snapshot.request.batch_id is not None:
+            self._show_batch(snapshot.request.batch_id)  # issue 6: the batch card shows each member's progress
+        return (location.channel, location.ts) if location else None
 
     def _transition(
         self,
@@ -1257,6 +1358,8 @@ class Workflow:
         self._background.shutdown(wait=wait)
         self._vendor_pool.shutdown(wait=wait)
         self.leases.close()
+        for owed in (self.cards, self.batch_cards, self.notices):
+            owed.close()
 
     # -- issue 4: scheduled work ----------------------------------------------------------------
     def expire(self, request_id: int, why: str) -> bool:
@@ -1827,36 +1930,36 @@ class Workflow:
             audit.record(session, "notification_sent", batch=batch_id, summary=summary)
 
     def _show_batch(self, batch_id: int) -> None:
-        """Render the batch card. Members change often and at once, so renders coalesce: while one thread
-        renders, others only mark the card stale, and the renderer goes round again until it is current."""
+        """Bring the batch card up to date. Members change often and at once, so renders coalesce through the
+        owed row's claim, as a request card's do (see _show); a failure leaves the card owed."""
         if self.change_notifier is None:
             return
-        with self._batch_guard:
-            self._batch_dirty.add(batch_id)
-            if batch_id in self._batch_rendering:
-                return
-            self._batch_rendering.add(batch_id)
-        while True:
-            with self._batch_guard:
-                if batch_id not in self._batch_dirty:
-                    self._batch_rendering.discard(batch_id)
-                    return
-                self._batch_dirty.discard(batch_id)
-            try:
-                self._render_batch(batch_id)
-            except Exception as exc:
-                log.warning("could not show the card of batch %s: %s", batch_id, exc)
+        try:
+            self.batch_cards.want(batch_id)
+        except Exception:
+            log.exception("could not record the card of batch %s as owed", batch_id)
+            return
+        self._deliver_batch_card(batch_id)
 
-    def _render_batch(self, batch_id: int) -> None:
+    def _deliver_batch_card(self, batch_id: int) -> None:
+        try:
+            self.batch_cards.deliver(batch_id, lambda: self._render_batch(batch_id))
+        except Exception:
+            log.exception("could not deliver the card of batch %s", batch_id)
+
+    def _render_batch(self, batch_id: int) -> tuple[str, str] | None:
         snapshot = self.batch_snapshot(batch_id)
         if snapshot is None or self.change_notifier is None:
-            return
+            return None
         location = self.change_notifier.show_batch(snapshot)
-        if location:
-            with self.db.session() as session:
-                session.execute(update(Batch).where(col(Batch.id) == batch_id, col(Batch.card_ts).is_(None))
-                                .values(card_channel=location.channel, card_ts=location.ts))
-                audit.record(session, "batch_card_posted", batch=batch_id, channel=location.channel, ts=location.ts)
+        if not location:
+            return None
+        with self.db.session() as session:
+            session.execute(update(Batch).where(col(Batch.id) == batch_id, col(Batch.card_ts).is_(None))
+                            .values(card_channel=location.channel, card_ts=location.ts))
+        with self.db.session() as session:
+            audit.record(session, "batch_card_posted", batch=batch_id, channel=location.channel, ts=location.ts)
+        return location.channel, location.ts
 
     def _resume_changes(self) -> None:
         """After a restart: batches whose move, detail file or notification was cut off, and emergencies
@@ -1920,6 +2023,13 @@ def _reason(value: str) -> Reason:
         return Reason(value)
     except ValueError:
         return Reason.SECURITY_INCIDENT if value == "emergency" else Reason.TERMINATION
+
+
+def _passing(exc: Exception) -> bool:
+    """Whether sending again may go through: Slack down or throttling (an HTTP error or none at all), not a
+    refusal it answered in full (HTTP 200, `ok: false`: no such channel, a deactivated person)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status != 200
 
 
 def _status_from_steps(steps: list[Step]) -> RequestStatus | None:

@@ -61,8 +61,9 @@ class Leases:
              first: Callable[[], object] | None = None) -> bool:
         """Do `one_pass` under the item's lease, again for as long as others ask meanwhile; `first` once before
         (e.g. requeue what a dead holder left running). False when another holds it (they will do the pass).
-        A pass that fails is logged, and an ask made meanwhile still gets its pass, as it would have from an
-        instance of its own; only an interrupt (KeyboardInterrupt, SystemExit) lets go at once."""
+        A pass that fails (the database refusing a write, say) is logged and lets go with the item still asked
+        for, so the owner's periodic check tries again (not this thread at once, which would fail the same
+        way); only an interrupt (KeyboardInterrupt, SystemExit) lets go without."""
         if not self.acquire(item_id):
             return False
         try:
@@ -73,11 +74,24 @@ class Leases:
                     one_pass()
                 except Exception:
                     log.exception("a pass over %s %s failed", self.model.__tablename__, item_id)
+                    self.drop(item_id, asked=True)
+                    return True
                 if self.release(item_id):
                     return True
         except BaseException:
-            self.drop(item_id)
+            try:
+                self.drop(item_id)
+            finally:
+                # Even when the database cannot be told (a full disk), stop renewing: the lease then runs
+                # out and the item is taken over, rather than held by an instance that no longer works on it.
+                self._let_go(item_id)
             raise
+
+    def ask(self, session: Any, item_id: int) -> None:
+        """Record, in the caller's transaction (beside the change that needs the pass: a tick, a Retry), that
+        the item wants one more pass: its holder makes it before letting go, and if nobody holds it and the
+        asker dies before taking it, the owner's periodic check finds it asked for (`rerun` with no `runner`)."""
+        session.execute(update(self.model).where(col(self.model.id) == item_id).values(rerun=True))
 
     def acquire(self, item_id: int) -> bool:
         """Take the item if nobody holds it (or its holder's lease ran out). When someone does, ask them
@@ -130,14 +144,14 @@ class Leases:
                         self.model.__tablename__, item_id)
         return True
 
-    def drop(self, item_id: int) -> None:
-        """Let go whatever was asked meanwhile: the pass failed, and passing again would fail the same way.
-        Whoever asked will ask again (a click, the next reclaim)."""
+    def drop(self, item_id: int, *, asked: bool = False) -> None:
+        """Let go at once. `asked`: the item is left asked for (`rerun` with no `runner`), for the owner's
+        periodic check to take; otherwise whatever was asked meanwhile is let go too."""
         with self.db.session() as session:
             session.execute(
                 update(self.model)
                 .where(col(self.model.id) == item_id, col(self.model.runner) == self.instance)
-                .values(runner=None, runner_until=None, rerun=False)
+                .values(runner=None, runner_until=None, rerun=asked)
             )
         self._let_go(item_id)
 

@@ -662,3 +662,28 @@ class DeadlineNotice(SQLModel, table=True):
     stage: str
     created_at: datetime = _time_column(nullable=False)
     posted_at: datetime | None = _time_column()
+
+
+class CardOwed(SQLModel, table=True):
+    """A Slack message some item (a request, a batch, an invitation batch) should show, owed until Slack has
+    accepted its latest version. `wanted` goes up with every change worth showing; `shown` is the version Slack
+    last accepted. Whoever delivers claims the row first (`claimed_by`, `claimed_until`), so two instances never
+    post the same card twice, and one render at a time means an older one never lands after a newer one."""
+
+    __tablename__ = "card_owed"
+    __table_args__ = (UniqueConstraint("kind", "item_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # request | batch | invite_batch
+    item_id: int
+    channel: str | None = None  # where it was posted, once Slack said
+    ts: str | None = None
+    wanted: int = 0
+    shown: int = 0
+    attempts: int = 0  # failed attempts since the last delivery
+    next_attempt_at: datetime | None = _time_column(index=True)  # the back-off; a new change ends it
+    throttled_until: datetime | None = _time_column()  # Slack's Retry-After, which a new change does not end
+    last_error: str = ""
+    claimed_by: str | None = None
+    claimed_until: datetime | None = _time_column()
+    updated_at: datetime | None = _time_column()

@@ -349,18 +349,32 @@ class SlackStandIn(LoopbackServer):
         self.clear_faults()
 
     # -- faults --------------------------------------------------------------------------------
-    def rate_limit(self, method: str, *, retry_after: int = 1, times: int | None = 1) -> None:
-        """Answer the next `times` calls of `method` (None: until cleared) with 429 + Retry-After."""
-        self.inject(
-            Fault(
-                "status",
-                status=429,
-                body={"ok": False, "error": "ratelimited"},
-                headers={"Retry-After": str(retry_after)},
-                path_pattern=rf"^/api/{re.escape(method)}$",
-                times=times,
-            )
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int | None = 1) -> Fault:
+        """Answer the next `times` calls of `method` (None: until cleared or healed) with 429 + Retry-After."""
+        fault = Fault(
+            "status",
+            status=429,
+            body={"ok": False, "error": "ratelimited"},
+            headers={"Retry-After": str(retry_after)},
+            path_pattern=rf"^/api/{re.escape(method)}$",
+            times=times,
         )
+        self.inject(fault)
+        return fault
+
+    def fail(self, method: str, *, status: int = 500, times: int | None = None) -> Fault:
+        """Answer `method` with HTTP `status` (500: Slack's own trouble) for the next `times` calls, or until
+        `heal` when None, as during an outage. The call is not carried out."""
+        fault = Fault("status", status=status, body={"ok": False, "error": "fatal_error"},
+                      path_pattern=rf"^/api/{re.escape(method)}$", times=times)
+        self.inject(fault)
+        return fault
+
+    def heal(self, fault: Fault) -> None:
+        """End one failure `fail` or `rate_limit` started (others stay)."""
+        with self._lock:
+            if fault in self._faults:
+                self._faults.remove(fault)
 
     def throttled(self, retry_after: int) -> Response:
         return Response(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})

@@ -173,3 +173,19 @@ def test_racing_instances_never_overlap_and_never_lose_a_trigger(db: Database) -
     assert overlaps == []
     assert max(pass_starts) >= max(asks)  # the last ask was served by a pass that began after it
     assert row(db).runner is None and not row(db).rerun
+
+
+def test_a_pass_that_fails_lets_go_still_asked_for_so_the_periodic_check_tries_again(db: Database) -> None:
+    leases = Leases(db, instance="a")
+
+    def failing_pass() -> None:
+        raise RuntimeError("database or disk is full")
+
+    try:
+        assert leases.work(1, failing_pass)
+        assert row(db).runner is None and row(db).rerun, "free for anyone, and asked for"
+        passes: list[int] = []
+        assert leases.work(1, lambda: passes.append(1))
+        assert passes == [1] and row(db).runner is None and not row(db).rerun
+    finally:
+        leases.close()
