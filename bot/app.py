@@ -130,7 +130,7 @@ class Bot:
     db: Database
     settings: Settings
     deliveries: DeliveryLog | None = None
-    onboarding: Onboarding | None = None  # issue 8: invitations (/onboard)
+    onboarding: Onboarding | None = None  # invitations (/onboard)
     verified_upstream: bool = False  # requests come through the ack front (bot.front), which checked them
     triggers: Triggers | None = None  # Okta, HR webhooks, `offboard request`; re-checks and deadlines
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
@@ -151,10 +151,10 @@ class Bot:
         self._scheduler = start_scheduler(
             self.workflow, self.settings.scheduler_interval_seconds, daily=self.daily_housekeeping
         )
-        changes.schedule(self._scheduler, self.workflow, self.settings.scheduler_interval_seconds)  # issue 6
-        if self.onboarding:  # issue 8: resume invitations; reminders, expiry, acceptance, access end dates
+        changes.schedule(self._scheduler, self.workflow, self.settings.scheduler_interval_seconds)  # emergencies
+        if self.onboarding:  # resume invitations; reminders, expiry, acceptance, access end dates
             onboard_actions.start(self._scheduler, self.onboarding, self.settings.scheduler_interval_seconds)
-        if self.deps.scheduled:  # issue 4: sweeps, reminders, reviews; what came due while down runs once now
+        if self.deps.scheduled:  # scheduled work: sweeps, reminders, reviews; what came due while down runs once now
             self.deps.scheduled.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
             self.deps.scheduled.catch_up()
         if self.triggers:
@@ -226,10 +226,10 @@ def create_bot(
     )
     # The vendors' rate limits are per credential, so every instance on this database shares one allowance.
     chosen_vendors = vendors if vendors is not None else vendors_from_settings(settings, DatabaseAllowance(db))
-    leases = Leases(db, seconds=settings.lease_seconds, clock=clock)  # issue 7: several instances
+    leases = Leases(db, seconds=settings.lease_seconds, clock=clock)  # several instances share the work
     workflow = Workflow(db, chosen_vendors, notifier, with_fallback(directory.may_approve, settings), clock=clock,
                         leases=leases, workers=settings.workers,
-                        **changes.workflow_options(client, settings, clock))  # issue 6
+                        **changes.workflow_options(client, settings, clock))  # emergencies, partial changes, batches
     scheduled = ScheduledWork.from_settings(settings, workflow, directory, client, clock)
     triggers = Triggers(settings, workflow, client, clock)
     triggers.register(scheduled)
@@ -252,8 +252,8 @@ def create_bot(
     actions.register(app, deps)
     app_home.register(app, deps)  # the Home tab
     scheduled_actions.register(app, deps)
-    changes.register(app, deps)  # issue 6: emergency, batches, restore
-    onboarding = onboard_actions.register(app, deps, settings)  # issue 8: /onboard
+    changes.register(app, deps)  # emergency, batches, restore
+    onboarding = onboard_actions.register(app, deps, settings)  # /onboard
     return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding,
                verified_upstream=verified_upstream, _listeners=listeners,
                _owned_vendors=tuple(chosen_vendors.values()) if vendors is None else (), triggers=triggers)

@@ -1,4 +1,4 @@
-"""Granting access (issue 8): invitations with roles and projects, approvals for elevated roles, pending
+"""Granting access: invitations with roles and projects, approvals for elevated roles, pending
 invitations (resend, cancel, acceptance), and access end dates. No Slack here.
 
 Every `/onboard` (a command, the form, a CSV) is one batch of people; each person gets one send per tool.
@@ -148,7 +148,7 @@ class Onboarding:
         self.clock = clock
         self._background = background or ThreadPoolExecutor(max_workers=4, thread_name_prefix="onboarding")
         self._vendor_pool = ThreadPoolExecutor(max_workers=vendor_workers, thread_name_prefix="onboarding-vendor")
-        # Issue 7: one instance at a time sends, resends or cancels an invitation (see Workflow._work); the
+        # Several instances: one instance at a time sends, resends or cancels an invitation (see Workflow._work); the
         # same instance name and lease length as its requests.
         self.leases = Leases(db, model=InviteSend, instance=workflow.leases.instance, clock=clock,
                              seconds=workflow.leases.duration.total_seconds())

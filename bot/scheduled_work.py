@@ -1,4 +1,4 @@
-"""Issue 4's scheduled work, wired to APScheduler.
+"""Scheduled work (sweeps, reminders, reviews, scheduled removals), wired to APScheduler.
 
 APScheduler only fires: a `tick` every OFFBOARD_SCHEDULER_INTERVAL seconds and one cron job per periodic
 job. Everything due lives in our own tables and is claimed there (storage/schedule.py for the periodic

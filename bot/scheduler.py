@@ -32,7 +32,7 @@ def start_scheduler(
         max_instances=1,
         misfire_grace_time=None,
     )
-    # Issue 7: requests whose instance died mid-work are taken over once its lease has run out.
+    # Several instances: requests whose instance died mid-work are taken over once its lease has run out.
     scheduler.add_job(workflow.reclaim, IntervalTrigger(seconds=min(interval_seconds, lease_check_seconds)),
                       id="reclaim_abandoned_requests", replace_existing=True, coalesce=True, max_instances=1,
                       misfire_grace_time=None)
@@ -45,7 +45,7 @@ def start_scheduler(
 
 
 def add_check(scheduler: BackgroundScheduler, name: str, check: Callable[[], object], interval_seconds: int) -> None:
-    """One more periodic check (issue 8: invitations), run now and every `interval_seconds`; what is due lives
+    """One more periodic check (invitations, for one), run now and every `interval_seconds`; what is due lives
     in its owner's tables and is claimed there."""
     scheduler.add_job(check, IntervalTrigger(seconds=interval_seconds), id=name, replace_existing=True, coalesce=True,
                       max_instances=1, misfire_grace_time=None, next_run_time=datetime.now(UTC))

@@ -131,7 +131,7 @@ class RequestDraft:
     effective_at: datetime | None = None
     vendors: tuple[str, ...] | None = None  # None: every configured vendor
     source_channel: str | None = None
-    # Issue 6: what to change (full removal, projects only, read-only, emergency, restore), and the batch.
+    # What to change (full removal, projects only, read-only, emergency, restore), and the batch.
     mode: RequestMode = RequestMode.FULL
     mode_params: Mapping[str, Any] = field(default_factory=dict)
     batch_id: int | None = None
@@ -147,7 +147,7 @@ class RequestSnapshot:
     approvals: list[Approval]
     vendor_labels: dict[str, str] = field(default_factory=dict)
     checkable: frozenset[str] = frozenset()  # vendors whose API can look the person up again
-    change: ChangeFacts = field(default_factory=ChangeFacts)  # issue 6: emergency, batch, restore window
+    change: ChangeFacts = field(default_factory=ChangeFacts)  # emergency, batch, restore window
 
     @property
     def id(self) -> int:
@@ -212,7 +212,7 @@ class Notifier(Protocol):
 ApproverCheck = Callable[[str], bool]
 
 
-# -- issue 6: batches, emergencies, and where their messages go ----------------------------------------------------
+# -- batches, emergencies, and where their messages go -------------------------------------------------------------
 @dataclass(frozen=True)
 class BatchPerson:
     """One row of a bulk request (a line of emails, or a CSV row: email, reason, ticket, new owner)."""
@@ -265,8 +265,9 @@ class StartResult:
 
 
 class ChangeNotifier(Protocol):
-    """Where issue 6's messages go: emergency cards (the security channel), batch members' cards (the
-    batch card's thread), the batch card, its detail file, its one notification, emergency reminders."""
+    """Where the messages of emergencies, batches and restores go: emergency cards (the security channel),
+    batch members' cards (the batch card's thread), the batch card, its detail file, its one notification,
+    emergency reminders."""
 
     security_channel: str
 
@@ -300,7 +301,7 @@ class Workflow:
         leases: Leases | None = None,
     ) -> None:
         self.db = db
-        # Issue 7: one worker per request at a time across every instance sharing the database (see _work).
+        # Several instances: one worker per request at a time across every instance sharing the database (see _work).
         self.leases = leases or Leases(db, clock=clock)
         self.vendors = dict(vendors)
         self.notifier = notifier
@@ -329,7 +330,7 @@ class Workflow:
         self.progress_interval = progress_interval
         self._tasks = threading.Condition()
         self._tasks_open = 0  # submitted and not finished, so shutdown can let follow-ups run
-        # Issue 6: emergency responders, the settings of the partial modes, batches and restores, and where
+        # Emergency responders, the settings of the partial modes, batches and restores, and where
         # their own messages go (the security channel, the batch card).
         self.changes = changes or modes.ChangeConfig()
         self.may_respond: ApproverCheck = may_respond or (lambda _user: False)
@@ -450,7 +451,7 @@ class Workflow:
         )
         plans = {name: self._plan(request_id, name, a) for name, a in assessments.items()}
         now = self.clock()
-        runs_now = mode in modes.UNAPPROVED_MODES  # issue 6: an emergency or a restore needs no (more) approval
+        runs_now = mode in modes.UNAPPROVED_MODES  # an emergency or a restore needs no (more) approval
         with self.db.session() as session:
             for name, assessment in assessments.items():
                 self._store_assessment(session, request_id, assessment, now)
@@ -550,7 +551,7 @@ class Workflow:
             email = request.subject_email
         connector = self.vendors[vendor]
         assessment = connector.assess(email)
-        plan = self._plan(request_id, vendor, assessment)  # issue 6: by the request's mode
+        plan = self._plan(request_id, vendor, assessment)  # by the request's mode
         now = self.clock()
         with self.db.session() as session:
             # Touching the row first holds it: an approval racing us waits for the new plan, and if
@@ -754,7 +755,7 @@ class Workflow:
             list(self._vendor_pool.map(lambda name: self._run_vendor_chain(request_id, name), vendor_names))
             self._settle(request_id)
             if emergency:
-                self._clock_emergency(request_id)  # issue 6
+                self._clock_emergency(request_id)  # time to verified removal, for the emergency's record
         finally:
             self._show_if_stale(request_id)  # progress the steps held back from the card (see _show_progress)
 
@@ -818,7 +819,7 @@ class Workflow:
         self._show_progress(step.request_id)
         planned = PlannedStep(step.kind, step.title, step.params, step.manual, step.instructions, step.key)
         try:
-            # Issue 6: a few step kinds are the workflow's own (a fresh look after a partial change).
+            # A few step kinds are the workflow's own (a fresh look after a partial change).
             outcome = (modes.verify_change(vendor, planned.params) if step.kind == modes.VERIFY_CHANGE
                        else vendor.execute(planned))
         except WaitTooLongError as exc:  # not a failure: it waits for the vendor's allowance, then goes on
@@ -924,14 +925,14 @@ class Workflow:
                     if target == RequestStatus.COMPLETED:
                         audit.record(session, "completed", request_id=request_id, at=now)
                         self._plan_notifications(session, request_id, self._completion_notices(session, request_id))
-                        self._open_restore_window(session, request_id, now)  # issue 6
+                        self._open_restore_window(session, request_id, now)  # restore within the dispute window
                         completed = True
                     else:
                         audit.record(session, "status_changed", request_id=request_id, at=now, status=str(target))
             self._show(request_id)
             if completed:
                 self.deliver_notifications(request_id)
-                self._submit(self._batch_progress_of, request_id)  # issue 6: a batch tells once, at its end
+                self._submit(self._batch_progress_of, request_id)  # a batch tells once, at its end
 
     def _completion_notices(self, session: Session, request_id: int) -> list[NotificationKind]:
         request = session.get(OffboardRequest, request_id)
@@ -942,7 +943,7 @@ class Workflow:
             kinds.append(NotificationKind.STAKEHOLDERS)
         if snapshot.handed_over and request.new_owner_slack_id:
             kinds.append(NotificationKind.DM_NEW_OWNER)
-        return _notices_for_mode(request, kinds)  # issue 6
+        return _notices_for_mode(request, kinds)  # by the request's mode
 
     # -- notifications --------------------------------------------------------------------------
     def _plan_notifications(self, session: Session, request_id: int, kinds: Iterable[NotificationKind]) -> None:
@@ -1163,7 +1164,7 @@ class Workflow:
         resumed = sorted(r for r in working | cut_off | notices | asked if r is not None)
         for request_id in resumed:
             self._submit(self._take_over, request_id)
-        self._resume_changes()  # issue 6
+        self._resume_changes()  # emergencies, batches and restores cut off by a stop
         return resumed
 
     def reclaim(self) -> list[int]:
@@ -1285,7 +1286,7 @@ class Workflow:
                     ts=location.ts,
                 )
         if snapshot.request.batch_id is not None:
-            self._show_batch(snapshot.request.batch_id)  # issue 6: the batch card shows each member's progress
+            self._show_batch(snapshot.request.batch_id)  # the batch card shows each member's progress
         return (location.channel, location.ts) if location else None
 
     def _transition(
@@ -1361,7 +1362,7 @@ class Workflow:
         for owed in (self.cards, self.batch_cards, self.notices):
             owed.close()
 
-    # -- issue 4: scheduled work ----------------------------------------------------------------
+    # -- scheduled work -------------------------------------------------------------------------
     def expire(self, request_id: int, why: str) -> bool:
         """Close a request nobody decided on in time. The requester is told by DM (a notification step, so
         a Slack failure shows on the card with Retry). False when it was decided or closed meanwhile."""
@@ -1401,8 +1402,8 @@ class Workflow:
             self.start_execution(request_id)
         return ActionResult(True)
 
-    # -- issue 6: modes, emergency removal, batches, restore -------------------------------------------------------
-    # Everything below is issue 6's. The pure parts (plans, guards, checks) live in bot/modes.py; the Slack
+    # -- modes, emergency removal, batches, restore ----------------------------------------------------------------
+    # Everything below serves those. The pure parts (plans, guards, checks) live in bot/modes.py; the Slack
     # side in bot/emergency.py, bot/batch.py, bot/restore.py and their *_blocks.py.
     def _plan(self, request_id: int, vendor_name: str, assessment: Assessment) -> list[PlannedStep]:
         with self.db.session() as session:
@@ -1998,7 +1999,8 @@ def _batch_closed(batch: Batch) -> ActionResult:
 
 
 def _mode_details(draft: RequestDraft) -> dict[str, Any]:
-    """What the audit entry of a new request adds for issue 6's requests (nothing for a plain removal)."""
+    """What the audit entry of a new request adds for emergencies, partial changes, batches and restores
+    (nothing for a plain removal)."""
     details: dict[str, Any] = {}
     if draft.mode != RequestMode.FULL:
         details["mode"] = str(draft.mode)

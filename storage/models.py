@@ -53,7 +53,7 @@ class RequestStatus(StrEnum):
     COMPLETED = "completed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
-    EXPIRED = "expired"  # issue 4: nobody decided within the approval expiry
+    EXPIRED = "expired"  # nobody decided within the approval expiry
 
 
 OPEN_STATUSES = (
@@ -99,12 +99,12 @@ class OffboardRequest(SQLModel, table=True):
     updated_at: datetime = _time_column(nullable=False)
     started_at: datetime | None = _time_column()
     completed_at: datetime | None = _time_column()
-    # Issue 6: what the request changes (a RequestMode value), the batch it belongs to, and the mode's
+    # What the request changes (a RequestMode value), the batch it belongs to, and the mode's
     # choices (e.g. {"projects": ["Finance"]} for a project-only removal).
     mode: str = "full"
     batch_id: int | None = Field(default=None, index=True)
     mode_params: dict[str, Any] = _json_column(dict)
-    # Issue 7: the bot instance working on the request (assessing or executing it) and until when its lease
+    # Several instances: the bot instance working on the request (assessing or executing it) and until when its lease
     # holds unless renewed; `rerun` asks the holder for one more pass (another instance had work for it).
     runner: str | None = None
     runner_until: datetime | None = _time_column(index=True)
@@ -222,7 +222,7 @@ class SlackDelivery(SQLModel, table=True):
     seen_at: datetime = _time_column(nullable=False, index=True)
 
 
-# -- Issue 4: scheduled work (sweeps, reminders, reviews). Every time something is due is a column here,
+# -- Scheduled work (sweeps, reminders, reviews). Every time something is due is a column here,
 # and each due item is claimed by a conditional UPDATE or a unique insert, so it runs once across instances.
 class JobRun(SQLModel, table=True):
     """One run of a periodic job (the sweep, the access review, the checklist reminders) for one due time
@@ -348,7 +348,7 @@ class AccessReview(SQLModel, table=True):
     attested_at: datetime | None = _time_column()
 
 
-# -- Issue 6: emergency removal, partial modes, batches, restore ---------------------------------------------
+# -- Emergency removal, partial modes, batches, restore ------------------------------------------------------
 class RequestMode(StrEnum):
     """What an OffboardRequest changes (its `mode` column)."""
 
@@ -435,7 +435,7 @@ class RestoreWindow(SQLModel, table=True):
     restored_at: datetime | None = _time_column()
 
 
-# -- Issue 8: invitations (/onboard) -------------------------------------------------------------------------
+# -- Invitations (/onboard) ----------------------------------------------------------------------------------
 # One batch per /onboard (a command, the form, a CSV): its people (`Invitation`), one `InviteSend` per person and
 # tool, and the steps each send, resend or cancellation ran (`InviteStep`). Everything due later (reminders,
 # expiry flags, the access end date) is a column here, claimed by a conditional UPDATE so it happens once.
@@ -534,7 +534,7 @@ class InviteSend(SQLModel, table=True):
     reminded_at: datetime | None = _time_column()
     expiry_flagged_at: datetime | None = _time_column()
     updated_at: datetime = _time_column(nullable=False)
-    # Issue 7: the bot instance sending (resending, cancelling) it, as for offboarding requests (storage/leases.py).
+    # The instance sending (resending, cancelling) it, as for offboarding requests (storage/leases.py).
     runner: str | None = None
     runner_until: datetime | None = _time_column(index=True)
     rerun: bool = False
