@@ -1350,12 +1350,17 @@ class Workflow:
             return False
         return True
 
+    def wait_for_background(self, timeout: float) -> bool:
+        """Wait until the background work submitted so far, and what it submits in turn, has finished;
+        False if some is still going after `timeout` seconds."""
+        with self._tasks:
+            return self._tasks.wait_for(lambda: self._tasks_open == 0, timeout=timeout)
+
     def shutdown(self, wait: bool = True, grace: float = SHUTDOWN_GRACE) -> None:
         """Stop. With `wait`, work under way finishes first, including what it starts on its way (a
         completed removal's notifications), so a clean stop leaves nothing for the next start to resume."""
         if wait:
-            with self._tasks:
-                self._tasks.wait_for(lambda: self._tasks_open == 0, timeout=grace)
+            self.wait_for_background(grace)
         self._background.shutdown(wait=wait)
         self._vendor_pool.shutdown(wait=wait)
         self.leases.close()

@@ -66,9 +66,12 @@ def work(world: LocalWorld) -> ScheduledWork:
 
 
 def tick_at(world: LocalWorld, moment: datetime) -> None:
-    """One scheduler tick as if it were `moment` (periodic jobs run before it returns)."""
+    """One scheduler tick as if it were `moment`: periodic jobs, and the work they hand to the workflow's
+    background (an expired request's notice), run before it returns, so none of it sees the clock jump
+    back when the travel ends."""
     with time_machine.travel(moment, tick=False):
         work(world).tick(wait=True)
+        assert world.bot.workflow.wait_for_background(10), "the tick's background work did not finish"
 
 
 def thread_texts(world: LocalWorld, channel: str, ts: str | None) -> list[str]:
