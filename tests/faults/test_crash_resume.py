@@ -32,7 +32,7 @@ from vendors.sandbox.server import Fault
 LEAVER = "dave@corp.com"
 
 
-def wait(check: Callable[[], Any], what: str, timeout: float = 40.0) -> Any:
+def wait(check: Callable[[], Any], what: str, timeout: float = 40.0, every: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -40,7 +40,7 @@ def wait(check: Callable[[], Any], what: str, timeout: float = 40.0) -> Any:
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 @pytest.fixture
