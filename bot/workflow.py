@@ -1046,7 +1046,7 @@ class Workflow:
             step = session.get(Step, step_id)
             if step is None or not step.manual:
                 return ActionResult(False, "That checklist item does not exist.")
-            request = session.get(OffboardRequest, step.request_id)
+            request = _locked_request(session, step.request_id)
             assert request is not None
             refusal = self._refuse_step_action(request, user_id)
             if refusal:
@@ -1096,7 +1096,7 @@ class Workflow:
             step = session.get(Step, step_id)
             if step is None:
                 return ActionResult(False, "That step does not exist.")
-            request = session.get(OffboardRequest, step.request_id)
+            request = _locked_request(session, step.request_id)
             assert request is not None
             refusal = self._refuse_step_action(request, user_id)
             if refusal:
@@ -2067,6 +2067,13 @@ STATUS_WORDS = {
     RequestStatus.CANCELLED: "cancelled",
     RequestStatus.EXPIRED: "expired without a decision",
 }
+
+
+def _locked_request(session: Session, request_id: int) -> OffboardRequest | None:
+    """The request, its row locked for this transaction (PostgreSQL; SQLite locks the whole file on the first
+    write). A transaction that changes a step and then its request takes the request first, in the order a
+    pass takes them, since opposite orders in two transactions deadlock."""
+    return session.get(OffboardRequest, request_id, with_for_update=True)
 
 
 def _status_words(status: str) -> str:

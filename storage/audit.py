@@ -10,9 +10,12 @@ Personal data (emails, names, free text, who acted) is hashed only through `pers
 SHA-256 over those values, so that a retention purge can erase them and the salt while the chain still
 verifies (see storage/retention.py for the whole design).
 
-Appends serialize through the one-row `audit_chain_head`: `record` updates it as its first statement,
-so the row lock (PostgreSQL) or the database write lock (SQLite) makes concurrent transactions take
-their seqs one after the other, and a transaction that rolls back gives its seq back.
+Appends serialize through the one-row `audit_chain_head`. `record` only queues the event on the session;
+the transaction's commit takes the head (an UPDATE, so the row lock on PostgreSQL or the write lock on
+SQLite makes concurrent transactions take their seqs one after the other) and writes the queued events.
+Taking the head last matters: it is the one row every transaction that records touches, so a transaction
+holding it while it goes on to change a request or a step would deadlock with one that changed that row
+first and records next. A transaction that rolls back writes nothing and takes no seq.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, cast, func, insert, update
+from sqlalchemy import event as orm_events
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from storage.models import AuditChainHead, AuditEvent, utcnow
@@ -166,15 +171,14 @@ def record(
     **details: Any,
 ) -> AuditEvent:
     """Add an event in the caller's transaction, so the event and the change it records commit
-    together or not at all."""
+    together or not at all. Its seq and hashes are given at commit (see the module's docstring), or by
+    `write_queued` when the caller needs the seq sooner."""
     moment = at or utcnow()
-    canonical_time(moment)  # refuse a naive time before taking a seq
+    canonical_time(moment)  # refuse a naive time now, not at commit
     clean = json_safe(details)
     paths = personal_paths(actor, clean)
     salt = secrets.token_hex(16)
-    seq, prev_hash = _advance_head(session)
     event = AuditEvent(
-        seq=seq,
         at=moment.astimezone(UTC),
         request_id=request_id,
         actor=actor,
@@ -183,21 +187,48 @@ def record(
         personal_paths=paths,
         salt=salt,
         personal_digest=personal_digest(salt, actor, clean, paths),
-        prev_hash=prev_hash,
+        prev_hash="",
         hash="",
     )
-    event.hash = entry_hash(event)
-    head = AuditChainHead.__table__
-    session.execute(update(head).where(head.c.id == 1).values(hash=event.hash))
-    session.add(event)
+    session.info.setdefault(_QUEUED, []).append(event)
     return event
 
 
-def _advance_head(session: Session) -> tuple[int, str]:
-    """Take the next seq. The UPDATE comes first: it takes the write lock before this transaction
-    reads anything of the chain, so no two transactions can read the same head."""
+def write_queued(session: Session) -> None:
+    """Give the session's queued events their places in the chain and add them, taking the chain's head
+    for the rest of the transaction. Commit does this by itself; call it only to read a seq before."""
+    queued: list[AuditEvent] = session.info.pop(_QUEUED, [])
+    if not queued:
+        return
+    last, prev_hash = _advance_head(session, len(queued))
+    for seq, event in enumerate(queued, start=last - len(queued) + 1):
+        event.seq = seq
+        event.prev_hash = prev_hash
+        event.hash = prev_hash = entry_hash(event)
+        session.add(event)
     head = AuditChainHead.__table__
-    bump = update(head).where(head.c.id == 1).values(seq=head.c.seq + 1)
+    session.execute(update(head).where(head.c.id == 1).values(hash=prev_hash))
+
+
+_QUEUED = "audit.queued"
+
+
+@orm_events.listens_for(OrmSession, "before_commit")
+def _write_at_commit(session: OrmSession) -> None:
+    write_queued(session)  # type: ignore[arg-type]
+
+
+@orm_events.listens_for(OrmSession, "after_soft_rollback")
+def _forget_on_rollback(session: OrmSession, previous_transaction: Any) -> None:
+    session.info.pop(_QUEUED, None)
+
+
+def _advance_head(session: Session, count: int) -> tuple[int, str]:
+    """Take the next `count` seqs: the last of them, and the hash before the first. The UPDATE comes first:
+    it takes the write lock before this transaction reads anything of the chain, so no two transactions
+    can read the same head."""
+    head = AuditChainHead.__table__
+    bump = update(head).where(head.c.id == 1).values(seq=head.c.seq + count)
     if session.execute(bump).rowcount == 0:  # type: ignore[attr-defined]
         _create_head(session)
         session.execute(bump)

@@ -209,6 +209,7 @@ def purge(
         invite_batch_ids=others.invite_batches,
         records=[{"table": table, "count": count} for table, count in sorted(others.rows.items())],
     )
+    audit.write_queued(session)  # the purge rows below name the purge's own seq
     already = set(session.exec(select(RetentionPurge.request_id)))
     for candidate in (c for c in candidates if c.request_id not in already):
         session.add(

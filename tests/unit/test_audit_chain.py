@@ -165,6 +165,63 @@ def test_concurrent_appends_from_threads_and_engines_never_fork(database_url: st
             engine.dispose()
 
 
+def test_a_transaction_that_records_then_changes_a_row_does_not_deadlock_with_one_that_did_the_reverse(
+    db: Database,
+) -> None:
+    """The workflow records a tick and then asks the request for a pass, while a pass changes the request
+    and then records. Were the chain's head taken when an event is recorded, each would hold what the other
+    waits for (PostgreSQL breaks such a deadlock by failing one; SQLite makes the second wait out its busy
+    timeout). The head is taken at commit, after every other change, so both go through."""
+    with db.session() as session:
+        session.execute(text("CREATE TABLE probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"))
+        session.execute(text("INSERT INTO probe (id, n) VALUES (1, 0)"))
+    recorded, changed = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def records_then_changes() -> None:
+        try:
+            with db.session() as session:
+                audit.record(session, "manual_step_confirmed", actor="UADMIN", request_id=1)
+                session.flush()
+                recorded.set()
+                assert changed.wait(10), "the other transaction could not change the row"
+                session.execute(text("UPDATE probe SET n = n + 1 WHERE id = 1"))
+        except BaseException as exc:  # collected: an exception in a thread would otherwise vanish
+            errors.append(exc)
+
+    def changes_then_records() -> None:
+        try:
+            assert recorded.wait(10)
+            with db.session() as session:
+                session.execute(text("UPDATE probe SET n = n + 10 WHERE id = 1"))
+                changed.set()
+                audit.record(session, "status_changed", request_id=1, status="executing")
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=records_then_changes), threading.Thread(target=changes_then_records)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    with db.session() as session:
+        assert session.execute(text("SELECT n FROM probe WHERE id = 1")).scalar_one() == 11
+        actions = session.exec(select(AuditEvent.action).order_by(col(AuditEvent.seq))).all()
+    assert actions == ["status_changed", "manual_step_confirmed"]  # in the order they committed
+    assert verdict(db).ok
+
+
+def test_a_seq_can_be_had_before_commit(db: Database) -> None:
+    seed(db, 2)
+    with db.session() as session:
+        event = audit.record(session, "retention_purged", actor="UADMIN")
+        audit.write_queued(session)
+        assert event.seq == 3
+    seed(db, 1)
+    assert seqs(db) == [1, 2, 3, 4] and verdict(db).ok
+
+
 def test_a_missing_head_with_entries_refuses_to_start_a_second_chain(db: Database) -> None:
     seed(db, 2)
     sql(db, "DELETE FROM audit_chain_head")
