@@ -21,6 +21,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.server import SHUTDOWN_POLL_SECONDS
+
 log = logging.getLogger(__name__)
 
 # A probe every few seconds from several places must not turn into as many auth.test calls (Tier 4, but ours).
@@ -123,7 +125,8 @@ class HealthServer:
         return f"http://{host}:{port}"
 
     def start(self) -> HealthServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, name="health", daemon=True)
         self._thread.start()
         return self
 

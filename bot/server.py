@@ -29,6 +29,8 @@ from bot.triggers.endpoint import TriggerEndpoint
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+# How often the serving loop looks whether it was told to stop: a stop (a deploy, a test) waits for it.
+SHUTDOWN_POLL_SECONDS = 0.05
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -127,12 +129,13 @@ class HttpServer:
         return f"http://{host}:{port}{EVENTS_PATH}"
 
     def start(self) -> HttpServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, name="http", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        self._server.serve_forever(poll_interval=SHUTDOWN_POLL_SECONDS)
 
     def stop(self) -> None:
         self._server.shutdown()
