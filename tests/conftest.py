@@ -52,11 +52,14 @@ def leaves_nothing_running(request: pytest.FixtureRequest,
     left running, it would act during later tests and make them fail instead."""
     before = Running.now()
     yield
+    if _uses_shared_fixtures(request):
+        # What is still there now may be the shared fixture's, ended with the module: judged then, with the
+        # grace given once, rather than waited out after every test of the module.
+        if left := before.left_behind(grace=0.0):
+            _left_to_module_fixtures.append((request.node.nodeid, left))
+        return
     left = before.left_behind()
     if not left:
-        return
-    if _uses_shared_fixtures(request):
-        _left_to_module_fixtures.append((request.node.nodeid, left))
         return
     pytest.fail(f"{request.node.nodeid} left running: {left.describe()}", pytrace=False)
 
