@@ -178,14 +178,20 @@ def test_a_process_starting_while_another_removes_leaves_that_removal_alone(clus
     is in the middle of for one cut off by a crash, and send it again."""
     email = PEOPLE[0]
     cluster.open(email, via=0)
-    cluster.posthog.inject(Fault("delay", delay=8.0, method="DELETE", path_pattern=r"/members/", times=1))
+    # The vendor holds the DELETE until the other process is back up, however long its start takes.
+    release = threading.Event()
+    cluster.posthog.inject(Fault("hold", release=release, delay=60.0, method="DELETE", path_pattern=r"/members/",
+                                 times=1))
     cluster.drivers[0].click(cluster.card_of(email), blocks.APPROVE, user_id="UAPP1", channel_id=APPROVALS)
     wait(lambda: any(s.kind == "remove_member" and s.status == StepStatus.RUNNING for s in steps(cluster, email)),
          "the removal to be under way")
-    cluster.bots[1].stop()
-    cluster.bots[1].start()  # resumes at start-up whatever no live process holds
-    time.sleep(1.0)  # its start-up resume has run (it runs before the HTTP server answers) and taken effect
-    overlapped = [s.status for s in steps(cluster, email) if s.kind == "remove_member"] == [StepStatus.RUNNING]
+    try:
+        cluster.bots[1].stop()
+        cluster.bots[1].start()  # resumes at start-up whatever no live process holds
+        time.sleep(1.0)  # its start-up resume has run (it runs before the HTTP server answers) and taken effect
+        overlapped = [s.status for s in steps(cluster, email) if s.kind == "remove_member"] == [StepStatus.RUNNING]
+    finally:
+        release.set()
     # Removed and verified; what is left is the step only a person can do (their personal API keys).
     wait(lambda: cluster.request_of(email).status == RequestStatus.AWAITING_MANUAL, "the removal to finish",
          timeout=40)

@@ -67,7 +67,7 @@ class Response:
 class Fault:
     """A switchable failure. `times=None` means until cleared."""
 
-    kind: str  # "status" | "delay" | "drop"
+    kind: str  # "status" | "delay" | "hold" | "drop"
     status: int = 500
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -75,6 +75,9 @@ class Fault:
     method: str | None = None  # only this HTTP method
     path_pattern: str | None = None  # only paths matching this regex (re.search)
     times: int | None = 1
+    # "hold": the request waits until the test sets this (at most `delay` seconds), then is answered: a call
+    # kept under way for exactly as long as a test needs, not for a time a slow machine may outlast.
+    release: threading.Event | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -219,6 +222,9 @@ class LoopbackServer:
                     return None
                 if fault.kind == "delay":
                     time.sleep(fault.delay)
+                elif fault.kind == "hold":
+                    assert fault.release is not None, "a hold fault needs its release event"
+                    fault.release.wait(fault.delay)
                 else:
                     return Response(fault.status, fault.body, dict(fault.headers))
             refusal = self.authorize(request)
