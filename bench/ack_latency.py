@@ -2,7 +2,7 @@
 `offboard serve` in HTTP mode on loopback. Prints p50/p95/p99 of the time to the HTTP response, then
 checks that the slow work each request started (a form opened, an approved removal) still completed.
 
-The bot runs in its own processes, as in production (`offboard serve`: the ack front, bot.front, and the
+The bot runs in its own processes, as in production (`offboard serve`: the ack front, bot.runtime.front, and the
 bot behind it); the requests are signed in this process and sent from another one, so neither the Slack
 stand-in nor the sandbox shares an interpreter with the timing. The sender's own cost (httpx, 25 threads
 under one GIL) is part of every figure: against the front alone it was most of the p50 (about 9 ms of 11).
@@ -10,7 +10,7 @@ under one GIL) is part of every figure: against the front alone it was most of t
     .venv/bin/python -m bench.ack_latency [--requests 500] [--in-flight 25] [--socket-mode]
 
 `--socket-mode` runs the bot in Socket Mode instead: the same slash commands and clicks go out as envelopes over
-the WebSocket of the Socket Mode stand-in (bot.standin.socket_mode), and each figure is the time from an
+the WebSocket of the Socket Mode stand-in (bot.demo.standin.socket_mode), and each figure is the time from an
 envelope's send to its ack arriving on the socket. The stand-in lives in this process (it holds the socket), so
 its own cost is part of every figure.
 """
@@ -32,12 +32,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
-from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, BOT_TOKEN, COMMAND_CHANNEL, REQUESTER, SIGNING_SECRET
-from bot.served import ServedBot
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import SlackStandIn
-from bot.standin.socket_mode import DEFAULT_APP_TOKEN, SocketModeDriver, SocketModeStandIn
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, BOT_TOKEN, COMMAND_CHANNEL, REQUESTER, SIGNING_SECRET
+from bot.demo.served import ServedBot
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.demo.standin.socket_mode import DEFAULT_APP_TOKEN, SocketModeDriver, SocketModeStandIn
+from bot.offboarding.slack import blocks
 from storage.db import Database
 from storage.models import OffboardRequest, RequestStatus
 from vendors.base import Role

@@ -44,10 +44,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
-from bot.app import create_bot
-from bot.localrun import APPROVER, REQUESTER, local_settings
-from bot.standin.slack_api import SlackStandIn
-from bot.workflow import ActionResult, Reason, RequestDraft, Workflow
+from bot.demo.localrun import APPROVER, REQUESTER, local_settings
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.offboarding.workflow import ActionResult, Reason, RequestDraft, Workflow
+from bot.runtime.app import create_bot
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from vendors import amplitude, kissmetrics, posthog
 from vendors.base import Role, Vendor

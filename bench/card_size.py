@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bot.localrun import (
+from bot.demo.localrun import (
     ALL_VENDORS,
     APPROVER,
     COMMAND_CHANNEL,

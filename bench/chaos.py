@@ -9,7 +9,7 @@ The fault test runs a small configuration (tests/faults/test_chaos.py); a larger
 
     .venv/bin/python -m bench.chaos [--requests 50] [--seed 7] [--window 40]
 
-Needs root: the small filesystem is a tmpfs mount (bot/standin/disk.py)."""
+Needs root: the small filesystem is a tmpfs mount (bot/demo/standin/disk.py)."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
-from bot import blocks
-from bot.localrun import BOT_TOKEN, SIGNING_SECRET
-from bot.served import ServedBot
-from bot.standin.disk import SmallDisk
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import SlackStandIn
-from bot.workflow import NOTIFY_VENDOR, STATUS_WORDS
+from bot.demo.localrun import BOT_TOKEN, SIGNING_SECRET
+from bot.demo.served import ServedBot
+from bot.demo.standin.disk import SmallDisk
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.offboarding.slack import blocks
+from bot.offboarding.workflow import NOTIFY_VENDOR, STATUS_WORDS
 from storage.db import Database
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from vendors.base import Role
@@ -344,7 +344,7 @@ class Chaos:
         report.slack_calls_refused = sum(1 for c in self.slack.calls() if c.status != 200)
         report.told_nothing_recorded += sum("Nothing was recorded" in json.dumps(c.params)
                                             for c in self.slack.calls("chat.postEphemeral"))
-        verified = subprocess.run([sys.executable, "-m", "bot.cli", "audit", "verify"], capture_output=True,
+        verified = subprocess.run([sys.executable, "-m", "bot.cli.main", "audit", "verify"], capture_output=True,
                                   text=True, env={**os.environ, "DATABASE_URL": self.disk.url}, cwd=self.workdir)
         report.audit_ok = verified.returncode == 0
         report.audit_output = (verified.stdout + verified.stderr).strip()[-500:]

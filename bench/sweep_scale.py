@@ -6,7 +6,7 @@ they grow.
 PostHog is judged from its API (it gives last logins). Amplitude's and Mixpanel's SCIM APIs give no last
 login, so their sweep streams the members and joins a members export: the CSV is fed in 64 KiB chunks,
 as a Slack upload arrives, spooled to a temporary file and indexed by email in a private SQLite file
-(bot/members_export.py). Writing the CSV itself happens before the measurement, as the admin's download
+(bot/reviews/members_export.py). Writing the CSV itself happens before the measurement, as the admin's download
 does.
 
 Peak memory is this process's, in two parts: the Python heap (tracemalloc) and SQLite's own allocations
@@ -35,8 +35,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.inactivity import SweepPolicy, judge_vendor
-from bot.members_export import parse_members_export_chunks
+from bot.reviews.inactivity import SweepPolicy, judge_vendor
+from bot.reviews.members_export import parse_members_export_chunks
 from vendors.amplitude import AmplitudeVendor
 from vendors.base import Vendor
 from vendors.http import RetryPolicy

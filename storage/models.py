@@ -523,7 +523,7 @@ class InviteSend(SQLModel, table=True):
     round: int = 0
     summary: str = ""  # the tool's outcome, in words
     error: str = ""  # why it failed, as the connector said it
-    failure_kind: str = ""  # seat_limit, domain, permission, … (bot/onboarding.py)
+    failure_kind: str = ""  # seat_limit, domain, permission, … (bot/onboarding/workflow.py)
     role_seen: str = ""  # a member's current role, when the tool said
     details: dict[str, Any] = _json_column(dict)  # the connector's outcome details (e.g. invited_by_offboard)
     sent_at: datetime | None = _time_column(index=True)

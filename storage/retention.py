@@ -62,7 +62,7 @@ from storage.models import (
     VendorAssessment,
 )
 
-# Keyed by the values of bot.workflow.Reason (storage does not import the bot); None keeps forever.
+# Keyed by the values of bot.offboarding.workflow.Reason (storage does not import the bot); None keeps forever.
 DEFAULT_RETENTION_YEARS: dict[str, int | None] = {
     "termination": 7,
     "resignation": 7,

@@ -1,4 +1,4 @@
-"""Prometheus figures for every vendor API call (bot.metrics serves them on /metrics): latency by tool and HTTP
+"""Prometheus figures for every vendor API call (bot.runtime.metrics serves them on /metrics): latency by tool and HTTP
 status, and the 429s each vendor answered. Fed by httpx event hooks on VendorHTTP's client."""
 
 from __future__ import annotations

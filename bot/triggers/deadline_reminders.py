@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.slack_post import SlackPoster, info_message
+from bot.slack.post import SlackPoster, info_message
 from bot.triggers.deadline import policy, removal_times, span
 from bot.triggers.text import escape
 from storage.db import Database

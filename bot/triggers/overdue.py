@@ -1,5 +1,5 @@
 """The daily list in the admin channel of leavers past their removal deadline whose removal is still open
-(a periodic job of bot.scheduled_work, so it is posted once a day across instances)."""
+(a periodic job of bot.runtime.scheduled_work, so it is posted once a day across instances)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from bot.slack_post import SlackPoster, info_message
+from bot.slack.post import SlackPoster, info_message
 from bot.triggers.deadline import policy, removal_times, span
 from bot.triggers.text import escape
 from storage.db import Database

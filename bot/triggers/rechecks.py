@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.blocks import Message
-from bot.slack_post import SlackPoster, info_message
+from bot.offboarding.slack.blocks import Message
+from bot.offboarding.workflow import Reason, RequestDraft, Workflow
+from bot.slack.post import SlackPoster, info_message
 from bot.triggers.deadline import removal_times
 from bot.triggers.text import escape
-from bot.workflow import Reason, RequestDraft, Workflow
 from storage import audit
 from storage.models import (
     Invitation,

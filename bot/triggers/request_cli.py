@@ -10,8 +10,8 @@ from datetime import datetime
 from rich.console import Console
 from rich.markup import escape
 
-from bot.config import Settings
-from bot.modes import plan_for
+from bot.offboarding.modes import plan_for
+from bot.runtime.config import Settings
 from bot.triggers.events import HR_REASONS, OffboardEvent, UnreadableEvent, read_hr
 from storage.models import RequestMode
 
@@ -26,8 +26,8 @@ def read_event(email: str, reason: str, effective: str, ticket: str, by: str, ev
 
 
 def dry_run(console: Console, settings: Settings, event: OffboardEvent) -> int:
-    from bot.app import vendors_from_settings
-    from bot.changes import config_from
+    from bot.offboarding.changes import config_from
+    from bot.runtime.app import vendors_from_settings
 
     vendors = vendors_from_settings(settings)
     when = event.effective_at.strftime("%Y-%m-%d %H:%M UTC") if event.effective_at else "on approval"
@@ -48,7 +48,7 @@ def dry_run(console: Console, settings: Settings, event: OffboardEvent) -> int:
 
 
 def submit(console: Console, settings: Settings, event: OffboardEvent, raw: bytes) -> int:
-    from bot.app import create_bot
+    from bot.runtime.app import create_bot
 
     bot = create_bot(settings)
     try:

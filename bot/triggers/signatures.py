@@ -1,4 +1,4 @@
-"""Who may start an offboarding over HTTP: checks that need no database, so the ack front (bot.front) makes
+"""Who may start an offboarding over HTTP: checks that need no database, so the ack front (bot.runtime.front) makes
 them before anything reaches the bot.
 
 - Okta Event Hooks authenticate with one header Okta is configured to send (name and secret value);

@@ -1,7 +1,7 @@
-"""The triggers' parts, built from the settings once by bot/app.py, and the periodic work they add: approvals
+"""The triggers' parts, built from the settings once by bot/runtime/app.py, and the periodic work they add: approvals
 owed on an event, re-checks after removal and deadline reminders (every tick), and the daily list of overdue
 removals (a periodic
-job of bot.scheduled_work, so it runs once a day across instances)."""
+job of bot.runtime.scheduled_work, so it runs once a day across instances)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.base import BaseScheduler
 from slack_sdk import WebClient
 
-from bot.config import Settings
-from bot.scheduled_work import ScheduledWork
-from bot.scheduler import add_check
-from bot.slack_post import SlackPoster
+from bot.offboarding.workflow import Workflow
+from bot.runtime.config import Settings
+from bot.runtime.scheduled_work import ScheduledWork
+from bot.runtime.scheduler import add_check
+from bot.slack.post import SlackPoster
 from bot.triggers import deadline
 from bot.triggers.deadline_reminders import DeadlineReminders
 from bot.triggers.endpoint import TriggerEndpoint
@@ -23,7 +24,6 @@ from bot.triggers.intake import Intake
 from bot.triggers.overdue import OVERDUE_JOB, OverdueList
 from bot.triggers.rechecks import Rechecks
 from bot.triggers.signatures import TriggerSecrets
-from bot.workflow import Workflow
 from storage.models import utcnow
 from storage.schedule import parse_schedule
 

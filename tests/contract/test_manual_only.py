@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import manual_vendor
-from bot.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
+from bot.offboarding.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
+from bot.runtime.app import manual_vendor
 from storage.db import Database
 from storage.models import RequestStatus
 from vendors.base import AssessmentStatus, Capability, PlannedStep, Role, StepKind, UnsupportedError

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot import blocks
-from bot.localrun import COMMAND_CHANNEL, LocalWorld
+from bot.demo.localrun import COMMAND_CHANNEL, LocalWorld
+from bot.offboarding.slack import blocks
 from storage import audit
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, Step
 from tests.e2e.conftest import action_ids, card_text, confirm_values, eventually, mark_done

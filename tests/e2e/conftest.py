@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, LocalWorld
-from bot.standin.driver import SlackDriver
-from bot.workflow import STATUS_WORDS
+from bot.demo.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, LocalWorld
+from bot.demo.standin.driver import SlackDriver
+from bot.offboarding.slack import blocks
+from bot.offboarding.workflow import STATUS_WORDS
 from storage.models import OffboardRequest, RequestStatus
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import time_machine
 from sqlmodel import col, select
 
-from bot.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, LocalWorld
-from bot.onboard_due import OnboardingDue
-from bot.onboarding import Onboarding
+from bot.demo.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, LocalWorld
+from bot.onboarding.due import OnboardingDue
+from bot.onboarding.workflow import Onboarding
 from storage.models import AuditEvent, Invitation, InviteBatch, InviteSend, InviteState
 from tests.e2e.conftest import eventually
 

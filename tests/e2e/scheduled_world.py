@@ -9,11 +9,11 @@ from typing import Any
 
 import time_machine
 
-from bot.app import Bot, create_bot
-from bot.localrun import SIGNING_SECRET, LocalWorld, _connectors, _start_sandboxes, local_settings
-from bot.scheduled_work import ScheduledWork
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import SlackStandIn
+from bot.demo.localrun import SIGNING_SECRET, LocalWorld, _connectors, _start_sandboxes, local_settings
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.runtime.app import Bot, create_bot
+from bot.runtime.scheduled_work import ScheduledWork
 from storage.models import OffboardRequest
 from tests.e2e.conftest import card_text
 

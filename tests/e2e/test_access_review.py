@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import review_blocks
-from bot.localrun import APPROVER, GROUP_APPROVER, OUTSIDER, LocalWorld
-from bot.scheduled_work import REVIEW_JOB
+from bot.demo.localrun import APPROVER, GROUP_APPROVER, OUTSIDER, LocalWorld
+from bot.reviews.slack import review_blocks
+from bot.runtime.scheduled_work import REVIEW_JOB
 from storage.models import AccessReview, AuditEvent, utcnow
 from tests.e2e.conftest import card_text, eventually
 from tests.e2e.scheduled_world import ADMIN_CHANNEL, start_world, work

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot import blocks
-from bot.localrun import APPROVER, OUTSIDER, REQUESTER, LocalWorld
+from bot.demo.localrun import APPROVER, OUTSIDER, REQUESTER, LocalWorld
+from bot.offboarding.slack import blocks
 from storage.models import RequestStatus
 from tests.e2e.conftest import action_ids, card_text, complete_checklist, eventually, open_request, wait_for_status
 
@@ -68,7 +68,7 @@ def test_each_viewer_sees_only_what_they_have_a_part_in_and_may_approve_from_hom
 
 
 def test_an_unacknowledged_emergency_is_shown_to_a_responder_not_to_a_bystander(database_url: str) -> None:
-    from bot.localrun import COMMAND_CHANNEL, RESPONDER
+    from bot.demo.localrun import COMMAND_CHANNEL, RESPONDER
 
     world = LocalWorld.start(database_url, settings={"audit_admins": [APPROVER]})
     try:

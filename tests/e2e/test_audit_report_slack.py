@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.localrun import APPROVER, OUTSIDER, LocalWorld
+from bot.demo.localrun import APPROVER, OUTSIDER, LocalWorld
 from storage import witness
 from tests.e2e.test_audit_slack import audit_entries, command, offboard_alice, shown
 from tests.unit.test_audit_report import Page

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot import blocks, evidence
-from bot.app import Bot, create_bot
-from bot.localrun import (
+from bot.audit import evidence
+from bot.demo.localrun import (
     APPROVER,
     COMMAND_CHANNEL,
     GROUP_APPROVER,
@@ -24,9 +23,11 @@ from bot.localrun import (
     LocalWorld,
     local_settings,
 )
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import SlackStandIn
-from bot.workflow import NOTIFY_VENDOR, Reason, RequestDraft
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.offboarding.slack import blocks
+from bot.offboarding.workflow import NOTIFY_VENDOR, Reason, RequestDraft
+from bot.runtime.app import Bot, create_bot
 from storage import audit
 from storage.models import AuditEvent, RequestStatus, Step, StepStatus
 from tests.e2e.conftest import click, confirm_values, eventually, mark_done, open_request, the_card, wait_for_status

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot import batch_blocks, blocks
-from bot.localrun import (
+from bot.demo.localrun import (
     APPROVALS_CHANNEL,
     APPROVER,
     COMMAND_CHANNEL,
@@ -24,6 +23,7 @@ from bot.localrun import (
     REQUESTER,
     LocalWorld,
 )
+from bot.offboarding.slack import batch_blocks, blocks
 from storage.models import Batch, BatchStatus, OffboardRequest, RequestStatus
 from tests.e2e.change_support import card_of, click_card, events, wait_status
 from tests.e2e.conftest import action_ids, card_text, complete_checklist, ephemerals_to, eventually

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
-from bot import blocks
-from bot.localrun import (
+from bot.demo.localrun import (
     APPROVALS_CHANNEL,
     APPROVER,
     COMMAND_CHANNEL,
@@ -20,8 +19,9 @@ from bot.localrun import (
     LocalWorld,
     start_bot,
 )
-from bot.standin.driver import SlackDriver
-from bot.workflow import STATUS_WORDS
+from bot.demo.standin.driver import SlackDriver
+from bot.offboarding.slack import blocks
+from bot.offboarding.workflow import STATUS_WORDS
 from storage.models import CardOwed, OffboardRequest, RequestStatus
 from tests.e2e.conftest import (
     action_ids,

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import blocks
-from bot.localrun import APPROVER, OUTSIDER, LocalWorld
+from bot.demo.localrun import APPROVER, OUTSIDER, LocalWorld
+from bot.offboarding.slack import blocks
 from storage import audit
 from storage.models import RequestStatus
 from tests.e2e.conftest import (

@@ -7,7 +7,7 @@ import time
 
 from sqlmodel import select
 
-from bot.localrun import APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
+from bot.demo.localrun import APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
 from storage.models import OffboardRequest
 from tests.e2e.conftest import eventually, open_request
 

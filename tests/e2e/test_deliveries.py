@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import func, select
 
-from bot import blocks
-from bot.dedupe import KEEP_FOR, DeliveryLog
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
+from bot.offboarding.slack import blocks
+from bot.slack.dedupe import KEEP_FOR, DeliveryLog
 from storage.models import Approval, OffboardRequest, SlackDelivery, utcnow
 from tests.e2e.conftest import complete_checklist, eventually, open_request, the_card
 
@@ -42,7 +42,7 @@ def test_a_replayed_form_submission_makes_one_request(world: LocalWorld) -> None
 
 
 def test_a_slash_command_delivered_twice_opens_one_form(world: LocalWorld, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="bot.dedupe")
+    caplog.set_level(logging.INFO, logger="bot.slack.dedupe")
     response = world.driver.slash_command("/offboard", "dave@corp.com", user_id=REQUESTER, channel_id=COMMAND_CHANNEL)
     assert response.status_code == 200
     eventually(lambda: world.slack.calls("views.open"), what="the form")

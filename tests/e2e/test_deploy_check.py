@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
-from bot.config import Settings
-from bot.standin.slack_api import DEFAULT_SCOPES, DEFAULT_TOKEN, SlackStandIn
+from bot.cli.main import app as cli
+from bot.demo.standin.slack_api import DEFAULT_SCOPES, DEFAULT_TOKEN, SlackStandIn
+from bot.runtime.config import Settings
 from storage.db import Database, head_revision
 from vendors.sandbox.kissmetrics import SANDBOX_API_KEY as KISSMETRICS_KEY
 from vendors.sandbox.kissmetrics import KissmetricsSandbox
@@ -110,7 +110,7 @@ def test_all_good_in_a_real_process_exits_0_and_touches_nothing(
     env_file = tmp_path / "offboard.env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in settings.items()))
     environment = {k: v for k, v in os.environ.items() if k not in _setting_names() and k != "OFFBOARD_ENV_FILE"}
-    done = subprocess.run([sys.executable, "-m", "bot.cli", "check", "--env-file", str(env_file)], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "bot.cli.main", "check", "--env-file", str(env_file)], cwd=tmp_path,
                           env={**environment, "COLUMNS": "300"}, capture_output=True, text=True, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output

@@ -3,9 +3,9 @@ open view at once, and the person leaving cannot open it."""
 
 from __future__ import annotations
 
-from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, LocalWorld
-from bot.standin.slack_api import SlackUser
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, LocalWorld
+from bot.demo.standin.slack_api import SlackUser
+from bot.offboarding.slack import blocks
 from storage.models import RequestStatus
 from tests.e2e.conftest import (
     action_ids,

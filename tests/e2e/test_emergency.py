@@ -12,8 +12,7 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from bot import blocks, change_blocks
-from bot.localrun import (
+from bot.demo.localrun import (
     ALL_VENDORS,
     APPROVALS_CHANNEL,
     APPROVER,
@@ -24,6 +23,7 @@ from bot.localrun import (
     SECURITY_CHANNEL,
     LocalWorld,
 )
+from bot.offboarding.slack import blocks, change_blocks
 from storage.models import Emergency, OffboardRequest, RequestStatus, StepStatus, utcnow
 from tests.e2e.change_support import (
     card_of,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 import io
 
-from bot.localrun import APPROVER, COMMAND_CHANNEL, LocalWorld
-from bot.standin.slack_api import UploadedFile
+from bot.demo.localrun import APPROVER, COMMAND_CHANNEL, LocalWorld
+from bot.demo.standin.slack_api import UploadedFile
 from tests.e2e.conftest import eventually
 from tests.e2e.scheduled_world import start_world, work
 from tests.e2e.test_bulk import open_bulk

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import blocks
-from bot.localrun import ALL_VENDORS, APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from bot.demo.localrun import ALL_VENDORS, APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from bot.offboarding.slack import blocks
 from storage import audit
 from storage.models import RequestStatus
 from tests.e2e.conftest import (

@@ -1,4 +1,4 @@
-"""`offboard serve` answers Slack from its ack front (bot.front), a process apart from the work: the
+"""`offboard serve` answers Slack from its ack front (bot.runtime.front), a process apart from the work: the
 guarantees of a single process still hold over real HTTP — signatures checked, each delivery acted on
 at most once, a modal's validation errors in its answer — and the front never outlives the bot."""
 
@@ -18,12 +18,12 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
-from bot import batch_blocks, blocks
-from bot.listener_errors import UNEXPECTED
-from bot.localrun import BOT_TOKEN, SIGNING_SECRET
-from bot.served import ServedBot
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import SlackStandIn
+from bot.demo.localrun import BOT_TOKEN, SIGNING_SECRET
+from bot.demo.served import ServedBot
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.offboarding.slack import batch_blocks, blocks
+from bot.slack.listener_errors import UNEXPECTED
 from storage.db import Database
 from storage.models import Approval, OffboardRequest, RequestStatus
 from vendors.base import Role

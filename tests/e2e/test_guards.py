@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import blocks, change_blocks
-from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, RESPONDER, LocalWorld
+from bot.demo.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, RESPONDER, LocalWorld
+from bot.offboarding.slack import blocks, change_blocks
 from storage.models import Emergency, RequestStatus, StepStatus
 from tests.e2e.change_support import (
     card_of,
@@ -123,8 +123,9 @@ def test_an_sso_provisioned_account_gets_an_identity_provider_checklist_item(dat
                              what="the restore")
         eventually(lambda: [s for s in steps_of(world, restore, "posthog") if s.key == "posthog_idp_group"],
                    what="the restore's IdP item")
-        eventually(lambda: "Add them back to PostHog users in Okta" in seen_text(world.driver,
-                                                                                     card_of(world, restore)),
-                   what="the restore card to list it")
+        # The restore's card is posted while it is assessed, before it has its Details button.
+        card = eventually(lambda: (c := card_of(world, restore)) and blocks.DETAILS in action_ids(c) and c,
+                          what="the restore card's Details button")
+        assert "Add them back to PostHog users in Okta" in seen_text(world.driver, card)
     finally:
         world.stop()

@@ -9,8 +9,8 @@ import pytest
 import time_machine
 from sqlmodel import select
 
-from bot import blocks
-from bot.localrun import APPROVER, LocalWorld
+from bot.demo.localrun import APPROVER, LocalWorld
+from bot.offboarding.slack import blocks
 from storage import audit
 from storage.models import AuditEvent, OffboardRequest, utcnow
 from tests.e2e.conftest import click, complete_checklist, open_request

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import blocks
-from bot.localrun import APPROVER, BOT_TOKEN, LocalWorld
-from bot.log_format import REDACTED, configure
+from bot.demo.localrun import APPROVER, BOT_TOKEN, LocalWorld
+from bot.offboarding.slack import blocks
+from bot.runtime.log_format import REDACTED, configure
 from storage.models import RequestStatus
 from tests.e2e.conftest import click, open_request, wait_for_status
 from vendors.sandbox.posthog import SANDBOX_API_KEY

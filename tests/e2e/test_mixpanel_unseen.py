@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot import blocks, sweep_blocks
-from bot.localrun import APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from bot.demo.localrun import APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from bot.offboarding.slack import blocks
+from bot.reviews.slack import sweep_blocks
 from storage.models import RequestStatus, StepStatus, utcnow
 from tests.e2e.change_support import steps_of
 from tests.e2e.conftest import (

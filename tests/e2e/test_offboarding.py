@@ -7,8 +7,7 @@ import threading
 
 from sqlmodel import select
 
-from bot import blocks
-from bot.localrun import (
+from bot.demo.localrun import (
     APPROVALS_CHANNEL,
     APPROVER,
     GROUP_APPROVER,
@@ -17,6 +16,7 @@ from bot.localrun import (
     REQUESTER,
     LocalWorld,
 )
+from bot.offboarding.slack import blocks
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, Step, StepStatus
 from tests.e2e.conftest import (
     action_ids,

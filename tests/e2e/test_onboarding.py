@@ -9,8 +9,16 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
-from bot import onboard_blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, OUTSIDER, REQUESTER, LocalWorld
+from bot.demo.localrun import (
+    APPROVALS_CHANNEL,
+    APPROVER,
+    COMMAND_CHANNEL,
+    GROUP_APPROVER,
+    OUTSIDER,
+    REQUESTER,
+    LocalWorld,
+)
+from bot.onboarding.slack import blocks as onboard_blocks
 from storage.models import Invitation, InviteState
 from tests.e2e.conftest import action_ids, ephemerals_to, eventually
 from tests.e2e.onboard_world import (

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot import onboard_blocks
-from bot.cli import app as cli
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, BOT_TOKEN, COMMAND_CHANNEL, GROUP_APPROVER, LocalWorld
+from bot.cli.main import app as cli
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, BOT_TOKEN, COMMAND_CHANNEL, GROUP_APPROVER, LocalWorld
+from bot.onboarding.slack import blocks as onboard_blocks
 from storage.models import InviteState
 from tests.e2e.conftest import action_ids, eventually
 from tests.e2e.onboard_world import audit_events, card, click, latest_batch, sends, settled, start, text_of

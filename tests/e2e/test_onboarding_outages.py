@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.localrun import APPROVER, LocalWorld
+from bot.demo.localrun import APPROVER, LocalWorld
 from storage.models import InviteSend, InviteState, InviteStep, StepStatus
 from tests.e2e.conftest import eventually
 from tests.e2e.onboard_world import card, latest_batch, onboard, onboarding, send_of, settled, start, text_of

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot import blocks
-from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, NOTIFY_CHANNEL, REQUESTER, LocalWorld
+from bot.demo.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, NOTIFY_CHANNEL, REQUESTER, LocalWorld
+from bot.offboarding.slack import blocks
 from storage.models import RequestStatus, StepStatus
 from tests.e2e.change_support import (
     card_of,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot import blocks
-from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, LocalWorld
+from bot.demo.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, LocalWorld
+from bot.offboarding.slack import blocks
 from storage.models import RequestStatus, StepStatus
 from tests.e2e.change_support import card_of, click_card, latest_request, steps_of, tick_all, wait_status
 from tests.e2e.conftest import card_text, confirm_values, eventually, open_request, seen_text

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot import batch_blocks, blocks
-from bot.localrun import APPROVER, LocalWorld
+from bot.demo.localrun import APPROVER, LocalWorld
+from bot.offboarding.slack import batch_blocks, blocks
 from storage.models import BatchStatus, RequestStatus, StepStatus
 from tests.e2e.change_support import events, steps_of
 from tests.e2e.conftest import action_ids, card_text, click, eventually, open_request, the_card, wait_for_status

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, REQUESTER, LocalWorld
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, REQUESTER, LocalWorld
+from bot.offboarding.slack import blocks
 from storage.models import ApprovalWatch, AuditEvent, RequestStatus
 from tests.e2e.conftest import (
     card_text,

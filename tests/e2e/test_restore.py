@@ -10,8 +10,16 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from bot import blocks, change_blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, OUTSIDER, REQUESTER, LocalWorld
+from bot.demo.localrun import (
+    APPROVALS_CHANNEL,
+    APPROVER,
+    COMMAND_CHANNEL,
+    GROUP_APPROVER,
+    OUTSIDER,
+    REQUESTER,
+    LocalWorld,
+)
+from bot.offboarding.slack import blocks, change_blocks
 from storage.models import RequestStatus, RestoreWindow
 from tests.e2e.change_support import card_of, click_card, events, latest_request, tick_all, wait_status
 from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, seen_text

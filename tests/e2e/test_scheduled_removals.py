@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import time_machine
 
-from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, LocalWorld
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, LocalWorld
+from bot.offboarding.slack import blocks
 from storage.models import RequestStatus, ScheduledNotice, utcnow
 from tests.e2e.conftest import card_text, click, complete_checklist, eventually, open_request, wait_for_status
 from tests.e2e.scheduled_world import request_row, restart, start_world, thread_texts, tick_at

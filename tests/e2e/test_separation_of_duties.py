@@ -12,10 +12,8 @@ from typing import Any
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot import batch_blocks, blocks, change_blocks, onboard_blocks
-from bot.cli import app as cli
-from bot.decisions import REFUSED
-from bot.localrun import (
+from bot.cli.main import app as cli
+from bot.demo.localrun import (
     APPROVALS_CHANNEL,
     APPROVER,
     COMMAND_CHANNEL,
@@ -26,6 +24,9 @@ from bot.localrun import (
     SECURITY_CHANNEL,
     LocalWorld,
 )
+from bot.engine.decisions import REFUSED
+from bot.offboarding.slack import batch_blocks, blocks, change_blocks
+from bot.onboarding.slack import blocks as onboard_blocks
 from storage.models import AuditEvent, Batch, BatchStatus, Emergency, InviteBatch, InviteBatchStatus, RequestStatus
 from tests.e2e.change_support import card_of, click_card, command, latest_request, status_of, wait_status
 from tests.e2e.conftest import action_ids, card_text, ephemerals_to, eventually, open_request

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.localrun import BOT_TOKEN, SIGNING_SECRET
-from bot.served import ServedBot, free_port
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import SlackStandIn
+from bot.demo.localrun import BOT_TOKEN, SIGNING_SECRET
+from bot.demo.served import ServedBot, free_port
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import SlackStandIn
 from tests.e2e.conftest import eventually
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
 

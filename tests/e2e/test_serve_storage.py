@@ -31,7 +31,7 @@ def tmpfs(folder: Path, size: str) -> Iterator[Path]:
 def serve(database: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **SETTINGS, "DATABASE_URL": f"sqlite:///{database}"}
     env.pop("SLACK_APP_TOKEN", None)
-    return subprocess.run([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", "serve"], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=120)
 
 

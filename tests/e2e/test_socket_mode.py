@@ -17,11 +17,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot import blocks
-from bot.localrun import BOT_TOKEN
-from bot.served import ServedBot
-from bot.standin.slack_api import SlackStandIn
-from bot.standin.socket_mode import DEFAULT_APP_TOKEN, SocketModeDriver, SocketModeStandIn
+from bot.demo.localrun import BOT_TOKEN
+from bot.demo.served import ServedBot
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.demo.standin.socket_mode import DEFAULT_APP_TOKEN, SocketModeDriver, SocketModeStandIn
+from bot.offboarding.slack import blocks
 from tests.e2e.conftest import eventually
 from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
 
@@ -226,7 +226,7 @@ def test_health_and_readiness_in_socket_mode(socket_world: SocketWorld) -> None:
 def test_a_refused_app_token_is_one_line_and_exit_1(tmp_path: Path, database_url: str) -> None:
     with SlackStandIn() as slack, PostHogSandbox() as posthog, SocketModeStandIn(slack):
         env = {**os.environ, **_env(slack, posthog, database_url), "SLACK_APP_TOKEN": "xapp-not-this-app"}
-        result = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], env=env, cwd=tmp_path,
+        result = subprocess.run([sys.executable, "-m", "bot.cli.main", "serve"], env=env, cwd=tmp_path,
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "Slack refused SLACK_APP_TOKEN (apps.connections.open: invalid_auth)" in result.stdout

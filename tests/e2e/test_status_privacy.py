@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import col, select
 
-from bot.commands import NOT_YOURS_TO_SEE
-from bot.decisions import STATUS_REFUSED, STATUS_SHOWN
-from bot.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, OUTSIDER, REQUESTER, LocalWorld
+from bot.demo.localrun import APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, OUTSIDER, REQUESTER, LocalWorld
+from bot.engine.decisions import STATUS_REFUSED, STATUS_SHOWN
+from bot.offboarding.slack.commands import NOT_YOURS_TO_SEE
 from storage import audit
 from storage.models import AuditEvent
 from tests.e2e.conftest import eventually, open_request

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import blocks, sweep_blocks
-from bot.localrun import APPROVER, GROUP_APPROVER, OUTSIDER, LocalWorld
+from bot.demo.localrun import APPROVER, GROUP_APPROVER, OUTSIDER, LocalWorld
+from bot.offboarding.slack import blocks
+from bot.reviews.slack import sweep_blocks
 from storage.models import (
     AuditEvent,
     FindingStatus,

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
+from bot.cli.main import app as cli
 from storage.db import Database
 from storage.models import AuditEvent, SweepRun
 from vendors.sandbox.posthog import SANDBOX_API_KEY, PostHogSandbox

@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 import pytest
 from sqlmodel import col, select
 
-from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, SECURITY_CHANNEL, LocalWorld, start_bot
-from bot.standin.senders import HrSender, OktaSender, hr_event, okta_delivery, okta_event
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, SECURITY_CHANNEL, LocalWorld, start_bot
+from bot.demo.standin.senders import HrSender, OktaSender, hr_event, okta_delivery, okta_event
+from bot.offboarding.slack import blocks
+from bot.offboarding.workflow import Reason, RequestDraft
 from bot.triggers.intake import EVENT_IS_APPROVAL
-from bot.workflow import Reason, RequestDraft
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, TriggerEvent
 from tests.e2e.conftest import card_text, click, complete_checklist, eventually, the_card, wait_for_status
 from vendors.sandbox.server import Fault
@@ -246,9 +246,9 @@ def test_a_recheck_finds_the_person_gone_then_back_and_opens_a_request(auto_appr
 
 def test_offboard_serve_checks_okta_and_hr_senders_at_the_front_and_two_instances_open_one_request(
         tmp_path: Path, database_url: str) -> None:
-    from bot.localrun import BOT_TOKEN, SIGNING_SECRET
-    from bot.served import ServedBot
-    from bot.standin.slack_api import SlackStandIn
+    from bot.demo.localrun import BOT_TOKEN, SIGNING_SECRET
+    from bot.demo.served import ServedBot
+    from bot.demo.standin.slack_api import SlackStandIn
     from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY, PostHogSandbox
 
     with SlackStandIn() as slack, PostHogSandbox() as posthog:
@@ -283,7 +283,7 @@ def test_offboard_serve_checks_okta_and_hr_senders_at_the_front_and_two_instance
 
 
 def cli_env(world: LocalWorld) -> dict[str, str]:
-    from bot.localrun import BOT_TOKEN, SIGNING_SECRET
+    from bot.demo.localrun import BOT_TOKEN, SIGNING_SECRET
     from vendors.sandbox.posthog import ORG_ID, SANDBOX_API_KEY
 
     return {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -296,7 +296,7 @@ def cli_env(world: LocalWorld) -> dict[str, str]:
 def test_offboard_request_dry_run_prints_each_tools_plan_and_changes_nothing(triggered: LocalWorld) -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.cli.main import app
 
     result = CliRunner().invoke(app, ["request", "alice@corp.com", "--reason", "termination", "--dry-run"],
                                 env=cli_env(triggered))
@@ -311,7 +311,7 @@ def test_offboard_request_dry_run_prints_each_tools_plan_and_changes_nothing(tri
 def test_offboard_request_opens_a_request_once_per_event_id(triggered: LocalWorld) -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.cli.main import app
 
     args = ["request", "bob@corp.com", "--reason", "contract_end", "--effective", "2030-01-31",
             "--ticket", "IT-77", "--by", "UREQ", "--event-id", "cron-bob"]
@@ -332,7 +332,7 @@ def test_deadlines_met_and_missed_show_in_the_export_and_the_overdue_list(auto_a
                                                                          database_url: str) -> None:
     from typer.testing import CliRunner
 
-    from bot.cli import app
+    from bot.cli.main import app
     from bot.triggers.overdue import OVERDUE_JOB
 
     hr = HrSender(base_of(auto_approved), HR_SECRET)

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 import time_machine
 from sqlmodel import select
 
-from bot.app import Bot
-from bot.localrun import APPROVALS_CHANNEL, APPROVER
-from bot.scheduled_work import SWEEP_JOB
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER
+from bot.runtime.app import Bot
+from bot.runtime.scheduled_work import SWEEP_JOB
 from storage.models import ApprovalWatch, OffboardRequest, SweepRun, utcnow
 from tests.e2e.conftest import card_text, open_request
 from tests.e2e.scheduled_world import ADMIN_CHANNEL, request_row, second_bot, start_world, thread_texts, tick_at, work

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import blocks
-from bot.localrun import APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from bot.demo.localrun import APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from bot.offboarding.slack import blocks
 from storage.models import RequestStatus
 from tests.e2e.conftest import (
     card_text,

@@ -4,10 +4,10 @@ leaver chose cannot become a link in the new owner's DM."""
 
 from __future__ import annotations
 
-from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
-from bot.standin.render import render_message
-from bot.standin.slack_api import SlackUser
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, GROUP_APPROVER, NOTIFY_CHANNEL, LocalWorld
+from bot.demo.standin.render import render_message
+from bot.demo.standin.slack_api import SlackUser
+from bot.offboarding.slack import blocks
 from storage.models import RequestStatus
 from tests.e2e.conftest import (
     card_text,

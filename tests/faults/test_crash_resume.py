@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import blocks
-from bot.localrun import BOT_TOKEN, SIGNING_SECRET
-from bot.served import ServedBot
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import SlackStandIn
+from bot.demo.localrun import BOT_TOKEN, SIGNING_SECRET
+from bot.demo.served import ServedBot
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.offboarding.slack import blocks
 from storage import audit
 from storage.db import Database
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, Step, StepStatus

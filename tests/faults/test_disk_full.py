@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot import blocks
-from bot.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
-from bot.standin.disk import SmallDisk, small_disk
-from bot.unrecorded import NOTHING_RECORDED
-from bot.workflow import STATUS_WORDS
+from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
+from bot.demo.standin.disk import SmallDisk, small_disk
+from bot.offboarding.slack import blocks
+from bot.offboarding.workflow import STATUS_WORDS
+from bot.slack.unrecorded import NOTHING_RECORDED
 from storage import audit
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from tests.e2e.conftest import card_text, click, ephemerals_to, eventually, open_request

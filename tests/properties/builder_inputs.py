@@ -11,9 +11,18 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from bot.evidence import AssetMove, Decision, Evidence, ManualTick, Notice, TimelineEntry, VendorAfter, VendorBefore
-from bot.onboard_views import BatchView, PendingItem, PersonView, SendView
-from bot.workflow import RequestSnapshot
+from bot.audit.evidence import (
+    AssetMove,
+    Decision,
+    Evidence,
+    ManualTick,
+    Notice,
+    TimelineEntry,
+    VendorAfter,
+    VendorBefore,
+)
+from bot.offboarding.workflow import RequestSnapshot
+from bot.onboarding.slack.views import BatchView, PendingItem, PersonView, SendView
 from storage.changes import ChangeFacts
 from storage.models import (
     AccessReview,

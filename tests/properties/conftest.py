@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.localrun import LocalWorld
+from bot.demo.localrun import LocalWorld
 from tests.databases import TestDatabases
 
 

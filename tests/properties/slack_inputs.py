@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from bot.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, REQUESTER, LocalWorld
+from bot.demo.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, REQUESTER, LocalWorld
 from tests.e2e.conftest import eventually
 
 # Each example is a real HTTP request into the bot: fewer examples, no per-example deadline.

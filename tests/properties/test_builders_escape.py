@@ -13,8 +13,12 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from bot import app_home, audit_blocks, batch_blocks, blocks, details_view, onboard_blocks, review_blocks, sweep_blocks
-from bot.workflow import BatchSnapshot
+from bot.audit.slack import blocks as audit_blocks
+from bot.offboarding.slack import batch_blocks, blocks, details_view
+from bot.offboarding.workflow import BatchSnapshot
+from bot.onboarding.slack import blocks as onboard_blocks
+from bot.reviews.slack import review_blocks, sweep_blocks
+from bot.slack import app_home
 from storage.models import BatchApproval, BatchStatus, RequestMode, RequestStatus, StepStatus
 from tests.properties.builder_inputs import (
     NOW,
@@ -112,36 +116,37 @@ RUNS: tuple[Callable[[Typed], Iterator[Rendered]], ...] = (_requests, _batches, 
 # What the runs above call, by module: the test below fails when a builder module gains a message builder that
 # is not here. Builders that take no text from people or vendors are listed as such.
 COVERED = {
-    "bot.blocks": {"approval_card", "stakeholder_notification", "new_owner_message", "requester_outcome",
-                   "status_message"},
-    "bot.batch_blocks": {"batch_card", "batch_notice", "requester_batch_outcome"},
-    "bot.sweep_blocks": {"review_card", "notice_dm"},
-    "bot.review_blocks": {"review_report"},
-    "bot.audit_blocks": {"evidence_message", "report_sent_message"},
-    "bot.onboard_blocks": {"batch_card", "batch_outcome", "pending_message", "reminder_message", "expiry_message",
-                           "action_result_message", "access_end_inviter_message", "access_end_person_message",
-                           "access_ended_message", "problems_message"},
-    "bot.change_blocks": set(),  # its parts are drawn by bot.blocks' cards above, in every mode
-    "bot.details_view": {"details_view"},
-    "bot.app_home": {"home_view"},
+    "bot.offboarding.slack.blocks": {"approval_card", "stakeholder_notification", "new_owner_message",
+                                     "requester_outcome", "status_message"},
+    "bot.offboarding.slack.batch_blocks": {"batch_card", "batch_notice", "requester_batch_outcome"},
+    "bot.reviews.slack.sweep_blocks": {"review_card", "notice_dm"},
+    "bot.reviews.slack.review_blocks": {"review_report"},
+    "bot.audit.slack.blocks": {"evidence_message", "report_sent_message"},
+    "bot.onboarding.slack.blocks": {"batch_card", "batch_outcome", "pending_message", "reminder_message",
+                                    "expiry_message", "action_result_message", "access_end_inviter_message",
+                                    "access_end_person_message", "access_ended_message", "problems_message"},
+    # Its parts are drawn by bot.offboarding.slack.blocks' cards above, in every mode.
+    "bot.offboarding.slack.change_blocks": set(),
+    "bot.offboarding.slack.details_view": {"details_view"},
+    "bot.slack.app_home": {"home_view"},
 }
 # Modals (their typed values are plain_text), fixed texts, and builders whose text argument is the bot's own mrkdwn
-# (its writer escapes what it quotes: bot.mrkdwn).
+# (its writer escapes what it quotes: bot.slack.mrkdwn).
 NO_TYPED_TEXT = {
-    "bot.blocks": {"request_modal", "reject_modal", "help_message", "error_message"},
-    "bot.batch_blocks": {"bulk_modal", "batch_reject_modal"},
-    "bot.sweep_blocks": {"upload_modal", "dm_answered"},
-    "bot.review_blocks": set(),
-    "bot.audit_blocks": {"refusal_message", "usage_message", "export_sent_message"},
-    "bot.onboard_blocks": {"onboard_modal", "csv_modal", "reject_modal", "help_message", "info_message"},
-    "bot.change_blocks": set(),
-    "bot.details_view": set(),
-    "bot.app_home": set(),
+    "bot.offboarding.slack.blocks": {"request_modal", "reject_modal", "help_message", "error_message"},
+    "bot.offboarding.slack.batch_blocks": {"bulk_modal", "batch_reject_modal"},
+    "bot.reviews.slack.sweep_blocks": {"upload_modal", "dm_answered"},
+    "bot.reviews.slack.review_blocks": set(),
+    "bot.audit.slack.blocks": {"refusal_message", "usage_message", "export_sent_message"},
+    "bot.onboarding.slack.blocks": {"onboard_modal", "csv_modal", "reject_modal", "help_message", "info_message"},
+    "bot.offboarding.slack.change_blocks": set(),
+    "bot.offboarding.slack.details_view": set(),
+    "bot.slack.app_home": set(),
 }
 
 
 # Builder modules not named *blocks.py: the Details view and App Home.
-VIEW_MODULES = {"bot.details_view", "bot.app_home"}
+VIEW_MODULES = {"bot.offboarding.slack.details_view", "bot.slack.app_home"}
 
 
 @settings(max_examples=40, deadline=None)
@@ -156,7 +161,7 @@ def test_no_typed_or_vendor_text_becomes_markup_in_any_message(t: Typed) -> None
 @settings(max_examples=30, deadline=None)
 @given(typed)
 def test_the_emergency_reminder_mentions_only_the_responders(t: Typed) -> None:
-    from bot.change_notify import SlackChangeNotifier
+    from bot.offboarding.slack.change_notify import SlackChangeNotifier
 
     posted: list[dict[str, Any]] = []
 

@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import onboard_blocks
-from bot.localrun import REQUESTER, LocalWorld
-from bot.onboard_parsing import OnboardAsk, OnboardCsv, OnboardHelp, OnboardInvalid, OnboardPending, parse_onboard
+from bot.demo.localrun import REQUESTER, LocalWorld
+from bot.onboarding.parsing import OnboardAsk, OnboardCsv, OnboardHelp, OnboardInvalid, OnboardPending, parse_onboard
+from bot.onboarding.slack import blocks as onboard_blocks
 from tests.properties.slack_inputs import PROPERTY_SETTINGS, assert_answered, block_actions, command_text
 
 WORDS = st.sampled_from([

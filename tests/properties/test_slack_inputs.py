@@ -10,9 +10,9 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import blocks
-from bot.localrun import REQUESTER, LocalWorld
-from bot.parsing import AuditAsk, Help, Invalid, Start, Status, parse_command
+from bot.demo.localrun import REQUESTER, LocalWorld
+from bot.offboarding.parsing import AuditAsk, Help, Invalid, Start, Status, parse_command
+from bot.offboarding.slack import blocks
 from tests.properties.slack_inputs import PROPERTY_SETTINGS, assert_answered, block_actions, command_text
 
 WORDS = st.sampled_from([

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from slack_sdk import WebClient
 
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
 from vendors.sandbox.server import LoopbackServer, Request, Response
 
 SECRET = "test-signing-secret"

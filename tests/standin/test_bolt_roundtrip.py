@@ -14,8 +14,8 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.standin.driver import SlackDriver
-from bot.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
+from bot.demo.standin.driver import SlackDriver
+from bot.demo.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
 from tests.standin.conftest import SECRET
 
 MODAL = {

@@ -12,8 +12,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
-from bot.standin.driver import SlackDriver, find_button, view_state
-from bot.standin.slack_api import SlackStandIn
+from bot.demo.standin.driver import SlackDriver, find_button, view_state
+from bot.demo.standin.slack_api import SlackStandIn
 from tests.standin.conftest import SECRET, Receiver
 from vendors.sandbox.server import Request
 

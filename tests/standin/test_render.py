@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.standin.render import render_message, render_text, render_view
+from bot.demo.standin.render import render_message, render_text, render_view
 
 NAMES = {"UREQ": "rita", "UAPP1": "alex", "UALICE": "alice"}
 

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.standin.slack_api import DEFAULT_TOKEN, SlackStandIn, SlackUser
+from bot.demo.standin.slack_api import DEFAULT_TOKEN, SlackStandIn, SlackUser
 
 CARD = [
     {"type": "header", "text": {"type": "plain_text", "text": "Offboard alice@corp.com"}},

@@ -10,7 +10,7 @@ import yaml
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.standin.slack_api import DEFAULT_SCOPES, SCOPES_HEADER, SlackStandIn
+from bot.demo.standin.slack_api import DEFAULT_SCOPES, SCOPES_HEADER, SlackStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from bot.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
-from bot.standin.socket_mode import DEFAULT_APP_TOKEN, SocketModeStandIn
+from bot.demo.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
+from bot.demo.standin.socket_mode import DEFAULT_APP_TOKEN, SocketModeStandIn
 
 
 @pytest.fixture

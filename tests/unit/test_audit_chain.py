@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
+from bot.cli.main import app as cli
 from storage import audit
 from storage.db import Database
 from storage.models import AuditChainHead, AuditEvent

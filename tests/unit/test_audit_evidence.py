@@ -18,9 +18,10 @@ from sqlalchemy import text
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot import audit_blocks, evidence
-from bot.cli import app as cli
-from bot.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
+from bot.audit import evidence
+from bot.audit.slack import blocks as audit_blocks
+from bot.cli.main import app as cli
+from bot.offboarding.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
 from storage import audit
 from storage.db import Database
 from storage.models import AuditEvent, RequestStatus

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.config import Settings
-from bot.parsing import AuditExport, AuditShow, AuditUsage, Invalid, Target, parse_command
+from bot.offboarding.parsing import AuditExport, AuditShow, AuditUsage, Invalid, Target, parse_command
+from bot.runtime.config import Settings
 
 
 @pytest.mark.parametrize(

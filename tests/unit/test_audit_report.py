@@ -13,9 +13,9 @@ from pathlib import Path
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
-from bot.config import Settings
-from bot.workflow import Reason, RequestDraft
+from bot.cli.main import app as cli
+from bot.offboarding.workflow import Reason, RequestDraft
+from bot.runtime.config import Settings
 from storage import witness
 from storage.models import AccessReview, AuditChainHead, AuditEvent
 from tests.unit.test_audit_evidence import T0, Seeded, seeded  # noqa: F401 (the fixture)

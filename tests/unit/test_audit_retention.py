@@ -14,10 +14,10 @@ import time_machine
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot import evidence
-from bot.cli import app as cli
-from bot.config import Settings
-from bot.workflow import Reason, RequestDraft, Workflow
+from bot.audit import evidence
+from bot.cli.main import app as cli
+from bot.offboarding.workflow import Reason, RequestDraft, Workflow
+from bot.runtime.config import Settings
 from storage import audit, retention
 from storage.db import Database
 from storage.models import (

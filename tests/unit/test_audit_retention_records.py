@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 from storage import audit, retention
 from storage.db import Database
 from storage.models import (

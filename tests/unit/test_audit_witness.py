@@ -15,9 +15,9 @@ from slack_sdk import WebClient
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
-from bot.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
-from bot.witness_post import HeadWitness, WitnessConfig
+from bot.audit.witness_post import HeadWitness, WitnessConfig
+from bot.cli.main import app as cli
+from bot.demo.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
 from storage import audit, witness
 from storage.db import Database
 from storage.models import AuditChainHead, AuditEvent, WitnessedHead

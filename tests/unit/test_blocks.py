@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from bot import blocks, details_view
-from bot.workflow import RequestSnapshot
+from bot.offboarding.slack import blocks, details_view
+from bot.offboarding.workflow import RequestSnapshot
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from vendors.base import Assessment, AssessmentStatus, Asset, Member, ProjectAccess, Role
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
-from bot import config_reference
-from bot.config import Settings, env_names
+from bot.runtime import config_reference
+from bot.runtime.config import Settings, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def test_every_setting_has_a_description_and_none_describes_a_setting_that_is_go
 
 def test_the_configuration_reference_is_up_to_date() -> None:
     current = config_reference.REFERENCE.read_text(encoding="utf-8")
-    assert config_reference.rendered(current) == current, "run `python -m bot.config_reference`"
+    assert config_reference.rendered(current) == current, "run `python -m bot.runtime.config_reference`"
 
 
 def test_every_environment_name_is_a_row_of_the_reference_with_its_default() -> None:

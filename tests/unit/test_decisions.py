@@ -1,4 +1,4 @@
-"""The separation-of-duties rules of bot.decisions, one case each, and the shape of a recorded refusal."""
+"""The separation-of-duties rules of bot.engine.decisions, one case each, and the shape of a recorded refusal."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
-from bot.decisions import REFUSED, Act, Case, Kind, Roles, decide, may_view, refusal
+from bot.engine.decisions import REFUSED, Act, Case, Kind, Roles, decide, may_view, refusal
 from storage import audit
 from storage.db import Database
 from storage.models import AuditEvent

@@ -9,10 +9,10 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import text
 
-from bot import slack_check
-from bot.config import Settings
-from bot.database_check import database_problems
-from bot.deploy_check import run_check
+from bot.runtime import slack_check
+from bot.runtime.config import Settings
+from bot.runtime.database_check import database_problems
+from bot.runtime.deploy_check import run_check
 from storage.db import Database, head_revision
 from vendors.base import Capability
 from vendors.sandbox.server import LoopbackServer, Request, Response

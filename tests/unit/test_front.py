@@ -1,4 +1,4 @@
-"""The ack front's decisions (bot.front), without HTTP or a child process: what it answers at once,
+"""The ack front's decisions (bot.runtime.front), without HTTP or a child process: what it answers at once,
 what it refuses, what it asks the bot, and what it hands over."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.front import EMPTY_OK, REFUSED, Acked, Answer, Ask, Front, answered_at_once, malformed
+from bot.runtime.front import EMPTY_OK, REFUSED, Acked, Answer, Ask, Front, answered_at_once, malformed
 
 SECRET = "front-test-secret"
 FORM = "application/x-www-form-urlencoded"

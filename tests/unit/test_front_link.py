@@ -1,4 +1,4 @@
-"""The bot's end of the ack front (bot.front_link): a delivery the front has answered runs its listener
+"""The bot's end of the ack front (bot.runtime.front_link): a delivery the front has answered runs its listener
 in full, and handing it to the app does not wait for that listener's ack()."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from slack_bolt import Ack, App, BoltRequest
 from slack_sdk import WebClient
 
-from bot.front_link import AlreadyAnswered
-from bot.localrun import BOT_TOKEN
-from bot.standin.slack_api import SlackStandIn
+from bot.demo.localrun import BOT_TOKEN
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.runtime.front_link import AlreadyAnswered
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 

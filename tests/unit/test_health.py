@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 from slack_sdk import WebClient
 
-from bot.health import HealthServer, Readiness
-from bot.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
+from bot.demo.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
+from bot.runtime.health import HealthServer, Readiness
 from storage.db import Database
 
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.inactivity import LeftOut, SweepPolicy, judge_vendor, people
-from bot.members_export import parse_members_export
+from bot.reviews.inactivity import LeftOut, SweepPolicy, judge_vendor, people
+from bot.reviews.members_export import parse_members_export
 from vendors.base import Capability, Member, PlannedStep, Role, UnavailableError
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

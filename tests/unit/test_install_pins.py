@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from bot.config import Settings
+from bot.runtime.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
-from bot.config import Settings
+from bot.cli.main import app as cli
+from bot.runtime.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_manifest_declares_the_command_interactivity_and_socket_mode(manifest: d
 
 
 def test_manifest_subscribes_to_every_event_the_bot_listens_to(manifest: dict) -> None:
-    source = "\n".join(p.read_text() for p in (ROOT / "bot").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "bot").rglob("*.py"))
     listened = set(re.findall(r'@app\.event\("(\w+)"\)', source))
     assert listened == {"app_home_opened"}
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == listened
@@ -43,7 +43,7 @@ def test_manifest_subscribes_to_every_event_the_bot_listens_to(manifest: dict) -
 def test_manifest_scopes_cover_every_slack_method_the_code_calls(manifest: dict) -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     needed = {"commands", "chat:write", "users:read", "users:read.email", "im:write"}
-    source = "\n".join(p.read_text() for p in (ROOT / "bot").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "bot").rglob("*.py"))
     if "usergroups_users_list" in source:
         needed.add("usergroups:read")
     if "files_upload" in source:
@@ -74,7 +74,7 @@ def test_serve_refuses_to_start_and_says_what_is_missing(monkeypatch: pytest.Mon
 
 
 def test_vendors_are_built_from_settings() -> None:
-    from bot.app import vendors_from_settings
+    from bot.runtime.app import vendors_from_settings
 
     assert vendors_from_settings(Settings(_env_file=None)) == {}
     manual = vendors_from_settings(Settings(_env_file=None, posthog_api_key="phx_x", kissmetrics_enabled=True))
@@ -84,7 +84,7 @@ def test_vendors_are_built_from_settings() -> None:
 
 
 def test_scim_vendors_are_built_from_settings() -> None:
-    from bot.app import vendors_from_settings
+    from bot.runtime.app import vendors_from_settings
 
     built = vendors_from_settings(
         Settings(_env_file=None, amplitude_scim_key="amp_x", mixpanel_scim_token="mp_x", mixpanel_region="eu")
@@ -94,7 +94,7 @@ def test_scim_vendors_are_built_from_settings() -> None:
 
 
 def test_mixpanel_verified_domains_and_scim_url_reach_the_connector(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.app import vendors_from_settings
+    from bot.runtime.app import vendors_from_settings
     from vendors.mixpanel import DEFAULT_SCIM_URL, MixpanelVendor
 
     monkeypatch.setenv("MIXPANEL_SCIM_TOKEN", "mp_x")

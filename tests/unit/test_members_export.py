@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import members_export
-from bot.members_export import (
+from bot.reviews import members_export
+from bot.reviews.members_export import (
     ExportError,
     ExportRow,
     parse_login,

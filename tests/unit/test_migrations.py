@@ -17,7 +17,7 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel, select
 from typer.testing import CliRunner
 
-from bot.cli import app as cli
+from bot.cli.main import app as cli
 from storage import audit
 from storage.db import BASELINE_REVISION, Database, alembic_config, head_revision
 from storage.models import AuditChainHead, OffboardRequest

@@ -1,5 +1,5 @@
-"""Planning by kind of request (bot/modes.py) with the real connectors' plans: emergency order and follow-up,
-partial changes (automated where declared, manual otherwise, then a fresh check), restore, and guards.
+"""Planning by kind of request (bot/offboarding/modes.py) with the real connectors' plans: emergency order and
+follow-up, partial changes (automated where declared, manual otherwise, then a fresh check), restore, and guards.
 Planning calls no vendor, so the connectors point at an address nothing listens on."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot import modes
+from bot.offboarding import modes
 from storage.changes import add_business_days
 from storage.models import RequestMode
 from vendors.amplitude import AmplitudeVendor

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import mrkdwn, spreadsheet
-from bot.standin.render import render_text
+from bot import spreadsheet
+from bot.demo.standin.render import render_text
+from bot.slack import mrkdwn
 
 
 def test_escape_turns_slacks_three_control_characters_into_entities_once() -> None:

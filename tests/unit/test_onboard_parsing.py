@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.onboard_parsing import (
+from bot.onboarding.parsing import (
     InviteRow,
     OnboardAsk,
     OnboardCsv,

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from bot import onboard_blocks
-from bot.onboard_parsing import InviteRow
-from bot.onboard_views import BatchView, FailureKind, PendingItem, PersonView, SendView, failure_kind
-from bot.onboarding import InviteDraft, OnboardConfig, Onboarding
-from bot.standin.limits import MAX_MESSAGE_BLOCKS, blocks_problems
-from bot.workflow import Workflow
+from bot.demo.standin.limits import MAX_MESSAGE_BLOCKS, blocks_problems
+from bot.offboarding.workflow import Workflow
+from bot.onboarding.parsing import InviteRow
+from bot.onboarding.slack import blocks as onboard_blocks
+from bot.onboarding.slack.views import BatchView, FailureKind, PendingItem, PersonView, SendView, failure_kind
+from bot.onboarding.workflow import InviteDraft, OnboardConfig, Onboarding
 from storage.db import Database
 from storage.models import Invitation, InviteBatch, InviteBatchStatus, InviteSend, InviteState, InviteStep
 from vendors.amplitude import AmplitudeVendor

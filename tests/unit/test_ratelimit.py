@@ -219,8 +219,8 @@ def test_concurrent_claims_from_two_engines_never_hand_out_one_slot_twice(
 
 
 def test_the_bot_paces_posthog_by_both_windows_through_its_database(db: Database) -> None:
-    from bot.app import vendors_from_settings
-    from bot.config import Settings
+    from bot.runtime.app import vendors_from_settings
+    from bot.runtime.config import Settings
 
     allowance = DatabaseAllowance(db)
     settings = Settings(_env_file=None, posthog_api_key="phx_secret_key_of_the_bot", max_call_wait=90,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import sweep_blocks
-from bot.parsing import Invalid, ReviewNow, SweepNow, parse_command
-from bot.reminders import hours, next_reminder
-from bot.review_blocks import review_report
-from bot.standin import limits
+from bot.demo.standin import limits
+from bot.offboarding.parsing import Invalid, ReviewNow, SweepNow, parse_command
+from bot.offboarding.reminders import hours, next_reminder
+from bot.reviews.slack import sweep_blocks
+from bot.reviews.slack.review_blocks import review_report
 from storage.models import AccessReview, FindingStatus, SweepFinding, SweepRun
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)

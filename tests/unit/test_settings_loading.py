@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SettingsProblems, load_settings
+from bot.runtime.config import SettingsProblems, load_settings
 
 SECRET = "xoxb-secret-from-a-file"
 
 
 def run_offboard(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OFFBOARD_"))}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env={**clean, **env},
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], cwd=cwd, env={**clean, **env},
                           capture_output=True, text=True, timeout=60)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
-from bot.workflow import Workflow
+from bot.offboarding.workflow import Workflow
 from storage.db import Database
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from tests.unit.test_workflow import (

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.standin.senders import okta_delivery, okta_event
+from bot.demo.standin.senders import okta_delivery, okta_event
 from bot.triggers import deadline, events, signatures
 from bot.triggers.signatures import TriggerSecrets
 

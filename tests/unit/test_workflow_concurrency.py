@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
-from bot.workflow import CardLocation, Reason, RequestDraft, Workflow
+from bot.offboarding.workflow import CardLocation, Reason, RequestDraft, Workflow
 from storage.db import Database
 from storage.models import OffboardRequest, RequestStatus
 from tests.unit.test_workflow import (

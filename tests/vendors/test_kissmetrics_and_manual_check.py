@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.app import manual_vendor
+from bot.runtime.app import manual_vendor
 from vendors.base import Checkable, deployment_problems
 from vendors.http import RetryPolicy
 from vendors.kissmetrics import KissmetricsVendor

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.review import review_vendor
-from bot.review_blocks import _vendor_text
+from bot.reviews.review import review_vendor
+from bot.reviews.slack.review_blocks import _vendor_text
 from vendors import mixpanel
 from vendors.base import (
     CREDENTIALS_PARAM,

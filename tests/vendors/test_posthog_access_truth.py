@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bot.modes import ChangeConfig, plan_for, verify_change
+from bot.offboarding.modes import ChangeConfig, plan_for, verify_change
 from storage.models import RequestMode
 from vendors.base import AssessmentStatus, PlannedStep, UnseenError, VendorError
 from vendors.http import RetryPolicy

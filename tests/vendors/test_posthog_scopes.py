@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.app import log_deployment_problems
+from bot.runtime.app import log_deployment_problems
 from vendors.base import Checkable, deployment_problems
 from vendors.http import RetryPolicy
 from vendors.posthog import PostHogVendor
@@ -78,11 +78,11 @@ def test_the_card_says_what_a_missing_scope_stops(sandbox: PostHogSandbox) -> No
 
 def test_start_up_logs_one_line_per_missing_scope(sandbox: PostHogSandbox, caplog: pytest.LogCaptureFixture) -> None:
     key = sandbox.issue_key(KEY_OWNER_EMAIL, scopes=without("user:read", "access_control:write"))
-    with caplog.at_level(logging.WARNING, logger="bot.app"):
+    with caplog.at_level(logging.WARNING, logger="bot.runtime.app"):
         log_deployment_problems({"posthog": make_vendor(sandbox, key)})
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.runtime.app"]
     assert len(lines) == 2 and all(line.startswith("PostHog: ") for line in lines)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="bot.app"):
+    with caplog.at_level(logging.WARNING, logger="bot.runtime.app"):
         log_deployment_problems({"posthog": make_vendor(sandbox, SANDBOX_API_KEY)})
-    assert not [r for r in caplog.records if r.name == "bot.app"]
+    assert not [r for r in caplog.records if r.name == "bot.runtime.app"]

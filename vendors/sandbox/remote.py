@@ -27,7 +27,7 @@ SANDBOX_CLASSES = {
     "amplitude": "vendors.sandbox.amplitude:AmplitudeSandbox",
     "mixpanel": "vendors.sandbox.mixpanel:MixpanelSandbox",
     "kissmetrics": "vendors.sandbox.kissmetrics:KissmetricsSandbox",
-    "slack": "bot.standin.slack_api:SlackStandIn",
+    "slack": "bot.demo.standin.slack_api:SlackStandIn",
 }
 START_TIMEOUT = 60.0  # seconds for the child to import and bind its servers
 

@@ -1,0 +1,1 @@
+"""The `offboard` command: one module per command group."""

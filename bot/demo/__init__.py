@@ -1,0 +1,1 @@
+"""The demo, the loopback world and the Slack stand-ins. No production path imports it."""

@@ -1,0 +1,1 @@
+"""What the offboarding and onboarding lifecycles share."""

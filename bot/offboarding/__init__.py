@@ -1,0 +1,1 @@
+"""Offboarding: requests, plans by mode, emergencies, batches, restores, reminders."""

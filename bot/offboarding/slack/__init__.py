@@ -1,0 +1,1 @@
+"""Offboarding in Slack: commands, forms, actions, blocks and messages."""

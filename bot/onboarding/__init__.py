@@ -1,0 +1,1 @@
+"""Onboarding: invitations with approval, their due work and CSV batches."""

@@ -1,0 +1,1 @@
+"""Onboarding in Slack: commands, views, actions, blocks and messages."""

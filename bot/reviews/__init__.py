@@ -1,0 +1,1 @@
+"""Reviews: inactivity, members exports, sweeps and access reviews."""

@@ -1,0 +1,1 @@
+"""Reviews in Slack: their cards and reports."""

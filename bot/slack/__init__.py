@@ -1,0 +1,1 @@
+"""Slack in general: App Home, the directory, mrkdwn escaping, posting, delivery dedupe and errors."""
