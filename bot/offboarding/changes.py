@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 
@@ -16,7 +15,6 @@ from bot.offboarding import batch, emergency, restore
 from bot.offboarding.modes import ChangeConfig
 from bot.offboarding.parsing import Bulk, EmergencyStart
 from bot.offboarding.slack.change_notify import SlackChangeNotifier
-from bot.offboarding.workflow import Workflow
 from bot.runtime.config import Settings
 from bot.runtime.deps import Deps
 from bot.slack.directory import SlackDirectory
@@ -34,10 +32,6 @@ def handle_command(deps: Deps, parsed: EmergencyStart | Bulk, command: dict[str,
         emergency.start_from_command(deps, parsed, command, respond, resolve)
     else:
         batch.open_bulk_modal(deps, parsed, command, respond, client, resolve)
-
-
-def schedule(scheduler: BackgroundScheduler, workflow: Workflow, interval_seconds: int) -> None:
-    emergency.schedule(scheduler, workflow, interval_seconds)
 
 
 def config_from(settings: Settings) -> ChangeConfig:

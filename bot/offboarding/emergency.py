@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from slack_bolt import Ack, App, Respond
 
 from bot.offboarding.parsing import EmergencyStart, Target
@@ -93,15 +91,9 @@ def _reply(respond: Respond, message: blocks.Message) -> None:
 
 
 # -- periodic work -------------------------------------------------------------------------------------------------
-def schedule(scheduler: BackgroundScheduler, workflow: Workflow, interval_seconds: int) -> None:
-    """Emergency reminders and closing dispute windows, checked with the scheduled removals' interval.
-    What is due lives in the database and is claimed row by row, so two bots never act twice."""
-    scheduler.add_job(lambda: run_due_changes(workflow), IntervalTrigger(seconds=interval_seconds),
-                      id="run_due_changes", replace_existing=True, coalesce=True, max_instances=1,
-                      misfire_grace_time=None)
-
-
 def run_due_changes(workflow: Workflow) -> None:
+    """Emergency reminders and closing dispute windows (bot/runtime/scheduler.py fires it). What is due lives
+    in the database and is claimed row by row, so two bots never act twice."""
     try:
         workflow.remind_unacknowledged_emergencies()
         workflow.close_restore_windows()

@@ -23,7 +23,7 @@ from bot.onboarding.workflow import Onboarding
 from bot.runtime.config import Settings
 from bot.runtime.deps import Deps
 from bot.runtime.scheduled_work import ScheduledWork, with_fallback
-from bot.runtime.scheduler import start_scheduler
+from bot.runtime.scheduler import start_jobs
 from bot.runtime.server import HttpServer
 from bot.slack import app_home, listener_errors
 from bot.slack.dedupe import DeliveryLog, once_per_delivery
@@ -151,17 +151,11 @@ class Bot:
         log_deployment_problems(self.workflow.vendors)
         resumed = self.workflow.resume()
         self.workflow.run_due()
-        self._scheduler = start_scheduler(
-            self.workflow, self.settings.scheduler_interval_seconds, daily=self.daily_housekeeping
-        )
-        changes.schedule(self._scheduler, self.workflow, self.settings.scheduler_interval_seconds)  # emergencies
-        if self.onboarding:  # resume invitations; reminders, expiry, acceptance, access end dates
-            onboard_actions.start(self._scheduler, self.onboarding, self.settings.scheduler_interval_seconds)
-        if self.deps.scheduled:  # scheduled work: sweeps, reminders, reviews; what came due while down runs once now
-            self.deps.scheduled.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
+        if self.onboarding:  # invitations a previous run was sending
+            self.onboarding.resume()
+        self._scheduler = start_jobs(self)  # every periodic job (bot/runtime/scheduler.py)
+        if self.deps.scheduled:  # what came due while the bot was down runs once now
             self.deps.scheduled.catch_up()
-        if self.triggers:
-            self.triggers.schedule(self._scheduler, self.settings.scheduler_interval_seconds)
         return resumed
 
     def daily_housekeeping(self) -> None:

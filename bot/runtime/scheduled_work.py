@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from slack_sdk import WebClient
 
 from bot.audit.witness_post import HeadWitness, witness_from_settings
@@ -155,17 +153,6 @@ class ScheduledWork:
     def next_runs(self) -> dict[str, datetime | None]:
         now = self.clock()
         return {job: next_run(self.db, job, trigger, now) for job, (trigger, _) in self.jobs.items()}
-
-    def schedule(self, scheduler: BaseScheduler, interval_seconds: int) -> None:
-        """Add the tick and the periodic jobs. coalesce + no misfire limit: after a pause, one run."""
-        options: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1,
-                                   "misfire_grace_time": None}
-        scheduler.add_job(self.tick, IntervalTrigger(seconds=interval_seconds), id=TICK_JOB, **options)
-        for job, (trigger, _) in self.jobs.items():
-            if trigger is not None:
-                scheduler.add_job(self.run_periodic, trigger, args=[job], id=job, **options)
-        for job, when in self.next_runs().items():
-            log.info("%s: %s", job, f"next run {when:%Y-%m-%d %H:%M} UTC" if when else "off")
 
     # -- on demand -------------------------------------------------------------------------------
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:

@@ -9,13 +9,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from apscheduler.schedulers.base import BaseScheduler
 from slack_sdk import WebClient
 
 from bot.offboarding.workflow import Workflow
 from bot.runtime.config import Settings
 from bot.runtime.scheduled_work import ScheduledWork
-from bot.runtime.scheduler import add_check
 from bot.slack.post import SlackPoster
 from bot.triggers import deadline
 from bot.triggers.deadline_reminders import DeadlineReminders
@@ -65,9 +63,6 @@ class Triggers:
     def register(self, scheduled: ScheduledWork) -> None:
         """The daily overdue list joins the periodic jobs (claimed per slot in the database)."""
         scheduled.jobs[OVERDUE_JOB] = (self.overdue_schedule, lambda: self.overdue.run())
-
-    def schedule(self, scheduler: BaseScheduler, interval_seconds: int) -> None:
-        add_check(scheduler, TICK_JOB, self.tick, interval_seconds)
 
     def shutdown(self) -> None:
         self.intake.shutdown()

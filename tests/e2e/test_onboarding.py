@@ -123,6 +123,8 @@ def test_an_admin_invitation_waits_for_an_approver_who_is_not_the_inviter(world:
     assert world.posthog.writes_about("boss@corp.com") == 0
 
     click(world, shown, onboard_blocks.APPROVE, GROUP_APPROVER)
+    # The click is acked before it is handled: until then the send still waits, which `settled` would take.
+    eventually(lambda: send_of(world, batch, "posthog").status != InviteState.WAITING, what="the approval taken")
     settled(world, batch)
     (invite,) = world.posthog.invites_for("boss@corp.com")
     assert invite.level == ADMIN and world.posthog.writes_about("boss@corp.com") == 1

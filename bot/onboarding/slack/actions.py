@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from apscheduler.schedulers.base import BaseScheduler
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
@@ -16,14 +15,12 @@ from bot.engine.decisions import Act
 from bot.offboarding.slack.actions import target_id, tell, view_metadata
 from bot.offboarding.slack.blocks import Message, error_message
 from bot.offboarding.workflow import ActionResult
-from bot.onboarding.due import OnboardingDue
 from bot.onboarding.slack import blocks as onboard_blocks
 from bot.onboarding.slack import commands as onboard_commands
 from bot.onboarding.slack.notify import SlackInviteNotifier
 from bot.onboarding.workflow import DEFAULT_PERSONAL_DOMAINS, OnboardConfig, Onboarding
 from bot.runtime.config import Settings
 from bot.runtime.deps import Deps
-from bot.runtime.scheduler import add_check
 from bot.slack import mrkdwn
 from bot.slack.mrkdwn import escape
 
@@ -95,16 +92,6 @@ def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
             tell(deps, {"user": body["user"], "channel": {"id": meta.get("channel")}}, result)
 
     return onboarding
-
-
-def start(scheduler: BaseScheduler, onboarding: Onboarding, interval_seconds: int) -> None:
-    """At start-up: resume interrupted sends, then check what is due now and every interval."""
-    onboarding.resume()
-    add_check(scheduler, "onboarding_due", OnboardingDue(onboarding).tick, interval_seconds)
-    # Sends a dead instance left are taken over once its lease runs out.
-    check_seconds = max(1, min(interval_seconds, int(onboarding.leases.duration.total_seconds() / 2)))
-    add_check(scheduler, "onboarding_reclaim", onboarding.reclaim, check_seconds)
-    add_check(scheduler, "onboarding_owed_cards", onboarding.deliver_owed_cards, check_seconds)
 
 
 def _card_click(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
