@@ -29,6 +29,7 @@ Besides removals it changes access (role, project access, invitations) through t
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -117,12 +118,16 @@ def posthog_level(role: Role) -> int | None:
 _KNOWN_LEVELS = tuple(sorted(int(word) for word in ROLE_MAPS[VENDOR].writing.values()))
 
 
+# Cached: a member walk asks for every member, and an organization uses only a few levels. Bounded, as the
+# levels come from the vendor.
+@functools.lru_cache(maxsize=64)
 def role_for_level(level: int) -> Role:
     """A PostHog organization level in our vocabulary; a level between known ones rounds down."""
     known = max((k for k in _KNOWN_LEVELS if k <= level), default=_KNOWN_LEVELS[0])
     return common_role(VENDOR, str(known))
 
 
+@functools.lru_cache(maxsize=64)
 def level_name(level: int) -> str:
     """PostHog's own name for a level ("admin"), or "level 5" for one it does not name."""
     return role_for_level(level).value if level in _KNOWN_LEVELS else f"level {level}"
