@@ -1,4 +1,4 @@
-"""All three benchmarks, one after another, each in a process of its own (so one's threads, sockets and
+"""All four benchmarks, one after another, each in a process of its own (so one's threads, sockets and
 memory never colour another's figures): `.venv/bin/python -m bench` (or `./scripts/bench`). For a
 benchmark's own options, run its module: `.venv/bin/python -m bench.bulk --help`."""
 
@@ -14,6 +14,7 @@ BENCHMARKS = (
     ("ack latency", "bench.ack_latency"),
     ("bulk offboarding", "bench.bulk"),
     ("sweep at scale", "bench.sweep_scale"),
+    ("emergency latency", "bench.emergency_latency"),
 )
 
 

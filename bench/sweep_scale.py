@@ -9,9 +9,12 @@ as a Slack upload arrives, spooled to a temporary file and indexed by email in a
 (bot/reviews/members_export.py). Writing the CSV itself happens before the measurement, as the admin's download
 does.
 
-Peak memory is this process's, in two parts: the Python heap (tracemalloc) and SQLite's own allocations
-(`sqlite3_memory_highwater`, which tracemalloc cannot see; "n/a" when the sqlite library cannot be
-reached through ctypes).
+Each size is swept twice against the same sandbox. The first sweep is timed (wall time, members per second)
+and measures how far the process's resident memory rose above where it started (Linux's VmHWM, reset
+through /proc/self/clear_refs just before; "n/a" elsewhere). The second measures the peak Python heap
+(tracemalloc, which slows what it watches, so it is not timed) and SQLite's own allocations
+(`sqlite3_memory_highwater`, which tracemalloc cannot see; "n/a" when the sqlite library cannot be reached
+through ctypes).
 
     .venv/bin/python -m bench.sweep_scale [--sizes 10000,100000] [--vendors posthog,amplitude,mixpanel]
 """
@@ -35,7 +38,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.reviews.inactivity import SweepPolicy, judge_vendor
+from bot.reviews.inactivity import SweepPolicy, VendorSweep, judge_vendor
 from bot.reviews.members_export import parse_members_export_chunks
 from vendors.amplitude import AmplitudeVendor
 from vendors.base import Vendor
@@ -126,14 +129,51 @@ class SqliteMemory:
         return (self._lib.sqlite3_memory_highwater(0) - self._base) / 2**20 if self._lib is not None else None
 
 
+class ResidentMemory:
+    """How far this process's resident set rose above where it was at `start` (Linux only)."""
+
+    def __init__(self) -> None:
+        self._base: int | None = None
+
+    @staticmethod
+    def _status_kib(field_name: str) -> int | None:
+        try:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith(field_name + ":"):
+                        return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    def start(self) -> None:
+        try:
+            with open("/proc/self/clear_refs", "w") as clear:
+                clear.write("5")  # resets the high-water mark (VmHWM) to the resident set now
+        except OSError:
+            self._base = None
+            return
+        self._base = self._status_kib("VmRSS")
+
+    def peak(self) -> float | None:
+        """MiB of the high-water mark above the resident set at `start`."""
+        high = self._status_kib("VmHWM")
+        return (high - self._base) / 1024 if high is not None and self._base is not None else None
+
+
 @dataclass(frozen=True)
 class Figures:
     seconds: float
+    resident_mib: float | None
     python_mib: float
     sqlite_mib: float | None
     judged: int
     stale: int
     export_rows: int | None
+
+    @property
+    def per_second(self) -> float:
+        return self.judged / self.seconds if self.seconds else 0.0
 
 
 def chunks_of(path: Path) -> Iterator[bytes]:
@@ -142,29 +182,44 @@ def chunks_of(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def sweep_once(vendor: Vendor, export: Path | None) -> tuple[VendorSweep, int | None]:
+    """One sweep of `vendor`, reading its export (if any) as an upload."""
+    parsed = parse_members_export_chunks(vendor.name, export.name, chunks_of(export)) if export else None
+    try:
+        result = judge_vendor(vendor, SweepPolicy(), set(), NOW, parsed)
+        rows = len(parsed) if parsed else None
+    finally:
+        if parsed:
+            parsed.close()
+    assert result.unjudged is None, result.unjudged
+    return result, rows
+
+
 def measure(make_vendor: Callable[[str], Vendor], serve: Callable[[int, Any], None], count: int,
             export: Path | None, sqlite: SqliteMemory) -> Figures:
-    """One sweep of one vendor of `count` members, reading its export (if any) as an upload."""
+    """Two sweeps of one vendor of `count` members: one timed, one under tracemalloc."""
     ready: Any = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve, args=(count, ready), daemon=True)
     server.start()
     try:
-        vendor = make_vendor(ready.get(timeout=900))
+        url = ready.get(timeout=900)
+        resident = ResidentMemory()
+        vendor = make_vendor(url)
+        resident.start()
+        started = time.perf_counter()
+        result, rows = sweep_once(vendor, export)
+        seconds = time.perf_counter() - started
+        resident_mib = resident.peak()
+        vendor = make_vendor(url)  # a fresh connector, so the second sweep starts as the first did
         sqlite.start()
         tracemalloc.start()
-        started = time.perf_counter()
-        parsed = parse_members_export_chunks(vendor.name, export.name, chunks_of(export)) if export else None
         try:
-            result = judge_vendor(vendor, SweepPolicy(), set(), NOW, parsed)
-            rows = len(parsed) if parsed else None
+            again, _ = sweep_once(vendor, export)
+            _, peak = tracemalloc.get_traced_memory()
         finally:
-            if parsed:
-                parsed.close()
-        seconds = time.perf_counter() - started
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        assert result.unjudged is None, result.unjudged
-        return Figures(seconds, peak / 2**20, sqlite.peak(), result.members, len(result.stale), rows)
+            tracemalloc.stop()
+        assert (again.members, len(again.stale)) == (result.members, len(result.stale))
+        return Figures(seconds, resident_mib, peak / 2**20, sqlite.peak(), result.members, len(result.stale), rows)
     finally:
         server.kill()
 
@@ -194,9 +249,9 @@ def main(sizes: Annotated[str, typer.Option(help="Member counts to compare, comm
     counts = [int(s) for s in sizes.split(",")]
     chosen = [CASES[v.strip()] for v in vendors.split(",")]
     sqlite = SqliteMemory()
-    table = Table(title="Inactive-user sweep: time and peak memory of the sweep")
-    for column in ("vendor", "members", "judged", "inactive found", "export rows", "time (s)",
-                   "peak Python heap (MiB)", "peak SQLite (MiB)"):
+    table = Table(title="Inactive-user sweep: time (untraced sweep) and peak memory")
+    for column in ("vendor", "members", "judged", "inactive found", "export rows", "time (s)", "members/s",
+                   "resident rise (MiB)", "peak Python heap (MiB)", "peak SQLite (MiB)"):
         table.add_column(column, justify="right")
     with tempfile.TemporaryDirectory(prefix="sweep-scale-") as scratch:
         for case in chosen:
@@ -209,11 +264,13 @@ def main(sizes: Annotated[str, typer.Option(help="Member counts to compare, comm
                             members_export(count, file)
                 f = measure(case.make_vendor, case.serve, count, export, sqlite)
                 sqlite_text = f"{f.sqlite_mib:.1f}" if f.sqlite_mib is not None else "n/a"
+                resident_text = f"{f.resident_mib:.1f}" if f.resident_mib is not None else "n/a"
                 rows = f"{f.export_rows:,}" if f.export_rows is not None else "-"
                 table.add_row(case.label, f"{count:,}", f"{f.judged:,}", f"{f.stale:,}", rows, f"{f.seconds:.1f}",
-                              f"{f.python_mib:.1f}", sqlite_text)
-                console.print(f"  {case.label}, {count:,} members: {f.seconds:.1f} s, peak {f.python_mib:.1f} MiB "
-                              f"Python + {sqlite_text} MiB SQLite")
+                              f"{f.per_second:,.0f}", resident_text, f"{f.python_mib:.1f}", sqlite_text)
+                console.print(f"  {case.label}, {count:,} members: {f.seconds:.1f} s ({f.per_second:,.0f}/s), "
+                              f"resident +{resident_text} MiB; peak {f.python_mib:.1f} MiB Python + {sqlite_text} "
+                              "MiB SQLite")
     console.print(table)
     console.print("Peak memory is the sweep's own (this process): the members arrive one page at a time, and an "
                   "export is spooled to disk and indexed by email in SQLite, whose page cache is capped at 2 MiB. "

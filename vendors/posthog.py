@@ -29,6 +29,7 @@ Besides removals it changes access (role, project access, invitations) through t
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -117,12 +118,16 @@ def posthog_level(role: Role) -> int | None:
 _KNOWN_LEVELS = tuple(sorted(int(word) for word in ROLE_MAPS[VENDOR].writing.values()))
 
 
+# Cached: a member walk asks for every member, and an organization uses only a few levels. Bounded, as the
+# levels come from the vendor.
+@functools.lru_cache(maxsize=64)
 def role_for_level(level: int) -> Role:
     """A PostHog organization level in our vocabulary; a level between known ones rounds down."""
     known = max((k for k in _KNOWN_LEVELS if k <= level), default=_KNOWN_LEVELS[0])
     return common_role(VENDOR, str(known))
 
 
+@functools.lru_cache(maxsize=64)
 def level_name(level: int) -> str:
     """PostHog's own name for a level ("admin"), or "level 5" for one it does not name."""
     return role_for_level(level).value if level in _KNOWN_LEVELS else f"level {level}"
@@ -470,6 +475,7 @@ class PostHogVendor:
         self._workers = policy.max_concurrency
         self._org_name: str | None = None
         self._guests_listed = False  # set once the server has shown its member list includes guests on request
+        self._key_owner: str | None = None  # a personal API key belongs to one user for life: asked once
         self._http = VendorHTTP(
             self.base_url,
             {"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
@@ -612,11 +618,21 @@ class PostHogVendor:
         if found.raw is None:
             return Assessment(self.name, AssessmentStatus.NOT_MEMBER, email=email)
         person = _Person.from_member(found.raw)
-        warnings: list[str] = self._scope_warnings()
-        org = self._optional(self._organization, "the organization's name", warnings) or {}
-        projects = self._projects()
-        grants = _AccessView(self, warnings).grants(person, projects)
-        owned = self._owned_assets(person, projects)
+        # The reads below do not depend on each other (past the project list), so they overlap: an emergency
+        # waits for this assessment, and one after another they were a dozen round trips. The HTTP client
+        # still caps the calls on the wire. Warnings keep the order they had when the reads ran in turn.
+        org_warnings: list[str] = []
+        access_warnings: list[str] = []
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="posthog-assess") as pool:
+            scope_warnings = pool.submit(self._scope_warnings)
+            org_read = pool.submit(self._optional, self._organization, "the organization's name", org_warnings)
+            projects = self._projects()
+            grants_read = pool.submit(_AccessView(self, access_warnings).grants, person, projects)
+            owned = self._owned_assets(person, projects)
+            grants = grants_read.result()
+            org = org_read.result() or {}  # first: its warning is written by then
+            warnings: list[str] = [*scope_warnings.result(), *org_warnings]
+        warnings += access_warnings
         extra = self._member_extra(person, org, owned, warnings)
         extra["project_access"] = _access_extra(grants)
         extra["is_guest"] = person.is_guest
@@ -1208,9 +1224,12 @@ class PostHogVendor:
         ]
 
     def _key_owner_uuid(self) -> str | None:
-        """The user uuid of the key's owner (needs user:read; raises AuthError without it)."""
-        me = self._http.get_json("/api/users/@me/")
-        return str(me.get("uuid")) if isinstance(me, dict) else None
+        """The user uuid of the key's owner (needs user:read; raises AuthError without it). Kept once known,
+        as the key cannot change hands; a failure or an odd answer is asked again next time."""
+        if self._key_owner is None:
+            me = self._http.get_json("/api/users/@me/")
+            self._key_owner = str(me["uuid"]) if isinstance(me, dict) and me.get("uuid") else None
+        return self._key_owner
 
     def _optional(self, call: Callable[[], Any], what: str, warnings: list[str]) -> Any:
         """A detail worth having but not worth failing the assessment for (e.g. a missing scope)."""

@@ -436,20 +436,19 @@ class Workflow:
         self._work(request_id)
 
     def _assess_pass(self, request_id: int) -> None:
-        self._show(request_id)  # the card appears at once, saying it is checking
         with self.db.session() as session:
             request = session.get(OffboardRequest, request_id)
-            if request is None or request.status != RequestStatus.ASSESSING:
-                return
-            email, vendor_names = request.subject_email, request.vendors
-            mode, batch_id = modes.mode_of(request.mode), request.batch_id
-        assessments = dict(
-            zip(
-                vendor_names,
-                self._vendor_pool.map(lambda name: self.vendors[name].assess(email), vendor_names),
-                strict=True,
-            )
-        )
+            found = ((request.subject_email, request.vendors, modes.mode_of(request.mode), request.batch_id)
+                     if request is not None and request.status == RequestStatus.ASSESSING else None)
+        if found is None:
+            self._show(request_id)
+            return
+        email, vendor_names, mode, batch_id = found
+        # The vendors are asked first and the card appears (saying it is checking) while they answer: posting
+        # it is a Slack call of its own, which an emergency's removal should not wait for.
+        asked = [self._vendor_pool.submit(self.vendors[name].assess, email) for name in vendor_names]
+        self._show(request_id)
+        assessments = {name: answer.result() for name, answer in zip(vendor_names, asked, strict=True)}
         plans = {name: self._plan(request_id, name, a) for name, a in assessments.items()}
         now = self.clock()
         runs_now = mode in modes.UNAPPROVED_MODES  # an emergency or a restore needs no (more) approval
@@ -464,9 +463,11 @@ class Workflow:
                 audit.record(session, f"{mode}_started", request_id=request_id, at=now)
             elif moved:
                 audit.record(session, "awaiting_approval", request_id=request_id, at=now)
-        self._show(request_id)
         if moved and runs_now:
+            self._show_soon(request_id)  # the removal starts (once this pass ends) without waiting for Slack
             self.start_execution(request_id)
+        else:
+            self._show(request_id)
         if batch_id is not None:
             self._batch_progress(batch_id)
 
@@ -1224,6 +1225,18 @@ class Workflow:
             self._forget_card_times()
         if self._owe_card(request_id):
             self._deliver_card(request_id)
+
+    def _show_soon(self, request_id: int) -> None:
+        """As `_show`, but the render and the Slack call happen on a background worker: for a card that work
+        about to start must not wait for (an emergency's removal). The card is recorded as owed here and its
+        render time set, so the steps' progress is held back behind this render rather than rendering first."""
+        with self._cards_guard:
+            self._cards_dirty.discard(request_id)
+            self._cards_shown_at.pop(request_id, None)
+            self._cards_shown_at[request_id] = time.monotonic()
+            self._forget_card_times()
+        if self._owe_card(request_id):
+            self._submit(self._deliver_card, request_id)
 
     def _owe_card(self, request_id: int) -> bool:
         try:

@@ -81,6 +81,8 @@ class SweepPolicy:
         return int(self.per_vendor.get(vendor, self.inactive_days))
 
     def configured_exclusion(self, email: str) -> LeftOut | None:
+        if not self.service_accounts and not self.allowlist:  # the usual case, asked once per member
+            return None
         address = email.strip().lower()
         if _matches(address, self.service_accounts):
             return LeftOut.SERVICE_ACCOUNT

@@ -320,6 +320,11 @@ class PostHogSandbox(LoopbackServer):
             self.now = (now or datetime.now(UTC)).replace(microsecond=0)
             self._users: dict[str, SandboxUser] = {}  # by uuid; users outlive their membership
             self._members: dict[str, SandboxMembership] = {}  # by user uuid
+            # The member list as it is served, per (guests shown, newest first): sorted once after a change
+            # rather than on every page, so paging through 100,000 members costs a slice a page. Every change
+            # to who is listed, or to joining dates, goes through `_members_changed` (a membership's
+            # `joined_at`, `is_guest` and its user's `is_active` are only set by the helpers here).
+            self._member_lists: dict[tuple[bool, bool], list[SandboxMembership]] = {}
             self._projects: dict[int, SandboxProject] = {}
             # (project id, "member" | "role" | "everyone", membership or role id; EVERYONE for everyone)
             self._access: dict[tuple[int, str, str], SandboxAccessControl] = {}
@@ -461,6 +466,7 @@ class PostHogSandbox(LoopbackServer):
                 raise ValueError(f"{email} is already a member")
             user = self._user_by_email(email) or self._new_user(email, first_name, last_name)
             user.is_active = is_active
+            self._members_changed()
             joined = joined_at or self.now - timedelta(days=1)
             membership = SandboxMembership(
                 id=str(uuid.uuid5(_NAMESPACE, f"membership:{email.lower()}")),
@@ -474,6 +480,7 @@ class PostHogSandbox(LoopbackServer):
         """`count` ordinary members at once, for scale runs (add_member checks each email against
         everyone, which is quadratic). One in `stale_every` last logged in a year ago, the rest yesterday."""
         with self._state:
+            self._members_changed()
             for n in range(count):
                 user = self._new_user(f"member{n:06d}@{domain}", "", "")
                 login = self.now - timedelta(days=365 if n % stale_every == 0 else 1)
@@ -633,6 +640,7 @@ class PostHogSandbox(LoopbackServer):
             level = int(vendor_role(self.vendor_name, role) or MEMBER)
             membership = self.member_by_email(email) or self.add_member(email, level=level)
             membership.level, membership.user.is_active = level, True
+            self._members_changed()
             for key in [k for k in self._access if k[1:] == ("member", membership.id)]:
                 del self._access[key]
             for invite in [i for i in self._invites.values() if i.target_email.casefold() == email.casefold()]:
@@ -806,17 +814,31 @@ class PostHogSandbox(LoopbackServer):
     def _list_members(self, request: Request, actor: SandboxMembership) -> Response:
         self.member_list_queries.append(dict(request.query))
         with_guests = self.honours_include_guests and request.arg("include_guests") == "true"
-        members = [m for m in self._members.values() if m.user.is_active and (with_guests or not m.is_guest)]
+        # PostHog orders only by joining (an index serves it); any other `order` gets the default.
+        newest_first = request.arg("order") != "joined_at"
+        members = self._member_list(with_guests, newest_first)
         email = request.arg("email")
         if email is not None:  # exact, case-sensitive, as a Django `exact` lookup on Postgres
             members = [m for m in members if m.email == email]
         search = (request.arg("search") or "").casefold()
         if search:
             members = [m for m in members if search in f"{m.email} {m.user.first_name} {m.user.last_name}".casefold()]
-        # PostHog orders only by joining (an index serves it); any other `order` gets the default.
-        order = request.arg("order") if request.arg("order") in ("joined_at", "-joined_at") else "-joined_at"
-        members.sort(key=lambda m: m.joined_at, reverse=order == "-joined_at")
         return self._page(request, members, lambda m: m.to_json(marks_guests=self.honours_include_guests))
+
+    def _member_list(self, with_guests: bool, newest_first: bool) -> list[SandboxMembership]:
+        """Active members (guests only `with_guests`) by joining date, ties in the order they were added (a
+        stable sort, as before this was kept); built on first need after a change, then shared by every page.
+        Callers filter into new lists and never change this one."""
+        key = (with_guests, newest_first)
+        listed = self._member_lists.get(key)
+        if listed is None:
+            listed = [m for m in self._members.values() if m.user.is_active and (with_guests or not m.is_guest)]
+            listed.sort(key=lambda m: m.joined_at, reverse=newest_first)
+            self._member_lists[key] = listed
+        return listed
+
+    def _members_changed(self) -> None:
+        self._member_lists.clear()
 
     def _detail_target(self, request: Request) -> SandboxMembership | None:
         """The member a detail route is about; a guest is not found there."""
@@ -870,6 +892,7 @@ class PostHogSandbox(LoopbackServer):
 
     def _drop_membership(self, target: SandboxMembership) -> None:
         del self._members[target.user.uuid]
+        self._members_changed()
         for key in [k for k in self._access if k[1:] == ("member", target.id)]:
             del self._access[key]
         for role in self._roles.values():
