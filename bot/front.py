@@ -82,6 +82,7 @@ class FrontConfig:
     max_connections: int = MAX_CONNECTIONS
     # Okta's and the HR systems' secrets (bot.triggers): checked here, as Slack's signature is.
     trigger_secrets: triggers.TriggerSecrets = field(default_factory=triggers.TriggerSecrets, repr=False)
+    server: str = "http.server"
 
 
 @dataclass(frozen=True)
@@ -500,6 +501,17 @@ def run(link: Connection, config: FrontConfig) -> None:
     """The front process's body (started by `bot.front_link.FrontProcess`)."""
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     front = Front(config.signing_secret, link, on_bot_gone=_exit_now, trigger_secrets=config.trigger_secrets)
+    if config.server == "waitress":
+        from bot import front_wsgi
+
+        def ready(host: str, port: int) -> None:
+            link.send(Ready(f"http://{host}:{port}{EVENTS_PATH}"))
+            front.start()
+            signal.signal(signal.SIGTERM, _interrupt)
+
+        front_wsgi.serve(front, config, ready)
+        front.drain(DRAIN_TIMEOUT)
+        return
     try:
         server = _FrontServer((config.host, config.port), front, read_timeout=config.read_timeout,
                               max_connections=config.max_connections)
