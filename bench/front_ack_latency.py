@@ -1,6 +1,7 @@
 """Benchmark 1b, the ack front alone: signed slash commands and button clicks against the front process
 (bot.front) with a stand-in for the bot that only takes the deliveries off the pipe. Isolates what the front's
-HTTP server costs from what the bot's work costs (bench/ack_latency.py measures both together).
+HTTP server costs from what the bot's work costs (bench/ack_latency.py measures both together). It is what
+compared http.server with waitress behind the front (docs/development.md has the figures).
 
 Two conditions, each run `--rounds` times:
 - idle: one request in flight, nothing else running;
@@ -61,10 +62,10 @@ def burn(stop: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-
 
 
 class FrontAlone:
-    def __init__(self, server: str) -> None:
+    def __init__(self) -> None:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        config = FrontConfig("127.0.0.1", free_port(), SIGNING_SECRET, server=server)
+        config = FrontConfig("127.0.0.1", free_port(), SIGNING_SECRET)
         self.process = context.Process(target=front.run, args=(theirs, config), daemon=True)
         self.process.start()
         theirs.close()
@@ -93,8 +94,8 @@ class FrontAlone:
         self.taker.join(10)
 
 
-def measure(server: str, count: int, in_flight: int, burners: int) -> list[tuple[str, float, int]]:
-    alone = FrontAlone(server)
+def measure(count: int, in_flight: int, burners: int) -> list[tuple[str, float, int]]:
+    alone = FrontAlone()
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     spinning = [context.Process(target=burn, args=(stop,), daemon=True) for _ in range(burners)]
@@ -112,26 +113,23 @@ def measure(server: str, count: int, in_flight: int, burners: int) -> list[tuple
 
 
 def main(
-    servers: Annotated[str, typer.Option(help="Comma-separated: http.server, waitress.")] = "http.server,waitress",
     requests: Annotated[int, typer.Option(help="Requests per run.")] = 1000,
     in_flight: Annotated[int, typer.Option(help="Requests at once when busy.")] = 25,
     burners: Annotated[int, typer.Option(help="CPU-spinning processes when busy.")] = 2,
-    rounds: Annotated[int, typer.Option(help="Runs per server and condition, interleaved.")] = 2,
+    rounds: Annotated[int, typer.Option(help="Runs per condition, interleaved.")] = 2,
 ) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     console.print(f"load average {load} on {os.cpu_count()} cores")
     table = Table(title="Ack front alone: time to the HTTP response (ms)")
-    for column in ("server", "condition", "round", "requests", "p50", "p95", "p99", "max", "not 200"):
+    for column in ("condition", "round", "requests", "p50", "p95", "p99", "max", "not 200"):
         table.add_column(column, justify="right")
     for round_ in range(1, rounds + 1):
         for condition, flight, burning in (("idle", 1, 0), ("busy", in_flight, burners)):
-            for server in servers.split(","):
-                results = measure(server, requests, flight, burning)
-                every = [ms for _, ms, _ in results]
-                bad = sum(1 for *_, status in results if status != 200)
-                table.add_row(server, condition, str(round_), str(len(every)), f"{percentile(every, 50):.2f}",
-                              f"{percentile(every, 95):.2f}", f"{percentile(every, 99):.2f}",
-                              f"{max(every):.1f}", str(bad))
+            results = measure(requests, flight, burning)
+            every = [ms for _, ms, _ in results]
+            bad = sum(1 for *_, status in results if status != 200)
+            table.add_row(condition, str(round_), str(len(every)), f"{percentile(every, 50):.2f}",
+                          f"{percentile(every, 95):.2f}", f"{percentile(every, 99):.2f}", f"{max(every):.1f}", str(bad))
     console.print(table)
 
 

@@ -82,7 +82,7 @@ def serve(
                                               read_timeout=settings.front_read_timeout,
                                               max_connections=settings.front_max_connections,
                                               trigger_secrets=secrets_from(settings),
-                                              server=os.environ.get("OFFBOARD_FRONT_SERVER", "http.server")),
+                                              log_format=settings.log_format),
                          triggers=bot.triggers.endpoint if bot.triggers else None)
     # Service managers stop with SIGTERM: stop as for Ctrl-C, so what the front acked is still handed
     # over and started (the default would drop it, acked, on the floor).
