@@ -81,7 +81,8 @@ def serve(
                                               logging.DEBUG if verbose else logging.INFO,
                                               read_timeout=settings.front_read_timeout,
                                               max_connections=settings.front_max_connections,
-                                              trigger_secrets=secrets_from(settings)),
+                                              trigger_secrets=secrets_from(settings),
+                                              log_format=settings.log_format),
                          triggers=bot.triggers.endpoint if bot.triggers else None)
     # Service managers stop with SIGTERM: stop as for Ctrl-C, so what the front acked is still handed
     # over and started (the default would drop it, acked, on the floor).

@@ -3,6 +3,7 @@ benchmarks that need a real process (a real SIGKILL, a bot with its own interpre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,9 +25,10 @@ class ServedBot:
     """`offboard serve` processes, one after another (or side by side), on one database."""
 
     def __init__(self, env: dict[str, str], cwd: Path, *, port: int | None = None,
-                 app_token: str | None = None) -> None:
+                 app_token: str | None = None, log_path: Path | None = None) -> None:
         """`app_token`: Socket Mode with this app-level token (health then answers on OFFBOARD_HEALTH_PORT,
-        which `base` names); else HTTP mode."""
+        which `base` names); else HTTP mode. `log_path`: where its stderr (the bot's and the front's log) goes,
+        appended to; else nowhere."""
         self.env = {**os.environ, **env, "OFFBOARD_HOST": "127.0.0.1", "OFFBOARD_PORT": str(port or free_port())}
         self.env.pop("SLACK_APP_TOKEN", None)
         if app_token:
@@ -34,11 +36,14 @@ class ServedBot:
         self.cwd = cwd
         self.base = f"http://127.0.0.1:{self.env['OFFBOARD_HEALTH_PORT' if app_token else 'OFFBOARD_PORT']}"
         self.events_url = f"{self.base}/slack/events"
+        self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServedBot:
-        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve"], env=self.env, cwd=self.cwd,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with contextlib.ExitStack() as closing:
+            log = closing.enter_context(self.log_path.open("ab")) if self.log_path else subprocess.DEVNULL
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve"], env=self.env, cwd=self.cwd,
+                                            stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while not self._healthy():
             if time.monotonic() > deadline:

@@ -17,6 +17,13 @@ What the front decides alone, per request:
 Everything else (modal submissions, whose answer may carry validation errors, and any other kind) is
 asked of the bot and its answer relayed, as before.
 
+How long each answer took (from the request read to its answer written, by kind: `KINDS`) goes to the bot
+with the deliveries, in batches (`AckTimes`), and the bot exports it on its /metrics as
+`offboard_http_ack_seconds`: this process serves no metrics of its own, its port faces Slack.
+
+It logs as the bot does (bot.runtime.log_format: text, or JSON lines with OFFBOARD_LOG_FORMAT=json), with the secrets
+it holds (Slack's signing secret, the trigger secrets) redacted from every line.
+
 A client that stalls mid-request is cut off after `read_timeout` seconds, and past `max_connections`
 open connections a new one is answered 503 at once (Slack retries), so slow or idle senders cannot use up
 the front's threads.
@@ -41,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs
 
 from slack_sdk.signature import SignatureVerifier
@@ -59,6 +66,8 @@ MAX_BODY = 4 * 1024 * 1024
 MAX_WAITING = 10_000
 # How long a modal submission may wait for the bot's answer (Slack gives up after 3 s).
 ASK_TIMEOUT = 10.0
+# How often, at most, the answers' times go to the bot (so a scrape of its /metrics lags by about this much).
+ACK_TIMES_EVERY = 0.5
 # On a stop, how long the last acked deliveries may take to reach the bot.
 DRAIN_TIMEOUT = 5.0
 # How long a client may take to send a whole request (and how long an idle keep-alive connection stays open).
@@ -82,6 +91,12 @@ class FrontConfig:
     max_connections: int = MAX_CONNECTIONS
     # Okta's and the HR systems' secrets (bot.triggers): checked here, as Slack's signature is.
     trigger_secrets: triggers.TriggerSecrets = field(default_factory=triggers.TriggerSecrets, repr=False)
+    log_format: str = "text"  # bot.runtime.log_format.FORMATS
+
+    def secrets(self) -> list[str]:
+        """What the front's log lines must never carry."""
+        held = self.trigger_secrets
+        return [self.signing_secret, held.okta_secret, held.hr_secret, held.bamboohr_key]
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,13 @@ class Ask:
 
 
 @dataclass(frozen=True)
+class AckTimes:
+    """Answers' times since the last batch: (kind, seconds from the request read to its answer written)."""
+
+    times: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
 class Answer:
     ask_id: int
     status: int
@@ -121,15 +143,22 @@ class Answer:
     body: str
 
 
+# What an answer was to, for its time in /metrics: a slash command, a button click (`block_actions`), a modal
+# (`view_submission`, `view_closed`), the Events API, an Okta or HR delivery, a request refused (401, 400, 413),
+# or anything else (Slack's certificate check, shortcuts, unknown paths).
+KINDS = ("command", "action", "view", "event", "trigger", "refused", "other")
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int
     body: bytes = b""
     content_type: str = "text/plain;charset=utf-8"
+    kind: str = field(default="other", compare=False)  # KINDS: what was answered, not part of the answer
 
 
 EMPTY_OK = Reply(200)
-REFUSED = Reply(401, b'{"error": "invalid request"}', "application/json;charset=utf-8")
+REFUSED = Reply(401, b'{"error": "invalid request"}', "application/json;charset=utf-8", kind="refused")
 BUSY = Reply(503, b"too many connections", "text/plain;charset=utf-8")
 
 
@@ -179,19 +208,24 @@ def _slack_state(state: object) -> bool:
     )
 
 
-def answered_at_once(form: dict[str, list[str]]) -> bool:
-    """True for the deliveries whose answer is always an empty 200: slash commands and button clicks.
-    `form` is the parsed body of a form-encoded request (the Events API's JSON ones are never these)."""
+def delivery_kind(form: dict[str, list[str]]) -> str:
+    """Which of `KINDS` a form-encoded delivery is (`form`: its parsed body)."""
     if "command" in form:
-        return True
+        return "command"
     payload = form.get("payload")
     if not payload:
-        return False
+        return "other"
     try:
         kind = json.loads(payload[0]).get("type")
     except (ValueError, AttributeError):
-        return False
-    return kind == "block_actions"
+        return "other"
+    return {"block_actions": "action", "view_submission": "view", "view_closed": "view"}.get(kind, "other")
+
+
+def answered_at_once(form: dict[str, list[str]]) -> bool:
+    """True for the deliveries whose answer is always an empty 200: slash commands and button clicks.
+    `form` is the parsed body of a form-encoded request (the Events API's JSON ones are never these)."""
+    return delivery_kind(form) in ("command", "action")
 
 
 def signed_by_slack(verifier: SignatureVerifier, body: str, headers: dict[str, str]) -> bool:
@@ -219,7 +253,7 @@ def at_the_edge(verifier: SignatureVerifier, body: str, headers: dict[str, str])
     problem = malformed(body, headers.get("content-type", ""))
     if problem:
         log.warning("refused a signed Slack request: %s", problem)
-        return Reply(400, f"malformed request: {problem}".encode())
+        return Reply(400, f"malformed request: {problem}".encode(), kind="refused")
     return None
 
 
@@ -237,6 +271,9 @@ class Front:
         self._asks: dict[int, tuple[threading.Event, list[Answer]]] = {}
         self._ask_ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
+        self._ack_times: list[tuple[str, float]] = []
+        self._ack_times_lock = threading.Lock()
+        self._ack_times_due = 0.0
 
     def start(self) -> Front:
         self._threads = [threading.Thread(target=self._send_loop, name="front-send", daemon=True),
@@ -247,11 +284,15 @@ class Front:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Hand over what is waiting, then end the sender; the receiver ends when the bot's end closes.
-        (The front process just exits; this is for code that runs a Front inside a longer-lived process.)"""
-        with contextlib.suppress(queue.Full):
-            self._outbox.put(None, timeout=timeout)
+        (The front process just drains; this is for code that runs a Front inside a longer-lived process.)"""
+        self.drain(timeout)
         for thread in self._threads:
             thread.join(timeout)
+
+    def acked(self, kind: str, seconds: float) -> None:
+        """An answer was written `seconds` after its request was read: for the bot's /metrics."""
+        with self._ack_times_lock:
+            self._ack_times.append((kind, seconds))
 
     def handle(self, raw: bytes, headers: dict[str, str]) -> Reply:
         body = raw.decode("utf-8", errors="replace")
@@ -259,17 +300,17 @@ class Front:
         if refusal is not None:
             return refusal
         is_form = headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
-        form = parse_qs(body) if is_form else {}
+        kind = delivery_kind(parse_qs(body)) if is_form else "event"
         passed = {name: value for name, value in headers.items() if name not in _BOLT_INTERNAL}
-        if answered_at_once(form):
+        if kind in ("command", "action"):  # answered_at_once
             try:
                 self._outbox.put_nowait(Acked(body, passed))
             except queue.Full:
                 log.error("the bot is %d deliveries behind: answering 503 so Slack retries later",
                           self._outbox.maxsize)
-                return Reply(503)
-            return EMPTY_OK
-        return self._ask(body, passed)
+                return Reply(503, kind=kind)
+            return _ACKED[kind]
+        return self._ask(body, passed, kind=kind)
 
     def handle_trigger(self, method: str, path: str, raw: bytes, headers: dict[str, str]) -> Reply:
         """Okta's and the HR systems' deliveries: the sender is checked here (401 otherwise), as Slack's are;
@@ -277,16 +318,17 @@ class Front:
         if method == "GET":
             verified = triggers.okta_verification(headers, self._triggers) if path == triggers.OKTA_PATH \
                 else triggers.NOT_FOUND
-            return Reply(verified.status, verified.body, verified.content_type)
+            return Reply(verified.status, verified.body, verified.content_type, kind="trigger")
         if not self._triggers.enabled(path):
-            return Reply(404)
+            return Reply(404, kind="trigger")
         source = triggers.authenticated(path, raw, headers, self._triggers)
         if source is None:
             log.info("refused a trigger delivery to %s with a missing or wrong secret or signature", path)
             return REFUSED
-        return self._ask("", headers, route=f"{source} {path}", raw=raw)
+        return self._ask("", headers, route=f"{source} {path}", raw=raw, kind="trigger")
 
-    def _ask(self, body: str, headers: dict[str, str], *, route: str = "", raw: bytes = b"") -> Reply:
+    def _ask(self, body: str, headers: dict[str, str], *, route: str = "", raw: bytes = b"",
+             kind: str = "other") -> Reply:
         ask_id = next(self._ask_ids)
         done, answer = threading.Event(), []
         self._asks[ask_id] = (done, answer)
@@ -294,41 +336,63 @@ class Front:
             self._outbox.put(Ask(ask_id, body, headers, route, raw), timeout=ASK_TIMEOUT)
             if not done.wait(ASK_TIMEOUT):
                 log.error("the bot did not answer a Slack request within %.0f s", ASK_TIMEOUT)
-                return Reply(503)
+                return Reply(503, kind=kind)
         except queue.Full:
-            return Reply(503)
+            return Reply(503, kind=kind)
         finally:
             self._asks.pop(ask_id, None)
         got = answer[0]
         content_type = got.headers.get("content-type", "text/plain;charset=utf-8")
-        return Reply(got.status, got.body.encode(), content_type)
+        return Reply(got.status, got.body.encode(), content_type, kind=kind)
 
     def _send_loop(self) -> None:
         # One sender: a multiprocessing Connection is not safe for concurrent sends, and a slow reader
-        # on the bot's side must hold up this thread, never an HTTP answer.
+        # on the bot's side must hold up this thread, never an HTTP answer. The answers' times ride along
+        # in batches, so they never take a place in the outbox (whose bound is about deliveries).
         while True:
-            message = self._outbox.get()
-            if message is None:  # stop()
-                self._outbox.task_done()
-                return
             try:
-                self._link.send(message)
-            except OSError:
-                self._on_bot_gone()
-                return
-            except Exception:  # e.g. a body that does not pickle: lose that one, not every later one
-                log.exception("could not hand a Slack delivery over to the bot")
+                message = self._outbox.get(timeout=ACK_TIMES_EVERY)
+            except queue.Empty:
+                if not self._send_ack_times():
+                    return
+                continue
+            try:
+                if message is None:  # drain()
+                    self._send_ack_times()
+                    return
+                if not self._send(message):
+                    return
+                if time.monotonic() >= self._ack_times_due and not self._send_ack_times():
+                    return
             finally:
                 self._outbox.task_done()
 
-    def drain(self, timeout: float) -> bool:
-        """Wait until every delivery acked so far has reached the bot's end of the pipe."""
-        deadline = time.monotonic() + timeout
-        while self._outbox.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
+    def _send(self, message: Acked | Ask | AckTimes) -> bool:
+        """Hand `message` to the bot; False when the bot is gone."""
+        try:
+            self._link.send(message)
+        except OSError:
+            self._on_bot_gone()
+            return False
+        except Exception:  # e.g. a body that does not pickle: lose that one, not every later one
+            log.exception("could not hand a Slack delivery over to the bot")
         return True
+
+    def _send_ack_times(self) -> bool:
+        with self._ack_times_lock:
+            times, self._ack_times = self._ack_times, []
+        self._ack_times_due = time.monotonic() + ACK_TIMES_EVERY
+        return not times or self._send(AckTimes(tuple(times)))
+
+    def drain(self, timeout: float) -> bool:
+        """Hand every delivery acked so far, and the answers' times, to the bot's end of the pipe, then stop
+        sending; False if that did not happen within `timeout` seconds."""
+        with contextlib.suppress(queue.Full):
+            self._outbox.put(None, timeout=timeout)
+        sender = next((thread for thread in self._threads if thread.name == "front-send"), None)
+        if sender is not None:
+            sender.join(timeout)
+        return sender is not None and not sender.is_alive()
 
     def _receive_loop(self) -> None:
         while True:
@@ -341,6 +405,9 @@ class Front:
                 done, answer = self._asks[message.ask_id]
                 answer.append(message)
                 done.set()
+
+
+_ACKED = {kind: Reply(200, kind=kind) for kind in ("command", "action")}  # equal to EMPTY_OK
 
 
 def _exit_now() -> None:
@@ -363,9 +430,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/healthz":
             self._reply(Reply(200, b"ok"))
-        elif self.path.split("?", 1)[0] in triggers.PATHS:
+        elif self.path.split("?", 1)[0] in triggers.PATHS:  # Okta's one-time verification of its hook
             headers = {name.lower(): value for name, value in self.headers.items()}
-            self._reply(self.server.front.handle_trigger("GET", self.path.split("?", 1)[0], b"", headers))
+            read_at = time.perf_counter()
+            self._reply_timed(self.server.front.handle_trigger("GET", self.path.split("?", 1)[0], b"", headers),
+                              read_at)
         elif self.path.split("?", 1)[0] == "/readyz":  # checked here, from the settings (bot.runtime.health)
             from bot.runtime.health import answer_from_environment
 
@@ -378,18 +447,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(declared) if declared.isascii() and declared.isdigit() else -1
         if not 0 <= length <= MAX_BODY:  # the rest of the stream cannot be trusted: answer and hang up
             self.close_connection = True
-            self._reply(Reply(400 if length < 0 else 413))
+            self._reply_timed(Reply(400 if length < 0 else 413, kind="refused"), time.perf_counter())
             return
         raw = self._read_body(length)
+        read_at = time.perf_counter()  # the request is all read: what Slack waits for starts counting here
         if raw is None:
             log.info("cut off a client that sent a request body too slowly")
             self.close_connection = True
             return  # a sender this slow is no Slack: no answer, the connection is closed
         if self.path.split("?", 1)[0] in triggers.PATHS:
-            self._reply(self._answer_trigger(raw))
+            self._reply_timed(self._answer_trigger(raw), read_at)
             return
         if self.path.split("?", 1)[0] != EVENTS_PATH:
-            self._reply(Reply(404))
+            self._reply_timed(Reply(404), read_at)
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
@@ -397,7 +467,11 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # answer even so: a dropped connection would only make Slack retry
             log.exception("answering a Slack request failed")
             reply = Reply(500)
+        self._reply_timed(reply, read_at)
+
+    def _reply_timed(self, reply: Reply, read_at: float) -> None:
         self._reply(reply)
+        self.server.front.acked(reply.kind, time.perf_counter() - read_at)
 
     def _read_body(self, length: int) -> bytes | None:
         """The body, or None when it did not all arrive within the read timeout (a stalled or trickling
@@ -424,7 +498,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self.server.front.handle_trigger("POST", self.path.split("?", 1)[0], raw, headers)
         except Exception:
             log.exception("answering a trigger delivery failed")
-            return Reply(500)
+            return Reply(500, kind="trigger")
 
     def _reply(self, reply: Reply) -> None:
         # Status line, headers and body in one write: one packet on the wire for the usual empty 200.
@@ -496,9 +570,16 @@ class _FrontServer(ThreadingHTTPServer):
             self._open.release()
 
 
+def configure_logging(config: FrontConfig, stream: IO[str] | None = None) -> None:
+    """The front process's logging: as the bot's (bot.runtime.log_format), on its stderr (which is the bot's)."""
+    from bot.runtime.log_format import configure
+
+    configure(config.log_level, config.log_format, config.secrets(), stream)
+
+
 def run(link: Connection, config: FrontConfig) -> None:
     """The front process's body (started by `bot.runtime.front_link.FrontProcess`)."""
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config)
     front = Front(config.signing_secret, link, on_bot_gone=_exit_now, trigger_secrets=config.trigger_secrets)
     try:
         server = _FrontServer((config.host, config.port), front, read_timeout=config.read_timeout,

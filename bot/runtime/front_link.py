@@ -20,7 +20,8 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 
 from bot.runtime import front
-from bot.runtime.front import Acked, Answer, Ask, Failed, FrontConfig, Ready
+from bot.runtime.front import Acked, AckTimes, Answer, Ask, Failed, FrontConfig, Ready
+from bot.runtime.metrics import HTTP_ACK_SECONDS
 from bot.triggers.endpoint import TriggerEndpoint
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,9 @@ class FrontProcess:
                     self._work(message)
                 elif isinstance(message, Ask):
                     self._asks.submit(self._answer, message)
+                elif isinstance(message, AckTimes):  # the front's own figures, for /metrics here
+                    for kind, seconds in message.times:
+                        HTTP_ACK_SECONDS.labels(kind).observe(seconds)
             except Exception:  # one bad delivery must not stop the ones behind it
                 log.exception("a Slack delivery handed over by the front failed")
 

@@ -1,10 +1,12 @@
 """Prometheus metrics on /metrics (the health port, OFFBOARD_HEALTH_PORT).
 
-Counted as they happen: vendor API call latency and 429s (vendors.call_metrics), and in Socket Mode the time
-from an envelope being taken up to its ack. Read from the database at each scrape, so every instance reports the
-same truth and nothing is lost on a restart: requests by status, steps by tool, kind and status, cards owed to
-Slack (requests past assessment whose card has not landed yet), and the time from a request to its verified
-removal.
+Counted as they happen: vendor API call latency and 429s (vendors.call_metrics), in Socket Mode the time
+from an envelope being taken up to its ack, and in HTTP mode the time from a request being read to its answer
+being written (measured in the ack front's process, bot.runtime.front, and sent here over its pipe:
+bot.runtime.front_link).
+Read from the database at each scrape, so every instance reports the same truth and nothing is lost on a restart:
+requests by status, steps by tool, kind and status, cards owed to Slack (requests past assessment whose card has
+not landed yet), and the time from a request to its verified removal.
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ from vendors import call_metrics
 from vendors.base import StepKind
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0)  # Slack waits 3 s at most
 SOCKET_ACK_SECONDS = Histogram(
     "offboard_socket_ack_seconds", "Socket Mode: time from an envelope being taken up to its ack, by envelope type.",
-    ["type"], registry=REGISTRY, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0),
+    ["type"], registry=REGISTRY, buckets=ACK_BUCKETS,
+)
+HTTP_ACK_SECONDS = Histogram(
+    "offboard_http_ack_seconds", "HTTP mode: time from a request being read to its answer being written, in the "
+    "ack front, by kind (command, action, view, event, trigger, refused, other).",
+    ["kind"], registry=REGISTRY, buckets=ACK_BUCKETS,
 )
 REMOVAL_BUCKETS = (60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0, 3 * 86400.0, 7 * 86400.0, 30 * 86400.0)
 

@@ -3,7 +3,9 @@ what it refuses, what it asks the bot, and what it hands over."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +16,21 @@ from urllib.parse import parse_qs, urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.runtime.front import EMPTY_OK, REFUSED, Acked, Answer, Ask, Front, answered_at_once, malformed
+from bot.runtime.front import (
+    EMPTY_OK,
+    REFUSED,
+    Acked,
+    AckTimes,
+    Answer,
+    Ask,
+    Front,
+    FrontConfig,
+    answered_at_once,
+    configure_logging,
+    delivery_kind,
+    malformed,
+)
+from bot.triggers.signatures import TriggerSecrets
 
 SECRET = "front-test-secret"
 FORM = "application/x-www-form-urlencoded"
@@ -164,3 +180,58 @@ def test_slacks_own_shapes_are_not_malformed() -> None:
     for body in (COMMAND, CLICK, SUBMISSION, "", "ssl_check=1"):
         assert malformed(body, FORM) is None, body
     assert malformed(json.dumps({"type": "url_verification", "challenge": "x"}), "application/json") is None
+
+
+# -- what the bot's /metrics learns, and what the front's log lines look like --------------------------------
+def test_each_answer_says_what_it_answered(link: tuple[Front, Connection]) -> None:
+    front, _bots = link
+    assert front.handle(COMMAND.encode(), signed(COMMAND)).kind == "command"
+    assert front.handle(CLICK.encode(), signed(CLICK)).kind == "action"
+    assert front.handle(COMMAND.encode(), signed(COMMAND, secret="not-the-secret")).kind == "refused"
+    malformed_body = urlencode({"payload": "not json"})
+    assert front.handle(malformed_body.encode(), signed(malformed_body)).kind == "refused"
+    assert delivery_kind(parse_qs(SUBMISSION)) == "view"
+    assert delivery_kind(parse_qs(urlencode({"payload": json.dumps({"type": "shortcut"})}))) == "other"
+
+
+def test_answers_times_reach_the_bots_end_in_a_batch(link: tuple[Front, Connection]) -> None:
+    front, bots = link
+    front.acked("command", 0.002)
+    front.acked("refused", 0.001)
+    batch = received(bots)
+    assert isinstance(batch, AckTimes)
+    assert batch.times == (("command", 0.002), ("refused", 0.001))
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_the_front_logs_json_lines_with_its_secrets_redacted(root_logging: None) -> None:
+    out = io.StringIO()
+    trigger_secrets = TriggerSecrets(okta_secret="okta-shared-secret", hr_secret="hr-signing-secret")
+    config = FrontConfig("127.0.0.1", 0, SECRET, log_format="json", trigger_secrets=trigger_secrets)
+    configure_logging(config, stream=out)
+    logging.getLogger("bot.runtime.front").warning("saw %s, %s and %s", SECRET, "okta-shared-secret",
+                                                   "hr-signing-secret")
+    line = json.loads(out.getvalue())
+    assert (line["level"], line["logger"]) == ("warning", "bot.runtime.front")
+    assert line["message"] == "saw [redacted], [redacted] and [redacted]"
+
+
+def test_a_drain_hands_over_every_acked_delivery_and_the_last_times(link: tuple[Front, Connection]) -> None:
+    front, bots = link
+    for _ in range(3):
+        assert front.handle(COMMAND.encode(), signed(COMMAND)) == EMPTY_OK
+    front.acked("command", 0.003)
+    assert front.drain(5)  # what the front process does on SIGTERM, before it exits
+    handed = []
+    while (message := received(bots, timeout=0.5)) is not None:
+        handed.append(message)
+    assert sum(isinstance(m, Acked) for m in handed) == 3
+    assert [t for m in handed if isinstance(m, AckTimes) for t in m.times] == [("command", 0.003)]
