@@ -53,9 +53,9 @@ SAFE_KEYS = frozenset(
         "action", "already_removed", "asset_id", "assets", "attempted", "changed", "channel", "count",
         "demoted_first", "details", "dry_run", "due", "effective_at", "format", "from_level", "invite_batch_ids",
         "joined_at", "last_login", "last_login_known", "level", "level_before", "manual", "member", "project_id",
-        "project_name", "projects", "reason", "records", "request_ids", "restricted", "retained_until", "role",
-        "rows", "since", "status", "steps", "table", "teams", "to_level", "ts", "unlinked_seqs", "until", "vendor",
-        "vendor_role", "vendors", "verified_at", "via", "was_restricted", "why", "withheld",
+        "project_name", "projects", "reason", "records", "replaces", "request_ids", "restricted", "retained_until",
+        "role", "rows", "since", "status", "steps", "table", "teams", "to_level", "ts", "unlinked_seqs", "until",
+        "vendor", "vendor_role", "vendors", "verified_at", "via", "was_restricted", "why", "withheld",
     }
 )  # fmt: skip
 # Keys that hold an identifier ("remove_member") in some entries and words for people in others (a

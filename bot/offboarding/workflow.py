@@ -31,6 +31,8 @@ from sqlmodel import Session, col, select
 from bot.engine import decisions, parked_steps
 from bot.offboarding import modes
 from bot.runtime.log_format import logged_step
+from bot.slack import cards
+from bot.slack.cards import CardLocation
 from storage import audit
 from storage.changes import ChangeFacts, add_business_days, load_facts
 from storage.db import Database
@@ -191,12 +193,6 @@ class ActionResult:
 
     ok: bool
     message: str = ""
-
-
-@dataclass(frozen=True)
-class CardLocation:
-    channel: str
-    ts: str
 
 
 class Notifier(Protocol):
@@ -1288,7 +1284,8 @@ class Workflow:
             with self.db.session() as session:
                 session.execute(
                     update(OffboardRequest)
-                    .where(col(OffboardRequest.id) == request_id, col(OffboardRequest.card_ts).is_(None))
+                    .where(col(OffboardRequest.id) == request_id,
+                           cards.stored_before(col(OffboardRequest.card_ts), location))
                     .values(card_channel=location.channel, card_ts=location.ts)
                 )
             with self.db.session() as session:
@@ -1298,6 +1295,7 @@ class Workflow:
                     request_id=request_id,
                     channel=location.channel,
                     ts=location.ts,
+                    **({"replaces": location.replaces} if location.replaces else {}),
                 )
         if snapshot.request.batch_id is not None:
             self._show_batch(snapshot.request.batch_id)  # the batch card shows each member's progress
@@ -1975,7 +1973,8 @@ class Workflow:
         if not location:
             return None
         with self.db.session() as session:
-            session.execute(update(Batch).where(col(Batch.id) == batch_id, col(Batch.card_ts).is_(None))
+            session.execute(update(Batch).where(col(Batch.id) == batch_id,
+                                                cards.stored_before(col(Batch.card_ts), location))
                             .values(card_channel=location.channel, card_ts=location.ts))
         with self.db.session() as session:
             audit.record(session, "batch_card_posted", batch=batch_id, channel=location.channel, ts=location.ts)

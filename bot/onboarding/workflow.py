@@ -36,7 +36,7 @@ from bot.onboarding.slack.views import (
     SendView,
     failure_kind,
 )
-from bot.slack import mrkdwn
+from bot.slack import cards, mrkdwn
 from storage import audit
 from storage.db import Database
 from storage.leases import Leases
@@ -757,11 +757,12 @@ class Onboarding:
             return None
         with self.db.session() as session:  # where it landed first, on its own: the next attempt must not post
             session.execute(update(InviteBatch).where(
-                col(InviteBatch.id) == batch_id, col(InviteBatch.card_ts).is_(None)).values(
+                col(InviteBatch.id) == batch_id, cards.stored_before(col(InviteBatch.card_ts), location)).values(
                 card_channel=location.channel, card_ts=location.ts))
         with self.db.session() as session:
             audit.record(session, "invitation_card_posted", at=self.clock(), batch=batch_id,
-                         channel=location.channel, ts=location.ts)
+                         channel=location.channel, ts=location.ts,
+                         **({"replaces": location.replaces} if location.replaces else {}))
         return location.channel, location.ts
 
     def _tell_inviter_when_settled(self, batch_id: int) -> None:

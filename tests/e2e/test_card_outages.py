@@ -22,7 +22,7 @@ from bot.demo.localrun import (
 from bot.demo.standin.driver import SlackDriver
 from bot.offboarding.slack import blocks
 from bot.offboarding.workflow import STATUS_WORDS
-from storage.models import CardOwed, OffboardRequest, RequestStatus
+from storage.models import AuditEvent, CardOwed, OffboardRequest, RequestStatus
 from tests.e2e.conftest import (
     action_ids,
     card_text,
@@ -155,3 +155,33 @@ def test_a_notice_slack_could_not_take_is_sent_by_itself_once_slack_is_back(worl
     eventually(lambda: "Slack refused the message" not in card_text(world.slack.messages(APPROVALS_CHANNEL)[0]),
                what="the card to show the notice sent")
     assert len(world.slack.messages(requester_dm)) == 1, "told once"
+
+
+def test_a_card_someone_deleted_is_posted_again_and_the_request_goes_on_there(world: LocalWorld) -> None:
+    """Slack answers message_not_found to every update of a deleted message: rather than owe that card for ever,
+    the bot posts it again where it was, moves the request to the new post, and keeps it up to date there."""
+    request_id = open_request(world, LEAVER)
+    [deleted] = world.slack.messages(APPROVALS_CHANNEL)
+    world.slack.delete_message(APPROVALS_CHANNEL, deleted["ts"])
+
+    click_result = world.driver.click(deleted, blocks.APPROVE, user_id=APPROVER, channel_id=APPROVALS_CHANNEL)
+    assert click_result.status_code == 200  # the click came from the card as someone still had it on screen
+    awaiting = STATUS_WORDS[RequestStatus.AWAITING_MANUAL].capitalize()
+    eventually(lambda: shows(world, awaiting), timeout=15, what="the card posted again, up to date")
+    [again] = world.slack.messages(APPROVALS_CHANNEL)
+    assert again["ts"] != deleted["ts"] and blocks.APPROVE not in action_ids(again)
+    with world.bot.db.session() as session:
+        request = session.get(OffboardRequest, request_id)
+        assert request is not None and request.card_ts == again["ts"]
+        [posted] = [e for e in session.exec(select(AuditEvent).where(AuditEvent.request_id == request_id,
+                                                                     AuditEvent.action == "card_posted"))
+                    if e.details.get("replaces")]
+    assert posted.details == {"channel": APPROVALS_CHANNEL, "ts": again["ts"], "replaces": deleted["ts"]}
+    row = eventually(lambda: (r := owed(world, request_id)) is not None and r.shown == r.wanted and r,
+                     what="the card to be recorded as delivered")
+    assert row.ts == again["ts"]
+    # Later changes go to the new post, and no third card appears.
+    values = confirm_values(world.driver, again, APPROVER)
+    assert values and mark_done(world.driver, again, APPROVER, values[0]).status_code == 200
+    eventually(lambda: values[0] not in confirm_values(world.driver, the_card(world), APPROVER), what="the tick")
+    assert [m["ts"] for m in world.slack.messages(APPROVALS_CHANNEL)] == [again["ts"]]

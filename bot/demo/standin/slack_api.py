@@ -272,6 +272,14 @@ class SlackStandIn(LoopbackServer):
             found = self._find_message(channel, ts)
             return copy.deepcopy(found) if found else None
 
+    def delete_message(self, channel: str, ts: str) -> None:
+        """What a person deleting a message in Slack does: it is gone, and chat.update on it answers
+        message_not_found."""
+        with self._state:
+            found = self._find_message(channel, ts)
+            assert found is not None, f"no message {ts} in {channel}"
+            self._messages[channel].remove(found)
+
     def channel_of(self, ts: str) -> str | None:
         """Which channel holds the message `ts` (ts values are unique across the stand-in)."""
         with self._state:

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 
 from bot.offboarding.slack import batch_blocks, blocks
 from bot.offboarding.workflow import BatchSnapshot, CardLocation, RequestSnapshot
-from bot.slack import mrkdwn
+from bot.slack import cards, mrkdwn
 from storage.models import BatchStatus, RequestMode, utcnow
 
 
@@ -41,29 +41,19 @@ class SlackChangeNotifier:
     def show_card(self, snapshot: RequestSnapshot) -> CardLocation | None:
         message = blocks.approval_card(snapshot, self.clock())
         request = snapshot.request
-        if request.card_channel and request.card_ts:
-            self.client.chat_update(channel=request.card_channel, ts=request.card_ts, text=message.text,
-                                    blocks=message.blocks)
-            return None
         channel, thread = self.approvals_channel, None
         if snapshot.change.mode == RequestMode.EMERGENCY:
             channel = self.security_channel
         elif snapshot.change.batch_card is not None:
             channel, thread = snapshot.change.batch_card
-        posted = self.client.chat_postMessage(channel=channel, thread_ts=thread, text=message.text,
-                                              blocks=message.blocks, unfurl_links=False)
-        return CardLocation(channel=posted["channel"], ts=posted["ts"])
+        return cards.show(self.client, message.text, message.blocks, channel=request.card_channel,
+                          ts=request.card_ts, post_to=channel, thread_ts=thread)
 
     # -- batches -----------------------------------------------------------------------------------------------
     def show_batch(self, batch: BatchSnapshot) -> CardLocation | None:
         message = batch_blocks.batch_card(batch, self.clock())
-        if batch.batch.card_channel and batch.batch.card_ts:
-            self.client.chat_update(channel=batch.batch.card_channel, ts=batch.batch.card_ts, text=message.text,
-                                    blocks=message.blocks)
-            return None
-        posted = self.client.chat_postMessage(channel=self.approvals_channel, text=message.text,
-                                              blocks=message.blocks, unfurl_links=False)
-        return CardLocation(channel=posted["channel"], ts=posted["ts"])
+        return cards.show(self.client, message.text, message.blocks, channel=batch.batch.card_channel,
+                          ts=batch.batch.card_ts, post_to=self.approvals_channel)
 
     def share_batch_details(self, batch: BatchSnapshot) -> None:
         day = self.clock().strftime("%Y-%m-%d")

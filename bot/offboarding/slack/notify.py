@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from bot.offboarding.slack import blocks
 from bot.offboarding.workflow import CardLocation, NotificationKind, RequestSnapshot
-from bot.slack import mrkdwn
+from bot.slack import cards, mrkdwn
 from storage.audit import BOT_ACTOR
 from storage.models import utcnow
 
@@ -33,15 +33,8 @@ class SlackNotifier:
     def show_card(self, snapshot: RequestSnapshot) -> CardLocation | None:
         message = blocks.approval_card(snapshot, self.clock())
         request = snapshot.request
-        if request.card_channel and request.card_ts:
-            self.client.chat_update(
-                channel=request.card_channel, ts=request.card_ts, text=message.text, blocks=message.blocks
-            )
-            return None
-        posted = self.client.chat_postMessage(
-            channel=self.approvals_channel, text=message.text, blocks=message.blocks, unfurl_links=False
-        )
-        return CardLocation(channel=posted["channel"], ts=posted["ts"])
+        return cards.show(self.client, message.text, message.blocks, channel=request.card_channel,
+                          ts=request.card_ts, post_to=self.approvals_channel)
 
     def deliver(self, kind: NotificationKind, snapshot: RequestSnapshot) -> str:
         request = snapshot.request

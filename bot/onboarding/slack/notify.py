@@ -8,9 +8,10 @@ from datetime import datetime
 from slack_sdk.errors import SlackApiError
 
 from bot.offboarding.slack.notify import SlackNotifier
-from bot.offboarding.workflow import CardLocation
 from bot.onboarding.slack import blocks as onboard_blocks
 from bot.onboarding.slack.views import AccessEndNotice, BatchView, PendingItem
+from bot.slack import cards
+from bot.slack.cards import CardLocation
 from bot.slack.directory import SlackDirectory, SlackPerson
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,8 @@ class SlackInviteNotifier:
     def show_batch(self, batch: BatchView, now: datetime) -> CardLocation | None:
         message = onboard_blocks.batch_card(batch, now)
         row = batch.batch
-        if row.card_channel and row.card_ts:
-            self.client.chat_update(channel=row.card_channel, ts=row.card_ts, text=message.text, blocks=message.blocks)
-            return None
-        posted = self.client.chat_postMessage(channel=self.card_channel, text=message.text, blocks=message.blocks,
-                                              unfurl_links=False)
-        return CardLocation(channel=posted["channel"], ts=posted["ts"])
+        return cards.show(self.client, message.text, message.blocks, channel=row.card_channel, ts=row.card_ts,
+                          post_to=self.card_channel)
 
     def batch_finished(self, batch: BatchView, now: datetime) -> None:
         self.notifier.dm(batch.batch.inviter_id, onboard_blocks.batch_outcome(batch, now))
