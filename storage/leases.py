@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from storage.db import Database
+from storage.heartbeat import Heartbeat
 from storage.models import OffboardRequest, utcnow
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,7 @@ class Leases:
         self.instance = instance or new_instance_id()
         self.duration = timedelta(seconds=seconds)
         self.clock = clock
-        self._held: set[int] = set()
-        self._guard = threading.Lock()
-        self._stopping = threading.Event()
-        self._wake = threading.Event()  # the heartbeat looks again now: nothing may be held any more, or close()
-        self._heartbeat: threading.Thread | None = None
+        self._heartbeat = Heartbeat(self._renew, lambda: self.duration.total_seconds() / 3, name="lease-heartbeat")
 
     def work(self, item_id: int, one_pass: Callable[[], object], *,
              first: Callable[[], object] | None = None) -> bool:
@@ -84,7 +80,7 @@ class Leases:
             finally:
                 # Even when the database cannot be told (a full disk), stop renewing: the lease then runs
                 # out and the item is taken over, rather than held by an instance that no longer works on it.
-                self._let_go(item_id)
+                self._heartbeat.let_go(item_id)
             raise
 
     def ask(self, session: Any, item_id: int) -> None:
@@ -105,9 +101,7 @@ class Leases:
                     .values(runner=self.instance, runner_until=now + self.duration, rerun=False)
                 ).rowcount  # type: ignore[attr-defined]
             if taken:
-                with self._guard:
-                    self._held.add(item_id)
-                self._start_heartbeat()
+                self._heartbeat.hold(item_id)
                 return True
             with self.db.session() as session:
                 asked = session.execute(
@@ -138,7 +132,7 @@ class Leases:
             ).rowcount  # type: ignore[attr-defined]
         if again:
             return False
-        self._let_go(item_id)
+        self._heartbeat.let_go(item_id)
         if not let_go:
             log.warning("the lease on %s %s ran out while this instance worked on it",
                         self.model.__tablename__, item_id)
@@ -153,13 +147,7 @@ class Leases:
                 .where(col(self.model.id) == item_id, col(self.model.runner) == self.instance)
                 .values(runner=None, runner_until=None, rerun=asked)
             )
-        self._let_go(item_id)
-
-    def _let_go(self, item_id: int) -> None:
-        with self._guard:
-            self._held.discard(item_id)
-            if not self._held:
-                self._wake.set()
+        self._heartbeat.let_go(item_id)
 
     def abandoned(self) -> list[int]:
         """Items whose holder stopped renewing: it died, or lost the database for longer than a lease."""
@@ -179,8 +167,9 @@ class Leases:
         return abandoned
 
     def renew(self) -> None:
-        with self._guard:
-            held = sorted(self._held)
+        self._renew(self._heartbeat.held())
+
+    def _renew(self, held: list[int]) -> None:
         if not held:
             return
         now = self.clock()
@@ -192,37 +181,8 @@ class Leases:
             )
 
     def close(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        with self._guard:
-            heartbeat = self._heartbeat
-        if heartbeat is not None:
-            heartbeat.join(timeout=5)
+        self._heartbeat.close()
 
     def _free(self, now: datetime):  # type: ignore[no-untyped-def]
         return or_(col(self.model.runner).is_(None),
                    and_(col(self.model.runner_until).is_not(None), col(self.model.runner_until) < now))
-
-    def _start_heartbeat(self) -> None:
-        with self._guard:
-            if self._heartbeat is not None or self._stopping.is_set():
-                return
-            self._heartbeat = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
-            self._heartbeat.start()
-
-    def _beat(self) -> None:
-        # Runs only while something is held: the last let-go wakes it and it ends (the next acquire starts
-        # another), so an idle instance, or one nobody closed, renews nothing and holds no thread.
-        # A third of the lease: two beats can be missed (a slow database, a long pause) before it runs out.
-        interval = self.duration.total_seconds() / 3
-        while True:
-            self._wake.wait(interval)
-            with self._guard:
-                self._wake.clear()
-                if self._stopping.is_set() or not self._held:
-                    self._heartbeat = None
-                    return
-            try:
-                self.renew()
-            except Exception:  # the next beat tries again; work goes on meanwhile
-                log.exception("could not renew this instance's leases")

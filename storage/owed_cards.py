@@ -12,7 +12,6 @@ by two live instances and never left owed by a dead one."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from storage.db import Database
+from storage.heartbeat import Heartbeat
 from storage.models import CardOwed, utcnow
 
 log = logging.getLogger(__name__)
@@ -67,11 +67,8 @@ class OwedCards:
         self.retry_after = retry_after
         # Claims held while Slack is asked are renewed by a heartbeat (a third of the claim), as leases are: a
         # slow or throttled Slack call never lets a second deliverer in, and a dead instance's claim runs out.
-        self._held: set[int] = set()
-        self._guard = threading.Lock()
-        self._stopping = threading.Event()
-        self._wake = threading.Event()  # the heartbeat looks again now: nothing may be held any more, or close()
-        self._heartbeat: threading.Thread | None = None
+        self._heartbeat = Heartbeat(self._renew, lambda: self.claim.total_seconds() / 3,
+                                    name=f"{kind}-cards-heartbeat")
 
     def want(self, item_id: int) -> None:
         """The item changed: its card owes Slack one more version."""
@@ -92,9 +89,7 @@ class OwedCards:
         version = self._claim(item_id)
         if version is None:
             return False
-        with self._guard:
-            self._held.add(item_id)
-        self._start_heartbeat()
+        self._heartbeat.hold(item_id)
         try:
             while version is not None:
                 try:
@@ -105,10 +100,7 @@ class OwedCards:
                 version = self._shown(item_id, version, posted)
             return True
         finally:
-            with self._guard:
-                self._held.discard(item_id)
-                if not self._held:
-                    self._wake.set()
+            self._heartbeat.let_go(item_id)
 
     def due(self) -> list[int]:
         """Items whose card is owed and may be tried now (nobody holds it, its back-off is over)."""
@@ -196,38 +188,13 @@ class OwedCards:
                     self.kind, item_id, attempts, delay, exc)
 
     def close(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        with self._guard:
-            heartbeat = self._heartbeat
-        if heartbeat is not None:
-            heartbeat.join(timeout=5)
+        self._heartbeat.close()
 
-    def _start_heartbeat(self) -> None:
-        with self._guard:
-            if self._heartbeat is not None or self._stopping.is_set():
-                return
-            self._heartbeat = threading.Thread(target=self._beat, name=f"{self.kind}-cards-heartbeat", daemon=True)
-            self._heartbeat.start()
-
-    def _beat(self) -> None:
-        # Runs only while a claim is held, as the leases' heartbeat does: the last let-go wakes it and it ends
-        # (the next claim starts another), so an idle instance holds no thread.
-        while True:
-            self._wake.wait(self.claim.total_seconds() / 3)
-            with self._guard:
-                self._wake.clear()
-                if self._stopping.is_set() or not self._held:
-                    self._heartbeat = None
-                    return
-                held = sorted(self._held)
-            try:
-                with self.db.session() as session:
-                    session.execute(update(CardOwed).where(
-                        col(CardOwed.kind) == self.kind, col(CardOwed.claimed_by) == self.instance,
-                        col(CardOwed.item_id).in_(held)).values(claimed_until=self.clock() + self.claim))
-            except Exception:  # the next beat tries again
-                log.exception("could not renew this instance's claims on %s cards", self.kind)
+    def _renew(self, held: list[int]) -> None:
+        with self.db.session() as session:
+            session.execute(update(CardOwed).where(
+                col(CardOwed.kind) == self.kind, col(CardOwed.claimed_by) == self.instance,
+                col(CardOwed.item_id).in_(held)).values(claimed_until=self.clock() + self.claim))
 
     @staticmethod
     def _may_try(now: datetime):  # type: ignore[no-untyped-def]
