@@ -53,7 +53,7 @@ DESCRIPTIONS: dict[str, str] = {
                      "[operations](operations.md))",
     # Vendors (each vendor's own settings are described by its registry entry: vendors/<name>_facts.py)
     "manual_vendors": "comma-separated vendors worked entirely by hand (no credentials needed, their API is never "
-                      "called): `posthog`, `amplitude`, `mixpanel`, `kissmetrics`",
+                      "called): " + ", ".join(f"`{facts.name}`" for facts in registry.BUILT_IN),
     "rate_limit_scale": "multiplies every vendor's rate limits (PostHog 480/min and 4800/hour, Amplitude 100/min, "
                         "Kissmetrics 15/min), e.g. `2` if a vendor granted you double",
     "max_call_wait": "seconds one vendor call may wait for its rate limit or a 429's `Retry-After`; a longer wait "
@@ -154,12 +154,13 @@ class UndocumentedSettings(ValueError):
 
 
 def descriptions() -> dict[str, str]:
-    """Every setting's words: the ones here, and each vendor's from its registry entry (vendors.registry)."""
-    return {**DESCRIPTIONS, **{name: words for facts in registry.entries() for name, words in facts.settings.items()}}
+    """Every setting's words: the ones here, and each built-in vendor's from its registry entry (a vendor
+    registered while a process runs cannot add fields to Settings, so it has none to describe)."""
+    return {**DESCRIPTIONS, **{name: words for facts in registry.BUILT_IN for name, words in facts.settings.items()}}
 
 
 def unset_means() -> dict[str, str]:
-    return {**UNSET_MEANS, **{name: words for facts in registry.entries() for name, words in facts.unset_means.items()}}
+    return {**UNSET_MEANS, **{name: words for facts in registry.BUILT_IN for name, words in facts.unset_means.items()}}
 
 
 def _default(field_name: str) -> str:

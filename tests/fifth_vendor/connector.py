@@ -27,10 +27,13 @@ from vendors.base import (
     run_step,
 )
 from vendors.http import RetryPolicy, VendorHTTP
+from vendors.roles import RoleMap
 
 NAME, LABEL = "lumen", "Lumen"
-_ROLES = {"admin": Role.ADMIN, "member": Role.MEMBER, "viewer": Role.READ_ONLY}
-_WRITES = {Role.ADMIN: "admin", Role.MEMBER: "member", Role.READ_ONLY: "viewer"}  # Lumen has no owner
+# Lumen's role words; it has no owner. Its registry entry hands this map to the bot (no line in vendors/roles.py).
+ROLES = RoleMap(NAME, reading={"admin": Role.ADMIN, "member": Role.MEMBER, "viewer": Role.READ_ONLY},
+                writing={Role.ADMIN: "admin", Role.MEMBER: "member", Role.READ_ONLY: "viewer"},
+                note="no owner: its admins run the account")
 _TEAM_UI = "Lumen → Settings → Team"
 CAPABILITIES = frozenset({Capability.FIND_MEMBER, Capability.LIST_MEMBERS, Capability.READ_ROLE,
                           Capability.READ_LAST_LOGIN, Capability.REMOVE_MEMBER, Capability.VERIFY_REMOVAL,
@@ -38,7 +41,13 @@ CAPABILITIES = frozenset({Capability.FIND_MEMBER, Capability.LIST_MEMBERS, Capab
 
 
 def _text(title: str, doing: str) -> ManualText:
-    return lambda email, details: (title, f"In {_TEAM_UI}, find {email} and {doing}.")
+    def text(email: str, details: Mapping[str, Any]) -> tuple[str, str]:
+        why = f" ({details['reason']})" if details.get("reason") else ""
+        successor = f" The new owner is {details['new_owner_email']}." if details.get("new_owner_email") else ""
+        return title, (f"In {_TEAM_UI}, search for {email} and {doing}{why}.{successor} Then mark this step done "
+                       "in Slack.")
+
+    return text
 
 
 TEXTS: dict[Capability, ManualText] = {
@@ -68,9 +77,11 @@ class LumenVendor:
     label = LABEL
     capabilities = CAPABILITIES
 
-    def __init__(self, api_key: str, base_url: str, *, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, api_key: str, base_url: str, *, policy: RetryPolicy | None = None,
+                 page_size: int | None = None) -> None:
         self._http = VendorHTTP(base_url, {"Authorization": f"Bearer {api_key}"}, vendor=NAME, label=LABEL,
                                 policy=policy)
+        self._paging = {"per_page": page_size} if page_size else {}
 
     def close(self) -> None:
         self._http.close()
@@ -82,7 +93,7 @@ class LumenVendor:
     def iter_members(self) -> Iterator[Member]:
         page: int | None = 0
         while page is not None:
-            answer = self._http.get_json("/api/members", params={"page": page})
+            answer = self._http.get_json("/api/members", params={"page": page, **self._paging})
             yield from (_member(raw) for raw in answer["members"])
             page = answer.get("next_page")
 
@@ -93,8 +104,11 @@ class LumenVendor:
         if assessment.status == AssessmentStatus.NOT_MEMBER:
             return []
         email = assessment.email or (assessment.member.email if assessment.member else "")
+        # Its API lists no boards, so a person hands them over (after the removal: Lumen keeps a removed
+        # person's boards).
         steps = [PlannedStep(StepKind.REMOVE_MEMBER, "Remove from Lumen", {"email": email}),
-                 PlannedStep(StepKind.VERIFY_REMOVED, "Check they are gone", {"email": email})]
+                 PlannedStep(StepKind.VERIFY_REMOVED, "Check they are gone", {"email": email}),
+                 manual_step(Capability.HANDOVER_ASSETS, email, {"new_owner_email": new_owner_email})]
         if assessment.status == AssessmentStatus.UNKNOWN:  # unknown is never absent: a person looks too
             steps.append(manual_step(Capability.FIND_MEMBER, email, {"reason": assessment.error}))
         return steps
@@ -143,7 +157,7 @@ class LumenVendor:
             status = "already_invited" if raw["status"] == "invited" else "already_member"
             return StepOutcome(f"{email} is already in Lumen ({raw['status']})",
                                {"status": status, "role": raw["role"]})
-        word = _WRITES.get(role, "member")
+        word = ROLES.writing.get(role, "member")
         made = self._http.send_json("POST", "/api/invitations", {"email": email, "role": word})
         return StepOutcome(f"Invited {email} to Lumen as {word}", {"status": "invited", "member_id": made["id"]})
 
@@ -163,7 +177,7 @@ class LumenVendor:
 def _member(raw: Mapping[str, Any]) -> Member:
     seen = raw.get("last_seen_at")
     return Member(email=raw["email"], member_id=str(raw["id"]), name=raw.get("name") or "",
-                  role=_ROLES.get(raw.get("role") or "", Role.MEMBER), vendor_role=raw.get("role") or "",
+                  role=ROLES.reading.get(raw.get("role") or "", Role.MEMBER), vendor_role=raw.get("role") or "",
                   last_login=datetime.fromisoformat(seen) if seen else None,
                   joined_at=datetime.fromisoformat(raw["joined_at"]) if raw.get("joined_at") else None,
                   extra={"status": PENDING_STATUS if raw.get("status") == "invited" else "active"})

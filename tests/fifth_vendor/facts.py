@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.fifth_vendor.connector import LABEL, NAME, LumenVendor
+from tests.fifth_vendor.connector import LABEL, NAME, ROLES, LumenVendor
 from vendors.facts import BuildContext, FollowUpTexts, VendorFacts
 from vendors.http import RetryPolicy
 
@@ -36,6 +36,6 @@ def lumen_facts(base_url: str, api_key: str) -> VendorFacts:
 
     return VendorFacts(
         name=NAME, label=LABEL, connector_module="tests.fifth_vendor.connector", build=build, configured=configured,
-        turned_on_by="the test's sandbox", invite_lifetime=INVITE_LIFETIME, follow_up=FOLLOW_UP,
+        turned_on_by="the test's sandbox", roles=ROLES, invite_lifetime=INVITE_LIFETIME, follow_up=FOLLOW_UP,
         cannot_come_back=CANNOT_COME_BACK, members_export_hint=EXPORT_HINT,
     )

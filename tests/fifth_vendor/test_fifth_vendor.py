@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.demo.localrun import APPROVER, SIGNING_SECRET, LocalWorld, local_settings
+from bot.demo.localrun import APPROVER, GROUP_APPROVER, SIGNING_SECRET, LocalWorld, local_settings
 from bot.demo.standin.driver import SlackDriver
 from bot.demo.standin.slack_api import SlackStandIn
 from bot.offboarding import modes
@@ -36,7 +36,7 @@ from vendors.manual import ManualVendor
 @pytest.fixture
 def lumen() -> Iterator[LumenSandbox]:
     """Lumen's sandbox, and its entry in the vendor registry for as long as the test runs."""
-    sandbox = LumenSandbox()
+    sandbox = LumenSandbox(seeded=False)  # only the people each test adds
     sandbox.start()
     unregister = registry.register(lumen_facts(sandbox.url, SANDBOX_API_KEY))
     try:
@@ -86,9 +86,10 @@ def test_lumen_is_offboarded_through_slack_assessed_approved_removed_and_verifie
     assert [c.status for c in lumen.calls("DELETE", r"^/api/members/")] == [204]
     snapshot = world.bot.workflow.snapshot(request_id)
     assert snapshot is not None and snapshot.status == RequestStatus.COMPLETED
-    assert [(s.kind, s.status) for s in snapshot.steps if s.vendor == "lumen"] == [
-        (StepKind.REMOVE_MEMBER, StepStatus.DONE),
-        (StepKind.VERIFY_REMOVED, StepStatus.DONE)]
+    assert [(s.kind, s.status, s.done_by) for s in snapshot.steps if s.vendor == "lumen"] == [
+        (StepKind.REMOVE_MEMBER, StepStatus.DONE, None),
+        (StepKind.VERIFY_REMOVED, StepStatus.DONE, None),
+        (StepKind.MANUAL, StepStatus.DONE, GROUP_APPROVER)]  # the boards, handed over by a person
 
 
 def test_a_lumen_invitation_goes_out_lapses_by_its_entry_and_is_seen_accepted(
