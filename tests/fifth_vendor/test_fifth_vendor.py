@@ -1,7 +1,7 @@
 """A fifth vendor, Lumen, added with no change to the bot: its connector, its sandbox and its registry entry
 (all in tests/fifth_vendor/), registered for these tests only. Through Slack it is offboarded (assess, approve,
-remove, verify), invited and seen accepting, and swept for inactivity, by the real bot on a real database; and
-each fact its entry declares is what the bot then says."""
+remove, verify), invited and seen accepting, swept for inactivity and reviewed, by the real bot on a real
+database; and each fact its entry declares is what the bot then says."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from bot.reviews.review import review_vendor
 from bot.runtime.app import create_bot, vendors_from_settings
 from bot.runtime.config import Settings, SettingsProblems, load_settings
 from storage.models import InviteState, RequestStatus, StepStatus, utcnow
-from tests.e2e.conftest import card_text, click, complete_checklist, open_request, the_card
+from tests.e2e.conftest import card_text, click, complete_checklist, eventually, open_request, the_card
 from tests.e2e.onboard_world import latest_batch, onboard, onboarding, send_of, settled
 from tests.e2e.scheduled_world import ADMIN_CHANNEL, work
 from tests.fifth_vendor.connector import LumenVendor
@@ -126,6 +126,23 @@ def test_a_sweep_judges_lumen_by_its_own_threshold_and_leaves_its_invitees_out(
     assert {f.email for f in work(world).sweeps.findings(sweep_id)} == {"stale@corp.com", "never@corp.com"}
     card = card_text(world.slack.messages(ADMIN_CHANNEL)[0])
     assert "1 pending invitation" in card and "4 seats checked" in card
+
+
+def test_the_access_review_reports_lumen_with_its_own_threshold_and_counts_its_invitations(
+    world: LocalWorld, lumen: LumenSandbox,
+) -> None:
+    now = utcnow()
+    lumen.add_member("ana@corp.com", role="admin", last_seen_at=now - timedelta(days=2))
+    lumen.add_member("bo@corp.com", last_seen_at=now - timedelta(days=75), joined_at=now - timedelta(days=400))
+    lumen.add_member("asked@corp.com", status=INVITED)
+
+    assert world.driver.slash_command("/offboard", "review", user_id=APPROVER).status_code == 200
+    reports = eventually(lambda: [m for m in world.slack.messages(ADMIN_CHANNEL) if "Access review" in m["text"]],
+                         timeout=30, what="the access review")
+    text = card_text(reports[0])
+    for line in ("*Lumen*: 2 members", "Admins (1): ana@corp.com", "Inactive 60+ days: 1",
+                 "Pending invitations: 1"):  # its member stream marks invitees, so they are counted, not noted
+        assert line in text, line
 
 
 def _assessment(email: str) -> Assessment:
