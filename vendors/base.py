@@ -86,6 +86,15 @@ class Member:
     last_login_known: bool = True  # False where the vendor's API does not say (None then means unknown, not never)
 
 
+# The `Member.extra["status"]` of an invitee a member list shows beside its members (Kissmetrics' does): not a
+# member yet, so never counted, judged or accepted as one.
+PENDING_STATUS = "pending"
+
+
+def is_pending_invitation(member: Member) -> bool:
+    return str(member.extra.get("status", "")).lower() == PENDING_STATUS
+
+
 @dataclass(frozen=True)
 class Asset:
     kind: str  # "dashboard", "insight", "feature_flag", "cohort", "experiment", "notebook"

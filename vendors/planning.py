@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vendors import registry
 from vendors.base import Capability, PlannedStep, Role, StepKind, Vendor
-from vendors.roles import ROLE_MAPS, vendor_role
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,10 @@ def plan_change(vendor: Vendor, email: str, change: Change) -> list[PlannedStep]
 def _has_role(vendor: Vendor, change: Change) -> bool:
     """False when the change names a role this vendor does not have (e.g. read-only at PostHog)."""
     role = getattr(change, "role", None)
-    if role is None or vendor.name not in ROLE_MAPS:
+    roles = registry.facts_of(vendor.name).roles
+    if role is None or roles is None:
         return True
-    return vendor_role(vendor.name, role) is not None
+    return role in roles.writing
 
 
 def _invites_at_other_role(vendor: Vendor, role: Role) -> bool:

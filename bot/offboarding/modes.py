@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from storage.models import RequestMode
+from vendors import registry
 from vendors.base import (
     CREDENTIALS_PARAM,
     Assessment,
@@ -37,7 +38,6 @@ from vendors.base import (
     VendorError,
 )
 from vendors.planning import Invitation, ProjectRemoval, RoleChange, plan_change
-from vendors.roles import ROLE_MAPS
 
 VERIFY_CHANGE = "verify_change"  # a step kind the workflow runs itself: a fresh look after a partial change
 WORKFLOW_STEP_KINDS = frozenset({VERIFY_CHANGE})
@@ -196,7 +196,7 @@ def emergency_plan(vendor: Vendor, assessment: Assessment, new_owner_email: str 
 def follow_up_steps(vendor: Vendor, assessment: Assessment) -> list[PlannedStep]:
     """The security follow-up for one vendor: rotate what they could see, review what they did."""
     email = assessment.email or (assessment.member.email if assessment.member else "")
-    texts = FOLLOW_UP.get(vendor.name, GENERIC_FOLLOW_UP)
+    texts = registry.facts_of(vendor.name).follow_up  # its runbook's, else the generic texts
     projects = [p.project_name for p in assessment.member.projects] if assessment.member else []
     where = ", ".join(projects) if projects else "every project they may have opened"
     credentials = [f"{vendor.label} {texts.credential} of {p}" for p in projects] or [
@@ -219,53 +219,6 @@ def follow_up_steps(vendor: Vendor, assessment: Assessment) -> list[PlannedStep]
 
 def _member_uuid(member: Member | None) -> str:
     return str(member.member_id) if member else "<their user id>"
-
-
-@dataclass(frozen=True)
-class FollowUpTexts:
-    credential: str  # singular, e.g. "project API key"
-    rotate: str
-    audit: str  # may use {email} and {member_uuid}
-
-
-GENERIC_FOLLOW_UP = FollowUpTexts(
-    "API key", "Regenerate each key in the tool's settings, update every integration that uses it, and check the "
-    "integrations still work.", "In the tool's audit or activity log, filter by {email} and read the last 90 days.",
-)
-# Click paths from the runbooks in /work/shared/runbooks/ where they give one; UNVERIFIED where noted.
-FOLLOW_UP: dict[str, FollowUpTexts] = {
-    "posthog": FollowUpTexts(
-        "project API key",
-        "PostHog's runbook for a security concern: rotate the project API keys, update every SDK configuration, "
-        "deploy it and check tracking still works (UNVERIFIED click path: the project's Settings → Project → "
-        "General → Project API key → Reset). Their personal API keys died with the removal.",
-        "In PostHog, in each project open Activity and filter by {email} (API: GET "
-        "/api/projects/<id>/activity_log/?user={member_uuid}); check data exports and unusual queries too.",
-    ),
-    "amplitude": FollowUpTexts(
-        "API key",
-        "Amplitude's runbook: rotate the ingestion (project) API keys and export keys they had access to, "
-        "regenerate data warehouse credentials, and update integrations that used their credentials "
-        "(UNVERIFIED click path: Settings → Projects → the project → General → API keys).",
-        "In Amplitude open Settings → Access Logs (or Audit Logs), filter by {email} and review their recent "
-        "activity: data exports, dashboard or tracking plan changes, user invitations, integration changes.",
-    ),
-    "mixpanel": FollowUpTexts(
-        "project token and API secret",
-        "Mixpanel's runbook: invalidate API tokens and generate new ones under a service account (Settings → "
-        "API Tokens), revoke data warehouse credentials and update scheduled exports; check no token was copied "
-        "to a service account.",
-        "In Mixpanel open Organization Settings → Activity Log (or Audit Log), filter by {email}, review and "
-        "export their recent entries (logins, actions, changes, exports).",
-    ),
-    "kissmetrics": FollowUpTexts(
-        "API key",
-        "Kissmetrics' runbook for a compromised account: change the API keys they could see and update whatever "
-        "sends data with them (UNVERIFIED click path: Settings → API keys).",
-        "In Kissmetrics review {email}'s recent activity for suspicious behaviour (their runbook gives no click "
-        "path; UNVERIFIED: Settings → Team → their entry).",
-    ),
-}
 
 
 def is_removal_critical(kind: str, key: str, manual: bool) -> bool:
@@ -326,7 +279,7 @@ def read_only_plan(vendor: Vendor, assessment: Assessment, email: str) -> list[P
 
 def nearest_role(vendor_name: str, wanted: Role) -> Role:
     """`wanted`, or the lowest role the vendor has above it (PostHog has no read-only: member)."""
-    role_map = ROLE_MAPS.get(vendor_name)
+    role_map = registry.facts_of(vendor_name).roles
     if role_map is None or wanted in role_map.writing:
         return wanted
     above = [r for r in role_map.writing if ROLE_RANK[r] >= ROLE_RANK[wanted]]
@@ -417,33 +370,21 @@ def restore_plan(vendor: Vendor, current: Assessment, email: str, entry: Mapping
     return steps
 
 
-# What a removal takes that no invitation gives back, per vendor (from the runbooks and vendor-apis.md).
-CANNOT_COME_BACK: dict[str, tuple[str, ...]] = {
-    "posthog": (
-        "their personal API keys (deleted with the membership: they create new ones)",
-        "their personal settings and notification preferences",
-        "the restricted dashboards opened to the project stay open, and assets stay with the project",
-    ),
-    "amplitude": (
-        "their old login: deletion is permanent, the invitation makes a new one",
-        "dashboards, notebooks and metrics they owned that were not transferred before the removal",
-        "their role: Amplitude's API invites as Viewer, so a person sets the role",
-    ),
-    "mixpanel": (
-        "their API tokens (invalidated at the removal)",
-        "reports keep showing “created by removed user”",
-    ),
-    "kissmetrics": (
-        "their previous session data and personal settings",
-        "API keys they created, if Kissmetrics invalidated them",
-    ),
-}
 ALWAYS_LOST = (
     "whatever was done by hand after the removal (keys rotated, flags and experiments reassigned) stays done",
-    "they must accept the invitation before they can sign in (PostHog's invitations expire after 3 days)",
 )
 
 
 def cannot_come_back(vendors: Iterable[str]) -> list[str]:
-    lines = [line for name in vendors for line in CANNOT_COME_BACK.get(name, ())]
-    return [*lines, *ALWAYS_LOST]
+    """What a restore cannot give back: each vendor's own (its registry entry's `cannot_come_back`, from the
+    runbooks and vendor-apis.md), then what holds everywhere, with the tools whose invitations lapse."""
+    lines = [line for name in vendors for line in registry.facts_of(name).cannot_come_back]
+    lapsing = [f"{f.label}'s invitations expire after {_days(f.invite_lifetime)}"
+               for f in registry.entries() if f.invite_lifetime is not None]
+    accept = "they must accept the invitation before they can sign in"
+    return [*lines, *ALWAYS_LOST, f"{accept} ({'; '.join(lapsing)})" if lapsing else accept]
+
+
+def _days(lifetime: timedelta) -> str:
+    days = lifetime / timedelta(days=1)
+    return f"{days:g} day" + ("" if days == 1 else "s")

@@ -23,16 +23,16 @@ from sqlmodel import col, select
 from bot.offboarding.workflow import Reason, RequestDraft
 from bot.onboarding.slack.views import AccessEndNotice, PendingItem
 from bot.onboarding.workflow import (
-    ACCEPTANCE_UNSEEN,
-    CREATES_ACCOUNT,
     ENDING_STATES,
-    INVITE_LIFETIMES,
     PENDING_STATES,
     Onboarding,
+    acceptance_visible,
+    creates_account,
+    invitations_lapse,
 )
 from storage import audit
 from storage.models import Invitation, InviteBatch, InviteSend, InviteState, OnboardJob
-from vendors.base import Capability, VendorError
+from vendors.base import Capability, VendorError, is_pending_invitation
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ class OnboardingDue:
 
     def check_acceptance(self, now: datetime) -> list[int]:
         """Pending invitations whose person now shows as a member are accepted. Tools that cannot tell an
-        invitee from a member (ACCEPTANCE_UNSEEN) or have no member list are left as they are."""
+        invitee from a member (`acceptance_visible` false in their registry entry), that create accounts
+        outright, or have no member list are left as they are."""
         wanted: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
         with self.db.session() as session:
             rows = session.exec(select(InviteSend.id, InviteSend.vendor, Invitation.email)
@@ -91,7 +92,7 @@ class OnboardingDue:
                                 .where(col(InviteSend.status).in_(PENDING_STATES))).all()
         for send_id, vendor, email in rows:
             connector = self.onboarding.vendors.get(vendor)
-            if (connector is not None and vendor not in ACCEPTANCE_UNSEEN | CREATES_ACCOUNT
+            if (connector is not None and acceptance_visible(vendor) and not creates_account(vendor)
                     and Capability.LIST_MEMBERS in connector.capabilities and send_id is not None):
                 wanted[vendor][email.lower()].append(send_id)
         accepted: list[int] = []
@@ -104,8 +105,8 @@ class OnboardingDue:
         try:
             for member in self.onboarding.vendors[vendor].iter_members():
                 email = member.email.lower()
-                # Kissmetrics lists invitees with status "pending" beside its users.
-                if email in people and member.extra.get("status") != "pending":
+                # A member list may show invitees beside its members (Kissmetrics does).
+                if email in people and not is_pending_invitation(member):
                     found += [s for s in people.pop(email) if self._mark_accepted(s, vendor, email, now)]
                 if not people:
                     break
@@ -136,9 +137,10 @@ class OnboardingDue:
                                     self.onboarding.notifier.pending_reminder)
 
     def flag_expiring(self, now: datetime) -> list[int]:
-        """Invitations of tools whose invitations lapse (INVITE_LIFETIMES), within the warning time of lapsing."""
+        """Invitations of tools whose invitations lapse (their registry entry's `invite_lifetime`), within the
+        warning time of lapsing."""
         due: list[int] = []
-        for vendor, lifetime in INVITE_LIFETIMES.items():
+        for vendor, lifetime in invitations_lapse().items():
             due += self._due_sends(col(InviteSend.vendor) == vendor, col(InviteSend.expiry_flagged_at).is_(None),
                                    col(InviteSend.sent_at) <= now - lifetime + self.config.expiry_warning)
         flagged = self._notify_claimed(due, "expiry_flagged_at", now, "invitation_expiry_flagged",
@@ -263,7 +265,7 @@ class OnboardingDue:
                 InviteSend.invitation_id == invitation_id, col(InviteSend.status).in_(PENDING_STATES))).all()
         for send in pending:
             connector = self.onboarding.vendors.get(send.vendor)
-            if (connector is not None and send.id is not None and send.vendor not in ACCEPTANCE_UNSEEN
+            if (connector is not None and send.id is not None and acceptance_visible(send.vendor)
                     and Capability.CANCEL_INVITE in connector.capabilities):
                 self.onboarding.cancel_invite(send.id, audit.BOT_ACTOR)
 

@@ -51,7 +51,7 @@ from storage.models import (
     utcnow,
 )
 from storage.owed_cards import OwedCards
-from vendors import planning
+from vendors import planning, registry
 from vendors.base import (
     Capability,
     PlannedStep,
@@ -70,14 +70,29 @@ DEFAULT_PERSONAL_DOMAINS = (
     "hey.com", "qq.com", "163.com",
 )
 ELEVATED_ROLES = frozenset({Role.ADMIN, Role.OWNER})
-# How long a tool's invitations stay valid, where it is documented (vendor-apis.md: PostHog's expire after 3
-# days). Others are not documented, so no expiry is assumed for them.
-INVITE_LIFETIMES: dict[str, timedelta] = {"posthog": timedelta(days=3)}
-# Tools whose member list cannot show that someone accepted: Amplitude's SCIM lists invitees and joined members
-# alike. Their invitations stay "invited" until cancelled; the pending list says acceptance cannot be seen.
-ACCEPTANCE_UNSEEN = frozenset({"amplitude"})
-# Tools whose API creates the account outright (Mixpanel's SCIM): there is no invitation to accept or resend.
-CREATES_ACCOUNT = frozenset({"mixpanel"})
+
+
+# What differs between tools here is each one's entry in the vendor registry (vendors.facts.VendorFacts): how long
+# its invitations stay valid (`invite_lifetime`; none assumed where undocumented), whether its member list can
+# show that someone accepted (`acceptance_visible`; if not, invitations stay "invited" until cancelled and the
+# pending list says acceptance cannot be seen), and whether its API creates the account outright
+# (`creates_account`: no invitation to accept or resend).
+def invite_lifetime(vendor: str) -> timedelta | None:
+    return registry.facts_of(vendor).invite_lifetime
+
+
+def acceptance_visible(vendor: str) -> bool:
+    return registry.facts_of(vendor).acceptance_visible
+
+
+def creates_account(vendor: str) -> bool:
+    return registry.facts_of(vendor).creates_account
+
+
+def invitations_lapse() -> dict[str, timedelta]:
+    """Each registered tool whose invitations lapse, with how long they stay valid."""
+    return {f.name: f.invite_lifetime for f in registry.entries() if f.invite_lifetime is not None}
+
 
 PENDING_STATES = (InviteState.INVITED, InviteState.ALREADY_INVITED)
 BUSY_STATES = (InviteState.SENDING, InviteState.RESENDING, InviteState.CANCELLING, InviteState.MANUAL)
@@ -485,7 +500,7 @@ class Onboarding:
         there); otherwise a person resends it from the tool's UI."""
         invite = [s for s in planning.plan_change(vendor, email, change) if not s.params.get("after_invite")]
         automated = all(not s.manual for s in invite) and Capability.CANCEL_INVITE in vendor.capabilities
-        if automated and vendor.name not in ACCEPTANCE_UNSEEN | CREATES_ACCOUNT:
+        if automated and acceptance_visible(vendor.name) and not creates_account(vendor.name):
             return planning.plan_change(vendor, email, planning.InviteCancellation()) + invite
         by_hand = vendor.manual_step(Capability.INVITE, email, {"role": change.role.value,
                                                                 "projects": list(change.projects),
@@ -639,7 +654,7 @@ class Onboarding:
         if refused:
             return refused
         label = self.label(send.vendor)
-        if action == "resend" and send.vendor in CREATES_ACCOUNT:
+        if action == "resend" and creates_account(send.vendor):
             return ActionResult(False, f"{label} created the account outright: there is no invitation to resend.")
         now = self.clock()
         with self.db.session() as session:
@@ -683,10 +698,10 @@ class Onboarding:
     def _send_view(self, send: InviteSend, steps: Iterable[InviteStep]) -> SendView:
         mine = [s for s in steps if s.send_id == send.id and s.round == send.round]
         return SendView(send, self.label(send.vendor), mine, self.expires_at(send),
-                        send.vendor not in ACCEPTANCE_UNSEEN)
+                        acceptance_visible(send.vendor))
 
     def expires_at(self, send: InviteSend) -> datetime | None:
-        lifetime = INVITE_LIFETIMES.get(send.vendor)
+        lifetime = invite_lifetime(send.vendor)
         if lifetime is None or send.sent_at is None or send.status not in PENDING_STATES:
             return None
         return send.sent_at + lifetime
@@ -710,7 +725,7 @@ class Onboarding:
         assert send.id is not None
         return PendingItem(send.id, send.batch_id, invitation.email, send.vendor, self.label(send.vendor),
                            invitation.role, batch.inviter_id, send.sent_at or send.updated_at, send.status,
-                           self.expires_at(send), send.vendor not in ACCEPTANCE_UNSEEN, send.resends)
+                           self.expires_at(send), acceptance_visible(send.vendor), send.resends)
 
     def _send(self, send_id: int) -> InviteSend:
         with self.db.session() as session:
@@ -904,7 +919,7 @@ def _settled(action: str, steps: list[InviteStep], vendor: str) -> _Settled | No
         return _Settled(InviteState.INVITED, summary=f"Invited by hand (confirmed by <@{invite.done_by}>)")
     status = str(invite.details.get("status") or "invited")
     state = _OUTCOME_STATES.get(status, InviteState.INVITED)
-    if state == InviteState.INVITED and vendor in CREATES_ACCOUNT:
+    if state == InviteState.INVITED and creates_account(vendor):
         state = InviteState.CREATED
     if action == "resend" and state == InviteState.ALREADY_MEMBER:
         state = InviteState.ACCEPTED  # they joined before the resend reached them

@@ -19,25 +19,11 @@ from enum import StrEnum
 from typing import Any
 
 from bot.reviews.members_export import ExportRow, MembersExport
-from vendors.base import Capability, Member, Role, Vendor, VendorError
-from vendors.roles import ROLE_MAPS, common_role
+from vendors import registry
+from vendors.base import Capability, Member, Role, Vendor, VendorError, is_pending_invitation
+from vendors.roles import normalize
 
 log = logging.getLogger(__name__)
-
-# Where each vendor's admin UI shows the members list to export. UNVERIFIED: the runbooks name the pages
-# (Amplitude "Settings → Members & Groups", Mixpanel "Organization Settings → Users & Teams … Export member list
-# as CSV"); whether Amplitude's and Kissmetrics' pages offer an export button, and its columns, is not documented.
-EXPORT_HINTS = {
-    "amplitude": "In Amplitude, open Settings → Members & Groups and export the Members table as CSV "
-                 "(it must have each member's email and last login).",
-    "mixpanel": "In Mixpanel, open Organization Settings → Users & Teams and export the user list as CSV.",
-    "kissmetrics": "In Kissmetrics, open Settings → Team and save the team list as a CSV with each person's "
-                   "email and last login.",
-    "posthog": "In PostHog, open Settings → Organization → Members and save the list as a CSV with each "
-               "person's email and last login.",
-}
-GENERIC_EXPORT_HINT = "Export its members list as a CSV with each person's email and last login."
-
 
 class LeftOut(StrEnum):
     """Why a member was not judged inactive although they might be."""
@@ -174,7 +160,7 @@ def judge_vendor(vendor: Vendor, policy: SweepPolicy, exempt: set[str], now: dat
         result.source = "export"
     else:
         result.unjudged = _why_not_judged(vendor, lists)
-        result.hint = EXPORT_HINTS.get(vendor.name, GENERIC_EXPORT_HINT)
+        result.hint = registry.facts_of(vendor.name).members_export_hint  # where its admin UI exports them
         return result
     try:
         if result.source == "api":
@@ -250,7 +236,7 @@ def _from_api(members: Iterator[Member]) -> Iterator[Candidate]:
 
 def _candidate(member: Member, last_login: datetime | None, known: bool) -> Candidate:
     left_out = None
-    if str(member.extra.get("status", "")).lower() == "pending":
+    if is_pending_invitation(member):
         left_out = LeftOut.PENDING
     elif member.extra.get("active") is False:
         left_out = LeftOut.DEACTIVATED
@@ -291,7 +277,8 @@ def _from_export(vendor: str, export: MembersExport) -> Iterator[Candidate]:
 
 
 def _export_role(vendor: str, word: str) -> Role:
-    return common_role(vendor, word) if vendor in ROLE_MAPS and word else Role.MEMBER
+    roles = registry.facts_of(vendor).roles  # unknown words, and a vendor without a role map: member
+    return roles.reading.get(normalize(word), Role.MEMBER) if roles is not None and word else Role.MEMBER
 
 
 def _export_candidate(vendor: str, row: ExportRow) -> Candidate:

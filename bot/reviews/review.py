@@ -28,18 +28,12 @@ from bot.slack import mrkdwn
 from bot.slack.post import SlackPoster
 from storage import audit
 from storage.models import AccessReview, utcnow
-from vendors.base import Capability, Member, Role, Vendor, VendorError
+from vendors import registry
+from vendors.base import Capability, Member, Role, Vendor, VendorError, is_pending_invitation
 
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("tool", "email", "name", "role", "tool_role", "projects", "last_login_utc", "joined_utc", "status")
-# Pending invitations, where a connector's member stream does not show them (vendor-apis.md).
-INVITE_NOTES = {
-    "posthog": "not listed by offboard's PostHog connector: see Settings → Organization → Members → Pending invites",
-    "amplitude": "SCIM lists invitations like members, so they are counted among the members",
-    "mixpanel": "none: SCIM creates users directly, without invitations",
-}
-
 
 @dataclass
 class VendorReview:
@@ -77,7 +71,7 @@ def review_vendor(vendor: Vendor, writer: Any, now: datetime, days: int) -> Vend
     logins = Capability.READ_LAST_LOGIN in vendor.capabilities
     review.inactive = 0 if logins else None
     review.roles_known = Capability.READ_ROLE in vendor.capabilities
-    note = INVITE_NOTES.get(vendor.name)
+    note = registry.facts_of(vendor.name).pending_invites_note  # where its member stream does not show them
     review.pending, review.invites_note = (None, note) if note else (0, "")
     try:
         _stream(vendor, review, writer, now - timedelta(days=days), logins)
@@ -91,7 +85,7 @@ def review_vendor(vendor: Vendor, writer: Any, now: datetime, days: int) -> Vend
 
 def _stream(vendor: Vendor, review: VendorReview, writer: Any, cutoff: datetime, logins: bool) -> None:
     for member in vendor.iter_members():
-        pending = str(member.extra.get("status", "")).lower() == "pending"
+        pending = is_pending_invitation(member)
         if pending and review.pending is not None:
             review.pending += 1
         else:

@@ -34,7 +34,9 @@ from storage.db import Database
 from storage.leases import Leases
 from storage.models import utcnow
 from storage.retention import policy_with, purge
+from vendors import registry
 from vendors.base import Checkable, Vendor, deployment_problems
+from vendors.facts import BuildContext
 from vendors.http import RetryPolicy
 from vendors.ratelimit import AllowanceStore
 
@@ -44,45 +46,20 @@ LISTENER_THREADS = 48
 
 
 def vendors_from_settings(settings: Settings, allowance: AllowanceStore | None = None) -> dict[str, Vendor]:
-    """`allowance`: where the vendors' rate-limit allowance is shared (the bot's database); None = this process."""
-    from vendors import amplitude, kissmetrics, mixpanel, posthog
-
+    """Every vendor the settings turn on, each built by its registry entry (vendors.registry), in registry
+    order, then those worked by hand that no entry built. `allowance`: where the vendors' rate-limit allowance
+    is shared (the bot's database); None = this process."""
     manual = {name.lower() for name in settings.manual_vendors}
-    scale, connections = settings.rate_limit_scale, settings.vendor_connections
+    scale = settings.rate_limit_scale
 
     def paced(policy: RetryPolicy) -> RetryPolicy:
         return replace(policy.scaled(scale), max_retry_after=settings.max_call_wait, allowance=allowance)
 
     configured: dict[str, Vendor] = {}
-    if settings.posthog_api_key.get_secret_value() and "posthog" not in manual:
-        configured["posthog"] = posthog.PostHogVendor(
-            api_key=settings.posthog_api_key.get_secret_value(),
-            host=settings.posthog_host,
-            organization_id=settings.posthog_org_id,
-            policy=replace(paced(posthog.DEFAULT_POLICY), max_concurrency=connections),
-        )
-    if settings.amplitude_scim_key.get_secret_value() and "amplitude" not in manual:
-        configured["amplitude"] = amplitude.AmplitudeVendor(
-            settings.amplitude_scim_key.get_secret_value(), region=settings.amplitude_region,
-            policy=replace(paced(amplitude.DEFAULT_POLICY), max_concurrency=connections),
-        )
-    if settings.mixpanel_scim_token.get_secret_value() and "mixpanel" not in manual:
-        configured["mixpanel"] = mixpanel.MixpanelVendor(
-            settings.mixpanel_scim_token.get_secret_value(),
-            region=settings.mixpanel_region,
-            scim_url=settings.mixpanel_scim_url or None,
-            verified_domains=settings.mixpanel_verified_domains,
-            service_account_username=settings.mixpanel_service_account_username or None,
-            service_account_secret=settings.mixpanel_service_account_secret.get_secret_value() or None,
-            organization_id=settings.mixpanel_org_id or None,
-            policy=replace(paced(RetryPolicy()), max_concurrency=connections),
-        )
-    if settings.kissmetrics_enabled or settings.kissmetrics_api_key.get_secret_value() or "kissmetrics" in manual:
-        api_key = settings.kissmetrics_api_key.get_secret_value() if "kissmetrics" not in manual else ""
-        configured["kissmetrics"] = kissmetrics.KissmetricsVendor(
-            api_key=api_key or None, base_url=settings.kissmetrics_api_url,
-            policy=paced(kissmetrics.DEFAULT_POLICY),
-        )
+    for facts in registry.entries():
+        built = facts.build(BuildContext(settings, facts.name in manual, paced, settings.vendor_connections))
+        if built is not None:
+            configured[facts.name] = built
     for name in sorted(manual - set(configured)):
         configured[name] = manual_vendor(name)
     return configured
@@ -110,9 +87,9 @@ def manual_vendor(name: str) -> Vendor:
 
     from vendors.manual import ManualVendor
 
-    module = importlib.import_module(f"vendors.{name}")
-    labels = {"posthog": "PostHog", "amplitude": "Amplitude", "mixpanel": "Mixpanel"}
-    return ManualVendor(name, labels.get(name, name.title()), module.manual_step)
+    facts = registry.facts_of(name)
+    module = importlib.import_module(facts.connector_module)
+    return ManualVendor(name, facts.label, module.manual_step)
 
 
 def slack_client(settings: Settings) -> WebClient:

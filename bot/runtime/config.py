@@ -24,9 +24,15 @@ from pydantic_settings import (
 )
 
 from storage.db import DEFAULT_DATABASE_URL
+from vendors import registry
 
 CommaList = Annotated[list[str], NoDecode]
-KNOWN_VENDORS = ("posthog", "amplitude", "mixpanel", "kissmetrics")
+
+
+def known_vendors() -> tuple[str, ...]:
+    """The vendors a setting may name: those in the vendor registry (vendors.registry), read when checked, so
+    a vendor registered while the process runs is known too."""
+    return registry.names()
 
 
 def _env(*names: str) -> AliasChoices:
@@ -198,9 +204,9 @@ class Settings(BaseSettings):
                 raise ValueError("write vendor=value pairs separated by commas, e.g. posthog=60,mixpanel=120")
             value = {vendor.strip().lower(): setting.strip() for vendor, _, setting in pairs}
         if isinstance(value, dict):
-            unknown = sorted(set(map(str, value)) - set(KNOWN_VENDORS))
+            unknown = sorted(set(map(str, value)) - set(known_vendors()))
             if unknown:
-                raise ValueError(f"unknown vendor(s) {', '.join(unknown)}: use {', '.join(KNOWN_VENDORS)}")
+                raise ValueError(f"unknown vendor(s) {', '.join(unknown)}: use {', '.join(known_vendors())}")
         return value
 
     @field_validator("service_accounts", "sweep_allowlist", mode="before")
@@ -260,7 +266,7 @@ class Settings(BaseSettings):
             pairs = [part.strip().partition("=") for part in value.split(",") if part.strip()]
             value = {app.strip(): vendor.strip().lower() for app, _sep, vendor in pairs}
         if isinstance(value, dict):
-            unknown = sorted(set(map(str, value.values())) - set(KNOWN_VENDORS))
+            unknown = sorted(set(map(str, value.values())) - set(known_vendors()))
             if unknown:
                 raise ValueError(f"OFFBOARD_OKTA_APPS names unknown vendor(s) {', '.join(unknown)}")
         return value
@@ -297,10 +303,10 @@ class Settings(BaseSettings):
             pairs = [part.strip().partition("=") for part in value.split(",") if part.strip()]
             value = {vendor.strip().lower(): (group.strip() if sep else "") for vendor, sep, group in pairs}
         if isinstance(value, dict):
-            unknown = sorted(set(map(str, value)) - set(KNOWN_VENDORS))
+            unknown = sorted(set(map(str, value)) - set(known_vendors()))
             if unknown:
                 raise ValueError(f"OFFBOARD_IDP_GROUPS names unknown vendor(s) {', '.join(unknown)}: use "
-                                 f"{', '.join(KNOWN_VENDORS)}")
+                                 f"{', '.join(known_vendors())}")
         return value
 
     @field_validator("audit_admins", mode="before")
@@ -395,16 +401,15 @@ class Settings(BaseSettings):
             found.append(
                 "Set OFFBOARD_APPROVERS (Slack user ids) and/or OFFBOARD_APPROVER_GROUP (a user group id)."
             )
-        keys = (self.posthog_api_key, self.amplitude_scim_key, self.mixpanel_scim_token, self.kissmetrics_api_key)
-        if not self.kissmetrics_enabled and not self.manual_vendors and not any(k.get_secret_value() for k in keys):
-            found.append(
-                "No vendor is configured: set POSTHOG_API_KEY, AMPLITUDE_SCIM_KEY, MIXPANEL_SCIM_TOKEN, "
-                "KISSMETRICS_ENABLED=true and/or OFFBOARD_MANUAL_VENDORS (see docs/vendors.md)."
-            )
-        unknown = [v for v in self.manual_vendors if v.lower() not in KNOWN_VENDORS]
+        vendors = registry.entries()
+        if not self.manual_vendors and not any(facts.configured(self) for facts in vendors):
+            ways = ", ".join(facts.turned_on_by for facts in vendors if facts.turned_on_by)
+            found.append(f"No vendor is configured: set {ways} and/or OFFBOARD_MANUAL_VENDORS (see docs/vendors.md).")
+        known = known_vendors()
+        unknown = [v for v in self.manual_vendors if v.lower() not in known]
         if unknown:
             found.append(f"OFFBOARD_MANUAL_VENDORS names unknown vendor(s) {', '.join(unknown)}: use "
-                         f"{', '.join(KNOWN_VENDORS)}.")
+                         f"{', '.join(known)}.")
         return found
 
 

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 
 from bot.runtime.config import Settings, env_names
+from vendors import registry
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 BEGIN = "<!-- settings table: written by `python -m bot.runtime.config_reference`, do not edit by hand -->"
@@ -50,30 +51,9 @@ DESCRIPTIONS: dict[str, str] = {
     "lease_seconds": "how long an instance's hold on a request lasts unless its heartbeat renews it; after a "
                      "crash, the request is taken over once it runs out (see *Running several instances* in "
                      "[operations](operations.md))",
-    # Vendors
-    "posthog_api_key": "PostHog personal API key (`phx_…`) with the scopes in [vendors](vendors.md)",
-    "posthog_host": "`us`, `eu`, or your self-hosted URL",
-    "posthog_org_id": "organization UUID, or `@current`",
-    "amplitude_scim_key": "Amplitude SCIM key (Enterprise)",
-    "amplitude_region": "Amplitude's region: `us`, `eu` or a URL",
-    "mixpanel_scim_token": "Mixpanel SCIM token (Enterprise)",
-    "mixpanel_region": "Mixpanel's region: `us`, `eu`, `in` or a URL (the region picks the service-account host)",
-    "mixpanel_service_account_username": "optional, with the secret and the org id: lists the service accounts a "
-                                         "leaver created, for rotation",
-    "mixpanel_service_account_secret": "optional: that service account's secret",
-    "mixpanel_org_id": "optional: the Mixpanel organization id the service account lists accounts in",
-    "mixpanel_verified_domains": "the organization's verified claimed domains, comma-separated (e.g. "
-                                 "`corp.com,corp.co.uk`): Mixpanel's SCIM sees only emails on them, so anyone else "
-                                 "is *unknown*, never \"not a member\"",
-    "mixpanel_scim_url": "Mixpanel's SCIM base URL. Only `https://mixpanel.com/api/app/scim/v2` is documented; an "
-                         "organization in the EU or India data center sets what Mixpanel support gives it",
-    "kissmetrics_enabled": "`true` adds Kissmetrics as a checklist of manual steps (it has no known public user "
-                           "API)",
-    "kissmetrics_api_key": "opt-in: the user API shown in the seed runbook (`/v1/users`), **documented only by that "
-                           "runbook and unconfirmed publicly**",
-    "kissmetrics_api_url": "that opt-in user API's base URL",
+    # Vendors (each vendor's own settings are described by its registry entry: vendors/<name>_facts.py)
     "manual_vendors": "comma-separated vendors worked entirely by hand (no credentials needed, their API is never "
-                      "called): `posthog`, `amplitude`, `mixpanel`, `kissmetrics`",
+                      "called): " + ", ".join(f"`{facts.name}`" for facts in registry.BUILT_IN),
     "rate_limit_scale": "multiplies every vendor's rate limits (PostHog 480/min and 4800/hour, Amplitude 100/min, "
                         "Kissmetrics 15/min), e.g. `2` if a vendor granted you double",
     "max_call_wait": "seconds one vendor call may wait for its rate limit or a 429's `Retry-After`; a longer wait "
@@ -157,7 +137,6 @@ UNSET_MEANS: dict[str, str] = {
     "health_port": "none",
     "notify_channel": "the card's thread",
     "contact": "the requester",
-    "mixpanel_scim_url": "`https://mixpanel.com/api/app/scim/v2`",
     "audit_admins": "whoever may approve",
     "retention_years": "per reason, `storage.retention.DEFAULT_RETENTION_YEARS`",
     "admin_channel": "the approvals channel",
@@ -174,13 +153,23 @@ class UndocumentedSettings(ValueError):
     """Settings fields with no description here (or descriptions of fields that are gone)."""
 
 
+def descriptions() -> dict[str, str]:
+    """Every setting's words: the ones here, and each built-in vendor's from its registry entry (a vendor
+    registered while a process runs cannot add fields to Settings, so it has none to describe)."""
+    return {**DESCRIPTIONS, **{name: words for facts in registry.BUILT_IN for name, words in facts.settings.items()}}
+
+
+def unset_means() -> dict[str, str]:
+    return {**UNSET_MEANS, **{name: words for facts in registry.BUILT_IN for name, words in facts.unset_means.items()}}
+
+
 def _default(field_name: str) -> str:
     info = Settings.model_fields[field_name]
     value = info.get_default(call_default_factory=True) if info.default is PydanticUndefined else info.default
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     if value in ("", None, [], {}):
-        return UNSET_MEANS.get(field_name, "")
+        return unset_means().get(field_name, "")
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, float) and value.is_integer():
@@ -198,7 +187,8 @@ def _cell(text: str) -> str:
 def missing_descriptions() -> tuple[list[str], list[str]]:
     """(settings without a description, descriptions of no setting)."""
     fields = set(Settings.model_fields)
-    return sorted(fields - set(DESCRIPTIONS)), sorted(set(DESCRIPTIONS) - fields)
+    described = descriptions()
+    return sorted(fields - set(described)), sorted(set(described) - fields)
 
 
 def settings_table() -> str:
@@ -212,9 +202,10 @@ def settings_table() -> str:
             ) if part))
     secret = {name for name, info in Settings.model_fields.items() if info.annotation is SecretStr}
     lines = ["| variable | meaning | default |", "|---|---|---|"]
+    described = descriptions()
     for name in Settings.model_fields:
         names = ", ".join(f"`{env}`" for env in env_names(name))
-        meaning = DESCRIPTIONS[name] + (" (*secret*)" if name in secret else "")
+        meaning = described[name] + (" (*secret*)" if name in secret else "")
         lines.append(f"| {names} | {_cell(meaning)} | {_cell(_default(name))} |")
     return "\n".join(lines)
 

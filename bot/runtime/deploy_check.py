@@ -21,7 +21,7 @@ from rich.markup import escape
 from slack_sdk import WebClient
 
 from bot.runtime import database_check, slack_check
-from bot.runtime.config import KNOWN_VENDORS, Settings
+from bot.runtime.config import Settings, known_vendors
 from vendors.base import Vendor, deployment_problems
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,11 @@ def run_check(
 
 def _refuse_malformed(settings: Settings) -> None:
     lines = []
-    unknown = [v for v in settings.manual_vendors if v.lower() not in KNOWN_VENDORS]
+    known = known_vendors()
+    unknown = [v for v in settings.manual_vendors if v.lower() not in known]
     if unknown:
         lines.append(f"OFFBOARD_MANUAL_VENDORS names unknown vendor(s) {', '.join(unknown)}: use "
-                     f"{', '.join(KNOWN_VENDORS)}")
+                     f"{', '.join(known)}")
     try:
         database_check.parse_database_url(settings.database_url)
     except database_check.MalformedDatabaseUrl as exc:

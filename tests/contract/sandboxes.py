@@ -6,6 +6,7 @@ A fifth vendor joins the suite with one line in SANDBOXES: its sandbox class, wh
 
 from __future__ import annotations
 
+from tests.fifth_vendor.sandbox import LumenSandbox
 from vendors.http import RetryPolicy
 from vendors.sandbox.amplitude import AmplitudeSandbox
 from vendors.sandbox.kissmetrics import KissmetricsSandbox
@@ -17,6 +18,7 @@ SANDBOXES = {
     "amplitude": AmplitudeSandbox,
     "mixpanel": MixpanelSandbox,
     "kissmetrics": KissmetricsSandbox,  # its opt-in API (UNVERIFIED); manual mode: test_manual_only.py
+    "lumen": LumenSandbox,  # the made-up fifth vendor of tests/fifth_vendor, added with no change to the bot
 }
 
 # Small pages, so every list spans several; quick retries, so fault tests do not wait.
