@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.engine import decisions, parked_steps
+from bot.engine import steps as step_runner
 from bot.offboarding import modes
 from bot.runtime.log_format import logged_step
 from bot.slack import cards
@@ -62,7 +63,6 @@ from vendors.base import (
     PlannedStep,
     StepKind,
     Vendor,
-    VendorError,
     assessment_from_json,
 )
 from vendors.http import WaitTooLongError
@@ -731,13 +731,10 @@ class Workflow:
         with self._steps_guard:
             mine = set(self._steps_running)
         with self.db.session() as session:
-            interrupted = [s for s in session.exec(select(Step).where(Step.request_id == request_id,
-                                                                      Step.status == StepStatus.RUNNING))
-                           if s.id not in mine]
-            for step in interrupted:
-                if self._move_step(session, step.id, StepStatus.RUNNING, StepStatus.PENDING):
-                    audit.record(session, "step_interrupted", request_id=request_id, at=now, vendor=step.vendor,
-                                 step=step.kind)
+            step_runner.requeue_interrupted(
+                session, Step, col(Step.request_id), request_id, carried_out_here=mine,
+                recorded=lambda step: audit.record(session, "step_interrupted", request_id=request_id, at=now,
+                                                   vendor=step.vendor, step=step.kind))
 
     def _execute_pass(self, request_id: int) -> None:
         with self.db.session() as session:  # only what decides the run: the card's snapshot is not needed here
@@ -815,22 +812,17 @@ class Workflow:
                 step=step.kind,
             )
         self._show_progress(step.request_id)
-        planned = PlannedStep(step.kind, step.title, step.params, step.manual, step.instructions, step.key)
-        try:
-            # A few step kinds are the workflow's own (a fresh look after a partial change).
-            outcome = (modes.verify_change(vendor, planned.params) if step.kind == modes.VERIFY_CHANGE
-                       else vendor.execute(planned))
-        except WaitTooLongError as exc:  # not a failure: it waits for the vendor's allowance, then goes on
-            self._park_step(step, vendor, exc)
+        # A few step kinds are the workflow's own (a fresh look after a partial change).
+        own = ((lambda planned: modes.verify_change(vendor, planned.params)) if step.kind == modes.VERIFY_CHANGE
+               else None)
+        result = step_runner.carry_out(step, vendor, call=own, what=f"request {step.request_id}'s step")
+        if result.waited is not None:  # not a failure: it waits for the vendor's allowance, then goes on
+            self._park_step(step, vendor, result.waited)
             return False
-        except VendorError as exc:
-            self._finish_step(step, StepStatus.FAILED, error=exc.message)
+        if not result.done:
+            self._finish_step(step, StepStatus.FAILED, error=result.error)
             return False
-        except Exception as exc:  # a connector bug must not leave the step 'running' forever
-            log.exception("step %s of request %s crashed", step.kind, step.request_id)
-            self._finish_step(step, StepStatus.FAILED, error=f"unexpected error in offboard: {type(exc).__name__}")
-            return False
-        self._finish_step(step, StepStatus.DONE, outcome=outcome.summary, details=outcome.details)
+        self._finish_step(step, StepStatus.DONE, outcome=result.outcome, details=result.details)
         if step.kind == StepKind.VERIFY_REMOVED:
             self._record_membership_after(step, vendor)
         return True
@@ -1329,14 +1321,9 @@ class Workflow:
         started_at: datetime | None = None,
         **values: Any,
     ) -> bool:
-        """Move a step from `expected` to `target`; False when someone else moved it first.
+        """Move a step from `expected` to `target`; False when someone else moved it first (bot/engine/steps.py).
         Passing `started_at` marks the start of an attempt, which is counted."""
-        if started_at is not None:
-            values |= {"started_at": started_at, "attempts": Step.attempts + 1}
-        result = session.execute(
-            update(Step).where(col(Step.id) == step_id, col(Step.status) == expected).values(status=target, **values)
-        )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        return step_runner.move(session, Step, step_id, expected, target, started_at, **values)
 
     def _submit(self, fn: Callable[[int], Any], request_id: int) -> bool:
         def run() -> None:

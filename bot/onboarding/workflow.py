@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.engine import decisions
+from bot.engine import steps as step_runner
 from bot.engine.decisions import Act, Case, Kind, Roles
 from bot.offboarding.workflow import ActionResult, Workflow
 from bot.onboarding.parsing import InviteRow
@@ -58,7 +59,6 @@ from vendors.base import (
     Role,
     StepKind,
     Vendor,
-    VendorError,
 )
 
 log = logging.getLogger(__name__)
@@ -429,13 +429,10 @@ class Onboarding:
     def _requeue_interrupted(self, send_id: int) -> None:
         now = self.clock()
         with self.db.session() as session:
-            for step in session.exec(select(InviteStep).where(InviteStep.send_id == send_id,
-                                                              InviteStep.status == StepStatus.RUNNING)):
-                moved = session.execute(update(InviteStep).where(
-                    col(InviteStep.id) == step.id, col(InviteStep.status) == StepStatus.RUNNING).values(
-                    status=StepStatus.PENDING)).rowcount  # type: ignore[attr-defined]
-                if moved:
-                    audit.record(session, "invite_step_interrupted", at=now, step=step.kind, send=send_id)
+            step_runner.requeue_interrupted(
+                session, InviteStep, col(InviteStep.send_id), send_id,
+                recorded=lambda step: audit.record(session, "invite_step_interrupted", at=now, step=step.kind,
+                                                   send=send_id))
 
     def _send_pass(self, send_id: int) -> None:
         """Run the current round's steps in order; stop at a failure, at a step another worker holds, or at a
@@ -446,10 +443,8 @@ class Onboarding:
         if vendor is None:
             self._settle(send_id, missing_vendor=True)
             return
-        for step in steps:
-            if step.status == StepStatus.DONE:
-                continue
-            if step.manual or step.status != StepStatus.PENDING or not self._run_step(step, vendor):
+        for step in step_runner.runnable(steps):
+            if not self._run_step(step, vendor):
                 break
         self._settle(send_id)
 
@@ -509,27 +504,19 @@ class Onboarding:
                             f"Send the invitation again. {by_hand.instructions}", f"{by_hand.key}_resend")]
 
     def _run_step(self, step: InviteStep, vendor: Vendor) -> bool:
-        started = self.clock()
         with self.db.session() as session:
-            claimed = session.execute(
-                update(InviteStep).where(col(InviteStep.id) == step.id, col(InviteStep.status) == StepStatus.PENDING)
-                .values(status=StepStatus.RUNNING, started_at=started, attempts=InviteStep.attempts + 1,
-                        last_error=""))
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if not step_runner.move(session, InviteStep, step.id, StepStatus.PENDING, StepStatus.RUNNING,
+                                    self.clock(), last_error=""):
                 return False
-        planned = PlannedStep(step.kind, step.title, step.params, step.manual, step.instructions, step.key)
-        try:
-            outcome = vendor.execute(planned)
-        except VendorError as exc:
-            self._finish_step(step, StepStatus.FAILED, error=exc.message, details={"failure_kind": failure_kind(exc)})
-            return False
-        except Exception as exc:  # a connector bug must not leave the step running forever
-            log.exception("invitation step %s for send %s crashed", step.kind, step.send_id)
-            self._finish_step(step, StepStatus.FAILED, error=f"unexpected error in offboard: {type(exc).__name__}",
-                              details={"failure_kind": FailureKind.OTHER})
-            return False
-        self._finish_step(step, StepStatus.DONE, outcome=outcome.summary, details=dict(outcome.details))
-        return True
+        result = step_runner.carry_out(step, vendor, what=f"send {step.send_id}'s invitation step")
+        if result.done:
+            self._finish_step(step, StepStatus.DONE, outcome=result.outcome, details=result.details)
+            return True
+        # An invitation waits for no allowance: a wait too long is a refusal to try again later, like a 429.
+        refusal = result.waited or result.refusal
+        kind = FailureKind.OTHER if result.crashed or refusal is None else failure_kind(refusal)
+        self._finish_step(step, StepStatus.FAILED, error=result.error, details={"failure_kind": kind})
+        return False
 
     def _finish_step(self, step: InviteStep, status: StepStatus, *, error: str = "", outcome: str = "",
                      details: dict[str, Any] | None = None) -> None:
