@@ -102,6 +102,24 @@ class OwedCards:
         finally:
             self._heartbeat.let_go(item_id)
 
+    def show(self, item_id: int, show: Callable[[], tuple[str, str] | None]) -> bool:
+        """Record that the item's card owes Slack its latest state, then deliver it (`deliver`). Nothing here
+        fails its caller: a database or Slack failure is logged and leaves the card owed, for `due()`."""
+        try:
+            self.want(item_id)
+        except Exception:
+            log.exception("could not record the %s card of %s as owed", self.kind, item_id)
+            return False
+        return self.try_delivering(item_id, show)
+
+    def try_delivering(self, item_id: int, show: Callable[[], tuple[str, str] | None]) -> bool:
+        """`deliver`, with any failure logged: for the periodic delivery of what `due()` found."""
+        try:
+            return self.deliver(item_id, show)
+        except Exception:
+            log.exception("could not deliver the %s card of %s", self.kind, item_id)
+            return False
+
     def due(self) -> list[int]:
         """Items whose card is owed and may be tried now (nobody holds it, its back-off is over)."""
         now = self.clock()

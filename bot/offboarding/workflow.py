@@ -1235,10 +1235,7 @@ class Workflow:
         return True
 
     def _deliver_card(self, request_id: int) -> None:
-        try:
-            self.cards.deliver(request_id, lambda: self._render_card(request_id))
-        except Exception:  # the database failing: the row still says the card is owed
-            log.exception("could not deliver the card of request %s", request_id)
+        self.cards.try_delivering(request_id, lambda: self._render_card(request_id))
 
     def _show_progress(self, request_id: int) -> None:
         """A step started or finished. Such changes come by the dozen per person, and Slack allows a workspace
@@ -1939,18 +1936,10 @@ class Workflow:
         owed row's claim, as a request card's do (see _show); a failure leaves the card owed."""
         if self.change_notifier is None:
             return
-        try:
-            self.batch_cards.want(batch_id)
-        except Exception:
-            log.exception("could not record the card of batch %s as owed", batch_id)
-            return
-        self._deliver_batch_card(batch_id)
+        self.batch_cards.show(batch_id, lambda: self._render_batch(batch_id))
 
     def _deliver_batch_card(self, batch_id: int) -> None:
-        try:
-            self.batch_cards.deliver(batch_id, lambda: self._render_batch(batch_id))
-        except Exception:
-            log.exception("could not deliver the card of batch %s", batch_id)
+        self.batch_cards.try_delivering(batch_id, lambda: self._render_batch(batch_id))
 
     def _render_batch(self, batch_id: int) -> tuple[str, str] | None:
         snapshot = self.batch_snapshot(batch_id)

@@ -737,18 +737,10 @@ class Onboarding:
         one batch never overlap (the owed row is claimed): a change while one is under way makes that renderer
         go round once more, so a burst of sends costs a few updates. Slack failing never stops the invitations:
         the card stays owed, and deliver_owed_cards tries again."""
-        try:
-            self.cards.want(batch_id)
-        except Exception:
-            log.exception("could not record the card of invitation batch %s as owed", batch_id)
-            return
-        self._deliver_card(batch_id)
+        self.cards.show(batch_id, lambda: self._render(batch_id))
 
     def _deliver_card(self, batch_id: int) -> None:
-        try:
-            self.cards.deliver(batch_id, lambda: self._render(batch_id))
-        except Exception:
-            log.exception("could not deliver the card of invitation batch %s", batch_id)
+        self.cards.try_delivering(batch_id, lambda: self._render(batch_id))
 
     def _render(self, batch_id: int) -> tuple[str, str] | None:
         view = self.snapshot(batch_id)
