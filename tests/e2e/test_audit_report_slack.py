@@ -12,8 +12,8 @@ import pytest
 
 from bot.demo.localrun import APPROVER, OUTSIDER, LocalWorld
 from storage import witness
+from tests.audit.test_audit_report import Page
 from tests.e2e.test_audit_slack import audit_entries, command, offboard_alice, shown
-from tests.unit.test_audit_report import Page
 
 AUDIT_CHANNEL = "CAUDIT"
 

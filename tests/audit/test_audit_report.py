@@ -18,7 +18,7 @@ from bot.offboarding.workflow import Reason, RequestDraft
 from bot.runtime.config import Settings
 from storage import witness
 from storage.models import AccessReview, AuditChainHead, AuditEvent
-from tests.unit.test_audit_evidence import T0, Seeded, seeded  # noqa: F401 (the fixture)
+from tests.audit.test_audit_evidence import T0, Seeded, seeded  # noqa: F401 (the fixture)
 
 HOSTILE = "<img src=x onerror=alert(1)>&amp;"
 

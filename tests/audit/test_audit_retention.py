@@ -28,8 +28,8 @@ from storage.models import (
     Step,
     VendorAssessment,
 )
-from tests.unit.test_audit_chain import tamper_detail
-from tests.unit.test_audit_evidence import AcmeVendor, Clock, InlineExecutor, Notifier
+from tests.audit.test_audit_chain import tamper_detail
+from tests.audit.test_audit_evidence import AcmeVendor, Clock, InlineExecutor, Notifier
 
 NOW = datetime(2033, 6, 1, 12, 0, tzinfo=UTC)
 POLICY = retention.RetentionPolicy()

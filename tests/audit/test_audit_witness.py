@@ -21,7 +21,7 @@ from bot.demo.standin.slack_api import DEFAULT_TOKEN, SlackStandIn
 from storage import audit, witness
 from storage.db import Database
 from storage.models import AuditChainHead, AuditEvent, WitnessedHead
-from tests.unit.test_audit_chain import START, seed, sql, verdict
+from tests.audit.test_audit_chain import START, seed, sql, verdict
 
 AUDIT_CHANNEL = "CAUDIT"
 

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from bot.offboarding.workflow import Workflow
 from storage.db import Database
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
-from tests.unit.test_workflow import (
+from tests.offboarding.test_workflow import (
     APPROVERS,
     Clock,
     InlineExecutor,

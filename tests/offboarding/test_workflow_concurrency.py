@@ -16,7 +16,7 @@ from sqlmodel import col
 from bot.offboarding.workflow import CardLocation, Reason, RequestDraft, Workflow
 from storage.db import Database
 from storage.models import OffboardRequest, RequestStatus
-from tests.unit.test_workflow import (
+from tests.offboarding.test_workflow import (
     APPROVERS,
     Clock,
     InlineExecutor,

@@ -1,0 +1,1 @@
+"""The audit chain, evidence, reports, retention and witnessed heads."""

@@ -1,0 +1,1 @@
+"""Offboarding: the workflow, its plans by mode, its forms, blocks and parsing."""

@@ -1,0 +1,1 @@
+"""Onboarding: invitations and their parsing."""

@@ -1,0 +1,1 @@
+"""Reviews: inactivity, members exports, sweep cards and reports."""

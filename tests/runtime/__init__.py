@@ -1,0 +1,1 @@
+"""Settings, the composition root's checks, the ack front, health, the install pins and the layout."""

@@ -1,0 +1,1 @@
+"""Slack in general: mrkdwn escaping."""

@@ -1,0 +1,1 @@
+"""Storage: leases, owed cards, the heartbeat, schedules, migrations."""

@@ -1,0 +1,1 @@
+"""The triggers' pure parts: senders, payloads, deadlines."""
