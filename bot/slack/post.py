@@ -1,4 +1,5 @@
-"""Posting for the scheduled work (sweeps, reminders, reviews): messages, thread replies, DMs, CSV files."""
+"""The bot's way out to Slack for messages: posts, thread replies, DMs, answers only one person sees, CSV files.
+Cards (posted once, then updated) go through bot/slack/cards.py."""
 
 from __future__ import annotations
 
@@ -39,17 +40,27 @@ class SlackPoster:
         self.client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
 
     def dm(self, user_id: str, message: Message) -> tuple[str, str]:
-        channel = self.client.conversations_open(users=user_id)["channel"]["id"]
-        return self.post(channel, message)
+        return self.post(self.dm_channel(user_id), message)
+
+    def dm_channel(self, user_id: str) -> str:
+        """The bot's direct-message channel with `user_id` (for a file sent to them)."""
+        return str(self.client.conversations_open(users=user_id)["channel"]["id"])
+
+    def tell(self, user_id: str, message: Message, channel: str | None = None) -> None:
+        """An answer only `user_id` sees: in `channel` (where they asked), else, or when the bot may not post
+        there, by DM, which always works."""
+        if channel:
+            try:
+                self.client.chat_postEphemeral(channel=channel, user=user_id, text=message.text,
+                                               blocks=message.blocks)
+                return
+            except SlackApiError as exc:
+                log.info("ephemeral answer in %s failed (%s); sending a DM", channel, exc.response.get("error"))
+        self.dm(user_id, message)
 
     def ephemeral(self, channel: str, user_id: str, text: str, *, warning: bool = True) -> None:
         """Tell only `user_id`; a refusal (`warning`) carries the warning sign."""
-        message = error_message(text) if warning else info_message(text)
-        try:
-            self.client.chat_postEphemeral(channel=channel, user=user_id, text=message.text, blocks=message.blocks)
-        except SlackApiError as exc:  # e.g. the bot is not in that channel: a DM always works
-            log.info("ephemeral answer in %s failed (%s); sending a DM", channel, exc.response.get("error"))
-            self.dm(user_id, message)
+        self.tell(user_id, error_message(text) if warning else info_message(text), channel)
 
     def permalink(self, channel: str | None, ts: str | None) -> str | None:
         if not channel or not ts:

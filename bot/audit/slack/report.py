@@ -14,6 +14,7 @@ from bot.audit.slack import blocks as audit_blocks
 from bot.cli.witness import Witnessed
 from bot.offboarding.parsing import AuditReportAsk
 from bot.runtime.deps import Deps
+from bot.slack.post import SlackPoster
 from storage import witness
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ def send(deps: Deps, user: str, asked: AuditReportAsk, respond: Respond, client:
         made = make_report(session, asked.start, asked.end, now=deps.clock(), actor=user, via="slack",
                            witnessed=witnessed, seat_cost=deps.seat_cost, labels=labels)
     leavers, last = len(made.report.leavers), last_day(made.report)
-    dm = client.conversations_open(users=user)["channel"]["id"]
+    dm = SlackPoster(client).dm_channel(user)
     client.files_upload_v2(channel=dm, filename=made.filename, content=made.html,
                            title=f"Offboarding audit report {asked.start:%Y-%m-%d} to {last:%Y-%m-%d}",
                            initial_comment=audit_blocks.report_comment(leavers, asked.start, last))

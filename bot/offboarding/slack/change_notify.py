@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from bot.offboarding.slack import batch_blocks, blocks
 from bot.offboarding.workflow import BatchSnapshot, CardLocation, RequestSnapshot
 from bot.slack import cards, mrkdwn
+from bot.slack.post import SlackPoster
 from storage.models import BatchStatus, RequestMode, utcnow
 
 
@@ -76,8 +77,7 @@ class SlackChangeNotifier:
             self.client.chat_postMessage(channel=channel, thread_ts=thread, text=notice.text, blocks=notice.blocks)
             sent.append(f"posted in {mrkdwn.channel(channel)}")
         outcome = batch_blocks.requester_batch_outcome(batch)
-        dm = self.client.conversations_open(users=batch.batch.requester_id)["channel"]["id"]
-        self.client.chat_postMessage(channel=dm, text=outcome.text, blocks=outcome.blocks)
+        SlackPoster(self.client).dm(batch.batch.requester_id, outcome)
         sent.append(f"sent to {mrkdwn.user(batch.batch.requester_id)}")
         return ", ".join(sent)
 

@@ -40,6 +40,7 @@ from bot.offboarding.slack.forms import read_request_form
 from bot.offboarding.workflow import Reason, RequestDraft, RequestSnapshot
 from bot.runtime.deps import Deps
 from bot.slack import mrkdwn
+from bot.slack.post import SlackPoster
 from storage.models import RequestMode
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ def _audit_export(deps: Deps, user: str, since: datetime | None, respond: Respon
         rows = evidence.removal_rows(session, since)
     content = evidence.render_csv(rows)
     day = deps.clock().strftime("%Y-%m-%d")
-    channel = client.conversations_open(users=user)["channel"]["id"]
+    channel = SlackPoster(client).dm_channel(user)
     client.files_upload_v2(
         channel=channel,
         filename=f"offboard-removals-{day}.csv",
@@ -283,11 +284,4 @@ def _acknowledge_request(deps: Deps, requester: str, channel: str | None, reques
         f"Offboarding request #{request_id} for {mrkdwn.escape(email)} is created. The approval card is in "
         f"{mrkdwn.channel(deps.notifier.approvals_channel)}; I will message you the outcome."
     )
-    message = blocks.Message(text=text, blocks=[])
-    try:
-        if channel:
-            deps.notifier.client.chat_postEphemeral(channel=channel, user=requester, text=text)
-            return
-    except SlackApiError:
-        pass  # the bot may not be in that channel; a DM always works
-    deps.notifier.dm(requester, message)
+    SlackPoster(deps.notifier.client).tell(requester, blocks.Message(text=text, blocks=[]), channel)

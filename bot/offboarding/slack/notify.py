@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from bot.offboarding.slack import blocks
 from bot.offboarding.workflow import CardLocation, NotificationKind, RequestSnapshot
 from bot.slack import cards, mrkdwn
+from bot.slack.post import SlackPoster
 from storage.audit import BOT_ACTOR
 from storage.models import utcnow
 
@@ -54,8 +55,7 @@ class SlackNotifier:
         return f"sent to {mrkdwn.user(recipient)}"
 
     def dm(self, user_id: str, message: blocks.Message) -> None:
-        channel = self.client.conversations_open(users=user_id)["channel"]["id"]
-        self.client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+        SlackPoster(self.client).dm(user_id, message)
 
     def ephemeral(self, channel: str, user_id: str, text: str) -> None:
         message = blocks.error_message(text)

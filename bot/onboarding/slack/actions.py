@@ -23,6 +23,7 @@ from bot.runtime.config import Settings
 from bot.runtime.deps import Deps
 from bot.slack import mrkdwn
 from bot.slack.mrkdwn import escape
+from bot.slack.post import SlackPoster
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +132,7 @@ def _answer(deps: Deps, body: dict[str, Any], respond: Respond, message: Message
         respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
         return
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    user = body["user"]["id"]
-    if channel:
-        deps.notifier.client.chat_postEphemeral(channel=channel, user=user, text=message.text, blocks=message.blocks)
-    else:
-        deps.notifier.dm(user, message)
+    SlackPoster(deps.notifier.client).tell(body["user"]["id"], message, channel)
 
 
 def _started_message(onboarding: Onboarding, send_id: int, verb: str) -> Message:

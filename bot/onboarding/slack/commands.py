@@ -31,6 +31,7 @@ from bot.onboarding.slack import blocks as onboard_blocks
 from bot.onboarding.workflow import InviteDraft, Onboarding, SubmitResult
 from bot.runtime.deps import Deps
 from bot.slack import mrkdwn
+from bot.slack.post import SlackPoster
 from vendors.base import Role
 
 log = logging.getLogger(__name__)
@@ -271,11 +272,4 @@ def download_file(client: WebClient, file: dict[str, Any]) -> bytes:
 
 def _tell(deps: Deps, user: str, channel: str | None, message: Message) -> None:
     """An answer only `user` sees: in the channel the command came from, else (or if the bot is not there) a DM."""
-    try:
-        if channel:
-            deps.notifier.client.chat_postEphemeral(channel=channel, user=user, text=message.text,
-                                                    blocks=message.blocks)
-            return
-    except SlackApiError:
-        pass  # the bot may not be in that channel
-    deps.notifier.dm(user, message)
+    SlackPoster(deps.notifier.client).tell(user, message, channel)
