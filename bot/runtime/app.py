@@ -7,7 +7,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
@@ -19,7 +19,8 @@ from bot.offboarding.slack import actions, commands
 from bot.offboarding.slack.notify import SlackNotifier
 from bot.offboarding.workflow import Workflow
 from bot.onboarding.slack import actions as onboard_actions
-from bot.onboarding.workflow import Onboarding
+from bot.onboarding.slack.notify import SlackInviteNotifier
+from bot.onboarding.workflow import DEFAULT_PERSONAL_DOMAINS, OnboardConfig, Onboarding
 from bot.runtime.config import Settings
 from bot.runtime.deps import Deps
 from bot.runtime.scheduled_work import ScheduledWork, with_fallback
@@ -178,6 +179,25 @@ class Bot:
         self.db.dispose()
 
 
+def build_onboarding(deps: Deps, settings: Settings) -> Onboarding:
+    """Invitations (/onboard), on the offboarding workflow's database, vendors and approvers."""
+    domains = DEFAULT_PERSONAL_DOMAINS if settings.personal_domains is None else settings.personal_domains
+    config = OnboardConfig(
+        card_channel=settings.onboard_channel or settings.approvals_channel,
+        admins=frozenset(settings.onboard_admins),
+        personal_domains=frozenset(d.lower().lstrip("@") for d in domains),
+        remind_after=timedelta(days=settings.invite_remind_days),
+        expiry_warning=timedelta(hours=settings.invite_expiry_warning_hours),
+        access_end_hour=settings.access_end_hour,
+        acceptance_every=timedelta(minutes=settings.invite_acceptance_check_minutes),
+    )
+    notifier = SlackInviteNotifier(deps.notifier, deps.directory, card_channel=config.card_channel,
+                                   remind_days=settings.invite_remind_days)
+    workflow = deps.workflow
+    return Onboarding(workflow.db, workflow.vendors, workflow, notifier, workflow.may_approve, config,
+                      clock=deps.clock)
+
+
 def create_bot(
     settings: Settings,
     *,
@@ -227,7 +247,8 @@ def create_bot(
     app_home.register(app, deps)  # the Home tab
     scheduled_actions.register(app, deps)
     changes.register(app, deps)  # emergency, batches, restore
-    onboarding = onboard_actions.register(app, deps, settings)  # /onboard
+    onboarding = build_onboarding(deps, settings)
+    onboard_actions.register(app, deps, onboarding)  # /onboard
     return Bot(app=app, deps=deps, db=db, settings=settings, deliveries=deliveries, onboarding=onboarding,
                verified_upstream=verified_upstream, _listeners=listeners,
                _owned_vendors=tuple(chosen_vendors.values()) if vendors is None else (), triggers=triggers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -17,9 +16,7 @@ from bot.offboarding.slack.blocks import Message, error_message
 from bot.offboarding.workflow import ActionResult
 from bot.onboarding.slack import blocks as onboard_blocks
 from bot.onboarding.slack import commands as onboard_commands
-from bot.onboarding.slack.notify import SlackInviteNotifier
-from bot.onboarding.workflow import DEFAULT_PERSONAL_DOMAINS, OnboardConfig, Onboarding
-from bot.runtime.config import Settings
+from bot.onboarding.workflow import Onboarding
 from bot.runtime.deps import Deps
 from bot.slack import mrkdwn
 from bot.slack.mrkdwn import escape
@@ -30,27 +27,8 @@ log = logging.getLogger(__name__)
 ClickHandler = Callable[[int, str], ActionResult]
 
 
-def build_onboarding(deps: Deps, settings: Settings) -> Onboarding:
-    domains = DEFAULT_PERSONAL_DOMAINS if settings.personal_domains is None else settings.personal_domains
-    config = OnboardConfig(
-        card_channel=settings.onboard_channel or settings.approvals_channel,
-        admins=frozenset(settings.onboard_admins),
-        personal_domains=frozenset(d.lower().lstrip("@") for d in domains),
-        remind_after=timedelta(days=settings.invite_remind_days),
-        expiry_warning=timedelta(hours=settings.invite_expiry_warning_hours),
-        access_end_hour=settings.access_end_hour,
-        acceptance_every=timedelta(minutes=settings.invite_acceptance_check_minutes),
-    )
-    notifier = SlackInviteNotifier(deps.notifier, deps.directory, card_channel=config.card_channel,
-                                   remind_days=settings.invite_remind_days)
-    workflow = deps.workflow
-    return Onboarding(workflow.db, workflow.vendors, workflow, notifier, workflow.may_approve, config,
-                      clock=deps.clock)
-
-
-def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
-    """`/onboard`, its forms and its buttons; returns the service, for the scheduler and the CLI."""
-    onboarding = build_onboarding(deps, settings)
+def register(app: App, deps: Deps, onboarding: Onboarding) -> None:
+    """`/onboard`, its forms and its buttons."""
     onboard_commands.register(app, deps, onboarding)
     card_clicks: dict[str, ClickHandler] = {
         onboard_blocks.APPROVE: onboarding.approve,
@@ -91,8 +69,6 @@ def register(app: App, deps: Deps, settings: Settings) -> Onboarding:
         result = onboarding.reject(meta["batch_id"], body["user"]["id"], comment[:2000])
         if not result.ok:
             tell(deps, {"user": body["user"], "channel": {"id": meta.get("channel")}}, result)
-
-    return onboarding
 
 
 def _card_click(deps: Deps, handler: ClickHandler) -> Callable[..., None]:
