@@ -37,7 +37,7 @@ from bot.demo.standin.disk import SmallDisk
 from bot.demo.standin.driver import SlackDriver
 from bot.demo.standin.slack_api import SlackStandIn
 from bot.offboarding.slack import blocks
-from bot.offboarding.workflow import NOTIFY_VENDOR, STATUS_WORDS
+from bot.offboarding.values import NOTIFY_VENDOR, STATUS_WORDS
 from storage.db import Database
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from vendors.base import Role

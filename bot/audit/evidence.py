@@ -20,7 +20,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot import spreadsheet
-from bot.offboarding.workflow import REASON_LABELS, Reason
+from bot.offboarding.values import REASON_LABELS, Reason
 from bot.triggers import deadline
 from storage import audit
 from storage.models import AuditEvent, OffboardRequest, RetentionPurge

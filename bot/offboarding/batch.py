@@ -27,7 +27,7 @@ from bot.offboarding.slack.change_forms import (
     parse_people,
     read_bulk_form,
 )
-from bot.offboarding.workflow import ActionResult, BatchDraft, BatchPerson, Reason
+from bot.offboarding.values import ActionResult, BatchDraft, BatchPerson, Reason
 from bot.runtime.deps import Deps
 from bot.slack import mrkdwn
 

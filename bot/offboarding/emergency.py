@@ -15,7 +15,8 @@ from bot.offboarding.parsing import EmergencyStart, Target
 from bot.offboarding.slack import blocks, change_blocks
 from bot.offboarding.slack.actions import click_listener
 from bot.offboarding.slack.forms import RequestForm
-from bot.offboarding.workflow import Reason, RequestDraft, Workflow
+from bot.offboarding.values import Reason, RequestDraft
+from bot.offboarding.workflow import Workflow
 from bot.runtime.deps import Deps
 from bot.slack import mrkdwn
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from email_validator import EmailNotValidError, validate_email
 
 from bot.audit.evidence import parse_since
-from bot.offboarding.workflow import REASON_LABELS, Reason
+from bot.offboarding.values import REASON_LABELS, Reason
 from bot.slack.mrkdwn import escape
 
 # Slack escapes mentions as <@U123|name> (or <@U123>) when the command has should_escape on.

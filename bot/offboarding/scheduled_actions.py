@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 
 from bot.offboarding.parsing import ReviewNow, SweepNow
 from bot.offboarding.slack.blocks import Message, error_message
-from bot.offboarding.workflow import ActionResult
+from bot.offboarding.values import ActionResult
 from bot.reviews.members_export import ExportError, MembersExport, parse_members_export_chunks
 from bot.reviews.slack import review_blocks, sweep_blocks
 from bot.runtime.deps import Deps

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.offboarding.workflow import Reason, RequestDraft
+from bot.offboarding.values import Reason, RequestDraft
 from bot.onboarding.slack.views import AccessEndNotice, PendingItem
 from bot.onboarding.workflow import (
     ENDING_STATES,

@@ -25,7 +25,8 @@ from sqlmodel import Session, col, select
 from bot.engine import decisions
 from bot.engine import steps as step_runner
 from bot.engine.decisions import Act, Case, Kind, Roles
-from bot.offboarding.workflow import ActionResult, Workflow
+from bot.offboarding.values import ActionResult
+from bot.offboarding.workflow import Workflow
 from bot.onboarding.parsing import InviteRow
 from bot.onboarding.slack.views import (
     BatchView,

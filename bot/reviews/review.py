@@ -21,7 +21,8 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from bot import spreadsheet
-from bot.offboarding.workflow import ActionResult, Workflow
+from bot.offboarding.values import ActionResult
+from bot.offboarding.workflow import Workflow
 from bot.reviews.inactivity import SweepPolicy
 from bot.reviews.slack import review_blocks
 from bot.slack import mrkdwn

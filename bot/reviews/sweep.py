@@ -18,7 +18,8 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from bot.offboarding.workflow import ActionResult, Reason, RequestDraft, Workflow
+from bot.offboarding.values import ActionResult, Reason, RequestDraft
+from bot.offboarding.workflow import Workflow
 from bot.reviews.inactivity import LeftOut, PersonFinding, SweepPolicy, VendorSweep, leave_out, people, sweep_all
 from bot.reviews.members_export import MembersExport
 from bot.reviews.slack import sweep_blocks

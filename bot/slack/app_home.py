@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from bot.engine import decisions
 from bot.offboarding.slack import blocks
 from bot.offboarding.slack.blocks import STATUS_EMOJI, _md
-from bot.offboarding.workflow import STATUS_WORDS, RequestSnapshot
+from bot.offboarding.values import STATUS_WORDS, RequestSnapshot
 from bot.runtime.deps import Deps
 from bot.slack import mrkdwn
 from bot.slack.mrkdwn import escape

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from bot.offboarding.workflow import NOTIFY_VENDOR
+from bot.offboarding.values import NOTIFY_VENDOR
 from storage.changes import add_business_days
 from storage.models import OffboardRequest, RequestMode, RequestStatus, Step, StepStatus
 from vendors.base import StepKind

@@ -22,7 +22,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from bot.offboarding.workflow import Reason, RequestDraft, Workflow
+from bot.offboarding.values import Reason, RequestDraft
+from bot.offboarding.workflow import Workflow
 from bot.triggers.events import OffboardEvent
 from storage import audit
 from storage.models import OffboardRequest, RequestStatus, TriggerEvent, utcnow

@@ -18,7 +18,8 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.offboarding.slack.blocks import Message
-from bot.offboarding.workflow import Reason, RequestDraft, Workflow
+from bot.offboarding.values import Reason, RequestDraft
+from bot.offboarding.workflow import Workflow
 from bot.slack.post import SlackPoster, info_message
 from bot.triggers.deadline import removal_times
 from bot.triggers.text import escape

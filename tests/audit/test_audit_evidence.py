@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 from bot.audit import evidence
 from bot.audit.slack import blocks as audit_blocks
 from bot.cli.main import app as cli
-from bot.offboarding.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
+from bot.offboarding.values import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot
+from bot.offboarding.workflow import Workflow
 from storage import audit
 from storage.db import Database
 from storage.models import AuditEvent, RequestStatus

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from bot.cli.main import app as cli
-from bot.offboarding.workflow import Reason, RequestDraft
+from bot.offboarding.values import Reason, RequestDraft
 from bot.runtime.config import Settings
 from storage import witness
 from storage.models import AccessReview, AuditChainHead, AuditEvent

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from bot.audit import evidence
 from bot.cli.main import app as cli
-from bot.offboarding.workflow import Reason, RequestDraft, Workflow
+from bot.offboarding.values import Reason, RequestDraft
+from bot.offboarding.workflow import Workflow
 from bot.runtime.config import Settings
 from storage import audit, retention
 from storage.db import Database

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.offboarding.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
+from bot.offboarding.values import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot
+from bot.offboarding.workflow import Workflow
 from bot.runtime.app import manual_vendor
 from storage.db import Database
 from storage.models import RequestStatus

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from bot.demo.localrun import APPROVALS_CHANNEL, COMMAND_CHANNEL, GROUP_APPROVER, REQUESTER, LocalWorld
 from bot.demo.standin.driver import SlackDriver
 from bot.offboarding.slack import blocks
-from bot.offboarding.workflow import STATUS_WORDS
+from bot.offboarding.values import STATUS_WORDS
 from storage.models import OffboardRequest, RequestStatus
 
 

@@ -26,7 +26,7 @@ from bot.demo.localrun import (
 from bot.demo.standin.driver import SlackDriver
 from bot.demo.standin.slack_api import SlackStandIn
 from bot.offboarding.slack import blocks
-from bot.offboarding.workflow import NOTIFY_VENDOR, Reason, RequestDraft
+from bot.offboarding.values import NOTIFY_VENDOR, Reason, RequestDraft
 from bot.runtime.app import Bot, create_bot
 from storage import audit
 from storage.models import AuditEvent, RequestStatus, Step, StepStatus

@@ -18,4 +18,4 @@ def test_parallel_and_one_at_a_time_remove_everyone_once_with_the_same_calls_per
         assert result.problems == []
         assert result.failed_steps == 0
     assert all(one.calls[v] > 0 for v in bulk.VENDORS)
-    assert {v: n / people for v, n in parallel.calls.items()} == {v: float(n) for v, n in one.calls.items()}
+    assert parallel.per_person() == one.per_person()

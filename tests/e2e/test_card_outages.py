@@ -21,7 +21,7 @@ from bot.demo.localrun import (
 )
 from bot.demo.standin.driver import SlackDriver
 from bot.offboarding.slack import blocks
-from bot.offboarding.workflow import STATUS_WORDS
+from bot.offboarding.values import STATUS_WORDS
 from storage.models import AuditEvent, CardOwed, OffboardRequest, RequestStatus
 from tests.e2e.conftest import (
     action_ids,

@@ -13,7 +13,7 @@ from sqlmodel import select
 from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, GROUP_APPROVER, OUTSIDER, LocalWorld
 from bot.demo.standin.slack_api import SlackUser
 from bot.offboarding.slack import blocks
-from bot.offboarding.workflow import Reason
+from bot.offboarding.values import Reason
 from bot.onboarding.slack import blocks as onboard_blocks
 from storage.models import InviteSend, InviteState, InviteStep, OffboardRequest, RequestStatus, StepStatus
 from tests.e2e.conftest import ephemerals_to, eventually

@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, SECURITY_CHANNEL, LocalWorld, start_bot
 from bot.demo.standin.senders import HrSender, OktaSender, hr_event, okta_delivery, okta_event
 from bot.offboarding.slack import blocks
-from bot.offboarding.workflow import Reason, RequestDraft
+from bot.offboarding.values import Reason, RequestDraft
 from bot.triggers.intake import EVENT_IS_APPROVAL
 from storage.models import AuditEvent, OffboardRequest, RequestStatus, TriggerEvent
 from tests.e2e.conftest import card_text, click, complete_checklist, eventually, the_card, wait_for_status

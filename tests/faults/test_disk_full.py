@@ -16,7 +16,7 @@ from sqlmodel import select
 from bot.demo.localrun import APPROVALS_CHANNEL, APPROVER, COMMAND_CHANNEL, REQUESTER, LocalWorld
 from bot.demo.standin.disk import SmallDisk, small_disk
 from bot.offboarding.slack import blocks
-from bot.offboarding.workflow import STATUS_WORDS
+from bot.offboarding.values import STATUS_WORDS
 from bot.slack.unrecorded import NOTHING_RECORDED
 from storage import audit
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus

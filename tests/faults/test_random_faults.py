@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.offboarding.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
+from bot.offboarding.values import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot
+from bot.offboarding.workflow import Workflow
 from storage.db import Database
 from storage.models import RequestStatus, StepStatus
 from vendors.base import Role

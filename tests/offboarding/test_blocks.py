@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from bot.offboarding.slack import blocks, details_view
-from bot.offboarding.workflow import RequestSnapshot
+from bot.offboarding.values import RequestSnapshot
 from storage.models import OffboardRequest, RequestStatus, Step, StepStatus
 from vendors.base import Assessment, AssessmentStatus, Asset, Member, ProjectAccess, Role
 

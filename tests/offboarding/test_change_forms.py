@@ -9,7 +9,7 @@ import pytest
 
 from bot.offboarding.parsing import Bulk, EmergencyStart, Invalid, Start, Target, parse_command
 from bot.offboarding.slack.change_forms import BulkForm, ModeChoice, parse_people, read_bulk_form, read_mode_choice
-from bot.offboarding.workflow import Reason
+from bot.offboarding.values import Reason
 from storage.models import RequestMode
 
 VENDORS = ("posthog", "mixpanel")

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
 from bot.offboarding.slack.forms import RequestForm, read_request_form
-from bot.offboarding.workflow import Reason
+from bot.offboarding.values import Reason
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from bot.offboarding.parsing import Help, Invalid, Start, Status, Target, parse_command, parse_reason
-from bot.offboarding.workflow import Reason
+from bot.offboarding.values import Reason
 
 VENDORS = ("posthog", "mixpanel")
 

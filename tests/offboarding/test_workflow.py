@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.offboarding.workflow import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot, Workflow
+from bot.offboarding.values import CardLocation, NotificationKind, Reason, RequestDraft, RequestSnapshot
+from bot.offboarding.workflow import Workflow
 from storage.db import Database
 from storage.models import AuditEvent, RequestStatus, Step, StepStatus
 from vendors.base import (

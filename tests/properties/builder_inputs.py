@@ -21,7 +21,7 @@ from bot.audit.evidence import (
     VendorAfter,
     VendorBefore,
 )
-from bot.offboarding.workflow import RequestSnapshot
+from bot.offboarding.values import RequestSnapshot
 from bot.onboarding.slack.views import BatchView, PendingItem, PersonView, SendView
 from storage.changes import ChangeFacts
 from storage.models import (

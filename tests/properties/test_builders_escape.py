@@ -15,7 +15,7 @@ from hypothesis import given, settings
 
 from bot.audit.slack import blocks as audit_blocks
 from bot.offboarding.slack import batch_blocks, blocks, details_view
-from bot.offboarding.workflow import BatchSnapshot
+from bot.offboarding.values import BatchSnapshot
 from bot.onboarding.slack import blocks as onboard_blocks
 from bot.reviews.slack import review_blocks, sweep_blocks
 from bot.slack import app_home

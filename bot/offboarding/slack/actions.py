@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.engine import decisions
 from bot.engine.decisions import Act
 from bot.offboarding.slack import blocks, details_view
-from bot.offboarding.workflow import ActionResult, RequestSnapshot
+from bot.offboarding.values import ActionResult, RequestSnapshot
 from bot.runtime.deps import Deps
 from bot.slack import app_home
 from storage.models import RequestMode

@@ -41,7 +41,7 @@ from bot.offboarding.slack.blocks import (
     removal_summary,
     slack_date,
 )
-from bot.offboarding.workflow import STATUS_WORDS, BatchSnapshot, Reason, RequestSnapshot
+from bot.offboarding.values import STATUS_WORDS, BatchSnapshot, Reason, RequestSnapshot
 from bot.slack import mrkdwn
 from bot.slack.mrkdwn import escape
 from storage.models import BatchStatus, RequestMode, RequestStatus, StepStatus

@@ -35,7 +35,7 @@ from slack_sdk.models.views import View
 
 from bot.engine import parked_steps
 from bot.offboarding.slack import change_blocks
-from bot.offboarding.workflow import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
+from bot.offboarding.values import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
 from bot.slack import mrkdwn
 from bot.slack.mrkdwn import escape
 from bot.triggers import deadline

@@ -27,7 +27,7 @@ from bot.offboarding.modes import (
     cannot_come_back,
     nearest_role,
 )
-from bot.offboarding.workflow import RequestSnapshot
+from bot.offboarding.values import RequestSnapshot
 from bot.slack import mrkdwn
 from bot.slack.mrkdwn import escape
 from storage.models import RequestMode, RequestStatus, Step, StepStatus

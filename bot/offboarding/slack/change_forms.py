@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.offboarding.modes import parse_project_list
 from bot.offboarding.parsing import normalise_email, parse_reason
-from bot.offboarding.workflow import Reason
+from bot.offboarding.values import Reason
 from storage.models import RequestMode
 
 MAX_PEOPLE = 200  # one batch; more is several batches (the card lists everyone, the detail file too)

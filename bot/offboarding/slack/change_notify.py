@@ -10,7 +10,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 
 from bot.offboarding.slack import batch_blocks, blocks
-from bot.offboarding.workflow import BatchSnapshot, CardLocation, RequestSnapshot
+from bot.offboarding.values import BatchSnapshot, CardLocation, RequestSnapshot
 from bot.slack import cards, mrkdwn
 from bot.slack.post import SlackPoster
 from storage.models import BatchStatus, RequestMode, utcnow

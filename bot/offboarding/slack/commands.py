@@ -37,7 +37,7 @@ from bot.offboarding.parsing import (
 from bot.offboarding.slack import blocks
 from bot.offboarding.slack.change_forms import read_mode_choice
 from bot.offboarding.slack.forms import read_request_form
-from bot.offboarding.workflow import Reason, RequestDraft, RequestSnapshot
+from bot.offboarding.values import Reason, RequestDraft, RequestSnapshot
 from bot.runtime.deps import Deps
 from bot.slack import mrkdwn
 from bot.slack.post import SlackPoster

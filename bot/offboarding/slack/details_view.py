@@ -12,7 +12,7 @@ from slack_sdk.models.views import View
 
 from bot.offboarding.slack import blocks, change_blocks
 from bot.offboarding.slack.blocks import STATUS_EMOJI, _clip, _md, assessment_text, manual_step_block, step_line
-from bot.offboarding.workflow import STATUS_WORDS, RequestSnapshot
+from bot.offboarding.values import STATUS_WORDS, RequestSnapshot
 from bot.slack import mrkdwn
 from bot.slack.mrkdwn import escape
 from storage.models import RequestStatus

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from bot.offboarding.parsing import normalise_email
-from bot.offboarding.workflow import Reason
+from bot.offboarding.values import Reason
 
 
 @dataclass(frozen=True)

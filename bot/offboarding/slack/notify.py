@@ -8,7 +8,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 
 from bot.offboarding.slack import blocks
-from bot.offboarding.workflow import CardLocation, NotificationKind, RequestSnapshot
+from bot.offboarding.values import CardLocation, NotificationKind, RequestSnapshot
 from bot.slack import cards, mrkdwn
 from bot.slack.post import SlackPoster
 from storage.audit import BOT_ACTOR

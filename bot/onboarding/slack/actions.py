@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from bot.engine.decisions import Act
 from bot.offboarding.slack.actions import target_id, tell, view_metadata
 from bot.offboarding.slack.blocks import Message, error_message
-from bot.offboarding.workflow import ActionResult
+from bot.offboarding.values import ActionResult
 from bot.onboarding.slack import blocks as onboard_blocks
 from bot.onboarding.slack import commands as onboard_commands
 from bot.onboarding.workflow import Onboarding

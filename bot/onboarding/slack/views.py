@@ -8,7 +8,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from bot.offboarding.workflow import CardLocation
+from bot.offboarding.values import CardLocation
 from storage.models import Invitation, InviteBatch, InviteSend, InviteState, InviteStep, StepStatus
 from vendors.base import AuthError, RateLimitedError, UnavailableError, UnsupportedError
 
