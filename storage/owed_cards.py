@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -51,6 +53,19 @@ def retry_after_of(exc: Exception) -> float | None:
             except (TypeError, ValueError):
                 return None
     return None
+
+
+@dataclass(frozen=True)
+class CardLocation:
+    channel: str
+    ts: str
+    replaces: str | None = None  # the ts of a deleted post this one was posted in place of
+
+
+def stored_before(card_ts: Any, location: CardLocation) -> ColumnElement[bool]:
+    """The condition for storing a new post's location: the card had no post yet, or had exactly the deleted post
+    this one replaces; so a post another worker stored meanwhile is never overwritten."""
+    return card_ts.is_(None) if location.replaces is None else card_ts == location.replaces
 
 
 class OwedCards:

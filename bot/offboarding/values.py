@@ -4,14 +4,12 @@ the workflow's machinery (bot/offboarding/workflow.py)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.slack.cards import CardLocation
 from storage.changes import ChangeFacts
 from storage.models import (
     Approval,
@@ -24,21 +22,13 @@ from storage.models import (
     Step,
     StepStatus,
 )
+from storage.owed_cards import CardLocation
 from vendors.base import (
     Assessment,
     AssessmentStatus,
     Capability,
     StepKind,
 )
-
-log = logging.getLogger(__name__)
-
-DEFAULT_WORKERS = 16  # requests assessed or carried out at once
-VENDORS_PER_WORKER = 4  # vendor-pool threads per worker: a request's vendors run side by side
-SETTLE_STRIPES = 64
-PROGRESS_INTERVAL = 1.0  # seconds: a card shows step-by-step progress at most this often
-CARD_TIMES_KEPT = 10_000  # cards whose last render time is remembered; older ones just render at once
-SHUTDOWN_GRACE = 60.0  # seconds shutdown waits for work under way (and the work it starts) to finish
 
 NOTIFY_VENDOR = "slack"  # the pseudo-vendor that owns notification steps
 

@@ -50,8 +50,7 @@ from bot.offboarding.values import (
     is_removal,
 )
 from bot.runtime.log_format import logged_step
-from bot.slack import cards
-from storage import audit
+from storage import audit, owed_cards
 from storage.changes import add_business_days, load_facts
 from storage.db import Database
 from storage.leases import Leases
@@ -1088,7 +1087,7 @@ class Workflow:
                 session.execute(
                     update(OffboardRequest)
                     .where(col(OffboardRequest.id) == request_id,
-                           cards.stored_before(col(OffboardRequest.card_ts), location))
+                           owed_cards.stored_before(col(OffboardRequest.card_ts), location))
                     .values(card_channel=location.channel, card_ts=location.ts)
                 )
             with self.db.session() as session:
@@ -1764,7 +1763,7 @@ class Workflow:
             return None
         with self.db.session() as session:
             session.execute(update(Batch).where(col(Batch.id) == batch_id,
-                                                cards.stored_before(col(Batch.card_ts), location))
+                                                owed_cards.stored_before(col(Batch.card_ts), location))
                             .values(card_channel=location.channel, card_ts=location.ts))
         with self.db.session() as session:
             audit.record(session, "batch_card_posted", batch=batch_id, channel=location.channel, ts=location.ts)

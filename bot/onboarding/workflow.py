@@ -38,8 +38,8 @@ from bot.onboarding.slack.views import (
     SendView,
     failure_kind,
 )
-from bot.slack import cards, mrkdwn
-from storage import audit
+from bot.slack import mrkdwn
+from storage import audit, owed_cards
 from storage.db import Database
 from storage.leases import Leases
 from storage.models import (
@@ -752,7 +752,7 @@ class Onboarding:
             return None
         with self.db.session() as session:  # where it landed first, on its own: the next attempt must not post
             session.execute(update(InviteBatch).where(
-                col(InviteBatch.id) == batch_id, cards.stored_before(col(InviteBatch.card_ts), location)).values(
+                col(InviteBatch.id) == batch_id, owed_cards.stored_before(col(InviteBatch.card_ts), location)).values(
                 card_channel=location.channel, card_ts=location.ts))
         with self.db.session() as session:
             audit.record(session, "invitation_card_posted", at=self.clock(), batch=batch_id,

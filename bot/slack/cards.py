@@ -10,30 +10,17 @@ so the stored location moves from exactly that post to the new one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import ColumnElement
+
+from storage.owed_cards import CardLocation
 
 log = logging.getLogger(__name__)
 
 # The post is gone for good: updating it again cannot work, posting anew can.
 GONE = frozenset({"message_not_found"})
-
-
-@dataclass(frozen=True)
-class CardLocation:
-    channel: str
-    ts: str
-    replaces: str | None = None  # the ts of a deleted post this one was posted in place of
-
-
-def stored_before(card_ts: Any, location: CardLocation) -> ColumnElement[bool]:
-    """The condition for storing a new post's location: the card had no post yet, or had exactly the deleted post
-    this one replaces; so a post another worker stored meanwhile is never overwritten."""
-    return card_ts.is_(None) if location.replaces is None else card_ts == location.replaces
 
 
 def show(client: WebClient, text: str, blocks: list[dict[str, Any]], *, channel: str | None, ts: str | None,

@@ -11,8 +11,8 @@ from bot.offboarding.slack.notify import SlackNotifier
 from bot.onboarding.slack import blocks as onboard_blocks
 from bot.onboarding.slack.views import AccessEndNotice, BatchView, PendingItem
 from bot.slack import cards
-from bot.slack.cards import CardLocation
 from bot.slack.directory import SlackDirectory, SlackPerson
+from storage.owed_cards import CardLocation
 
 log = logging.getLogger(__name__)
 
