@@ -1,4 +1,4 @@
-"""All four benchmarks, one after another, each in a process of its own (so one's threads, sockets and
+"""All five benchmarks, one after another, each in a process of its own (so one's threads, sockets and
 memory never colour another's figures): `.venv/bin/python -m bench` (or `./scripts/bench`). For a
 benchmark's own options, run its module: `.venv/bin/python -m bench.bulk --help`."""
 
@@ -12,6 +12,7 @@ from rich.console import Console
 
 BENCHMARKS = (
     ("ack latency", "bench.ack_latency"),
+    ("ack latency of the front alone", "bench.front_ack_latency"),
     ("bulk offboarding", "bench.bulk"),
     ("sweep at scale", "bench.sweep_scale"),
     ("emergency latency", "bench.emergency_latency"),

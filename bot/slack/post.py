@@ -10,8 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
-from bot.offboarding.slack.blocks import MAX_TEXT, Message, error_message
 from bot.slack import mrkdwn
+from bot.slack.messages import MAX_TEXT, Message, error_message
 
 log = logging.getLogger(__name__)
 

@@ -37,6 +37,10 @@ from bot.engine import parked_steps
 from bot.offboarding.slack import change_blocks
 from bot.offboarding.values import STATUS_WORDS, NotificationKind, Reason, RequestSnapshot
 from bot.slack import mrkdwn
+from bot.slack.messages import MAX_BLOCKS as MAX_BLOCKS
+from bot.slack.messages import MAX_TEXT as MAX_TEXT
+from bot.slack.messages import Message as Message
+from bot.slack.messages import error_message as error_message
 from bot.slack.mrkdwn import escape
 from bot.triggers import deadline
 from storage.audit import BOT_ACTOR
@@ -55,8 +59,6 @@ REASSESS = "reassess_vendor"
 # Opens the Details view (bot/offboarding/slack/details_view.py): click paths, assets, Mark done.
 DETAILS = "request_details"
 
-MAX_BLOCKS = 50
-MAX_TEXT = 2900  # Slack's limit is 3000; leave room for the truncation mark
 # What the form keeps of a note (bot/offboarding/slack/forms.py): words typed after the person are prefilled.
 NOTE_LIMIT = 2000
 
@@ -86,12 +88,6 @@ ASSET_WORDS = {
     "experiment": ("experiment", "experiments"),
     "notebook": ("notebook", "notebooks"),
 }
-
-
-@dataclass(frozen=True)
-class Message:
-    text: str  # the notification/fallback text
-    blocks: list[dict]
 
 
 @dataclass(frozen=True)
@@ -579,11 +575,6 @@ def status_message(email: str, snapshots: list[RequestSnapshot], now: datetime) 
             lines.append(decision)
         blocks.append(SectionBlock(text=_md("\n".join(lines))))
     return Message(text=f"Offboarding requests for {escape(email)}", blocks=_fit(blocks))
-
-
-def error_message(text: str) -> Message:
-    """`text` is mrkdwn: whoever writes it escapes what people and vendors typed in it (bot.slack.mrkdwn)."""
-    return Message(text=text, blocks=[SectionBlock(text=_md(f":warning: {text}")).to_dict()])
 
 
 # -- notifications -----------------------------------------------------------------------------
