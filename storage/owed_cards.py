@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -61,11 +61,20 @@ class CardLocation:
     ts: str
     replaces: str | None = None  # the ts of a deleted post this one was posted in place of
 
+    def audited(self) -> dict[str, str]:
+        """What the audit event of the post records."""
+        return {"channel": self.channel, "ts": self.ts, **({"replaces": self.replaces} if self.replaces else {})}
 
-def stored_before(card_ts: Any, location: CardLocation) -> ColumnElement[bool]:
-    """The condition for storing a new post's location: the card had no post yet, or had exactly the deleted post
-    this one replaces; so a post another worker stored meanwhile is never overwritten."""
-    return card_ts.is_(None) if location.replaces is None else card_ts == location.replaces
+
+def store_post(db: Database, model: Any, item_id: int, location: CardLocation) -> None:
+    """Store where a new post landed, in a transaction of its own (a later failure must not make the next attempt
+    post again): on a card with no post yet, or on exactly the deleted post it replaces, so a post another worker
+    stored meanwhile is never overwritten. `model` has `id`, `card_channel` and `card_ts` columns."""
+    card_ts = col(model.card_ts)
+    stored_before = card_ts.is_(None) if location.replaces is None else card_ts == location.replaces
+    with db.session() as session:
+        session.execute(update(model).where(col(model.id) == item_id, stored_before)
+                        .values(card_channel=location.channel, card_ts=location.ts))
 
 
 class OwedCards:
@@ -120,12 +129,16 @@ class OwedCards:
     def show(self, item_id: int, show: Callable[[], tuple[str, str] | None]) -> bool:
         """Record that the item's card owes Slack its latest state, then deliver it (`deliver`). Nothing here
         fails its caller: a database or Slack failure is logged and leaves the card owed, for `due()`."""
+        return self.owe(item_id) and self.try_delivering(item_id, show)
+
+    def owe(self, item_id: int) -> bool:
+        """`want`, with a failure logged (the database failing: the change itself most likely failed too)."""
         try:
             self.want(item_id)
         except Exception:
             log.exception("could not record the %s card of %s as owed", self.kind, item_id)
             return False
-        return self.try_delivering(item_id, show)
+        return True
 
     def try_delivering(self, item_id: int, show: Callable[[], tuple[str, str] | None]) -> bool:
         """`deliver`, with any failure logged: for the periodic delivery of what `due()` found."""

@@ -579,14 +579,10 @@ class Workflow:
                     .order_by(col(Step.seq))
                 )
             )
-        for step in steps:
-            if step.status == StepStatus.DONE:
-                continue
-            if step.manual:  # a person must confirm this first (e.g. a hand-over before removal)
-                return
+        for step in step_runner.runnable(steps):  # up to a manual step a person must confirm first, or a failure
             if parked_steps.waiting(step, self.clock()):  # a rate limit's wait: the scheduler's tick resumes it
                 return
-            if step.status != StepStatus.PENDING or not self._run_tracked(step, vendor):
+            if not self._run_tracked(step, vendor):
                 return
 
     def _run_tracked(self, step: Step, vendor: Vendor) -> bool:
@@ -1019,33 +1015,24 @@ class Workflow:
         newer one), a render always follows the last change, and a burst of changes (four vendors' steps)
         costs a few renders rather than one each. A Slack failure never stops the workflow: the card stays
         owed, and deliver_owed_cards tries again."""
-        with self._cards_guard:
-            self._cards_dirty.discard(request_id)
-            self._cards_shown_at.pop(request_id, None)  # re-inserted last: the dict is oldest first
-            self._cards_shown_at[request_id] = time.monotonic()
-            self._forget_card_times()
-        if self._owe_card(request_id):
-            self._deliver_card(request_id)
+        self._rendering_now(request_id)
+        self.cards.show(request_id, lambda: self._render_card(request_id))
 
     def _show_soon(self, request_id: int) -> None:
         """As `_show`, but the render and the Slack call happen on a background worker: for a card that work
         about to start must not wait for (an emergency's removal). The card is recorded as owed here and its
         render time set, so the steps' progress is held back behind this render rather than rendering first."""
-        with self._cards_guard:
-            self._cards_dirty.discard(request_id)
-            self._cards_shown_at.pop(request_id, None)
-            self._cards_shown_at[request_id] = time.monotonic()
-            self._forget_card_times()
-        if self._owe_card(request_id):
+        self._rendering_now(request_id)
+        if self.cards.owe(request_id):
             self._submit(self._deliver_card, request_id)
 
-    def _owe_card(self, request_id: int) -> bool:
-        try:
-            self.cards.want(request_id)
-        except Exception:  # the database failing: the change itself most likely failed too
-            log.exception("could not record the card of request %s as owed", request_id)
-            return False
-        return True
+    def _rendering_now(self, request_id: int) -> None:
+        """The card is about to show everything: no progress is held back from it any more (_show_progress)."""
+        with self._cards_guard:
+            self._cards_dirty.discard(request_id)
+            self._cards_shown_at.pop(request_id, None)  # re-inserted last: the dict is oldest first
+            self._cards_shown_at[request_id] = time.monotonic()
+            self._forget_card_times()
 
     def _deliver_card(self, request_id: int) -> None:
         self.cards.try_delivering(request_id, lambda: self._render_card(request_id))
@@ -1083,22 +1070,9 @@ class Workflow:
             return None
         location = self._card_notifier(snapshot).show_card(snapshot)
         if location:
+            owed_cards.store_post(self.db, OffboardRequest, request_id, location)
             with self.db.session() as session:
-                session.execute(
-                    update(OffboardRequest)
-                    .where(col(OffboardRequest.id) == request_id,
-                           owed_cards.stored_before(col(OffboardRequest.card_ts), location))
-                    .values(card_channel=location.channel, card_ts=location.ts)
-                )
-            with self.db.session() as session:
-                audit.record(
-                    session,
-                    "card_posted",
-                    request_id=request_id,
-                    channel=location.channel,
-                    ts=location.ts,
-                    **({"replaces": location.replaces} if location.replaces else {}),
-                )
+                audit.record(session, "card_posted", request_id=request_id, **location.audited())
         if snapshot.request.batch_id is not None:
             self._show_batch(snapshot.request.batch_id)  # the batch card shows each member's progress
         return (location.channel, location.ts) if location else None
@@ -1761,12 +1735,9 @@ class Workflow:
         location = self.change_notifier.show_batch(snapshot)
         if not location:
             return None
+        owed_cards.store_post(self.db, Batch, batch_id, location)
         with self.db.session() as session:
-            session.execute(update(Batch).where(col(Batch.id) == batch_id,
-                                                owed_cards.stored_before(col(Batch.card_ts), location))
-                            .values(card_channel=location.channel, card_ts=location.ts))
-        with self.db.session() as session:
-            audit.record(session, "batch_card_posted", batch=batch_id, channel=location.channel, ts=location.ts)
+            audit.record(session, "batch_card_posted", batch=batch_id, **location.audited())
         return location.channel, location.ts
 
     def _resume_changes(self) -> None:

@@ -750,14 +750,9 @@ class Onboarding:
         location = self.notifier.show_batch(view, self.clock())  # Slack's failure goes up: the card stays owed
         if not location:
             return None
-        with self.db.session() as session:  # where it landed first, on its own: the next attempt must not post
-            session.execute(update(InviteBatch).where(
-                col(InviteBatch.id) == batch_id, owed_cards.stored_before(col(InviteBatch.card_ts), location)).values(
-                card_channel=location.channel, card_ts=location.ts))
+        owed_cards.store_post(self.db, InviteBatch, batch_id, location)
         with self.db.session() as session:
-            audit.record(session, "invitation_card_posted", at=self.clock(), batch=batch_id,
-                         channel=location.channel, ts=location.ts,
-                         **({"replaces": location.replaces} if location.replaces else {}))
+            audit.record(session, "invitation_card_posted", at=self.clock(), batch=batch_id, **location.audited())
         return location.channel, location.ts
 
     def _tell_inviter_when_settled(self, batch_id: int) -> None:

@@ -1,5 +1,6 @@
-"""A card in Slack: posted once, then updated in place to show its latest state. Every card of every feature (a
-request's, an emergency's, a batch's, an invitation batch's) goes through `show`.
+"""A card in Slack: posted once, then updated in place to show its latest state. Every card owed until Slack has it
+(storage/owed_cards.py: a request's, an emergency's, a batch's, an invitation batch's) goes through `show`; the
+sweep and access-review cards still post and update through bot/slack/post.py.
 
 A card someone deleted cannot be updated: Slack answers `message_not_found`, and would answer it for ever, so
 the card would stay owed (storage/owed_cards.py) and be tried again for ever while nobody sees it. Instead it
