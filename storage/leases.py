@@ -166,9 +166,6 @@ class Leases:
             take_over(item_id)
         return abandoned
 
-    def renew(self) -> None:
-        self._renew(self._heartbeat.held())
-
     def _renew(self, held: list[int]) -> None:
         if not held:
             return
